@@ -1,0 +1,48 @@
+# Amphi — the two commands: `make run` and `make test`.
+# Both install what is missing (Debian packages, npm modules), build, then run.
+
+CARGO ?= cargo
+HTTP ?= 0.0.0.0:8080
+RTMP ?= 0.0.0.0:1935
+
+.PHONY: run test bench deps-run deps-test player build build-release check fmt clippy clean
+
+run: deps-run player build-release
+	./target/release/amphi serve --http $(HTTP) --rtmp $(RTMP) --demo --first-event
+
+test: deps-test player
+	$(CARGO) build --workspace --tests --bins
+	bash scripts/test.sh
+
+bench: deps-bench player build-release
+	bash bench/run.sh
+
+deps-run:
+	@bash scripts/check-toolchain.sh
+	@bash scripts/install-deps.sh run
+
+deps-test:
+	@bash scripts/check-toolchain.sh
+	@bash scripts/install-deps.sh test
+
+deps-bench:
+	@bash scripts/check-toolchain.sh
+	@bash scripts/install-deps.sh bench
+
+player:
+	@cd player && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run --silent build
+
+build-release:
+	$(CARGO) build --release --bin amphi
+
+check: fmt clippy
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf player/node_modules player/dist

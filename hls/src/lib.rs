@@ -1,0 +1,8 @@
+//! Amphi's LL-HLS vocabulary, shared by the packager (which writes) and the origin
+//! (which serves): object names, the playlist model and its writers, and the `Store`
+//! that holds every object. Pure and synchronous except for the store backends.
+
+pub mod names;
+pub mod playlist;
+pub mod master;
+pub mod store;

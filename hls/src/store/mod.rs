@@ -1,0 +1,93 @@
+//! The `Store`: where the packager puts init segments, parts, segments and playlists,
+//! and where origins read them. Backends: memory (one process), filesystem, S3 (later).
+//! Writers announce each key they put; origins subscribe to wake blocking requests.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// Notifications buffered per subscriber before it lags (it then re-reads state).
+pub const NOTIFY_CAPACITY: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContentType {
+    /// `application/vnd.apple.mpegurl`
+    Playlist,
+    /// `video/mp4` (init segments, segments, parts)
+    Mp4,
+    /// `application/json`
+    Json,
+}
+
+impl ContentType {
+    pub fn mime(self) -> &'static str {
+        match self {
+            ContentType::Playlist => "application/vnd.apple.mpegurl",
+            ContentType::Mp4 => "video/mp4",
+            ContentType::Json => "application/json",
+        }
+    }
+
+    /// Guesses the content type from a key's extension.
+    pub fn for_key(key: &str) -> ContentType {
+        if key.ends_with(".m3u8") {
+            ContentType::Playlist
+        } else if key.ends_with(".json") {
+            ContentType::Json
+        } else {
+            ContentType::Mp4
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub data: Bytes,
+    pub content_type: ContentType,
+}
+
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store I/O error on {key}: {source}")]
+    Io {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid store key {0:?}")]
+    InvalidKey(String),
+    #[error("store backend error on {key}: {message}")]
+    Backend { key: String, message: String },
+}
+
+/// Keys are `/`-separated relative paths such as `live/demo/720p/part12.3.m4s`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores an object (replacing any previous one) and then announces its key.
+    async fn put(&self, key: &str, object: Object) -> Result<(), StoreError>;
+    async fn get(&self, key: &str) -> Result<Option<Object>, StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Keys starting with `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Keys put from now on, in order (notify-new-part).
+    fn subscribe(&self) -> broadcast::Receiver<Arc<str>>;
+}
+
+/// Checks a key: relative, no `..`, no empty segments, printable ASCII.
+pub fn validate_key(key: &str) -> Result<(), StoreError> {
+    let ok = !key.is_empty()
+        && key.len() <= 512
+        && !key.starts_with('/')
+        && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        && key.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidKey(key.to_owned()))
+    }
+}
+
+mod memory;
+pub use memory::MemoryStore;

@@ -1,0 +1,17 @@
+//! Amphi ingest: accepts publishers and turns each into one normalised stream of
+//! timestamped encoded frames per event ([`frame::SessionMessage`]).
+//!
+//! Model: protocol logic is sans-IO (bytes and time in, messages and bytes out) in
+//! its own modules; the tokio glue that owns sockets is kept apart. Every byte from
+//! the network is hostile: parsers are bounded and never panic.
+
+pub mod frame;
+pub mod hub;
+pub mod pii;
+pub mod rtmp;
+
+pub use frame::{
+    AudioConfig, EncodedFrame, FrameKind, MediaTime, SessionEpoch, SessionMessage, StreamConfig,
+    VideoConfig,
+};
+pub use hub::{EventId, Hub, KeyDirectory, Protocol, PublishError, PublishSession, Publisher};

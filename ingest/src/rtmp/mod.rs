@@ -1,0 +1,1 @@
+//! RTMP ingest (to be written).

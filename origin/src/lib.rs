@@ -1,0 +1,1 @@
+//! Amphi origin (to be written).

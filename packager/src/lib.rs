@@ -1,0 +1,1 @@
+//! Amphi packager (to be written).

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Amphi needs to build, run and test, only when missing.
+# Usage: scripts/install-deps.sh [run|test]
+set -euo pipefail
+mode="${1:-run}"
+pkgs=(pkg-config libssl-dev
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  ffmpeg)
+# Node.js and npm: any install that provides the commands will do.
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
+  pkgs+=(chromium)
+fi
+if [ "$mode" = bench ]; then
+  pkgs+=(nginx libnginx-mod-rtmp)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,213 @@
+//! The event directory: which events exist, their titles and publisher stream keys.
+//! Persisted as `events.json` in the data directory (managed by `amphi event …`);
+//! events given on the command line live only as long as the process.
+
+use amphi_ingest::{EventId, Hub, KeyDirectory};
+use anyhow::{bail, Context, Result};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+pub const EVENTS_FILE: &str = "events.json";
+/// Length of generated stream keys (alphanumeric, ~190 bits).
+pub const STREAM_KEY_LEN: usize = 32;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EventRecord {
+    pub id: String,
+    pub title: String,
+    /// RTMP stream key (also the WHIP bearer token).
+    pub stream_key: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsFile {
+    events: Vec<EventRecord>,
+}
+
+pub fn generate_key() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
+    (0..STREAM_KEY_LEN)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Reads and writes `events.json`.
+pub struct EventsFileStore {
+    path: PathBuf,
+}
+
+impl EventsFileStore {
+    pub fn new(data_dir: &Path) -> Self {
+        EventsFileStore {
+            path: data_dir.join(EVENTS_FILE),
+        }
+    }
+
+    pub fn load(&self) -> Result<Vec<EventRecord>> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => {
+                let file: EventsFile = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("reading {}", self.path.display()))?;
+                for e in &file.events {
+                    EventId::parse(&e.id)
+                        .with_context(|| format!("event id {:?} in {}", e.id, self.path.display()))?;
+                }
+                Ok(file.events)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", self.path.display())),
+        }
+    }
+
+    pub fn save(&self, events: &[EventRecord]) -> Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let tmp = self.path.with_extension("json.tmp");
+        let text = serde_json::to_vec_pretty(&EventsFile {
+            events: events.to_vec(),
+        })?;
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        restrict_permissions(&tmp);
+        std::fs::rename(&tmp, &self.path)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok(())
+    }
+
+    pub fn create(&self, id: &str, title: Option<String>, key: Option<String>) -> Result<EventRecord> {
+        let id = EventId::parse(id).with_context(|| format!("event id {id:?}"))?;
+        let mut events = self.load()?;
+        if events.iter().any(|e| e.id == id.as_str()) {
+            bail!("event {id} already exists");
+        }
+        let record = EventRecord {
+            id: id.to_string(),
+            title: title.unwrap_or_else(|| id.to_string()),
+            stream_key: key.unwrap_or_else(generate_key),
+        };
+        events.push(record.clone());
+        self.save(&events)?;
+        Ok(record)
+    }
+
+    pub fn delete(&self, id: &str) -> Result<()> {
+        let mut events = self.load()?;
+        let before = events.len();
+        events.retain(|e| e.id != id);
+        if events.len() == before {
+            bail!("no event {id}");
+        }
+        self.save(&events)
+    }
+
+    pub fn rotate_key(&self, id: &str) -> Result<EventRecord> {
+        let mut events = self.load()?;
+        let Some(e) = events.iter_mut().find(|e| e.id == id) else {
+            bail!("no event {id}");
+        };
+        e.stream_key = generate_key();
+        let record = e.clone();
+        self.save(&events)?;
+        Ok(record)
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+#[cfg(not(unix))]
+fn restrict_permissions(_: &Path) {}
+
+/// The events this process serves; answers key look-ups for the ingest hub and the
+/// event list for the origin.
+pub struct Directory {
+    events: RwLock<Vec<EventRecord>>,
+}
+
+impl Directory {
+    pub fn new(events: Vec<EventRecord>) -> Self {
+        Directory {
+            events: RwLock::new(events),
+        }
+    }
+
+    pub fn list(&self) -> Vec<EventRecord> {
+        self.events.read().expect("directory lock is never poisoned").clone()
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a key matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl KeyDirectory for Directory {
+    fn event_for_key(&self, key: &str) -> Option<EventId> {
+        let events = self.events.read().expect("directory lock is never poisoned");
+        events
+            .iter()
+            .find(|e| constant_time_eq(e.stream_key.as_bytes(), key.as_bytes()))
+            .and_then(|e| EventId::parse(&e.id).ok())
+    }
+}
+
+/// The origin's view of events: the directory plus live state from the hub.
+pub struct Catalog {
+    pub directory: std::sync::Arc<Directory>,
+    pub hub: Hub,
+}
+
+impl amphi_origin::EventCatalog for Catalog {
+    fn events(&self) -> Vec<amphi_origin::EventInfo> {
+        let live = self.hub.live_events();
+        self.directory
+            .list()
+            .into_iter()
+            .map(|e| {
+                let protocol = live
+                    .iter()
+                    .find(|(id, _)| id.as_str() == e.id)
+                    .map(|(_, p)| p.to_string());
+                amphi_origin::EventInfo {
+                    live: protocol.is_some(),
+                    protocol,
+                    id: e.id,
+                    title: e.title,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_list_rotate_delete() {
+        let dir = std::env::temp_dir().join(format!("amphi-events-{}", std::process::id()));
+        let store = EventsFileStore::new(&dir);
+        let e = store.create("lecture", Some("Physics 101".into()), None).expect("create");
+        assert_eq!(e.stream_key.len(), STREAM_KEY_LEN);
+        assert!(store.create("lecture", None, None).is_err());
+        assert!(store.create("Bad Id", None, None).is_err());
+        let rotated = store.rotate_key("lecture").expect("rotate");
+        assert_ne!(rotated.stream_key, e.stream_key);
+        let d = Directory::new(store.load().expect("load"));
+        assert_eq!(d.event_for_key(&rotated.stream_key).map(|e| e.to_string()), Some("lecture".into()));
+        assert_eq!(d.event_for_key(&e.stream_key), None);
+        store.delete("lecture").expect("delete");
+        assert!(store.load().expect("load").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,183 @@
+//! `amphi serve`: wires ingest → packager → store → origin in one process.
+
+use crate::events::{Catalog, Directory, EventRecord, EventsFileStore};
+use amphi_hls::store::{MemoryStore, Store};
+use amphi_ingest::{EventId, Hub};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tracing::info;
+
+pub const DEFAULT_HTTP: &str = "0.0.0.0:8080";
+pub const DEFAULT_RTMP: &str = "0.0.0.0:1935";
+pub const DEMO_EVENT: &str = "demo";
+pub const DEFAULT_EVENT: &str = "lecture";
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// HTTP address for viewers (player, playlists, media, API).
+    #[arg(long, default_value = DEFAULT_HTTP)]
+    http: SocketAddr,
+    /// RTMP address for publishers (OBS "Custom" service).
+    #[arg(long, default_value = DEFAULT_RTMP)]
+    rtmp: SocketAddr,
+    /// Directory for events.json.
+    #[arg(long, default_value = crate::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Run the demo event (a GStreamer test pattern through the full ladder).
+    #[arg(long, overrides_with = "no_demo")]
+    demo: bool,
+    #[arg(long)]
+    no_demo: bool,
+    /// Extra event for this process only, as ID:STREAM_KEY (repeatable).
+    #[arg(long = "event", value_name = "ID:KEY")]
+    events: Vec<String>,
+    /// Create a first event named "lecture" when none exists, and print its key.
+    #[arg(long)]
+    first_event: bool,
+    /// Host name to print in URLs (defaults to the bound address or localhost).
+    #[arg(long)]
+    public_host: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    amphi_packager::init().context("initialising GStreamer")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(serve(args))
+}
+
+fn parse_cli_event(s: &str) -> Result<EventRecord> {
+    let Some((id, key)) = s.split_once(':') else {
+        bail!("--event takes ID:KEY, got {s:?}");
+    };
+    EventId::parse(id).with_context(|| format!("event id {id:?}"))?;
+    if key.is_empty() {
+        bail!("--event {id}: empty stream key");
+    }
+    Ok(EventRecord {
+        id: id.to_owned(),
+        title: id.to_owned(),
+        stream_key: key.to_owned(),
+    })
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let file = EventsFileStore::new(&args.data_dir);
+    let mut records = file.load()?;
+    if args.first_event && records.is_empty() {
+        records.push(file.create(DEFAULT_EVENT, Some("Lecture".into()), None)?);
+    }
+    for e in &args.events {
+        let rec = parse_cli_event(e)?;
+        records.retain(|r| r.id != rec.id);
+        records.push(rec);
+    }
+    if args.demo && !records.iter().any(|r| r.id == DEMO_EVENT) {
+        records.push(EventRecord {
+            id: DEMO_EVENT.into(),
+            title: "Demo (test pattern)".into(),
+            stream_key: crate::events::generate_key(),
+        });
+    }
+    let directory = Arc::new(Directory::new(records));
+    let (hub, sessions) = Hub::new(directory.clone());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+
+    let packager = amphi_packager::Packager::new(store.clone(), Default::default());
+    let packager_task = tokio::spawn(packager.run(sessions));
+
+    let rtmp_listener = TcpListener::bind(args.rtmp)
+        .await
+        .with_context(|| format!("binding RTMP on {}", args.rtmp))?;
+    let http_listener = TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("binding HTTP on {}", args.http))?;
+    let rtmp_addr = rtmp_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+
+    let rtmp_task = tokio::spawn(amphi_ingest::rtmp::serve(rtmp_listener, hub.clone()));
+
+    if args.demo {
+        let demo_id = EventId::parse(DEMO_EVENT).expect("the demo event id is valid");
+        tokio::spawn(amphi_packager::demo::run_demo(hub.clone(), demo_id, 1280, 720));
+    }
+
+    let catalog = Arc::new(Catalog {
+        directory: directory.clone(),
+        hub: hub.clone(),
+    });
+    let app = amphi_origin::router(store.clone(), catalog, Default::default());
+
+    print_banner(&args, http_addr, rtmp_addr, &directory.list());
+    info!(%http_addr, %rtmp_addr, "amphi is running");
+
+    let http = axum::serve(http_listener, app).with_graceful_shutdown(shutdown_signal());
+    tokio::select! {
+        r = http => r.context("HTTP server")?,
+        r = rtmp_task => { r.context("RTMP task")?.context("RTMP server")?; }
+        _ = packager_task => bail!("the packager stopped"),
+    }
+    info!("amphi stopped");
+    Ok(())
+}
+
+fn print_banner(args: &ServeArgs, http: SocketAddr, rtmp: SocketAddr, events: &[EventRecord]) {
+    let host = |a: SocketAddr| -> String {
+        match &args.public_host {
+            Some(h) => h.clone(),
+            None if a.ip().is_unspecified() => "localhost".into(),
+            None => a.ip().to_string(),
+        }
+    };
+    let web = format!("http://{}:{}", host(http), http.port());
+    let rtmp_url = format!("rtmp://{}:{}/live", host(rtmp), rtmp.port());
+    // Machine-readable line for scripts and tests.
+    println!("AMPHI_READY http={web} rtmp={rtmp_url}");
+    println!();
+    println!("Amphi is running.");
+    println!("  Status page      {web}/");
+    for e in events {
+        println!();
+        println!("  Event \"{}\" ({})", e.title, e.id);
+        println!("    Watch          {web}/watch/{}", e.id);
+        if e.id != DEMO_EVENT {
+            println!("    OBS server     {rtmp_url}");
+            println!("    OBS stream key {}", e.stream_key);
+            println!("    or ffmpeg      ffmpeg -re -i lecture.mp4 -c:v libx264 -g 60 -c:a aac -f flv {rtmp_url}/{}", e.stream_key);
+        }
+    }
+    println!();
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
