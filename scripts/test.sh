@@ -8,6 +8,6 @@ export RUST_BACKTRACE=1
 echo "== unit tests"
 cargo test --workspace --lib --bins
 echo "== integration and end-to-end tests"
-cargo test --workspace --tests -- --test-threads=1
+cargo test --workspace --test '*' -- --test-threads=1
 echo "== browser tests"
 AMPHI_BIN="$PWD/target/debug/amphi" node --test --test-concurrency=1 tests/browser/

@@ -1,0 +1,312 @@
+//! Shared helpers for end-to-end tests: a running `amphi` process, an ffmpeg publisher
+//! configured like OBS, an HTTP client, and bounded polling.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const KEY: &str = "e2e-secret-key";
+
+/// A running amphi process, killed on drop. Its stderr is kept for failure messages.
+pub struct Amphi {
+    child: Child,
+    pub http: String,
+    pub rtmp: String,
+    pub log: Arc<Mutex<String>>,
+    _data: tempdir::TempDir,
+}
+
+pub mod rtmp_client;
+
+pub mod tempdir {
+    use std::path::{Path, PathBuf};
+    pub struct TempDir(PathBuf);
+    impl TempDir {
+        pub fn new(tag: &str) -> TempDir {
+            let n = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let p = std::env::temp_dir().join(format!("amphi-{tag}-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&p).expect("temp dir");
+            TempDir(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Amphi {
+    /// Starts `amphi serve` on loopback with ephemeral ports and the given `ID:KEY` events.
+    pub fn start(events: &[&str]) -> Amphi {
+        let data = tempdir::TempDir::new("data");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_amphi"));
+        cmd.args(["serve", "--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--no-demo"])
+            .arg("--data-dir")
+            .arg(data.path());
+        for e in events {
+            cmd.args(["--event", e]);
+        }
+        cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn amphi");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr piped");
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[amphi] {line}");
+                log2.lock().expect("log lock").push_str(&(line + "\n"));
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && line.starts_with("AMPHI_READY ") {
+                    let _ = tx.send(line);
+                    sent = true;
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("amphi printed AMPHI_READY within 20 s");
+        let field = |name: &str| -> String {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .expect("field in ready line")
+                .to_owned()
+        };
+        Amphi {
+            child,
+            http: field("http"),
+            rtmp: field("rtmp"),
+            log,
+            _data: data,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.http, path)
+    }
+
+    pub fn log_contains(&self, needle: &str) -> bool {
+        self.log.lock().expect("log lock").contains(needle)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+}
+
+impl Drop for Amphi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An ffmpeg process publishing a synthetic lecture over RTMP the way OBS does
+/// (H.264 High, CBR-ish, 2 s keyframes, AAC 48 kHz), killed on drop.
+pub struct Publisher {
+    child: Child,
+}
+
+impl Publisher {
+    pub fn start(rtmp_base: &str, key: &str, width: u32, height: u32, seconds: u32) -> Publisher {
+        let child = ffmpeg_publish_cmd(rtmp_base, key, width, height, seconds)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ffmpeg");
+        Publisher { child }
+    }
+
+    /// Kills it like a lost network connection (no clean RTMP close).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for it to exit (bounded) and returns whether it succeeded and its stderr.
+    pub fn wait(mut self, timeout: Duration) -> (Option<bool>, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return (Some(status.success()), err);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return (None, String::new());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn ffmpeg_publish_cmd(rtmp_base: &str, key: &str, width: u32, height: u32, seconds: u32) -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={width}x{height}:rate=30")])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "high"])
+        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-b:v", "4500k", "-maxrate", "4500k", "-bufsize", "9000k", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"])
+        .args(["-f", "flv", &format!("{rtmp_base}/{key}")]);
+    c
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("http client")
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn get_text(c: &reqwest::blocking::Client, url: &str) -> Option<String> {
+    let r = c.get(url).send().ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.text().ok()
+}
+
+pub fn get_bytes(c: &reqwest::blocking::Client, url: &str) -> Option<Vec<u8>> {
+    let r = c.get(url).send().ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.bytes().ok().map(|b| b.to_vec())
+}
+
+/// The value of `NAME=` in an attribute list line (quotes stripped).
+pub fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let (_, rest) = line.split_once(':')?;
+    let mut rest = rest;
+    while !rest.is_empty() {
+        let (k, v) = rest.split_once('=')?;
+        let (value, tail) = if let Some(q) = v.strip_prefix('"') {
+            let end = q.find('"')?;
+            (&q[..end], q[end + 1..].trim_start_matches(','))
+        } else {
+            match v.find(',') {
+                Some(i) => (&v[..i], &v[i + 1..]),
+                None => (v, ""),
+            }
+        };
+        if k.trim() == name {
+            return Some(value);
+        }
+        rest = tail;
+    }
+    None
+}
+
+/// Last `(msn, part)` announced by the preload hint of a media playlist.
+pub fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
+    let line = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))?;
+    let uri = attr(line, "URI")?;
+    let rest = uri.strip_prefix("part")?.strip_suffix(".m4s")?;
+    let (m, p) = rest.split_once('.')?;
+    Some((m.parse().ok()?, p.parse().ok()?))
+}
+
+pub fn media_sequence(playlist: &str) -> Option<u64> {
+    playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Segment URIs (the non-tag lines) of a media playlist.
+pub fn segment_uris(playlist: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn scratch_dir(tag: &str) -> PathBuf {
+    let d = tempdir::TempDir::new(tag);
+    let p = d.path().to_path_buf();
+    std::mem::forget(d);
+    p
+}
+
+/// Runs ffprobe on a file and returns (codec, width, height) of its video stream.
+pub fn probe_video(path: &std::path::Path) -> Option<(String, u32, u32)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let s = String::from_utf8_lossy(&out.stdout);
+    let mut it = s.trim().split(',');
+    Some((it.next()?.to_owned(), it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// Decodes every frame of a file with ffmpeg; returns (video frames, audio frames) or the error text.
+pub fn decode_counts(path: &std::path::Path) -> Result<(u64, u64), String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let (mut v, mut a) = (0, 0);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut it = line.split(',');
+        match (it.next(), it.next().and_then(|n| n.trim().parse::<u64>().ok())) {
+            (Some("video"), Some(n)) => v += n,
+            (Some("audio"), Some(n)) => a += n,
+            _ => {}
+        }
+    }
+    Ok((v, a))
+}
