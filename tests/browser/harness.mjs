@@ -1,0 +1,305 @@
+// Shared harness for the browser tests: starts `amphi serve` on loopback, publishes with
+// ffmpeg exactly as OBS would (RTMP, H.264 + AAC in FLV), drives Debian's Chromium through
+// playwright-core, and always cleans up its child processes.
+//
+// playwright-core is resolved from player/node_modules (run `npm ci` in player/ first), so
+// the browser tests need no package of their own.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const requireFromPlayer = createRequire(join(repoRoot, 'player', 'package.json'));
+
+export { sleep };
+
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+// Every child process and temp dir we create, so cleanup() can always get rid of them.
+const children = new Set();
+const tempDirs = new Set();
+
+function track(proc) {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return proc;
+}
+
+function exited(proc) {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((res) => proc.once('exit', () => res()));
+}
+
+async function stopProcess(proc, graceMs = 3000) {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  try {
+    proc.kill('SIGTERM');
+  } catch (_) {
+    return;
+  }
+  const done = await Promise.race([exited(proc).then(() => true), sleep(graceMs).then(() => false)]);
+  if (!done) {
+    try {
+      proc.kill('SIGKILL');
+    } catch (_) {
+      /* already gone */
+    }
+    await Promise.race([exited(proc), sleep(2000)]);
+  }
+}
+
+// Last resort if a test process dies without running its hooks.
+process.on('exit', () => {
+  for (const proc of children) {
+    try {
+      proc.kill('SIGKILL');
+    } catch (_) {
+      /* already gone */
+    }
+  }
+});
+
+// Keeps the last `limit` characters of a stream, for failure messages.
+class TailBuffer {
+  constructor(limit = 64 * 1024) {
+    this.limit = limit;
+    this.text = '';
+  }
+  push(chunk) {
+    this.text += chunk.toString();
+    if (this.text.length > this.limit) this.text = this.text.slice(-this.limit);
+  }
+  toString() {
+    return this.text;
+  }
+}
+
+export function amphiBin() {
+  return resolve(repoRoot, process.env.AMPHI_BIN || 'target/debug/amphi');
+}
+
+// Starts `amphi serve` with ephemeral ports; resolves once it printed its READY line.
+export async function startAmphi({ events = ['lecture:secretkey'], timeoutMs = 30000 } = {}) {
+  const bin = amphiBin();
+  if (!existsSync(bin)) throw new Error(`amphi binary not found at ${bin} (build it, or set AMPHI_BIN)`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'amphi-browser-data-'));
+  tempDirs.add(dataDir);
+  const args = ['serve', '--http', '127.0.0.1:0', '--rtmp', '127.0.0.1:0', '--no-demo', '--data-dir', dataDir];
+  for (const e of events) args.push('--event', e);
+  const proc = track(spawn(bin, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const stderr = new TailBuffer();
+  const stdout = new TailBuffer(16 * 1024);
+  proc.stderr.on('data', (d) => stderr.push(d));
+
+  const ready = new Promise((res, rej) => {
+    const lines = createInterface({ input: proc.stdout });
+    lines.on('line', (line) => {
+      stdout.push(line + '\n');
+      const m = /^AMPHI_READY http=(\S+) rtmp=(\S+)/.exec(line);
+      if (m) res({ http: m[1].replace(/\/$/, ''), rtmp: m[2].replace(/\/$/, '') });
+    });
+    proc.once('error', rej);
+    proc.once('exit', (code, signal) =>
+      rej(new Error(`amphi exited before it was ready (code ${code}, signal ${signal})`)),
+    );
+  });
+  let timer;
+  const timeout = new Promise((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`amphi did not print AMPHI_READY within ${timeoutMs} ms`)), timeoutMs);
+  });
+  let urls;
+  try {
+    urls = await Promise.race([ready, timeout]);
+  } catch (e) {
+    await stopProcess(proc);
+    throw new Error(`${e.message}\n--- amphi stdout ---\n${stdout}\n--- amphi stderr ---\n${stderr}`);
+  } finally {
+    clearTimeout(timer);
+  }
+
+  return {
+    ...urls,
+    proc,
+    dataDir,
+    stderr: () => stderr.toString(),
+    stop: () => stopProcess(proc),
+  };
+}
+
+// Publishes a test pattern + tone the way OBS does: x264 zerolatency, 2 s GOP, AAC, FLV
+// over RTMP. `size` defaults to AMPHI_TEST_SIZE or 1920x1080.
+export function startPublisher(rtmpBase, key, { size, bitrate } = {}) {
+  const wxh = size || process.env.AMPHI_TEST_SIZE || '1920x1080';
+  const height = Number(wxh.split('x')[1]) || 1080;
+  const kbps = bitrate || Math.max(600, Math.round((4500 * height) / 1080));
+  const url = `${rtmpBase}/${key}`;
+  // prettier-ignore
+  const args = [
+    '-hide_banner', '-loglevel', 'error', '-re',
+    '-f', 'lavfi', '-i', `testsrc2=size=${wxh}:rate=30`,
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'high',
+    '-g', '60', '-keyint_min', '60', '-sc_threshold', '0', '-b:v', `${kbps}k`, '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-b:a', '128k', '-ar', '48000',
+    '-f', 'flv', url,
+  ];
+  const proc = track(spawn(process.env.FFMPEG_BIN || 'ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const stderr = new TailBuffer(16 * 1024);
+  proc.stderr.on('data', (d) => stderr.push(d));
+  const startedAt = Date.now();
+  return {
+    proc,
+    size: wxh,
+    height,
+    startedAt,
+    stderr: () => stderr.toString(),
+    exited: () => exited(proc),
+    // SIGKILL is what OBS losing its network looks like to the server: no FCUnpublish.
+    kill: async (signal = 'SIGKILL') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      await Promise.race([exited(proc), sleep(5000)]);
+    },
+    stop: () => stopProcess(proc),
+  };
+}
+
+// Launches Chromium with a fresh profile. Collects page errors so tests can assert none.
+export async function launchBrowser({ viewport = { width: 1280, height: 720 } } = {}) {
+  const { chromium } = requireFromPlayer('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'amphi-chromium-'));
+  tempDirs.add(profile);
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport,
+    timeout: 30000,
+  });
+  const errors = [];
+  const logs = [];
+  const watch = (page) => {
+    page.on('pageerror', (e) => errors.push(String(e && e.stack ? e.stack : e)));
+    page.on('console', (m) => {
+      logs.push(`[${m.type()}] ${m.text()}`);
+      if (logs.length > 500) logs.shift();
+    });
+  };
+  context.pages().forEach(watch);
+  context.on('page', watch);
+  const page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(15000);
+  return {
+    context,
+    page,
+    errors,
+    logs,
+    close: async () => {
+      await Promise.race([context.close().catch(() => {}), sleep(10000)]);
+    },
+  };
+}
+
+// Polls `fn` (sync or async) every `intervalMs` until it returns a truthy value, which is
+// returned; throws after `timeoutMs` with the last value (or error) in the message.
+export async function waitFor(fn, timeoutMs, { intervalMs = 250, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() >= deadline) {
+      const detail = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${detail})`);
+    }
+    await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
+  }
+}
+
+// The player's own view of itself (window.amphiPlayer.stats()) plus the PDT on screen.
+export function playerStats(page) {
+  return page.evaluate(() => {
+    const p = window.amphiPlayer;
+    if (!p) return null;
+    const s = p.stats();
+    const d = p.hls && p.hls.playingDate;
+    s.playingDate = d ? d.getTime() : null;
+    return s;
+  });
+}
+
+// Waits until the page's video is playing: currentTime moved forward between two polls.
+export async function waitForPlaying(page, timeoutMs, what = 'the video to play') {
+  let prev = null;
+  return waitFor(
+    async () => {
+      const s = await playerStats(page);
+      const ok = s && prev && !s.paused && s.currentTime > prev.currentTime + 0.1;
+      prev = s;
+      return ok ? s : false;
+    },
+    timeoutMs,
+    { intervalMs: 500, what },
+  );
+}
+
+// HTTP GET from Node; resolves to { status, text } (never throws on HTTP errors).
+export async function get(url, timeoutMs = 5000) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return { status: res.status, text: await res.text() };
+}
+
+// Tears everything down; safe to call more than once and from `after` hooks on failure.
+export async function cleanup(...things) {
+  for (const t of things) {
+    if (!t) continue;
+    try {
+      if (typeof t.close === 'function') await t.close();
+      else if (typeof t.stop === 'function') await t.stop();
+    } catch (_) {
+      /* keep going */
+    }
+  }
+  await Promise.all([...children].map((p) => stopProcess(p)));
+  for (const d of tempDirs) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch (_) {
+      /* best effort */
+    }
+  }
+  tempDirs.clear();
+}
+
+// Prints what a failing test needs to be understood: the server's and publisher's stderr
+// and the page's console.
+export function dumpDiagnostics({ amphi, publishers = [], browser } = {}) {
+  const out = [];
+  if (amphi) out.push(`--- amphi stderr (tail) ---\n${amphi.stderr().slice(-8000)}`);
+  for (const p of publishers) if (p) out.push(`--- ffmpeg ${p.size} stderr (tail) ---\n${p.stderr().slice(-2000)}`);
+  if (browser) {
+    out.push(`--- page errors ---\n${browser.errors.join('\n') || '(none)'}`);
+    out.push(`--- page console (tail) ---\n${browser.logs.slice(-60).join('\n')}`);
+  }
+  console.error(out.join('\n'));
+}
