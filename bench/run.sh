@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, each printing its figures next to a baseline measured
+# in the same run (the machines are shared and noisy: compare ratios, not absolutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== transcoding ladder vs gst-launch-1.0"
+bash bench/ladder.sh
+echo "== glass-to-glass latency vs nginx-rtmp"
+AMPHI_BIN="$PWD/target/release/amphi" node bench/latency.mjs "${BENCH_SECONDS:-60}"
