@@ -405,7 +405,7 @@
         S.lastProgressAt = now;
         S.playedThisAttempt = true;
         S.networkRetries = 0;
-        if (S.state !== 'playing' && S.attached) setState('playing');
+        if (S.state !== 'playing' && S.attached && video.readyState >= 3) setState('playing');
       }
     }
 
