@@ -59,5 +59,9 @@ sub vcl_backend_response {
 }
 
 sub vcl_deliver {
-    set resp.http.X-Cache = (if (obj.hits > 0) { "HIT" } else { "MISS" });
+    if (obj.hits > 0) {
+        set resp.http.X-Cache = "HIT";
+    } else {
+        set resp.http.X-Cache = "MISS";
+    }
 }
