@@ -1,0 +1,32 @@
+//! Amphi Q&A: students ask and upvote questions during a live lecture,
+//! moderators approve, hide, answer and pin them, and every open panel sees the
+//! changes live over Server-Sent Events.
+//!
+//! Model and invariants:
+//! - all state is in the database ([`store::SqliteStore`] for one process,
+//!   [`store::PgStore`] for several origins), so origins stay stateless;
+//! - every change gets a per-event sequence number, assigned under the event's
+//!   row lock and committed with the change; SSE `id:` is that number, so a
+//!   panel resumes with `Last-Event-ID` without gaps or duplicates;
+//! - each change is serialised once (moderator and viewer forms) and shared by
+//!   every connected panel through one broadcast channel per event per process;
+//! - viewers never see pending or hidden questions, nor other viewers' ids;
+//! - text is plain text in JSON strings: no HTML is produced server-side.
+//!
+//! Pure rules live in [`model`] (validation, moderation transitions),
+//! [`ratelimit`] and [`export`]; I/O lives in [`store`], [`http`] and [`sse`].
+
+pub mod error;
+pub mod events;
+pub mod export;
+pub mod http;
+pub mod model;
+pub mod ratelimit;
+pub mod sse;
+pub mod store;
+
+pub use error::{QaError, StoreError};
+pub use events::{QaEvent, QaEventKind};
+pub use http::{router, QaEvents, QaState};
+pub use model::{EventQaSettings, Question, Status};
+pub use store::{PgStore, QaStore, SqliteStore};

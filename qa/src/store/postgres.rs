@@ -1,0 +1,648 @@
+//! PostgreSQL backend for several origin processes sharing one database.
+//!
+//! Writes go through a small `deadpool-postgres` pool. Each committed
+//! transaction sends `NOTIFY amphi_qa, '<first_seq> <last_seq> <event>'`; every
+//! process keeps one dedicated `LISTEN` connection, reads the announced changes
+//! back from `qa_changes` and publishes them to its local [`Hub`]. Even the
+//! process that made a change learns of it this way, so all processes deliver
+//! the same per-event order. After a lost LISTEN connection the listener
+//! reconnects and catches up from the last sequence it forwarded per event.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::StreamExt;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
+
+use super::{status_from_db, votes_from_db, Hub, QaStore, Snapshot};
+use crate::error::{QaError, StoreError};
+use crate::events::{self, ChangeRecord, Stamp};
+use crate::model::{initial_status, transition, EventQaSettings, ModAction, NewQuestion, Question};
+use crate::ratelimit;
+
+/// The NOTIFY channel shared by every origin.
+pub const CHANNEL: &str = "amphi_qa";
+/// Pooled connections per process.
+pub const POOL_SIZE: usize = 16;
+const PAGE: u32 = 1000;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE qa_events (event TEXT PRIMARY KEY, last_seq BIGINT NOT NULL DEFAULT 0);
+CREATE TABLE qa_questions (
+    id BIGSERIAL PRIMARY KEY,
+    event TEXT NOT NULL,
+    viewer TEXT NOT NULL,
+    name TEXT,
+    text TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    program_time BIGINT,
+    status TEXT NOT NULL,
+    pinned BOOLEAN NOT NULL DEFAULT FALSE,
+    votes BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX qa_questions_by_viewer ON qa_questions (event, viewer, created_at);
+CREATE INDEX qa_questions_by_event ON qa_questions (event, id);
+CREATE TABLE qa_votes (
+    question_id BIGINT NOT NULL,
+    viewer TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (question_id, viewer)
+);
+CREATE TABLE qa_bans (
+    event TEXT NOT NULL,
+    viewer TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (event, viewer)
+);
+CREATE TABLE qa_changes (
+    event TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    moderator TEXT NOT NULL,
+    viewer TEXT,
+    PRIMARY KEY (event, seq)
+);
+"#];
+
+const QUESTION_COLS: &str =
+    "id, event, viewer, name, text, created_at, program_time, status, pinned, votes";
+
+/// Q&A storage in PostgreSQL, shared by any number of processes.
+pub struct PgStore {
+    pool: Pool,
+    hub: Arc<Hub>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PgStore {
+    /// Connects (`postgres://user@host:port/db`), applies migrations and starts
+    /// the LISTEN task. Must be called within a tokio runtime.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let config = tokio_postgres::Config::from_str(url)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        migrate(&pool).await?;
+        let hub = Arc::new(Hub::new());
+        // Listen before returning, so no change committed after `connect` is missed.
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let listener = tokio::spawn(listen_loop(
+            config,
+            pool.clone(),
+            Arc::downgrade(&hub),
+            ready_tx,
+        ));
+        match tokio::time::timeout(Duration::from_secs(10), ready_rx).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                listener.abort();
+                return Err(e);
+            }
+            _ => {
+                listener.abort();
+                return Err(StoreError::Pool("LISTEN connection did not start".into()));
+            }
+        }
+        Ok(PgStore {
+            pool,
+            hub,
+            listener,
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        get(&self.pool).await
+    }
+}
+
+async fn get(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get()
+        .await
+        .map_err(|e| StoreError::Pool(e.to_string()))
+}
+
+async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    let mut client = get(pool).await?;
+    let tx = client.transaction().await?;
+    // Origins starting together: one migrates, the others wait.
+    tx.execute("SELECT pg_advisory_xact_lock(72617301)", &[])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS qa_schema_version (version INTEGER NOT NULL)")
+        .await?;
+    let row = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM qa_schema_version",
+            &[],
+        )
+        .await?;
+    let version: i32 = row.try_get(0)?;
+    let start = usize::try_from(version).unwrap_or(usize::MAX);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+        tx.batch_execute(sql).await?;
+        let v = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.execute("INSERT INTO qa_schema_version (version) VALUES ($1)", &[&v])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn question_from_row(r: &Row) -> Result<Question, StoreError> {
+    let status: String = r.try_get(7)?;
+    let votes: i64 = r.try_get(9)?;
+    Ok(Question {
+        id: r.try_get(0)?,
+        event: r.try_get(1)?,
+        viewer: r.try_get(2)?,
+        name: r.try_get(3)?,
+        text: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+        program_time: r.try_get(6)?,
+        status: status_from_db(&status)?,
+        pinned: r.try_get(8)?,
+        votes: votes_from_db(votes)?,
+    })
+}
+
+fn change_from_row(r: &Row) -> Result<ChangeRecord, StoreError> {
+    Ok(ChangeRecord {
+        event: r.try_get(0)?,
+        seq: r.try_get(1)?,
+        moderator: r.try_get(2)?,
+        viewer: r.try_get(3)?,
+    })
+}
+
+/// Takes the event's row lock (serialising its changes) and returns its sequence.
+async fn lock_event<C: GenericClient>(tx: &C, event: &str) -> Result<i64, StoreError> {
+    tx.execute(
+        "INSERT INTO qa_events (event, last_seq) VALUES ($1, 0) ON CONFLICT (event) DO NOTHING",
+        &[&event],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            "SELECT last_seq FROM qa_events WHERE event = $1 FOR UPDATE",
+            &[&event],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+async fn load<C: GenericClient>(tx: &C, event: &str, id: i64) -> Result<Question, QaError> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {QUESTION_COLS} FROM qa_questions WHERE id = $1 AND event = $2"),
+            &[&id, &event],
+        )
+        .await
+        .map_err(StoreError::from)?;
+    match row {
+        Some(r) => Ok(question_from_row(&r)?),
+        None => Err(QaError::NotFound { id }),
+    }
+}
+
+/// Writes the change rows, advances the sequence and queues the NOTIFY.
+async fn record<C: GenericClient>(
+    tx: &C,
+    now_ms: i64,
+    changes: &[ChangeRecord],
+) -> Result<(), StoreError> {
+    let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
+        return Ok(());
+    };
+    for c in changes {
+        tx.execute(
+            "INSERT INTO qa_changes (event, seq, created_at, moderator, viewer) VALUES ($1, $2, $3, $4, $5)",
+            &[&c.event, &c.seq, &now_ms, &c.moderator, &c.viewer],
+        )
+        .await?;
+    }
+    tx.execute(
+        "UPDATE qa_events SET last_seq = $2 WHERE event = $1",
+        &[&last.event, &last.seq],
+    )
+    .await?;
+    let payload = format!("{} {} {}", first.seq, last.seq, last.event);
+    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+        .await?;
+    Ok(())
+}
+
+async fn is_banned<C: GenericClient>(c: &C, event: &str, viewer: &str) -> Result<bool, StoreError> {
+    Ok(c.query_opt(
+        "SELECT 1 FROM qa_bans WHERE event = $1 AND viewer = $2",
+        &[&event, &viewer],
+    )
+    .await?
+    .is_some())
+}
+
+/// Ban and rate-limit check; run once without a lock (cheap rejection of
+/// floods) and again under the event lock (exact across processes).
+async fn admit<C: GenericClient>(
+    c: &C,
+    q: &NewQuestion,
+    settings: &EventQaSettings,
+    now_ms: i64,
+) -> Result<(), QaError> {
+    if is_banned(c, &q.event, &q.viewer).await? {
+        return Err(QaError::Banned);
+    }
+    let row = c
+        .query_one(
+            "SELECT COUNT(*), MIN(created_at) FROM qa_questions
+             WHERE event = $1 AND viewer = $2 AND created_at > $3",
+            &[&q.event, &q.viewer, &ratelimit::window_start(now_ms)],
+        )
+        .await
+        .map_err(StoreError::from)?;
+    let recent: i64 = row.try_get(0).map_err(StoreError::from)?;
+    let oldest: Option<i64> = row.try_get(1).map_err(StoreError::from)?;
+    let recent = u64::try_from(recent).unwrap_or(0);
+    match ratelimit::decide(recent, oldest, settings.questions_per_minute, now_ms) {
+        ratelimit::Decision::Allow => Ok(()),
+        ratelimit::Decision::Deny { retry_after_secs } => {
+            Err(QaError::RateLimited { retry_after_secs })
+        }
+    }
+}
+
+#[async_trait]
+impl QaStore for PgStore {
+    async fn post(
+        &self,
+        q: NewQuestion,
+        settings: EventQaSettings,
+        now_ms: i64,
+    ) -> Result<Question, QaError> {
+        let mut client = self.client().await?;
+        admit(&client, &q, &settings, now_ms).await?;
+        let tx = client.transaction().await.map_err(StoreError::from)?;
+        let seq = lock_event(&tx, &q.event).await? + 1;
+        admit(&tx, &q, &settings, now_ms).await?;
+        let status = initial_status(&settings);
+        let row = tx
+            .query_one(
+                "INSERT INTO qa_questions (event, viewer, name, text, created_at, program_time, status)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                &[&q.event, &q.viewer, &q.name, &q.text, &now_ms, &q.program_time, &status.as_str()],
+            )
+            .await
+            .map_err(StoreError::from)?;
+        let question = Question {
+            id: row.try_get(0).map_err(StoreError::from)?,
+            event: q.event,
+            viewer: q.viewer,
+            name: q.name,
+            text: q.text,
+            created_at: now_ms,
+            program_time: q.program_time,
+            status,
+            pinned: false,
+            votes: 0,
+        };
+        let stamp = Stamp {
+            seq,
+            at: now_ms,
+            program_time: question.program_time,
+        };
+        let change =
+            events::question_change(stamp, &question, true, false).map_err(StoreError::from)?;
+        record(&tx, now_ms, &[change]).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(question)
+    }
+
+    async fn vote(&self, event: &str, id: i64, viewer: &str, now_ms: i64) -> Result<u32, QaError> {
+        let mut client = self.client().await?;
+        if is_banned(&client, event, viewer).await? {
+            return Err(QaError::Banned);
+        }
+        let tx = client.transaction().await.map_err(StoreError::from)?;
+        let seq = lock_event(&tx, event).await? + 1;
+        let mut q = load(&tx, event, id).await?;
+        if !q.status.visible_to_viewers() {
+            return Err(QaError::NotFound { id });
+        }
+        let inserted = tx
+            .execute(
+                "INSERT INTO qa_votes (question_id, viewer, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&id, &viewer, &now_ms],
+            )
+            .await
+            .map_err(StoreError::from)?;
+        if inserted == 0 {
+            return Ok(q.votes);
+        }
+        let row = tx
+            .query_one(
+                "UPDATE qa_questions SET votes = votes + 1 WHERE id = $1 RETURNING votes",
+                &[&id],
+            )
+            .await
+            .map_err(StoreError::from)?;
+        q.votes = votes_from_db(row.try_get(0).map_err(StoreError::from)?)?;
+        let stamp = Stamp {
+            seq,
+            at: now_ms,
+            program_time: None,
+        };
+        let change = events::votes_change(stamp, &q).map_err(StoreError::from)?;
+        record(&tx, now_ms, &[change]).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(q.votes)
+    }
+
+    async fn moderate(
+        &self,
+        event: &str,
+        id: i64,
+        action: ModAction,
+        program_time: Option<i64>,
+        now_ms: i64,
+    ) -> Result<Question, QaError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(StoreError::from)?;
+        let mut seq = lock_event(&tx, event).await?;
+        let mut q = load(&tx, event, id).await?;
+        let t = transition(action, q.status, q.pinned)?;
+        let mut changes = Vec::new();
+        let stamp = |seq: &mut i64| {
+            *seq += 1;
+            Stamp {
+                seq: *seq,
+                at: now_ms,
+                program_time,
+            }
+        };
+        if t.unpin_others {
+            let rows = tx
+                .query(
+                    &format!(
+                        "UPDATE qa_questions SET pinned = FALSE
+                         WHERE event = $1 AND pinned AND id <> $2 RETURNING {QUESTION_COLS}"
+                    ),
+                    &[&event, &id],
+                )
+                .await
+                .map_err(StoreError::from)?;
+            for r in rows {
+                let o = question_from_row(&r)?;
+                changes.push(events::pinned_change(stamp(&mut seq), &o).map_err(StoreError::from)?);
+            }
+        }
+        if t.changes(q.status, q.pinned) {
+            let was_visible = q.status.visible_to_viewers();
+            let status_changed = t.status != q.status;
+            q.status = t.status;
+            q.pinned = t.pinned;
+            tx.execute(
+                "UPDATE qa_questions SET status = $2, pinned = $3 WHERE id = $1",
+                &[&id, &q.status.as_str(), &q.pinned],
+            )
+            .await
+            .map_err(StoreError::from)?;
+            let s = stamp(&mut seq);
+            let change = if status_changed {
+                events::question_change(s, &q, false, was_visible)
+            } else {
+                events::pinned_change(s, &q)
+            };
+            changes.push(change.map_err(StoreError::from)?);
+        }
+        record(&tx, now_ms, &changes).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(q)
+    }
+
+    async fn ban(&self, event: &str, viewer: &str, now_ms: i64) -> Result<(), QaError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO qa_bans (event, viewer, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&event, &viewer, &now_ms],
+            )
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn snapshot(&self, event: &str) -> Result<Snapshot, QaError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(StoreError::from)?;
+        let seq = match tx
+            .query_opt("SELECT last_seq FROM qa_events WHERE event = $1", &[&event])
+            .await
+            .map_err(StoreError::from)?
+        {
+            Some(r) => r.try_get(0).map_err(StoreError::from)?,
+            None => 0,
+        };
+        let rows = tx
+            .query(
+                &format!("SELECT {QUESTION_COLS} FROM qa_questions WHERE event = $1 ORDER BY id"),
+                &[&event],
+            )
+            .await
+            .map_err(StoreError::from)?;
+        let questions = rows
+            .iter()
+            .map(question_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Snapshot { seq, questions })
+    }
+
+    async fn changes_since(
+        &self,
+        event: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ChangeRecord>, QaError> {
+        let client = self.client().await?;
+        Ok(fetch_changes(&client, event, after, i64::from(limit)).await?)
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.hub
+    }
+}
+
+async fn fetch_changes<C: GenericClient>(
+    c: &C,
+    event: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<ChangeRecord>, StoreError> {
+    let rows = c
+        .query(
+            "SELECT event, seq, moderator, viewer FROM qa_changes
+             WHERE event = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&event, &after, &limit],
+        )
+        .await?;
+    rows.iter().map(change_from_row).collect()
+}
+
+/// Parses a NOTIFY payload `"<first> <last> <event>"`.
+fn parse_payload(p: &str) -> Option<(i64, i64, &str)> {
+    let mut it = p.splitn(3, ' ');
+    let first = it.next()?.parse().ok()?;
+    let last = it.next()?.parse().ok()?;
+    let event = it.next()?;
+    (first <= last && !event.is_empty()).then_some((first, last, event))
+}
+
+type Ready = tokio::sync::oneshot::Sender<Result<(), StoreError>>;
+
+async fn listen_loop(config: tokio_postgres::Config, pool: Pool, hub: Weak<Hub>, ready: Ready) {
+    let mut forwarded: HashMap<String, i64> = HashMap::new();
+    let mut ready = Some(ready);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let result = listen_once(&config, &pool, &hub, &mut forwarded, &mut ready).await;
+        if let Err(e) = result {
+            if let Some(r) = ready.take() {
+                let _ = r.send(Err(e));
+                return;
+            }
+            tracing::warn!(error = %e, "q&a LISTEN connection lost; reconnecting");
+        }
+        if hub.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    pool: &Pool,
+    hub: &Weak<Hub>,
+    forwarded: &mut HashMap<String, i64>,
+    ready: &mut Option<Ready>,
+) -> Result<(), StoreError> {
+    let (client, mut conn) = config.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(m) = messages.next().await {
+            match m {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if tx.send(n.payload().to_owned()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "q&a LISTEN connection error");
+                    break;
+                }
+            }
+        }
+    });
+    let result = async {
+        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        if let Some(r) = ready.take() {
+            let _ = r.send(Ok(()));
+        }
+        // Catch up on whatever was committed while we were not listening.
+        let known: Vec<(String, i64)> = forwarded.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        for (event, seq) in known {
+            forward(pool, hub, forwarded, &event, seq, i64::MAX).await?;
+        }
+        while let Some(payload) = rx.recv().await {
+            let Some((first, last, event)) = parse_payload(&payload) else {
+                tracing::debug!(payload, "ignoring malformed q&a notification");
+                continue;
+            };
+            let from = forwarded.get(event).copied().unwrap_or(first - 1);
+            if last > from {
+                forward(pool, hub, forwarded, event, from, last).await?;
+            }
+        }
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    driver.abort();
+    result
+}
+
+/// Reads changes `(after, upto]` of `event` and publishes them locally.
+async fn forward(
+    pool: &Pool,
+    hub: &Weak<Hub>,
+    forwarded: &mut HashMap<String, i64>,
+    event: &str,
+    mut after: i64,
+    upto: i64,
+) -> Result<(), StoreError> {
+    let client = get(pool).await?;
+    loop {
+        let page = fetch_changes(&client, event, after, i64::from(PAGE)).await?;
+        let full = page.len() >= PAGE as usize;
+        let Some(hub) = hub.upgrade() else {
+            return Ok(());
+        };
+        for c in page {
+            if c.seq > upto {
+                break;
+            }
+            after = c.seq;
+            hub.publish(c.into());
+        }
+        forwarded.insert(event.to_owned(), after);
+        if !full || after >= upto {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_payload;
+
+    #[test]
+    fn payloads() {
+        assert_eq!(parse_payload("3 5 cs101"), Some((3, 5, "cs101")));
+        assert_eq!(parse_payload("5 3 cs101"), None);
+        assert_eq!(parse_payload("x 3 cs101"), None);
+        assert_eq!(parse_payload("3 3"), None);
+        assert_eq!(parse_payload("3 3 "), None);
+    }
+}
