@@ -1,10 +1,17 @@
-// Amphi watch page: plays /live/{event}/master.m3u8 with hls.js (LL-HLS), or natively where
+// Amphi player, shared by the watch page (/watch/{event}) and the embed page
+// (/embed/{event}): plays /live/{event}/master.m3u8 with hls.js (LL-HLS), or natively where
 // the browser plays HLS itself (Safari, iOS). Waits for the lecturer when there is no stream
-// yet, and recovers from network errors, media errors, stalls and encoder reconnects
-// without reloading the page.
+// yet (a waiting room with the event's title and start time), and recovers from network
+// errors, media errors, stalls and encoder reconnects without reloading the page.
 //
 // A plain browser script (no modules, no bundler): hls.min.js is loaded before it and
 // defines window.Hls. Everything user-visible is set with textContent.
+//
+// Page elements, by id: video, stage, overlay, message, play, mute, golive, quality,
+// latency, fullscreen (required); title, wr-title, wr-starts, cc, captions (optional).
+// Other scripts (the Q&A panel) use window.amphiPlayer: programTime() is the
+// EXT-X-PROGRAM-DATE-TIME of the frame on screen (ms) or null, and an 'amphi:state'
+// event is dispatched on document at every state change.
 (function () {
   'use strict';
 
@@ -27,6 +34,10 @@
   const quality = $('quality');
   const latencyEl = $('latency');
   const fullscreenBtn = $('fullscreen');
+  const wrTitle = $('wr-title'); // waiting room (optional)
+  const wrStarts = $('wr-starts');
+  const ccBtn = $('cc'); // captions toggle (optional)
+  const captionsTrack = $('captions'); // <track> slot (optional)
 
   const eventId = parseEventId(location.pathname);
   const sourceUrl = eventId
@@ -53,7 +64,7 @@
   // ---------------------------------------------------------------- helpers
 
   function parseEventId(path) {
-    const m = /^\/watch\/([^/]+)\/?$/.exec(path);
+    const m = /^\/(?:watch|embed)\/([^/]+)\/?$/.exec(path);
     if (!m) return null;
     let id;
     try {
@@ -96,6 +107,7 @@
     const msg = text !== undefined ? text : MESSAGES[state] || '';
     message.textContent = msg;
     overlay.hidden = msg === '';
+    document.dispatchEvent(new CustomEvent('amphi:state', { detail: { state } }));
   }
 
   function formatBitrate(bps) {
@@ -366,14 +378,19 @@
 
   // Wall clock minus the program date-time of the frame on screen: glass-to-glass, as
   // far as the publisher's clock and ours agree.
-  function pdtLatencyMs() {
+  function programTime() {
     let date = null;
     if (S.hls) date = S.hls.playingDate;
     else if (S.attached && typeof video.getStartDate === 'function') {
       const start = video.getStartDate().getTime();
       if (Number.isFinite(start)) date = new Date(start + video.currentTime * 1000);
     }
-    return date && Number.isFinite(date.getTime()) ? Date.now() - date.getTime() : null;
+    return date && Number.isFinite(date.getTime()) ? date.getTime() : null;
+  }
+
+  function pdtLatencyMs() {
+    const t = programTime();
+    return t != null ? Date.now() - t : null;
   }
 
   function latencySeconds() {
@@ -511,20 +528,114 @@
 
   // ---------------------------------------------------------------- start
 
+  // The event's title and planned start (from /api/events) for the title bar and the
+  // waiting room. Polled while nobody is publishing, so a changed title or start shows up.
+  const EVENT_REFRESH_MS = 30000;
+
+  function formatStart(iso) {
+    const d = new Date(iso);
+    if (!Number.isFinite(d.getTime())) return '';
+    let when;
+    try {
+      when = d.toLocaleString(undefined, { weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit' });
+    } catch (_) {
+      when = d.toString();
+    }
+    const mins = Math.round((d.getTime() - Date.now()) / 60000);
+    if (mins > 0 && mins < 120) return 'Starts ' + when + ' (in ' + mins + ' min)';
+    if (mins > 0) return 'Starts ' + when;
+    return 'Scheduled for ' + when;
+  }
+
+  let eventInfo = null;
   async function loadTitle() {
     try {
       const res = await fetch('/api/events', { cache: 'no-store' });
       if (!res.ok) return;
       const events = await res.json();
       const ev = Array.isArray(events) && events.find((e) => e && e.id === eventId);
-      if (ev && typeof ev.title === 'string' && ev.title) {
-        titleEl.textContent = ev.title;
-        document.title = ev.title + ' · Amphi';
+      if (!ev) return;
+      eventInfo = ev;
+      const title = typeof ev.title === 'string' && ev.title ? ev.title : eventId;
+      if (titleEl) titleEl.textContent = title;
+      if (wrTitle) wrTitle.textContent = title;
+      document.title = title + ' · Amphi';
+      if (wrStarts) {
+        const text = typeof ev.starts_at === 'string' && ev.starts_at ? formatStart(ev.starts_at) : '';
+        wrStarts.textContent = text;
+        wrStarts.hidden = text === '';
       }
+      document.dispatchEvent(new CustomEvent('amphi:event', { detail: { event: ev } }));
     } catch (_) {
       /* the title is cosmetic */
+    } finally {
+      setTimeout(() => {
+        if (!S.attached || !S.playedThisAttempt) loadTitle();
+      }, EVENT_REFRESH_MS);
     }
   }
+
+  // ---------------------------------------------------------------- captions
+
+  // A <track id="captions"> slot: filled from ?captions=<WebVTT URL> (same origin or
+  // https only). hls.js adds the stream's own subtitle renditions as text tracks.
+  function setupCaptions() {
+    if (captionsTrack) {
+      const raw = new URLSearchParams(location.search).get('captions');
+      if (raw) {
+        try {
+          const url = new URL(raw, location.href);
+          if (url.origin === location.origin || url.protocol === 'https:') captionsTrack.src = url.href;
+        } catch (_) {
+          /* ignored: not a URL */
+        }
+      }
+    }
+    if (!ccBtn) return;
+    const tracks = video.textTracks;
+    const usable = () => Array.from(tracks).filter((t) => t.kind === 'captions' || t.kind === 'subtitles');
+    const update = () => {
+      const list = usable();
+      const withSource = list.filter((t) => t !== (captionsTrack && captionsTrack.track) || captionsTrack.src);
+      ccBtn.hidden = withSource.length === 0;
+      const on = withSource.some((t) => t.mode === 'showing');
+      ccBtn.setAttribute('aria-pressed', on ? 'true' : 'false');
+    };
+    ccBtn.addEventListener('click', () => {
+      const list = usable();
+      const on = list.some((t) => t.mode === 'showing');
+      list.forEach((t, i) => {
+        t.mode = !on && i === 0 ? 'showing' : 'disabled';
+      });
+      if (S.hls) S.hls.subtitleDisplay = !on;
+      update();
+    });
+    tracks.addEventListener('addtrack', update);
+    tracks.addEventListener('removetrack', update);
+    tracks.addEventListener('change', update);
+    update();
+  }
+
+  // ---------------------------------------------------------------- keyboard
+
+  // k or space: play/pause, m: mute, f: full screen, l: live edge, c: captions. Never
+  // while typing (the Q&A box) or when a modifier is held.
+  document.addEventListener('keydown', (e) => {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON|A)$/.test(t.tagName))) return;
+    const key = e.key.toLowerCase();
+    const click = (btn) => {
+      if (btn && !btn.hidden && !btn.disabled) btn.click();
+    };
+    if (key === ' ' || key === 'k') click(playBtn);
+    else if (key === 'm') click(muteBtn);
+    else if (key === 'f') click(fullscreenBtn);
+    else if (key === 'l') click(liveBtn);
+    else if (key === 'c') click(ccBtn);
+    else return;
+    e.preventDefault();
+  });
 
   function stats() {
     const hls = S.hls;
@@ -550,7 +661,15 @@
     get hls() {
       return S.hls;
     },
+    get event() {
+      return eventInfo;
+    },
+    eventId,
     stats,
+    programTime,
+    get state() {
+      return S.state;
+    },
   });
 
   updatePlayButton();
@@ -562,8 +681,10 @@
     setState('error', 'There is no such event. Check the link.');
     return;
   }
-  titleEl.textContent = eventId;
+  if (titleEl) titleEl.textContent = eventId;
+  if (wrTitle) wrTitle.textContent = eventId;
   loadTitle();
+  setupCaptions();
 
   if (window.Hls && window.Hls.isSupported()) S.mode = 'hls';
   else if (video.canPlayType('application/vnd.apple.mpegurl')) S.mode = 'native';

@@ -1,0 +1,382 @@
+// Amphi Q&A: what the viewer panel, the moderator page and the lecturer view share. Defines
+// window.AmphiQa: the event id from the page path, the viewer id, JSON requests to
+// /api/qa/{event}/..., a live store of questions fed by the REST list and the SSE stream,
+// and small DOM helpers. A plain browser script; nothing from the API is ever parsed as
+// HTML (textContent only).
+(function () {
+  'use strict';
+
+  const VIEWER_KEY = 'amphi.viewer';
+  const EVENT_RE = /^[A-Za-z0-9_-]{1,64}$/;
+  const STATUSES = ['pending', 'approved', 'answered', 'hidden'];
+
+  function eventFromPath(path) {
+    const m = /^\/(?:watch|embed|moderate|present)\/([^/]+)\/?$/.exec(path || location.pathname);
+    if (!m) return null;
+    let id;
+    try {
+      id = decodeURIComponent(m[1]);
+    } catch (_) {
+      return null;
+    }
+    return EVENT_RE.test(id) ? id : null;
+  }
+
+  function apiBase(event) {
+    return '/api/qa/' + encodeURIComponent(event);
+  }
+
+  // 16 random bytes, base64url without padding: 22 characters.
+  function newViewerId() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    let bin = '';
+    for (const b of bytes) bin += String.fromCharCode(b);
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  let memoryViewer = null; // when storage is blocked (some embedded contexts)
+  function viewerId() {
+    try {
+      const stored = localStorage.getItem(VIEWER_KEY);
+      if (stored && /^[A-Za-z0-9_-]{22}$/.test(stored)) return stored;
+      const id = newViewerId();
+      localStorage.setItem(VIEWER_KEY, id);
+      return id;
+    } catch (_) {
+      if (!memoryViewer) memoryViewer = newViewerId();
+      return memoryViewer;
+    }
+  }
+
+  function storageGet(store, key, fallback) {
+    try {
+      const v = window[store].getItem(key);
+      return v === null ? fallback : JSON.parse(v);
+    } catch (_) {
+      return fallback;
+    }
+  }
+
+  function storageSet(store, key, value) {
+    try {
+      window[store].setItem(key, JSON.stringify(value));
+    } catch (_) {
+      /* private mode or blocked storage: fine for this session */
+    }
+  }
+
+  // A request to the Q&A API. Resolves to { ok, status, data, retryAfter, message };
+  // never throws (network failures come back as status 0).
+  async function request(method, url, { body, viewer, token, timeoutMs = 10000 } = {}) {
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (viewer) headers['X-Amphi-Viewer'] = viewer;
+    if (token) headers.Authorization = 'Bearer ' + token;
+    let res;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        cache: 'no-store',
+        credentials: 'same-origin',
+        signal: AbortSignal.timeout ? AbortSignal.timeout(timeoutMs) : undefined,
+      });
+    } catch (e) {
+      return { ok: false, status: 0, data: null, retryAfter: null, message: 'Cannot reach the server.' };
+    }
+    let data = null;
+    try {
+      const text = await res.text();
+      data = text ? JSON.parse(text) : null;
+    } catch (_) {
+      data = null;
+    }
+    const ra = Number(res.headers.get('Retry-After'));
+    const retryAfter = Number.isFinite(ra) && ra >= 0 ? ra : null;
+    let message = '';
+    if (!res.ok) message = errorMessage(res.status, data, retryAfter);
+    return { ok: res.ok, status: res.status, data, retryAfter, message };
+  }
+
+  function errorMessage(status, data, retryAfter) {
+    const detail = data && typeof data.message === 'string' ? data.message : data && typeof data.error === 'string' ? data.error : '';
+    switch (status) {
+      case 429:
+        return 'You are asking too fast. Try again in ' + (retryAfter != null ? retryAfter : 'a few') + ' s.';
+      case 403:
+        return 'A moderator has blocked you from asking questions in this lecture.';
+      case 401:
+        return 'The moderator link is missing its token or the token is wrong.';
+      case 404:
+        return 'Q&A is not available for this event.';
+      case 400:
+        return 'The question was not accepted' + (detail ? ': ' + detail : '.');
+      default:
+        return 'Something went wrong (HTTP ' + status + ')' + (detail ? ': ' + detail : '.');
+    }
+  }
+
+  function isQuestion(q) {
+    return q && typeof q === 'object' && (typeof q.id === 'number' || typeof q.id === 'string') && typeof q.text === 'string';
+  }
+
+  // Questions of one event keyed by id, kept up to date from the list endpoint and the SSE
+  // stream. The stream's envelope is read tolerantly: any message with a `question`
+  // object (or that is itself a question, or carries `questions`) is an upsert by id; a
+  // partial update with an id and some fields (votes, status, pinned) is merged; a
+  // message that names a removal drops the question. Anything else makes us re-read the
+  // list (cheap, rare), so no update is ever lost to an envelope we did not expect.
+  class QuestionStore {
+    constructor({ event, moderator = false, token = null, viewer = null, onChange, onStatus }) {
+      this.event = event;
+      this.moderator = moderator;
+      this.token = token;
+      this.viewer = viewer;
+      this.onChange = onChange || (() => {});
+      this.onStatus = onStatus || (() => {});
+      this.questions = new Map();
+      this.source = null;
+      this.refetchTimer = null;
+      this.closed = false;
+      this.connected = false;
+      this.fetchSeq = 0;
+    }
+
+    listUrl() {
+      return apiBase(this.event) + '/questions' + (this.moderator ? '?view=moderator' : '');
+    }
+
+    streamUrl() {
+      let url = apiBase(this.event) + '/stream';
+      if (this.moderator) url += '?view=moderator&token=' + encodeURIComponent(this.token || '');
+      return url;
+    }
+
+    async start() {
+      this.connect();
+      return this.refetch();
+    }
+
+    async refetch() {
+      const seq = ++this.fetchSeq;
+      const r = await request('GET', this.listUrl(), { token: this.moderator ? this.token : null, viewer: this.viewer });
+      if (seq !== this.fetchSeq || this.closed) return r;
+      if (r.ok && Array.isArray(r.data)) {
+        const next = new Map();
+        for (const q of r.data) if (isQuestion(q)) next.set(String(q.id), this.merge(null, q));
+        // Keep the newer copy if the stream was faster than the list.
+        for (const [id, q] of this.questions) {
+          const n = next.get(id);
+          if (n && (q._rev || 0) > (n._rev || 0)) next.set(id, q);
+        }
+        this.questions = next;
+        this.onChange();
+        this.onStatus({ ok: true });
+      } else {
+        this.onStatus({ ok: false, status: r.status, message: r.message });
+      }
+      return r;
+    }
+
+    scheduleRefetch(ms = 300) {
+      if (this.refetchTimer || this.closed) return;
+      this.refetchTimer = setTimeout(() => {
+        this.refetchTimer = null;
+        this.refetch();
+      }, ms);
+    }
+
+    merge(prev, q) {
+      const out = Object.assign({}, prev || {}, q);
+      out.id = q.id != null ? q.id : prev && prev.id;
+      out._rev = (prev && prev._rev ? prev._rev : 0) + 1;
+      if (STATUSES.indexOf(out.status) < 0) out.status = 'approved';
+      out.votes = Number(out.votes) || 0;
+      out.pinned = out.pinned === true;
+      return out;
+    }
+
+    upsert(q) {
+      const id = String(q.id);
+      const prev = this.questions.get(id);
+      // Only one question is pinned per event: a newly pinned one unpins the others.
+      if (q.pinned === true && !(prev && prev.pinned)) {
+        for (const [otherId, other] of this.questions) {
+          if (otherId !== id && other.pinned) this.questions.set(otherId, Object.assign({}, other, { pinned: false }));
+        }
+      }
+      this.questions.set(id, this.merge(prev, q));
+    }
+
+    handle(raw) {
+      let msg;
+      try {
+        msg = JSON.parse(raw);
+      } catch (_) {
+        return;
+      }
+      if (!msg || typeof msg !== 'object') return;
+      let changed = false;
+      const kind = String(msg.type || msg.kind || msg.event_type || '').toLowerCase();
+      if (isQuestion(msg.question)) {
+        this.upsert(msg.question);
+        changed = true;
+      } else if (isQuestion(msg)) {
+        this.upsert(msg);
+        changed = true;
+      } else if (Array.isArray(msg.questions)) {
+        for (const q of msg.questions) if (isQuestion(q)) this.upsert(q);
+        changed = true;
+      } else {
+        const id = msg.id != null ? msg.id : msg.question_id != null ? msg.question_id : null;
+        const prev = id != null ? this.questions.get(String(id)) : null;
+        if (/delet|remov/.test(kind) && id != null) {
+          changed = this.questions.delete(String(id));
+        } else if (prev && ('votes' in msg || 'status' in msg || 'pinned' in msg)) {
+          const patch = { id: prev.id };
+          for (const k of ['votes', 'status', 'pinned', 'text', 'name']) if (k in msg) patch[k] = msg[k];
+          this.upsert(patch);
+          changed = true;
+        } else if (/ping|heartbeat|hello|keepalive|connected/.test(kind)) {
+          return;
+        } else {
+          this.scheduleRefetch();
+          return;
+        }
+      }
+      // Pins and bans may touch other questions than the one in the message.
+      if (/ban/.test(kind)) this.scheduleRefetch();
+      if (changed) this.onChange();
+    }
+
+    connect() {
+      if (this.closed || typeof EventSource !== 'function') return;
+      const es = new EventSource(this.streamUrl());
+      this.source = es;
+      const onMessage = (e) => this.handle(e.data);
+      es.onmessage = onMessage;
+      // Named SSE events, should the server use them.
+      for (const name of ['question', 'questions', 'upsert', 'update', 'created', 'updated', 'vote', 'votes', 'moderation', 'qa']) {
+        es.addEventListener(name, onMessage);
+      }
+      es.onopen = () => {
+        const reconnect = this.connected === false && this.everConnected;
+        this.connected = true;
+        this.everConnected = true;
+        this.onStatus({ ok: true, live: true });
+        // Whatever happened while we were disconnected: read the list again.
+        if (reconnect) this.refetch();
+      };
+      es.onerror = () => {
+        this.connected = false;
+        this.onStatus({ ok: true, live: false });
+        if (es.readyState === EventSource.CLOSED) {
+          // The browser gave up (HTTP error): try again later ourselves.
+          es.close();
+          if (this.source === es) {
+            this.source = null;
+            setTimeout(() => {
+              if (!this.closed && !this.source) {
+                this.connect();
+                this.refetch();
+              }
+            }, 5000);
+          }
+        }
+      };
+    }
+
+    close() {
+      this.closed = true;
+      if (this.source) this.source.close();
+      this.source = null;
+      clearTimeout(this.refetchTimer);
+    }
+
+    list(filter) {
+      const out = [];
+      for (const q of this.questions.values()) if (!filter || filter(q)) out.push(q);
+      return out;
+    }
+  }
+
+  // Viewer order: pinned first, then most votes, then oldest first.
+  function byDisplayOrder(a, b) {
+    return (b.pinned === true) - (a.pinned === true) || b.votes - a.votes || compareIds(a.id, b.id);
+  }
+
+  function compareIds(a, b) {
+    const na = Number(a);
+    const nb = Number(b);
+    if (Number.isFinite(na) && Number.isFinite(nb)) return na - nb;
+    return String(a).localeCompare(String(b));
+  }
+
+  function el(tag, className, text) {
+    const e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  // Puts `items` (DOM nodes) into `parent` in this order, moving only the nodes that are out
+  // of place (keeps focus and avoids flicker), and removes the rest.
+  function reconcile(parent, items) {
+    const wanted = new Set(items);
+    for (const child of Array.from(parent.children)) if (!wanted.has(child)) child.remove();
+    items.forEach((node, i) => {
+      if (parent.children[i] !== node) parent.insertBefore(node, parent.children[i] || null);
+    });
+  }
+
+  function formatClock(ms) {
+    if (!Number.isFinite(ms)) return '';
+    try {
+      return new Date(ms).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    } catch (_) {
+      return new Date(ms).toISOString().slice(11, 19);
+    }
+  }
+
+  // Moderator token: taken from the URL fragment (never sent to the server in a URL the
+  // server logs or a cache keys on), then kept in sessionStorage and removed from the
+  // address bar.
+  function moderatorToken(event) {
+    const key = 'amphi.moderator.' + event;
+    const params = new URLSearchParams(location.hash.replace(/^#/, ''));
+    let token = params.get('token');
+    if (token) {
+      storageSet('sessionStorage', key, token);
+      params.delete('token');
+      const rest = params.toString();
+      try {
+        history.replaceState(null, '', location.pathname + location.search + (rest ? '#' + rest : ''));
+      } catch (_) {
+        /* keep the fragment */
+      }
+    } else {
+      token = storageGet('sessionStorage', key, null);
+    }
+    return typeof token === 'string' && token ? token : null;
+  }
+
+  window.AmphiQa = Object.freeze({
+    eventFromPath,
+    apiBase,
+    viewerId,
+    storageGet,
+    storageSet,
+    request,
+    QuestionStore,
+    byDisplayOrder,
+    el,
+    reconcile,
+    formatClock,
+    moderatorToken,
+    STATUSES,
+    MAX_TEXT: 500,
+    MAX_NAME: 60,
+  });
+})();
