@@ -24,7 +24,12 @@ async fn lifecycle(b: &Backend) {
     // Pending: invisible to viewers, visible to moderators, cannot be voted on.
     let list = c.get(&format!("/api/qa/{ev}/questions"), None).await.json();
     assert!(ids(&list).is_empty());
-    let r = c.get(&format!("/api/qa/{ev}/questions?view=moderator"), Some(TOKEN)).await;
+    let r = c
+        .get(
+            &format!("/api/qa/{ev}/questions?view=moderator"),
+            Some(TOKEN),
+        )
+        .await;
     assert_eq!(ids(&r.json()), vec![id]);
     assert_eq!(c.vote(ev, id, V2).await.status, StatusCode::NOT_FOUND);
     assert_eq!(c.moderate(ev, id, "pin").await.status, StatusCode::CONFLICT);
@@ -40,13 +45,17 @@ async fn lifecycle(b: &Backend) {
     assert_eq!(c.vote(ev, id, V3).await.json()["votes"], 2);
 
     // A second question, then ordering by votes.
-    let id2 = c.ask(ev, V2, "second").await.json()["id"].as_i64().expect("id");
+    let id2 = c.ask(ev, V2, "second").await.json()["id"]
+        .as_i64()
+        .expect("id");
     c.moderate(ev, id2, "approve").await;
     let list = c.get(&format!("/api/qa/{ev}/questions"), None).await.json();
     assert_eq!(ids(&list), vec![id, id2]);
 
     // Pin: one per event.
-    assert!(c.moderate(ev, id2, "pin").await.json()["pinned"].as_bool().expect("bool"));
+    assert!(c.moderate(ev, id2, "pin").await.json()["pinned"]
+        .as_bool()
+        .expect("bool"));
     let list = c.get(&format!("/api/qa/{ev}/questions"), None).await.json();
     assert_eq!(ids(&list), vec![id2, id], "pinned first");
     c.moderate(ev, id, "pin").await;
@@ -58,7 +67,9 @@ async fn lifecycle(b: &Backend) {
         .map(|q| q["pinned"].as_bool().expect("bool"))
         .collect();
     assert_eq!(pinned, vec![true, false]);
-    assert!(!c.moderate(ev, id, "unpin").await.json()["pinned"].as_bool().expect("bool"));
+    assert!(!c.moderate(ev, id, "unpin").await.json()["pinned"]
+        .as_bool()
+        .expect("bool"));
 
     // Answer, hide.
     let r = c.moderate(ev, id, "answer").await.json();
@@ -67,10 +78,19 @@ async fn lifecycle(b: &Backend) {
     assert_eq!(r["status"], "hidden");
     let list = c.get(&format!("/api/qa/{ev}/questions"), None).await.json();
     assert_eq!(ids(&list), vec![id]);
-    assert_eq!(c.moderate(ev, id2, "answer").await.status, StatusCode::CONFLICT);
-    assert_eq!(c.moderate(ev, 999_999, "approve").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.moderate(ev, id2, "answer").await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        c.moderate(ev, 999_999, "approve").await.status,
+        StatusCode::NOT_FOUND
+    );
     // A question of another event is not reachable through this one.
-    assert_eq!(c.moderate("ev-other", id, "hide").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.moderate("ev-other", id, "hide").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn auth_and_bad_input(b: &Backend) {
@@ -82,9 +102,13 @@ async fn auth_and_bad_input(b: &Backend) {
     let r = c.post(&u, &[("authorization", "Bearer wrong")], "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.json()["error"], "unauthorized");
-    let r = c.get(&format!("/api/qa/{ev}/questions?view=moderator"), None).await;
+    let r = c
+        .get(&format!("/api/qa/{ev}/questions?view=moderator"), None)
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = c.get(&format!("/api/qa/{ev}/export.csv"), Some("nope")).await;
+    let r = c
+        .get(&format!("/api/qa/{ev}/export.csv"), Some("nope"))
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     let q = format!("/api/qa/{ev}/questions");
@@ -109,16 +133,46 @@ async fn auth_and_bad_input(b: &Backend) {
     }
     // Unknown and malformed events, ids and actions.
     assert_eq!(c.ask("nope", V1, "x").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(c.get("/api/qa/nope/questions", None).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(c.get("/api/qa/ev%00x/questions", None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.get("/api/qa/nope/questions", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.get("/api/qa/ev%00x/questions", None).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(c.vote(ev, -1, V1).await.status, StatusCode::NOT_FOUND);
-    let r = c.post(&format!("/api/qa/{ev}/questions/abc/vote"), &[("x-amphi-viewer", V1)], "").await;
+    let r = c
+        .post(
+            &format!("/api/qa/{ev}/questions/abc/vote"),
+            &[("x-amphi-viewer", V1)],
+            "",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = c.post(&format!("/api/qa/{ev}/questions/{id}/delete"), &[("authorization", &format!("Bearer {TOKEN}"))], "").await;
+    let r = c
+        .post(
+            &format!("/api/qa/{ev}/questions/{id}/delete"),
+            &[("authorization", &format!("Bearer {TOKEN}"))],
+            "",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = c.post(&format!("/api/qa/{ev}/questions/{id}/approve"), &[("authorization", &format!("Bearer {TOKEN}"))], "{bad").await;
+    let r = c
+        .post(
+            &format!("/api/qa/{ev}/questions/{id}/approve"),
+            &[("authorization", &format!("Bearer {TOKEN}"))],
+            "{bad",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = c.post(&format!("/api/qa/{ev}/questions/{id}/approve"), &[("authorization", &format!("Bearer {TOKEN}"))], r#"{"program_time":1700000000000}"#).await;
+    let r = c
+        .post(
+            &format!("/api/qa/{ev}/questions/{id}/approve"),
+            &[("authorization", &format!("Bearer {TOKEN}"))],
+            r#"{"program_time":1700000000000}"#,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -127,40 +181,94 @@ async fn xss_ban_export(b: &Backend) {
     let ev = "ev-xss";
     let xss = "<script>alert('x')</script><img src=x onerror=alert(1)> & \"q\", =cmd()";
     let body = serde_json::json!({ "text": xss, "name": "<b>Eve</b>", "program_time": 1_764_000_000_000i64 }).to_string();
-    let r = c.post(&format!("/api/qa/{ev}/questions"), &[("x-amphi-viewer", V1)], &body).await;
+    let r = c
+        .post(
+            &format!("/api/qa/{ev}/questions"),
+            &[("x-amphi-viewer", V1)],
+            &body,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert!(r.headers["content-type"].to_str().expect("ascii").starts_with("application/json"));
+    assert!(r.headers["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("application/json"));
     let id = r.json()["id"].as_i64().expect("id");
     let list = c.get(&format!("/api/qa/{ev}/questions"), None).await.json();
-    assert_eq!(list["questions"][0]["text"], xss, "stored and returned verbatim");
+    assert_eq!(
+        list["questions"][0]["text"], xss,
+        "stored and returned verbatim"
+    );
     assert_eq!(list["questions"][0]["name"], "<b>Eve</b>");
     assert_eq!(list["questions"][0]["program_time"], 1_764_000_000_000i64);
 
     // Ban: no more posts or votes from that viewer; others unaffected.
     let auth = format!("Bearer {TOKEN}");
-    let r = c.post(&format!("/api/qa/{ev}/bans"), &[("authorization", &auth)], &format!(r#"{{"viewer":"{V1}"}}"#)).await;
+    let r = c
+        .post(
+            &format!("/api/qa/{ev}/bans"),
+            &[("authorization", &auth)],
+            &format!(r#"{{"viewer":"{V1}"}}"#),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let r = c.post(&format!("/api/qa/{ev}/bans"), &[("authorization", &auth)], &format!(r#"{{"viewer":"{V1}"}}"#)).await;
+    let r = c
+        .post(
+            &format!("/api/qa/{ev}/bans"),
+            &[("authorization", &auth)],
+            &format!(r#"{{"viewer":"{V1}"}}"#),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "bans are idempotent");
-    assert_eq!(c.post(&format!("/api/qa/{ev}/bans"), &[], r#"{"viewer":"viewer-0001"}"#).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(c.post(&format!("/api/qa/{ev}/bans"), &[("authorization", &auth)], r#"{"viewer":"x"}"#).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        c.post(
+            &format!("/api/qa/{ev}/bans"),
+            &[],
+            r#"{"viewer":"viewer-0001"}"#
+        )
+        .await
+        .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.post(
+            &format!("/api/qa/{ev}/bans"),
+            &[("authorization", &auth)],
+            r#"{"viewer":"x"}"#
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
     let r = c.ask(ev, V1, "again").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json()["error"], "banned");
     assert_eq!(c.vote(ev, id, V1).await.status, StatusCode::FORBIDDEN);
     assert_eq!(c.ask(ev, V2, "fine").await.status, StatusCode::CREATED);
-    assert_eq!(c.ask("ev-elsewhere", V1, "other event").await.status, StatusCode::CREATED);
+    assert_eq!(
+        c.ask("ev-elsewhere", V1, "other event").await.status,
+        StatusCode::CREATED
+    );
 
     // Exports.
-    let r = c.get(&format!("/api/qa/{ev}/export.csv"), Some(TOKEN)).await;
+    let r = c
+        .get(&format!("/api/qa/{ev}/export.csv"), Some(TOKEN))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.headers["content-type"].to_str().expect("ascii").starts_with("text/csv"));
+    assert!(r.headers["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/csv"));
     let mut lines = r.text.split("\r\n");
     assert_eq!(lines.next(), Some(amphi_qa::export::CSV_HEADER));
     let first = lines.next().expect("row");
     assert!(first.starts_with(&format!("{id},")));
-    assert!(first.contains("\"<script>alert('x')</script><img src=x onerror=alert(1)> & \"\"q\"\", =cmd()\""));
-    let r = c.get(&format!("/api/qa/{ev}/export.json?token={TOKEN}"), None).await;
+    assert!(first.contains(
+        "\"<script>alert('x')</script><img src=x onerror=alert(1)> & \"\"q\"\", =cmd()\""
+    ));
+    let r = c
+        .get(&format!("/api/qa/{ev}/export.json?token={TOKEN}"), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let all = r.json();
     assert_eq!(all.as_array().expect("array").len(), 2);
@@ -173,8 +281,12 @@ async fn restart(b: &Backend) {
     let (id, id2) = {
         let st = b.open().await;
         let c = Client::new(st);
-        let id = c.ask(ev, V1, "survive?").await.json()["id"].as_i64().expect("id");
-        let id2 = c.ask(ev, V2, "me too").await.json()["id"].as_i64().expect("id");
+        let id = c.ask(ev, V1, "survive?").await.json()["id"]
+            .as_i64()
+            .expect("id");
+        let id2 = c.ask(ev, V2, "me too").await.json()["id"]
+            .as_i64()
+            .expect("id");
         c.vote(ev, id, V2).await;
         c.moderate(ev, id, "pin").await;
         c.moderate(ev, id2, "hide").await;
@@ -183,7 +295,10 @@ async fn restart(b: &Backend) {
     // Everything dropped: reopen the same database.
     tokio::task::yield_now().await;
     let c = Client::new(b.open().await);
-    let all = c.get(&format!("/api/qa/{ev}/export.json"), Some(TOKEN)).await.json();
+    let all = c
+        .get(&format!("/api/qa/{ev}/export.json"), Some(TOKEN))
+        .await
+        .json();
     let all = all.as_array().expect("array");
     assert_eq!(all.len(), 2, "{}", b.name());
     assert_eq!(all[0]["id"], id);

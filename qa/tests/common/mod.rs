@@ -36,8 +36,13 @@ impl QaEvents for TestEvents {
 
 /// Where a test's database lives.
 pub enum Backend {
-    Sqlite { _dir: tempfile::TempDir, path: PathBuf },
-    Postgres { cluster: PgCluster },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Postgres {
+        cluster: PgCluster,
+    },
 }
 
 impl Backend {
@@ -70,7 +75,9 @@ impl Backend {
     pub async fn open(&self) -> QaState {
         let events: Arc<dyn QaEvents> = Arc::new(TestEvents);
         match self {
-            Backend::Sqlite { path, .. } => QaState::sqlite(path, events).await.expect("open sqlite"),
+            Backend::Sqlite { path, .. } => {
+                QaState::sqlite(path, events).await.expect("open sqlite")
+            }
             Backend::Postgres { cluster } => QaState::postgres(&cluster.url, events)
                 .await
                 .expect("connect postgres"),
@@ -126,7 +133,11 @@ impl Drop for PgCluster {
     fn drop(&mut self) {
         let _ = Command::new("bash")
             .arg(script())
-            .args(["stop", &self.dir.path().to_string_lossy(), &self.port.to_string()])
+            .args([
+                "stop",
+                &self.dir.path().to_string_lossy(),
+                &self.port.to_string(),
+            ])
             .output();
     }
 }
@@ -265,7 +276,9 @@ impl Sse {
                     return Some(Msg { id, data });
                 }
             }
-            let frame = tokio::time::timeout_at(deadline, self.body.frame()).await.ok()??;
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .ok()??;
             let frame = frame.expect("body frame");
             if let Some(d) = frame.data_ref() {
                 self.buf.push_str(std::str::from_utf8(d).expect("utf8"));
@@ -296,5 +309,8 @@ pub fn ids(list: &Value) -> Vec<i64> {
 }
 
 pub fn headers_of(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
