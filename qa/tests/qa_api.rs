@@ -112,7 +112,8 @@ async fn auth_and_bad_input(b: &Backend) {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     let q = format!("/api/qa/{ev}/questions");
-    let cases: Vec<(Vec<(&str, &str)>, String, StatusCode)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, String, StatusCode);
+    let cases: Vec<Case<'_>> = vec![
         (vec![], r#"{"text":"x"}"#.into(), StatusCode::BAD_REQUEST),
         (vec![("x-amphi-viewer", "short")], r#"{"text":"x"}"#.into(), StatusCode::BAD_REQUEST),
         (vec![("x-amphi-viewer", "bad viewer id")], r#"{"text":"x"}"#.into(), StatusCode::BAD_REQUEST),
