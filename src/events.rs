@@ -20,6 +20,15 @@ pub struct EventRecord {
     pub title: String,
     /// RTMP stream key (also the WHIP bearer token).
     pub stream_key: String,
+    /// Secret for the moderator and lecturer Q&A pages.
+    #[serde(default = "generate_key")]
+    pub moderator_token: String,
+    /// New questions wait for a moderator's approval.
+    #[serde(default)]
+    pub premoderated: bool,
+    /// Scheduled start, shown in the waiting room (RFC 3339), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -89,6 +98,9 @@ impl EventsFileStore {
             id: id.to_string(),
             title: title.unwrap_or_else(|| id.to_string()),
             stream_key: key.unwrap_or_else(generate_key),
+            moderator_token: generate_key(),
+            premoderated: false,
+            starts_at: None,
         };
         events.push(record.clone());
         self.save(&events)?;
@@ -158,6 +170,21 @@ impl KeyDirectory for Directory {
             .iter()
             .find(|e| constant_time_eq(e.stream_key.as_bytes(), key.as_bytes()))
             .and_then(|e| EventId::parse(&e.id).ok())
+    }
+}
+
+impl amphi_qa::QaEvents for Directory {
+    fn moderator_token(&self, event: &str) -> Option<String> {
+        let events = self.events.read().expect("directory lock is never poisoned");
+        events.iter().find(|e| e.id == event).map(|e| e.moderator_token.clone())
+    }
+
+    fn settings(&self, event: &str) -> Option<amphi_qa::EventQaSettings> {
+        let events = self.events.read().expect("directory lock is never poisoned");
+        events.iter().find(|e| e.id == event).map(|e| amphi_qa::EventQaSettings {
+            premoderated: e.premoderated,
+            ..Default::default()
+        })
     }
 }
 

@@ -15,6 +15,7 @@ pub const DEFAULT_HTTP: &str = "0.0.0.0:8080";
 pub const DEFAULT_RTMP: &str = "0.0.0.0:1935";
 pub const DEMO_EVENT: &str = "demo";
 pub const DEFAULT_EVENT: &str = "lecture";
+pub const QA_SQLITE_FILE: &str = "qa.sqlite3";
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -38,6 +39,9 @@ pub struct ServeArgs {
     /// Create a first event named "lecture" when none exists, and print its key.
     #[arg(long)]
     first_event: bool,
+    /// Q&A database: a PostgreSQL URL (several origins) or, by default, SQLite in the data dir.
+    #[arg(long, env = "AMPHI_QA_DATABASE")]
+    qa_database: Option<String>,
     /// Host name to print in URLs (defaults to the bound address or localhost).
     #[arg(long)]
     public_host: Option<String>,
@@ -71,12 +75,19 @@ fn parse_cli_event(s: &str) -> Result<EventRecord> {
         id: id.to_owned(),
         title: id.to_owned(),
         stream_key: key.to_owned(),
+        moderator_token: crate::events::generate_key(),
+        premoderated: false,
+        starts_at: None,
     })
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
     let file = EventsFileStore::new(&args.data_dir);
     let mut records = file.load()?;
+    if !records.is_empty() {
+        // Persists moderator tokens generated for events that had none.
+        file.save(&records)?;
+    }
     if args.first_event && records.is_empty() {
         records.push(file.create(DEFAULT_EVENT, Some("Lecture".into()), None)?);
     }
@@ -90,6 +101,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
             id: DEMO_EVENT.into(),
             title: "Demo (test pattern)".into(),
             stream_key: crate::events::generate_key(),
+            moderator_token: crate::events::generate_key(),
+            premoderated: false,
+            starts_at: None,
         });
     }
     let directory = Arc::new(Directory::new(records));
@@ -119,7 +133,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
         directory: directory.clone(),
         hub: hub.clone(),
     });
-    let app = amphi_origin::router(store.clone(), catalog, Default::default());
+    let qa = match &args.qa_database {
+        Some(url) => amphi_qa::QaState::postgres(url, directory.clone()).await,
+        None => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("creating {}", args.data_dir.display()))?;
+            amphi_qa::QaState::sqlite(args.data_dir.join(QA_SQLITE_FILE), directory.clone()).await
+        }
+    }
+    .context("opening the Q&A database")?;
+    let app = amphi_origin::router(store.clone(), catalog, Default::default())
+        .merge(amphi_qa::router(qa));
 
     print_banner(&args, http_addr, rtmp_addr, &directory.list());
     info!(%http_addr, %rtmp_addr, "amphi is running");
@@ -145,6 +169,9 @@ fn print_banner(args: &ServeArgs, http: SocketAddr, rtmp: SocketAddr, events: &[
     let web = format!("http://{}:{}", host(http), http.port());
     let rtmp_url = format!("rtmp://{}:{}/live", host(rtmp), rtmp.port());
     // Machine-readable line for scripts and tests.
+    for e in events {
+        println!("AMPHI_MODERATOR event={} token={}", e.id, e.moderator_token);
+    }
     println!("AMPHI_READY http={web} rtmp={rtmp_url}");
     println!();
     println!("Amphi is running.");
@@ -153,6 +180,8 @@ fn print_banner(args: &ServeArgs, http: SocketAddr, rtmp: SocketAddr, events: &[
         println!();
         println!("  Event \"{}\" ({})", e.title, e.id);
         println!("    Watch          {web}/watch/{}", e.id);
+        println!("    Embed          <iframe src=\"{web}/embed/{}\" allow=\"autoplay; fullscreen\" width=\"960\" height=\"540\"></iframe>", e.id);
+        println!("    Moderate       {web}/moderate/{}#token={}", e.id, e.moderator_token);
         if e.id != DEMO_EVENT {
             println!("    OBS server     {rtmp_url}");
             println!("    OBS stream key {}", e.stream_key);
