@@ -123,11 +123,12 @@
   }
 
   // Questions of one event keyed by id, kept up to date from the list endpoint and the SSE
-  // stream. The stream's envelope is read tolerantly: any message with a `question`
-  // object (or that is itself a question, or carries `questions`) is an upsert by id; a
-  // partial update with an id and some fields (votes, status, pinned) is merged; a
-  // message that names a removal drops the question. Anything else makes us re-read the
-  // list (cheap, rare), so no update is ever lost to an envelope we did not expect.
+  // stream (amphi-qa's QaEvent): `{type:"snapshot", seq, questions}` replaces the list;
+  // `question_created` / `question_updated` carry the question's full state (an upsert by
+  // id); `votes_changed {id, votes}` and `pinned_changed {id, pinned}` patch one question;
+  // `question_removed {id}` drops it (viewers: it was hidden). The envelope is read
+  // tolerantly: any message with a `question` object is an upsert; a message we do not
+  // understand makes us re-read the list, so no update is lost to an unexpected shape.
   class QuestionStore {
     constructor({ event, moderator = false, token = null, viewer = null, onChange, onStatus }) {
       this.event = event;
@@ -141,7 +142,10 @@
       this.refetchTimer = null;
       this.closed = false;
       this.connected = false;
+      this.everConnected = false;
       this.fetchSeq = 0;
+      this.touched = new Map(); // id -> performance.now() of the last stream update
+      this.removedAt = new Map(); // id -> when the stream removed it
     }
 
     listUrl() {
@@ -161,15 +165,20 @@
 
     async refetch() {
       const seq = ++this.fetchSeq;
+      const issuedAt = performance.now();
       const r = await request('GET', this.listUrl(), { token: this.moderator ? this.token : null, viewer: this.viewer });
       if (seq !== this.fetchSeq || this.closed) return r;
       if (r.ok && Array.isArray(r.data)) {
         const next = new Map();
-        for (const q of r.data) if (isQuestion(q)) next.set(String(q.id), this.merge(null, q));
-        // Keep the newer copy if the stream was faster than the list.
+        for (const q of r.data) {
+          if (!isQuestion(q)) continue;
+          const id = String(q.id);
+          if ((this.removedAt.get(id) || -1) > issuedAt) continue; // removed since we asked
+          next.set(id, this.merge(null, q));
+        }
+        // The stream is newer than a list requested before its update arrived.
         for (const [id, q] of this.questions) {
-          const n = next.get(id);
-          if (n && (q._rev || 0) > (n._rev || 0)) next.set(id, q);
+          if ((this.touched.get(id) || -1) > issuedAt) next.set(id, q);
         }
         this.questions = next;
         this.onChange();
@@ -178,6 +187,15 @@
         this.onStatus({ ok: false, status: r.status, message: r.message });
       }
       return r;
+    }
+
+    replaceAll(questions) {
+      const next = new Map();
+      for (const q of questions) if (isQuestion(q)) next.set(String(q.id), this.merge(null, q));
+      this.questions = next;
+      const now = performance.now();
+      for (const id of next.keys()) this.touched.set(id, now);
+      this.fetchSeq++; // a list request in flight is older than this snapshot
     }
 
     scheduleRefetch(ms = 300) {
@@ -208,6 +226,14 @@
         }
       }
       this.questions.set(id, this.merge(prev, q));
+      this.touched.set(id, performance.now());
+    }
+
+    remove(id) {
+      const key = String(id);
+      this.removedAt.set(key, performance.now());
+      this.touched.delete(key);
+      return this.questions.delete(key);
     }
 
     handle(raw) {
@@ -219,32 +245,35 @@
       }
       if (!msg || typeof msg !== 'object') return;
       let changed = false;
-      const kind = String(msg.type || msg.kind || msg.event_type || '').toLowerCase();
-      if (isQuestion(msg.question)) {
+      const kind = String(msg.type || msg.kind || '').toLowerCase();
+      const id = msg.id != null ? msg.id : msg.question_id != null ? msg.question_id : null;
+      const prev = id != null ? this.questions.get(String(id)) : null;
+      if (kind === 'snapshot' && Array.isArray(msg.questions)) {
+        this.replaceAll(msg.questions);
+        changed = true;
+        this.onStatus({ ok: true, live: true });
+      } else if (isQuestion(msg.question)) {
         this.upsert(msg.question);
+        changed = true;
+      } else if (/remov|delet/.test(kind) && id != null) {
+        changed = this.remove(id);
+      } else if (Array.isArray(msg.questions)) {
+        for (const q of msg.questions) if (isQuestion(q)) this.upsert(q);
         changed = true;
       } else if (isQuestion(msg)) {
         this.upsert(msg);
         changed = true;
-      } else if (Array.isArray(msg.questions)) {
-        for (const q of msg.questions) if (isQuestion(q)) this.upsert(q);
+      } else if (prev && ('votes' in msg || 'status' in msg || 'pinned' in msg)) {
+        const patch = { id: prev.id };
+        for (const k of ['votes', 'status', 'pinned']) if (k in msg) patch[k] = msg[k];
+        this.upsert(patch);
         changed = true;
+      } else if (/ping|heartbeat|hello|keepalive|connected/.test(kind)) {
+        return;
       } else {
-        const id = msg.id != null ? msg.id : msg.question_id != null ? msg.question_id : null;
-        const prev = id != null ? this.questions.get(String(id)) : null;
-        if (/delet|remov/.test(kind) && id != null) {
-          changed = this.questions.delete(String(id));
-        } else if (prev && ('votes' in msg || 'status' in msg || 'pinned' in msg)) {
-          const patch = { id: prev.id };
-          for (const k of ['votes', 'status', 'pinned', 'text', 'name']) if (k in msg) patch[k] = msg[k];
-          this.upsert(patch);
-          changed = true;
-        } else if (/ping|heartbeat|hello|keepalive|connected/.test(kind)) {
-          return;
-        } else {
-          this.scheduleRefetch();
-          return;
-        }
+        // A patch for a question we do not have, or a shape we do not know.
+        this.scheduleRefetch();
+        return;
       }
       // Pins and bans may touch other questions than the one in the message.
       if (/ban/.test(kind)) this.scheduleRefetch();

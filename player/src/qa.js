@@ -62,6 +62,7 @@
   body.id = 'qa-body';
 
   const form = el('form', 'qa-ask');
+  form.id = 'qa-form';
   form.noValidate = true;
   const textLabel = el('label', 'qa-label', 'Ask a question');
   textLabel.htmlFor = 'qa-text';

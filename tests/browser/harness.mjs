@@ -95,6 +95,9 @@ export function amphiBin() {
 }
 
 // Starts `amphi serve` with ephemeral ports; resolves once it printed its READY line.
+// `moderatorTokens` maps event ids to the moderator tokens amphi prints on stdout
+// (`AMPHI_MODERATOR event=<id> token=<token>`), filled as the lines arrive;
+// `moderatorToken(event)` waits for one.
 export async function startAmphi({ events = ['lecture:secretkey'], timeoutMs = 30000 } = {}) {
   const bin = amphiBin();
   if (!existsSync(bin)) throw new Error(`amphi binary not found at ${bin} (build it, or set AMPHI_BIN)`);
@@ -106,11 +109,19 @@ export async function startAmphi({ events = ['lecture:secretkey'], timeoutMs = 3
   const stderr = new TailBuffer();
   const stdout = new TailBuffer(16 * 1024);
   proc.stderr.on('data', (d) => stderr.push(d));
+  const moderatorTokens = {};
+  const tokenWaiters = new Set();
 
   const ready = new Promise((res, rej) => {
     const lines = createInterface({ input: proc.stdout });
     lines.on('line', (line) => {
       stdout.push(line + '\n');
+      const t = /^AMPHI_MODERATOR event=(\S+) token=(\S+)/.exec(line);
+      if (t) {
+        moderatorTokens[t[1]] = t[2];
+        for (const w of tokenWaiters) w();
+        return;
+      }
       const m = /^AMPHI_READY http=(\S+) rtmp=(\S+)/.exec(line);
       if (m) res({ http: m[1].replace(/\/$/, ''), rtmp: m[2].replace(/\/$/, '') });
     });
@@ -133,12 +144,68 @@ export async function startAmphi({ events = ['lecture:secretkey'], timeoutMs = 3
     clearTimeout(timer);
   }
 
+  const moderatorToken = async (event, waitMs = 5000) => {
+    if (moderatorTokens[event]) return moderatorTokens[event];
+    let wake;
+    const woke = new Promise((res) => {
+      wake = res;
+    });
+    tokenWaiters.add(wake);
+    try {
+      const deadline = Date.now() + waitMs;
+      while (!moderatorTokens[event] && Date.now() < deadline) {
+        await Promise.race([woke, sleep(Math.min(250, Math.max(0, deadline - Date.now())))]);
+      }
+    } finally {
+      tokenWaiters.delete(wake);
+    }
+    if (!moderatorTokens[event]) {
+      throw new Error(`amphi printed no "AMPHI_MODERATOR event=${event} token=…" line within ${waitMs} ms\n--- amphi stdout ---\n${stdout}`);
+    }
+    return moderatorTokens[event];
+  };
+
   return {
     ...urls,
     proc,
     dataDir,
+    moderatorTokens,
+    moderatorToken,
+    stdout: () => stdout.toString(),
     stderr: () => stderr.toString(),
     stop: () => stopProcess(proc),
+  };
+}
+
+// A small static HTTP server on another loopback port (a "host page" of a different
+// origin, for embedding tests). `pages` maps paths to HTML strings.
+export async function startStaticServer(pages) {
+  const http = await import('node:http');
+  const server = http.createServer((req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    const body = pages[path];
+    if (body === undefined) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.end(body);
+  });
+  await new Promise((res, rej) => {
+    server.once('error', rej);
+    server.listen(0, '127.0.0.1', res);
+  });
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    close: () =>
+      new Promise((res) => {
+        server.closeAllConnections?.();
+        server.close(() => res());
+        setTimeout(res, 2000);
+      }),
   };
 }
 
