@@ -105,7 +105,6 @@
       frame.src = src;
       frame.title = this.getAttribute('title') || 'Live lecture';
       frame.allow = 'autoplay; fullscreen; picture-in-picture';
-      frame.allowFullscreen = true;
       frame.referrerPolicy = 'strict-origin-when-cross-origin';
       const fallback = document.createElement('p');
       fallback.className = 'fallback';

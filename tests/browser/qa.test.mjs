@@ -157,17 +157,16 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
     // ---- a burst from one viewer is rate limited; another viewer still gets through fast
     const spammer = newViewerId();
     let answered = 0;
-    let burstDone = false;
+    let answeredAtAsk = null;
     const burst = Promise.all(
       Array.from({ length: 1000 }, (_, i) =>
         api(amphi.http, 'POST', '/questions', { viewer: spammer, body: { text: `spam ${i}` } })
           .catch((e) => ({ status: 0, error: e }))
           .finally(() => answered++),
       ),
-    ).finally(() => (burstDone = true));
-    // Ask while the burst is being answered.
-    await waitFor(() => answered >= 100 || burstDone, 15000, { intervalMs: 5, what: 'the burst to reach the server' });
-    // Viewer 2 asks from its own browser (another process than the burst's), timed there.
+    );
+    // Viewer 2 asks from its own browser (another process than the burst's), timed there,
+    // while the burst is in flight.
     const other = await viewer2.evaluate(async (viewer) => {
       const t = performance.now();
       const res = await fetch('/api/qa/lecture/questions', {
@@ -177,11 +176,12 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
       });
       return { status: res.status, ms: Math.round(performance.now() - t) };
     }, v2);
+    answeredAtAsk = answered;
     const askMs = other.ms;
     const results = await burst;
     const counts = {};
     for (const r of results) counts[r.status] = (counts[r.status] || 0) + 1;
-    console.log(`burst of 1000 posts: ${JSON.stringify(counts)}; another viewer's post (after ${answered} burst answers): ${other.status} in ${askMs} ms`);
+    console.log(`burst of 1000 posts: ${JSON.stringify(counts)}; another viewer's post (${answeredAtAsk} of the burst answered by then): ${other.status} in ${askMs} ms`);
     assert.equal(other.status, 201, `another viewer's post during the burst answered ${other.status}`);
     assert.ok(askMs < 1000, `another viewer's post took ${askMs} ms (limit 1000)`);
     assert.ok((counts[429] || 0) >= 900, `most of the burst got 429 (${JSON.stringify(counts)})`);
