@@ -149,3 +149,21 @@ impl MediaPlaylist {
         todo!()
     }
 }
+
+/// What an origin needs from a stored media playlist to answer blocking requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaylistEdge {
+    /// The part the preload hint names: every part before it is available.
+    pub next_msn: u64,
+    pub next_part: u32,
+    pub target_duration: Duration,
+    pub part_target: Duration,
+    /// EXT-X-ENDLIST present.
+    pub ended: bool,
+}
+
+/// Reads the edge back from a playlist `render` wrote; `None` if it is not one.
+pub fn parse_edge(text: &str) -> Option<PlaylistEdge> {
+    let _ = text;
+    todo!("implemented by the hls crate")
+}

@@ -1,1 +1,110 @@
-//! Amphi packager (to be written).
+//! Amphi packager: turns each event's publish sessions into LL-HLS.
+//!
+//! Model: one task per event, which survives publisher reconnects; per session one
+//! GStreamer ladder pipeline (`pipeline`, kept thin) whose CMAF chunks are turned into
+//! parts, segments and playlists by plain Rust (`segmenter`, `amphi_hls::playlist`)
+//! and written to a `Store`. Invariants: media before the playlists that list them;
+//! a segment is the exact concatenation of its parts; every rendition's segments start
+//! at the same source keyframes; one event's failure never touches another's.
+
+pub mod codec;
+pub mod demo;
+mod event;
+pub mod ladder;
+pub mod pipeline;
+pub mod segmenter;
+
+use amphi_hls::playlist::PlaylistConfig;
+use amphi_hls::store::Store;
+use amphi_ingest::PublishSession;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+#[non_exhaustive]
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PackagerError {
+    #[error("GStreamer initialisation failed: {0}")]
+    Init(String),
+    #[error("ladder pipeline: {0}")]
+    Pipeline(String),
+}
+
+/// Settings of the whole packager (static; runtime state lives in the event tasks).
+#[derive(Debug, Clone)]
+pub struct PackagerConfig {
+    pub playlist: PlaylistConfig,
+    pub mux: pipeline::MuxSettings,
+    pub ladder: Vec<ladder::Rung>,
+}
+
+/// x264 preset for the encoded rungs.
+pub const DEFAULT_X264_PRESET: &str = "veryfast";
+/// Part duration: 10 frames at 30 fps.
+pub const DEFAULT_PART_DURATION: std::time::Duration = std::time::Duration::from_nanos(333_333_333);
+
+impl Default for PackagerConfig {
+    fn default() -> Self {
+        let playlist = PlaylistConfig::default();
+        PackagerConfig {
+            mux: pipeline::MuxSettings {
+                segment_duration: playlist.segment_duration,
+                part_duration: DEFAULT_PART_DURATION,
+                x264_preset: DEFAULT_X264_PRESET,
+            },
+            playlist,
+            ladder: ladder::DEFAULT_LADDER.to_vec(),
+        }
+    }
+}
+
+/// Initialises GStreamer and registers the fMP4 muxers; safe to call many times.
+pub fn init() -> Result<(), PackagerError> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        gstreamer::init().map_err(|e| e.to_string())?;
+        gstfmp4::plugin_register_static().map_err(|e| e.to_string())?;
+        for needed in ["appsrc", "appsink", "h264parse", "avdec_h264", "x264enc", "aacparse", "videoscale", "isofmp4mux"] {
+            if gstreamer::ElementFactory::find(needed).is_none() {
+                return Err(format!("GStreamer element {needed} is missing (install the GStreamer plugin packages)"));
+            }
+        }
+        Ok(())
+    })
+    .clone()
+    .map_err(PackagerError::Init)
+}
+
+pub struct Packager {
+    store: Arc<dyn Store>,
+    config: PackagerConfig,
+}
+
+impl Packager {
+    pub fn new(store: Arc<dyn Store>, config: PackagerConfig) -> Self {
+        Packager { store, config }
+    }
+
+    /// Runs until `sessions` closes: one task per event.
+    pub async fn run(self, mut sessions: mpsc::Receiver<PublishSession>) {
+        let mut events: HashMap<String, mpsc::Sender<PublishSession>> = HashMap::new();
+        while let Some(session) = sessions.recv().await {
+            let id = session.event.to_string();
+            let tx = events.entry(id.clone()).or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(4);
+                let task = event::EventPackager::new(id.clone(), self.store.clone(), self.config.clone());
+                tokio::spawn(task.run(rx));
+                tx
+            });
+            if let Err(e) = tx.send(session).await {
+                warn!(event = %id, "event task is gone; restarting it");
+                let (tx2, rx) = mpsc::channel(4);
+                let task = event::EventPackager::new(id.clone(), self.store.clone(), self.config.clone());
+                tokio::spawn(task.run(rx));
+                let _ = tx2.send(e.0).await;
+                events.insert(id, tx2);
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! One event's packaging task: takes its publish sessions one after the other, runs a
+//! ladder pipeline per session, and writes what the segmenters produce to the store.
+//! The event outlives its sessions: media sequence numbers continue and a new session
+//! starts a new discontinuity, so an encoder that reconnects never ends the event.
+
+use crate::codec::{self, AudioInfo};
+use crate::ladder::{self, Plan};
+use crate::pipeline::{LadderPipeline, MuxOutput, PipelineEvent};
+use crate::segmenter::{RenditionWriter, StoreOp};
+use crate::PackagerConfig;
+use amphi_hls::master::{render_master, Variant};
+use amphi_hls::names;
+use amphi_hls::playlist::RenditionReport;
+use amphi_hls::store::{ContentType, Object, Store};
+use amphi_ingest::{AudioConfig, PublishSession, SessionMessage, VideoConfig};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn, Instrument};
+
+/// How long a finished session may take to drain its pipeline.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) struct EventPackager {
+    event: String,
+    store: Arc<dyn Store>,
+    config: PackagerConfig,
+    writers: BTreeMap<String, RenditionWriter>,
+    sessions_seen: u64,
+    master: Option<String>,
+    /// Store errors are logged once per burst, not per write.
+    store_failing: bool,
+}
+
+impl EventPackager {
+    pub(crate) fn new(event: String, store: Arc<dyn Store>, config: PackagerConfig) -> Self {
+        EventPackager {
+            event,
+            store,
+            config,
+            writers: BTreeMap::new(),
+            sessions_seen: 0,
+            master: None,
+            store_failing: false,
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut sessions: mpsc::Receiver<PublishSession>) {
+        while let Some(session) = sessions.recv().await {
+            let span = tracing::info_span!("session", event = %self.event, protocol = %session.protocol, generation = self.sessions_seen);
+            self.run_session(session).instrument(span).await;
+        }
+    }
+
+    async fn run_session(&mut self, mut session: PublishSession) {
+        let Some(SessionMessage::Config(config)) = session.messages.recv().await else {
+            warn!("session ended before its configuration");
+            return;
+        };
+        let VideoConfig::H264 { avcc } = &config.video;
+        let source = match codec::parse_avcc(avcc) {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(reason = %e, "refusing session: unreadable H.264 configuration");
+                return;
+            }
+        };
+        let (audio_info, asc): (Option<AudioInfo>, Option<Bytes>) = match &config.audio {
+            Some(AudioConfig::Aac { asc }) => match codec::parse_asc(asc) {
+                Ok(a) => (Some(a), Some(asc.clone())),
+                Err(e) => {
+                    warn!(reason = %e, "ignoring unreadable AAC configuration: video only");
+                    (None, None)
+                }
+            },
+            Some(AudioConfig::Opus { .. }) => {
+                warn!("Opus audio is not packaged yet: video only");
+                (None, None)
+            }
+            None => (None, None),
+        };
+        let plan = ladder::plan(source, audio_info, &self.config.ladder);
+        info!(
+            width = source.width,
+            height = source.height,
+            renditions = ?plan.renditions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            "publish session started"
+        );
+        let generation = self.sessions_seen;
+        self.sessions_seen += 1;
+        for r in &plan.renditions {
+            let w = self
+                .writers
+                .entry(r.name.clone())
+                .or_insert_with(|| RenditionWriter::new(&self.event, &r.name, self.config.playlist.clone()));
+            w.begin_session(generation, session.epoch.0);
+        }
+
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let pipeline = match LadderPipeline::build(&plan, avcc, asc.as_ref(), &self.config.mux, tx) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(reason = %e, "could not start the ladder");
+                while session.messages.recv().await.is_some() {}
+                return;
+            }
+        };
+        let names: Vec<String> = plan.renditions.iter().map(|r| r.name.clone()).collect();
+        let mut inits: Vec<Option<Bytes>> = vec![None; names.len()];
+        let mut publishing = true;
+        let mut failed = false;
+        loop {
+            tokio::select! {
+                msg = session.messages.recv(), if publishing => match msg {
+                    Some(SessionMessage::Frame(frame)) => {
+                        if !failed {
+                            if let Err(e) = pipeline.push(&frame) {
+                                warn!(reason = %e, "ladder stopped accepting frames");
+                                failed = true;
+                            }
+                        }
+                    }
+                    Some(SessionMessage::Config(_)) => debug!("ignoring a repeated configuration"),
+                    None => {
+                        info!("publisher left; draining");
+                        publishing = false;
+                        pipeline.end();
+                    }
+                },
+                ev = rx.recv() => match ev {
+                    Some(PipelineEvent::Output { rendition, output }) => {
+                        self.on_output(&plan, &names, &mut inits, rendition, output).await;
+                    }
+                    Some(PipelineEvent::Eos) => break,
+                    Some(PipelineEvent::Error(e)) => {
+                        warn!(reason = %e, "ladder pipeline error; waiting for the publisher to leave");
+                        failed = true;
+                        if !publishing { break; }
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep(DRAIN_TIMEOUT), if !publishing => {
+                    warn!("ladder did not drain in time");
+                    break;
+                }
+            }
+            if failed && !publishing {
+                break;
+            }
+        }
+        // Drain whatever is already queued, then close open segments.
+        while let Ok(ev) = rx.try_recv() {
+            if let PipelineEvent::Output { rendition, output } = ev {
+                self.on_output(&plan, &names, &mut inits, rendition, output).await;
+            }
+        }
+        drop(pipeline);
+        for name in &names {
+            let ops = match self.writers.get_mut(name) {
+                Some(w) => w.finish(),
+                None => continue,
+            };
+            self.apply(ops).await;
+            self.write_playlists(name).await;
+        }
+        info!("publish session ended");
+    }
+
+    async fn on_output(
+        &mut self,
+        plan: &Plan,
+        names: &[String],
+        inits: &mut [Option<Bytes>],
+        rendition: usize,
+        output: MuxOutput,
+    ) {
+        let Some(name) = names.get(rendition) else {
+            return;
+        };
+        let ops = match output {
+            MuxOutput::Init(data) => {
+                if let Some(slot) = inits.get_mut(rendition) {
+                    *slot = Some(data.clone());
+                }
+                let ops = match self.writers.get_mut(name) {
+                    Some(w) => w.on_init(data),
+                    None => return,
+                };
+                self.apply(ops).await;
+                if inits.iter().all(Option::is_some) {
+                    self.write_master(plan, inits).await;
+                }
+                return;
+            }
+            MuxOutput::Chunk(chunk) => match self.writers.get_mut(name) {
+                Some(w) => w.on_chunk(chunk),
+                None => return,
+            },
+        };
+        self.apply(ops).await;
+        self.write_playlists(name).await;
+    }
+
+    async fn write_master(&mut self, plan: &Plan, inits: &[Option<Bytes>]) {
+        let audio_codec = plan.audio.map(|a| a.codec_string());
+        let variants: Vec<Variant> = plan
+            .renditions
+            .iter()
+            .zip(inits)
+            .map(|(r, init)| {
+                let video_codec = init
+                    .as_deref()
+                    .and_then(codec::codec_string_from_init)
+                    .unwrap_or_else(|| plan.source.codec_string());
+                let codecs = match &audio_codec {
+                    Some(a) => format!("{video_codec},{a}"),
+                    None => video_codec,
+                };
+                Variant {
+                    uri: format!("{}/index.m3u8", r.name),
+                    bandwidth: r.peak_bandwidth(plan.audio.is_some()),
+                    average_bandwidth: r.average_bandwidth(plan.audio.is_some()),
+                    width: r.width,
+                    height: r.height,
+                    codecs,
+                    frame_rate: r.frame_rate,
+                    name: r.name.clone(),
+                }
+            })
+            .collect();
+        let text = render_master(&variants);
+        if self.master.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        self.master = Some(text.clone());
+        self.apply(vec![StoreOp::Put {
+            key: names::master_key(&self.event),
+            object: Object { data: Bytes::from(text), content_type: ContentType::Playlist },
+        }])
+        .await;
+    }
+
+    async fn write_playlists(&mut self, name: &str) {
+        let reports: Vec<RenditionReport> = self
+            .writers
+            .iter()
+            .filter(|(n, _)| n.as_str() != name)
+            .filter_map(|(_, w)| w.report_from(name))
+            .collect();
+        let ops = match self.writers.get(name) {
+            Some(w) if w.playlist().last_part().is_some() => w.playlists(&reports),
+            _ => return,
+        };
+        self.apply(ops).await;
+    }
+
+    async fn apply(&mut self, ops: Vec<StoreOp>) {
+        for op in ops {
+            let result = match &op {
+                StoreOp::Put { key, object } => self.store.put(key, object.clone()).await,
+                StoreOp::Delete { key } => self.store.delete(key).await,
+            };
+            match result {
+                Ok(()) => {
+                    if self.store_failing {
+                        info!("store writes succeed again");
+                        self.store_failing = false;
+                    }
+                }
+                Err(e) => {
+                    if !self.store_failing {
+                        warn!(reason = %e, "store write failed");
+                        self.store_failing = true;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Turns one rendition's muxer output (an init segment, then CMAF chunks) into store
+//! operations and playlist updates (sans-IO: no GStreamer, no store, no clock).
+//!
+//! Invariants: a part object is written before any playlist that lists it; a segment
+//! object is exactly the concatenation of its parts; names never change meaning (a new
+//! publish session gets a new init generation); objects that slid out of the playlist
+//! are deleted only after a further window, so clients holding an older playlist can
+//! still fetch what it lists.
+
+use amphi_hls::names;
+use amphi_hls::playlist::{MediaPlaylist, PlaylistConfig, RenditionReport};
+use amphi_hls::store::{ContentType, Object};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime};
+
+/// One CMAF chunk (moof + mdat) as the muxer produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub data: Bytes,
+    /// Presentation time of the chunk's first sample on the session's media clock.
+    pub pts: Duration,
+    pub duration: Duration,
+    /// First chunk of a fragment: starts with a keyframe, opens a segment.
+    pub fragment_start: bool,
+}
+
+/// What the store must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOp {
+    Put { key: String, object: Object },
+    Delete { key: String },
+}
+
+pub struct RenditionWriter {
+    event: String,
+    name: String,
+    playlist: MediaPlaylist,
+    generation: u64,
+    /// The session's wall-clock epoch (media time zero).
+    epoch: SystemTime,
+    open_parts: Vec<Bytes>,
+    /// Segments out of the window, waiting to be deleted: (msn, parts).
+    retired: VecDeque<(u64, u32)>,
+    /// Chunks before the first fragment start of a session (cannot be played alone).
+    dropped_chunks: u64,
+}
+
+impl RenditionWriter {
+    pub fn new(event: &str, name: &str, config: PlaylistConfig) -> Self {
+        RenditionWriter {
+            event: event.to_owned(),
+            name: name.to_owned(),
+            playlist: MediaPlaylist::new(config),
+            generation: 0,
+            epoch: SystemTime::UNIX_EPOCH,
+            open_parts: Vec::new(),
+            retired: VecDeque::new(),
+            dropped_chunks: 0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn playlist(&self) -> &MediaPlaylist {
+        &self.playlist
+    }
+
+    fn key(&self, file: &str) -> String {
+        names::rendition_key(&self.event, &self.name, file)
+    }
+
+    /// Starts a publish session: `generation` 0 for the first, then one more per session.
+    /// Any open segment must have been finished before.
+    pub fn begin_session(&mut self, generation: u64, epoch: SystemTime) {
+        if generation != self.generation || self.playlist.last_part().is_some() {
+            self.playlist.discontinuity(generation);
+        }
+        self.generation = generation;
+        self.epoch = epoch;
+    }
+
+    /// The init segment of the current session.
+    pub fn on_init(&mut self, data: Bytes) -> Vec<StoreOp> {
+        vec![StoreOp::Put {
+            key: self.key(&names::init_name(self.generation)),
+            object: Object { data, content_type: ContentType::Mp4 },
+        }]
+    }
+
+    /// One chunk: closes the open segment at a fragment start, writes the part.
+    pub fn on_chunk(&mut self, chunk: Chunk) -> Vec<StoreOp> {
+        let mut ops = Vec::new();
+        if chunk.fragment_start {
+            self.close_segment(&mut ops);
+            self.playlist.begin_segment(self.epoch + chunk.pts);
+        }
+        match self.playlist.push_part(chunk.duration, chunk.fragment_start) {
+            Ok((msn, part)) => {
+                self.open_parts.push(chunk.data.clone());
+                ops.push(StoreOp::Put {
+                    key: self.key(&names::part_name(msn, part)),
+                    object: Object { data: chunk.data, content_type: ContentType::Mp4 },
+                });
+            }
+            Err(_) => self.dropped_chunks += 1,
+        }
+        ops
+    }
+
+    /// The publisher left: closes the open segment.
+    pub fn finish(&mut self) -> Vec<StoreOp> {
+        let mut ops = Vec::new();
+        self.close_segment(&mut ops);
+        ops
+    }
+
+    fn close_segment(&mut self, ops: &mut Vec<StoreOp>) {
+        let Some(closed) = self.playlist.close_segment() else {
+            return;
+        };
+        let mut data = BytesMut::with_capacity(self.open_parts.iter().map(Bytes::len).sum());
+        for p in self.open_parts.drain(..) {
+            data.extend_from_slice(&p);
+        }
+        ops.push(StoreOp::Put {
+            key: self.key(&names::segment_name(closed.msn)),
+            object: Object { data: data.freeze(), content_type: ContentType::Mp4 },
+        });
+        let window = self.playlist.config.window_segments.max(1);
+        for msn in closed.evicted {
+            // Part count of evicted segments is unknown here; parts are deleted by a
+            // bounded probe of indices (the store ignores missing keys).
+            self.retired.push_back((msn, MAX_PARTS_PER_SEGMENT));
+        }
+        while self.retired.len() > window {
+            if let Some((msn, parts)) = self.retired.pop_front() {
+                ops.push(StoreOp::Delete { key: self.key(&names::segment_name(msn)) });
+                for p in 0..parts {
+                    ops.push(StoreOp::Delete { key: self.key(&names::part_name(msn, p)) });
+                }
+            }
+        }
+    }
+
+    /// The rendition's edge as other renditions report it.
+    pub fn report_from(&self, other_name: &str) -> Option<RenditionReport> {
+        let _ = other_name;
+        let (last_msn, last_part) = self.playlist.last_part()?;
+        Some(RenditionReport {
+            uri: format!("../{}/index.m3u8", self.name),
+            last_msn,
+            last_part,
+        })
+    }
+
+    /// The full and delta playlists, to be written after the media they list.
+    pub fn playlists(&self, reports: &[RenditionReport]) -> Vec<StoreOp> {
+        vec![
+            StoreOp::Put {
+                key: names::delta_playlist_key(&self.event, &self.name),
+                object: Object {
+                    data: Bytes::from(self.playlist.render(true, reports)),
+                    content_type: ContentType::Playlist,
+                },
+            },
+            StoreOp::Put {
+                key: names::playlist_key(&self.event, &self.name),
+                object: Object {
+                    data: Bytes::from(self.playlist.render(false, reports)),
+                    content_type: ContentType::Playlist,
+                },
+            },
+        ]
+    }
+}
+
+/// Upper bound on parts in one segment, used when deleting old parts.
+pub const MAX_PARTS_PER_SEGMENT: u32 = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(i: u32, start: bool) -> Chunk {
+        Chunk {
+            data: Bytes::from(vec![i as u8; 10 + i as usize]),
+            pts: Duration::from_millis(333 * i as u64),
+            duration: Duration::from_millis(333),
+            fragment_start: start,
+        }
+    }
+
+    fn puts(ops: &[StoreOp]) -> Vec<&str> {
+        ops.iter()
+            .filter_map(|o| match o {
+                StoreOp::Put { key, .. } => Some(key.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parts_concatenate_to_segments() {
+        let mut w = RenditionWriter::new("ev", "720p", PlaylistConfig::default());
+        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        assert_eq!(puts(&w.on_init(Bytes::from_static(b"init"))), ["live/ev/720p/init.mp4"]);
+        let mut parts = Vec::new();
+        for i in 0..6 {
+            let ops = w.on_chunk(chunk(i, i == 0));
+            assert_eq!(puts(&ops), [format!("live/ev/720p/part0.{i}.m4s").as_str()]);
+            parts.extend_from_slice(&chunk(i, false).data);
+        }
+        let ops = w.on_chunk(chunk(6, true));
+        let seg = ops
+            .iter()
+            .find_map(|o| match o {
+                StoreOp::Put { key, object } if key.ends_with("seg0.m4s") => Some(object.data.clone()),
+                _ => None,
+            })
+            .expect("segment written at the next fragment start");
+        assert_eq!(&seg[..], &parts[..]);
+        assert_eq!(puts(&ops)[1], "live/ev/720p/part1.0.m4s");
+        let text = w.playlist().render(false, &[]);
+        assert!(text.contains("seg0.m4s"), "{text}");
+        assert!(text.contains("part1.0.m4s"), "{text}");
+    }
+
+    #[test]
+    fn chunks_before_a_fragment_start_are_dropped() {
+        let mut w = RenditionWriter::new("ev", "360p", PlaylistConfig::default());
+        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        assert!(w.on_chunk(chunk(0, false)).is_empty());
+        assert_eq!(w.on_chunk(chunk(1, true)).len(), 1);
+    }
+
+    #[test]
+    fn a_new_session_is_a_discontinuity_with_a_new_init() {
+        let mut w = RenditionWriter::new("ev", "720p", PlaylistConfig::default());
+        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        w.on_init(Bytes::from_static(b"a"));
+        for i in 0..4 {
+            w.on_chunk(chunk(i, i % 2 == 0));
+        }
+        let ops = w.finish();
+        assert!(puts(&ops).contains(&"live/ev/720p/seg1.m4s"));
+        w.begin_session(1, SystemTime::UNIX_EPOCH + Duration::from_secs(100));
+        assert_eq!(puts(&w.on_init(Bytes::from_static(b"b"))), ["live/ev/720p/init-1.mp4"]);
+        let ops = w.on_chunk(chunk(0, true));
+        assert_eq!(puts(&ops), ["live/ev/720p/part2.0.m4s"], "msn continues");
+        let text = w.playlist().render(false, &[]);
+        assert!(text.contains("#EXT-X-DISCONTINUITY"), "{text}");
+        assert!(text.contains("init-1.mp4"), "{text}");
+    }
+
+    #[test]
+    fn old_segments_are_deleted_a_window_later() {
+        let config = PlaylistConfig { window_segments: 3, ..PlaylistConfig::default() };
+        let mut w = RenditionWriter::new("ev", "720p", config);
+        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        let mut deleted = Vec::new();
+        for i in 0..40 {
+            for op in w.on_chunk(chunk(i, i % 2 == 0)) {
+                if let StoreOp::Delete { key } = op {
+                    deleted.push(key);
+                }
+            }
+        }
+        // 20 segments: 19 closed, window 3, 16 evicted, of which 13 deleted so far.
+        assert!(deleted.contains(&"live/ev/720p/seg0.m4s".to_owned()));
+        assert!(deleted.contains(&"live/ev/720p/part0.0.m4s".to_owned()));
+        assert!(!deleted.contains(&"live/ev/720p/seg13.m4s".to_owned()));
+    }
+}
