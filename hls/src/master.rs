@@ -20,6 +20,54 @@ pub struct Variant {
 
 /// Renders the multivariant playlist (highest bandwidth first).
 pub fn render_master(variants: &[Variant]) -> String {
-    let _ = variants;
-    todo!("implemented by the hls crate")
+    use std::fmt::Write;
+    let mut sorted: Vec<&Variant> = variants.iter().collect();
+    sorted.sort_by(|a, b| b.bandwidth.cmp(&a.bandwidth));
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for v in sorted {
+        let _ = writeln!(
+            out,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{}\",FRAME-RATE={:.3}",
+            v.bandwidth, v.average_bandwidth, v.width, v.height, v.codecs, v.frame_rate
+        );
+        let _ = writeln!(out, "{}", v.uri);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn variant(name: &str, bandwidth: u64, height: u32) -> Variant {
+        Variant {
+            uri: format!("{name}/index.m3u8"),
+            bandwidth,
+            average_bandwidth: bandwidth * 8 / 10,
+            width: height * 16 / 9,
+            height,
+            codecs: "avc1.64001f,mp4a.40.2".into(),
+            frame_rate: 30.0,
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn lists_every_variant_highest_first() {
+        let text = render_master(&[
+            variant("360p", 700_000, 360),
+            variant("720p", 2_600_000, 720),
+        ]);
+        assert!(text.starts_with("#EXTM3U\n"));
+        let first = text.find("720p/index.m3u8").unwrap();
+        let second = text.find("360p/index.m3u8").unwrap();
+        assert!(first < second);
+        assert!(text.contains(
+            "#EXT-X-STREAM-INF:BANDWIDTH=2600000,AVERAGE-BANDWIDTH=2080000,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\",FRAME-RATE=30.000\n720p/index.m3u8\n"
+        ));
+        let parsed = m3u8_rs::parse_master_playlist_res(text.as_bytes()).unwrap();
+        assert_eq!(parsed.variants.len(), 2);
+        assert_eq!(parsed.variants[1].bandwidth, 700_000);
+    }
 }

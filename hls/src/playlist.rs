@@ -1,8 +1,5 @@
 //! LL-HLS media playlist model (sans-IO) and its writer.
 //!
-//! API contract (implementations to be completed; signatures are fixed because the
-//! packager writes against them):
-//!
 //! The packager drives one `MediaPlaylist` per rendition:
 //! - `begin_segment(pdt)` when a CMAF fragment starts (a keyframe): opens segment `msn`;
 //! - `push_part(duration, independent)` for every CMAF chunk, giving `(msn, part)`;
@@ -85,6 +82,8 @@ pub struct MediaPlaylist {
     pub discontinuity_sequence: u64,
     pub generation: u64,
     pending_discontinuity: bool,
+    /// EXT-X-ENDLIST: the live is over and the playlist will not change.
+    ended: bool,
 }
 
 /// What closing a segment produced.
@@ -101,53 +100,282 @@ pub struct ClosedSegment {
 pub enum PlaylistError {
     #[error("a part was pushed with no open segment")]
     NoOpenSegment,
+    #[error("the playlist has ended")]
+    Ended,
 }
+
+/// Segments whose parts are still listed (RFC 8216bis: parts older than about three
+/// target durations from the end may be removed).
+const SEGMENTS_WITH_PARTS: usize = 3;
 
 impl MediaPlaylist {
     pub fn new(config: PlaylistConfig) -> Self {
-        let _ = (config, &mut VecDeque::<Segment>::new());
-        todo!("implemented by the hls crate")
+        MediaPlaylist {
+            config,
+            segments: VecDeque::new(),
+            next_msn: 0,
+            discontinuity_sequence: 0,
+            generation: 0,
+            pending_discontinuity: false,
+            ended: false,
+        }
+    }
+
+    fn open_segment(&self) -> Option<&Segment> {
+        self.segments.back().filter(|s| !s.complete)
     }
 
     /// Opens segment `next_msn` (closing none: call `close_segment` first). Returns its msn.
     pub fn begin_segment(&mut self, program_date_time: SystemTime) -> u64 {
-        let _ = program_date_time;
-        todo!()
+        if self.open_segment().is_some() {
+            self.close_segment();
+        }
+        let msn = self.next_msn;
+        self.next_msn += 1;
+        let discontinuity = self.pending_discontinuity && !self.segments.is_empty();
+        self.pending_discontinuity = false;
+        self.ended = false;
+        self.segments.push_back(Segment {
+            msn,
+            program_date_time,
+            generation: self.generation,
+            discontinuity,
+            parts: Vec::new(),
+            complete: false,
+        });
+        msn
     }
 
     /// Appends a part to the open segment; returns `(msn, part index)`.
-    pub fn push_part(&mut self, duration: Duration, independent: bool) -> Result<(u64, u32), PlaylistError> {
-        let _ = (duration, independent);
-        todo!()
+    pub fn push_part(
+        &mut self,
+        duration: Duration,
+        independent: bool,
+    ) -> Result<(u64, u32), PlaylistError> {
+        if self.ended {
+            return Err(PlaylistError::Ended);
+        }
+        let seg = self
+            .segments
+            .back_mut()
+            .filter(|s| !s.complete)
+            .ok_or(PlaylistError::NoOpenSegment)?;
+        seg.parts.push(Part {
+            duration,
+            independent,
+        });
+        Ok((seg.msn, (seg.parts.len() - 1) as u32))
     }
 
     /// Closes the open segment, if any, and slides the window.
     pub fn close_segment(&mut self) -> Option<ClosedSegment> {
-        todo!()
+        let seg = self.segments.back_mut().filter(|s| !s.complete)?;
+        if seg.parts.is_empty() {
+            // Nothing was written under this number: give it back.
+            let msn = seg.msn;
+            self.segments.pop_back();
+            self.next_msn = msn;
+            return None;
+        }
+        seg.complete = true;
+        let msn = seg.msn;
+        let duration = seg.duration();
+        let mut evicted = Vec::new();
+        while self.segments.len() > self.config.window_segments.max(1) {
+            if let Some(old) = self.segments.pop_front() {
+                evicted.push(old.msn);
+                // The discontinuity before the new first segment leaves with the old one.
+                if self.segments.front().is_some_and(|s| s.discontinuity) {
+                    self.discontinuity_sequence += 1;
+                }
+            }
+        }
+        Some(ClosedSegment {
+            msn,
+            duration,
+            evicted,
+        })
     }
 
     /// The next segment starts a new discontinuity with init segment `generation`.
     pub fn discontinuity(&mut self, generation: u64) {
-        let _ = generation;
-        todo!()
+        self.generation = generation;
+        self.pending_discontinuity = true;
+    }
+
+    /// Closes the open segment and marks the playlist ended (EXT-X-ENDLIST).
+    pub fn end(&mut self) -> Option<ClosedSegment> {
+        let closed = self.close_segment();
+        self.ended = true;
+        closed
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
     }
 
     /// The last part written, `(msn, part index)`.
     pub fn last_part(&self) -> Option<(u64, u32)> {
-        todo!()
+        let seg = self.segments.back()?;
+        let n = seg.parts.len().checked_sub(1)?;
+        Some((seg.msn, n as u32))
     }
 
     /// The part the preload hint points at.
     pub fn next_part(&self) -> (u64, u32) {
-        todo!()
+        match self.open_segment() {
+            Some(seg) => (seg.msn, seg.parts.len() as u32),
+            None => (self.next_msn, 0),
+        }
+    }
+
+    /// EXT-X-TARGETDURATION: every segment's duration rounded to the nearest second fits.
+    pub fn target_duration(&self) -> u64 {
+        let longest = self
+            .segments
+            .iter()
+            .map(Segment::duration)
+            .chain(std::iter::once(self.config.segment_duration))
+            .max()
+            .unwrap_or(self.config.segment_duration);
+        (longest.as_secs_f64().round() as u64).max(1)
+    }
+
+    /// PART-TARGET: the configured target, or the longest part if one overran it.
+    pub fn part_target(&self) -> Duration {
+        self.segments
+            .iter()
+            .flat_map(|s| s.parts.iter().map(|p| p.duration))
+            .chain(std::iter::once(self.config.part_target))
+            .max()
+            .unwrap_or(self.config.part_target)
+    }
+
+    /// CAN-SKIP-UNTIL: six target durations, as RFC 8216bis recommends.
+    pub fn skip_until(&self) -> Duration {
+        Duration::from_secs(6 * self.target_duration())
+    }
+
+    /// Completed segments a delta update may skip: those starting more than
+    /// CAN-SKIP-UNTIL before the end of the playlist.
+    fn skippable(&self) -> usize {
+        let until = self.skip_until();
+        let mut from_end = Duration::ZERO;
+        let mut keep = 0;
+        for seg in self.segments.iter().rev() {
+            from_end += seg.duration();
+            keep += 1;
+            if from_end > until {
+                break;
+            }
+        }
+        if from_end <= until {
+            return 0;
+        }
+        self.segments.len().saturating_sub(keep)
     }
 
     /// Renders the playlist; with `skip`, older segments are replaced by EXT-X-SKIP
     /// (only when the window is long enough, else the full playlist is rendered).
     pub fn render(&self, skip: bool, reports: &[RenditionReport]) -> String {
-        let _ = (skip, reports);
-        todo!()
+        use std::fmt::Write;
+        let mut out = String::with_capacity(4096);
+        let target = self.target_duration();
+        let part_target = self.part_target();
+        let part_hold_back = 3.0 * part_target.as_secs_f64();
+        let first_msn = self.segments.front().map_or(self.next_msn, |s| s.msn);
+        let _ = writeln!(out, "#EXTM3U");
+        let _ = writeln!(out, "#EXT-X-VERSION:9");
+        let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
+        let _ = writeln!(
+            out,
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={part_hold_back:.3},CAN-SKIP-UNTIL={:.1}",
+            self.skip_until().as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "#EXT-X-PART-INF:PART-TARGET={:.3}",
+            part_target.as_secs_f64()
+        );
+        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
+        if self.discontinuity_sequence > 0 {
+            let _ = writeln!(
+                out,
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+                self.discontinuity_sequence
+            );
+        }
+        let skipped = if skip { self.skippable() } else { 0 };
+        if skipped > 0 {
+            let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+        }
+        let with_parts_from = self.segments.len().saturating_sub(SEGMENTS_WITH_PARTS + 1);
+        let mut map: Option<u64> = None;
+        for (i, seg) in self.segments.iter().enumerate().skip(skipped) {
+            if seg.discontinuity && i > skipped {
+                let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
+            }
+            if map != Some(seg.generation) {
+                let _ = writeln!(
+                    out,
+                    "#EXT-X-MAP:URI=\"{}\"",
+                    crate::names::init_name(seg.generation)
+                );
+                map = Some(seg.generation);
+            }
+            let _ = writeln!(
+                out,
+                "#EXT-X-PROGRAM-DATE-TIME:{}",
+                format_pdt(seg.program_date_time)
+            );
+            if i >= with_parts_from || !seg.complete {
+                for (n, part) in seg.parts.iter().enumerate() {
+                    let _ = write!(
+                        out,
+                        "#EXT-X-PART:DURATION={:.5},URI=\"{}\"",
+                        part.duration.as_secs_f64(),
+                        crate::names::part_name(seg.msn, n as u32)
+                    );
+                    if part.independent {
+                        out.push_str(",INDEPENDENT=YES");
+                    }
+                    out.push('\n');
+                }
+            }
+            if seg.complete {
+                let _ = writeln!(out, "#EXTINF:{:.5},", seg.duration().as_secs_f64());
+                let _ = writeln!(out, "{}", crate::names::segment_name(seg.msn));
+            }
+        }
+        if self.ended {
+            let _ = writeln!(out, "#EXT-X-ENDLIST");
+            return out;
+        }
+        let (msn, part) = self.next_part();
+        let _ = writeln!(
+            out,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
+            crate::names::part_name(msn, part)
+        );
+        for r in reports {
+            let _ = writeln!(
+                out,
+                "#EXT-X-RENDITION-REPORT:URI=\"{}\",LAST-MSN={},LAST-PART={}",
+                r.uri, r.last_msn, r.last_part
+            );
+        }
+        out
     }
+}
+
+/// `2026-11-30T10:15:00.123Z`
+pub fn format_pdt(t: SystemTime) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from(t)
+        .format(&format)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_owned())
 }
 
 /// What an origin needs from a stored media playlist to answer blocking requests.
@@ -162,8 +390,306 @@ pub struct PlaylistEdge {
     pub ended: bool,
 }
 
+impl PlaylistEdge {
+    /// Whether part `part` of segment `msn` (or, with `None`, the whole segment) is
+    /// listed in the playlist this edge was read from.
+    pub fn has(&self, msn: u64, part: Option<u32>) -> bool {
+        if self.ended {
+            return true;
+        }
+        match part {
+            Some(p) => (msn, p) < (self.next_msn, self.next_part),
+            None => msn < self.next_msn,
+        }
+    }
+}
+
 /// Reads the edge back from a playlist `render` wrote; `None` if it is not one.
 pub fn parse_edge(text: &str) -> Option<PlaylistEdge> {
-    let _ = text;
-    todo!("implemented by the hls crate")
+    let mut lines = text.lines();
+    if lines.next()?.trim() != "#EXTM3U" {
+        return None;
+    }
+    let mut target = None;
+    let mut part_target = None;
+    let mut media_sequence = 0u64;
+    let mut skipped = 0u64;
+    let mut complete = 0u64;
+    let mut open_parts = 0u32;
+    let mut hint = None;
+    let mut ended = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
+            target = Some(Duration::from_secs(v.parse().ok()?));
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PART-INF:") {
+            let v = attr(v, "PART-TARGET")?;
+            part_target = Some(Duration::try_from_secs_f64(v.parse().ok()?).ok()?);
+        } else if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            media_sequence = v.parse().ok()?;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-SKIP:") {
+            skipped = attr(v, "SKIPPED-SEGMENTS")?.parse().ok()?;
+        } else if line.starts_with("#EXT-X-PART:") {
+            open_parts += 1;
+        } else if line.starts_with("#EXTINF:") {
+            complete += 1;
+            open_parts = 0;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PRELOAD-HINT:") {
+            let uri = attr(v, "URI")?;
+            if let Some(crate::names::MediaName::Part { msn, part }) =
+                crate::names::parse_media_name(uri)
+            {
+                hint = Some((msn, part));
+            }
+        } else if line == "#EXT-X-ENDLIST" {
+            ended = true;
+        }
+    }
+    let (next_msn, next_part) = hint.unwrap_or_else(|| {
+        let msn = media_sequence + skipped + complete;
+        (msn, open_parts)
+    });
+    let target_duration = target?;
+    Some(PlaylistEdge {
+        next_msn,
+        next_part,
+        target_duration,
+        part_target: part_target.unwrap_or(target_duration),
+        ended,
+    })
+}
+
+/// The value of attribute `name` in an attribute list, without quotes.
+fn attr<'a>(list: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = list;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            (&quoted[..end], quoted[end + 1..].trim_start_matches(','))
+        } else {
+            match after.split_once(',') {
+                Some((v, t)) => (v, t),
+                None => (after, ""),
+            }
+        };
+        if key.trim() == name {
+            return Some(value);
+        }
+        rest = tail;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const PART: Duration = Duration::from_micros(333_333);
+
+    fn t0() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000)
+    }
+
+    /// Writes `segments` complete 2 s segments of six parts each, then `open` parts.
+    fn playlist(segments: usize, open: usize) -> MediaPlaylist {
+        let mut p = MediaPlaylist::new(PlaylistConfig::default());
+        for s in 0..segments {
+            p.begin_segment(t0() + Duration::from_secs(2 * s as u64));
+            for n in 0..6 {
+                p.push_part(PART, n == 0).unwrap();
+            }
+        }
+        if open > 0 {
+            p.begin_segment(t0() + Duration::from_secs(2 * segments as u64));
+            for n in 0..open {
+                p.push_part(PART, n == 0).unwrap();
+            }
+        } else {
+            p.close_segment();
+        }
+        p
+    }
+
+    #[test]
+    fn part_scheduler_numbers_parts_and_segments() {
+        let mut p = MediaPlaylist::new(PlaylistConfig::default());
+        assert_eq!(p.push_part(PART, true), Err(PlaylistError::NoOpenSegment));
+        assert_eq!(p.next_part(), (0, 0));
+        assert_eq!(p.begin_segment(t0()), 0);
+        assert_eq!(p.push_part(PART, true), Ok((0, 0)));
+        assert_eq!(p.push_part(PART, false), Ok((0, 1)));
+        assert_eq!(p.next_part(), (0, 2));
+        assert_eq!(p.last_part(), Some((0, 1)));
+        let closed = p.close_segment().unwrap();
+        assert_eq!(closed.msn, 0);
+        assert_eq!(closed.duration, PART * 2);
+        assert_eq!(p.next_part(), (1, 0));
+        assert_eq!(p.begin_segment(t0()), 1);
+        assert_eq!(p.push_part(PART, true), Ok((1, 0)));
+    }
+
+    #[test]
+    fn empty_segment_gives_its_number_back() {
+        let mut p = MediaPlaylist::new(PlaylistConfig::default());
+        p.begin_segment(t0());
+        assert_eq!(p.close_segment(), None);
+        assert_eq!(p.begin_segment(t0()), 0);
+    }
+
+    #[test]
+    fn renders_ll_hls_tags() {
+        let p = playlist(3, 2);
+        let reports = [RenditionReport {
+            uri: "../480p/index.m3u8".into(),
+            last_msn: 3,
+            last_part: 1,
+        }];
+        let text = p.render(false, &reports);
+        assert!(
+            text.starts_with("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.002,CAN-SKIP-UNTIL=12.0\n"
+        ));
+        assert!(text.contains("#EXT-X-PART-INF:PART-TARGET=0.334\n"));
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:0\n"));
+        assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4\"\n"));
+        assert!(
+            text.contains("#EXT-X-PROGRAM-DATE-TIME:2025-11-24T16:00:00.000Z\n"),
+            "{text}"
+        );
+        assert!(text.contains("#EXT-X-PART:DURATION=0.33333,URI=\"part0.0.m4s\",INDEPENDENT=YES\n"));
+        assert!(text.contains("#EXT-X-PART:DURATION=0.33333,URI=\"part3.1.m4s\"\n"));
+        assert!(text.contains("#EXTINF:2.00000,\nseg2.m4s\n"));
+        assert!(!text.contains("seg3.m4s"));
+        assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part3.2.m4s\"\n"));
+        assert!(text.ends_with(
+            "#EXT-X-RENDITION-REPORT:URI=\"../480p/index.m3u8\",LAST-MSN=3,LAST-PART=1\n"
+        ));
+        // m3u8-rs reads it as a media playlist.
+        let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+        assert_eq!(parsed.segments.len(), 3);
+        assert_eq!(parsed.target_duration, 2);
+    }
+
+    #[test]
+    fn old_segments_lose_their_parts_and_slide_out() {
+        let p = playlist(20, 1);
+        let text = p.render(false, &[]);
+        // The window keeps 12 complete segments, plus the open one.
+        assert_eq!(p.segments.len(), DEFAULT_WINDOW_SEGMENTS + 1);
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:8\n"), "{text}");
+        assert!(!text.contains("seg7.m4s"));
+        assert!(text.contains("seg8.m4s"));
+        assert!(!text.contains("part16.0.m4s"), "{text}");
+        assert!(text.contains("part17.0.m4s"));
+        assert!(text.contains("part20.0.m4s"));
+    }
+
+    #[test]
+    fn delta_update_skips_old_segments() {
+        let p = playlist(20, 1);
+        let full = p.render(false, &[]);
+        let delta = p.render(true, &[]);
+        assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS="), "{delta}");
+        let skipped: usize = delta
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-SKIP:SKIPPED-SEGMENTS="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        // 12 complete segments (24 s) + one part: segments within 12 s of the end stay.
+        assert_eq!(skipped, 6);
+        assert!(!delta.contains("seg13.m4s\n"));
+        assert!(delta.contains("seg14.m4s\n"));
+        assert!(delta.contains("#EXT-X-MAP:URI=\"init.mp4\"\n"));
+        assert_eq!(parse_edge(&full), parse_edge(&delta));
+        // A short playlist has nothing to skip.
+        let short = playlist(2, 1);
+        assert_eq!(short.render(true, &[]), short.render(false, &[]));
+    }
+
+    #[test]
+    fn discontinuity_after_reconnect() {
+        let mut p = playlist(3, 0);
+        p.discontinuity(1);
+        p.begin_segment(t0() + Duration::from_secs(60));
+        p.push_part(PART, true).unwrap();
+        let text = p.render(false, &[]);
+        assert!(
+            text.contains("seg2.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:"),
+            "{text}"
+        );
+        assert_eq!(p.next_part(), (3, 1));
+        // Sliding the discontinuity out of the window counts it.
+        for s in 0..12 {
+            p.begin_segment(t0() + Duration::from_secs(62 + 2 * s));
+            p.push_part(PART, true).unwrap();
+        }
+        p.close_segment();
+        assert_eq!(p.discontinuity_sequence, 1);
+        assert!(p
+            .render(false, &[])
+            .contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"));
+    }
+
+    #[test]
+    fn first_session_has_no_discontinuity() {
+        let mut p = MediaPlaylist::new(PlaylistConfig::default());
+        p.discontinuity(0);
+        p.begin_segment(t0());
+        p.push_part(PART, true).unwrap();
+        assert!(!p.render(false, &[]).contains("#EXT-X-DISCONTINUITY"));
+    }
+
+    #[test]
+    fn ended_playlist_has_endlist_and_no_hint() {
+        let mut p = playlist(2, 3);
+        let closed = p.end().unwrap();
+        assert_eq!(closed.msn, 2);
+        let text = p.render(false, &[]);
+        assert!(text.ends_with("seg2.m4s\n#EXT-X-ENDLIST\n"), "{text}");
+        assert!(!text.contains("PRELOAD-HINT"));
+        let edge = parse_edge(&text).unwrap();
+        assert!(edge.ended);
+        assert_eq!((edge.next_msn, edge.next_part), (3, 0));
+        assert!(edge.has(100, Some(0)));
+    }
+
+    #[test]
+    fn long_segment_raises_target_duration() {
+        let mut p = MediaPlaylist::new(PlaylistConfig::default());
+        p.begin_segment(t0());
+        for _ in 0..9 {
+            p.push_part(PART, false).unwrap();
+        }
+        p.close_segment();
+        assert_eq!(p.target_duration(), 3);
+    }
+
+    #[test]
+    fn edge_reads_back_the_hint() {
+        let p = playlist(4, 2);
+        let edge = parse_edge(&p.render(false, &[])).unwrap();
+        assert_eq!((edge.next_msn, edge.next_part), (4, 2));
+        assert_eq!(edge.target_duration, Duration::from_secs(2));
+        assert_eq!(edge.part_target, Duration::from_millis(334));
+        assert!(!edge.ended);
+        assert!(edge.has(4, Some(1)));
+        assert!(!edge.has(4, Some(2)));
+        assert!(edge.has(3, None));
+        assert!(!edge.has(4, None));
+        assert_eq!(parse_edge("garbage"), None);
+        assert_eq!(parse_edge("#EXTM3U\n#EXT-X-TARGETDURATION:x\n"), None);
+    }
+
+    #[test]
+    fn attribute_lists() {
+        assert_eq!(attr("TYPE=PART,URI=\"a,b.m4s\"", "URI"), Some("a,b.m4s"));
+        assert_eq!(attr("A=1,B=2", "B"), Some("2"));
+        assert_eq!(attr("A=1", "C"), None);
+        assert_eq!(attr("junk", "C"), None);
+    }
 }
