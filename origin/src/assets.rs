@@ -1,0 +1,284 @@
+//! The player pages and their assets, embedded at build time from `player/dist/`
+//! (see `build.rs`): `/`, `/watch/{event}`, `/embed/{event}`, `/moderate/{event}`,
+//! `/present/{event}` and `/assets/{file}`.
+
+use crate::live::valid_event;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tracing::debug;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/player_assets.rs"));
+}
+
+/// `(file name, bytes)`, sorted by name.
+pub(crate) type AssetTable = &'static [(&'static str, &'static [u8])];
+
+pub(crate) static PLAYER_ASSETS: AssetTable = embedded::PLAYER_ASSETS;
+
+pub(crate) const NOT_BUILT: &str = "player assets were not built: run `make player`\n";
+pub(crate) const CACHE_ASSET: &str = "public, max-age=300";
+pub(crate) const CACHE_PAGE: &str = "no-cache";
+
+fn lookup(table: AssetTable, name: &str) -> Option<&'static [u8]> {
+    table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, data)| *data)
+}
+
+/// Content type from a file name's extension.
+pub(crate) fn content_type(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+    match ext.to_ascii_lowercase().as_str() {
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "json" | "map" => "application/json",
+        "ico" => "image/x-icon",
+        "png" => "image/png",
+        "txt" => "text/plain; charset=utf-8",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}
+
+fn missing(table: AssetTable, name: &str) -> Response {
+    debug!(
+        file = name,
+        built = !table.is_empty(),
+        "player asset not found"
+    );
+    let body = if table.is_empty() {
+        NOT_BUILT
+    } else {
+        "no such player asset\n"
+    };
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CACHE_CONTROL, "no-cache")],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Index,
+    Watch,
+    Embed,
+    Moderate,
+    Present,
+}
+
+impl Page {
+    fn file(self) -> &'static str {
+        match self {
+            Page::Index => "index.html",
+            Page::Watch => "watch.html",
+            Page::Embed => "embed.html",
+            Page::Moderate => "moderate.html",
+            Page::Present => "present.html",
+        }
+    }
+
+    /// Headers beyond the content type.
+    fn headers(self) -> Vec<(HeaderName, &'static str)> {
+        let mut h = vec![(header::X_CONTENT_TYPE_OPTIONS, "nosniff")];
+        match self {
+            // Embedded by MOOC pages on any site.
+            Page::Embed => {
+                h.push((header::CACHE_CONTROL, CACHE_PAGE));
+                h.push((header::CONTENT_SECURITY_POLICY, "frame-ancestors *"));
+            }
+            // Moderator tokens live in this page's address: never cached nor framed.
+            Page::Moderate => {
+                h.push((header::CACHE_CONTROL, "no-store"));
+                h.push((header::X_FRAME_OPTIONS, "DENY"));
+                h.push((header::REFERRER_POLICY, "no-referrer"));
+            }
+            Page::Index | Page::Watch | Page::Present => {
+                h.push((header::CACHE_CONTROL, CACHE_PAGE))
+            }
+        }
+        h
+    }
+}
+
+fn page(table: AssetTable, page: Page) -> Response {
+    let Some(data) = lookup(table, page.file()) else {
+        return missing(table, page.file());
+    };
+    let mut res = ([(header::CONTENT_TYPE, content_type(page.file()))], data).into_response();
+    for (name, value) in page.headers() {
+        res.headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    res
+}
+
+async fn event_page(table: AssetTable, which: Page, event: &str) -> Response {
+    if !valid_event(event) {
+        debug!(%event, page = which.file(), "page for an invalid event id");
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CACHE_CONTROL, "no-cache")],
+            "no such event: ids are 1 to 64 characters of a-z, 0-9, '-' and '_'\n",
+        )
+            .into_response();
+    }
+    page(table, which)
+}
+
+async fn asset(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
+    match lookup(state.assets, &file) {
+        Some(data) => (
+            [
+                (header::CONTENT_TYPE, content_type(&file)),
+                (header::CACHE_CONTROL, CACHE_ASSET),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            data,
+        )
+            .into_response(),
+        None => missing(state.assets, &file),
+    }
+}
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            "/",
+            get(|State(s): State<Arc<AppState>>| async move { page(s.assets, Page::Index) }),
+        )
+        .route(
+            "/watch/{event}",
+            get(
+                |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
+                    event_page(s.assets, Page::Watch, &e).await
+                },
+            ),
+        )
+        .route(
+            "/embed/{event}",
+            get(
+                |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
+                    event_page(s.assets, Page::Embed, &e).await
+                },
+            ),
+        )
+        .route(
+            "/moderate/{event}",
+            get(
+                |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
+                    event_page(s.assets, Page::Moderate, &e).await
+                },
+            ),
+        )
+        .route(
+            "/present/{event}",
+            get(
+                |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
+                    event_page(s.assets, Page::Present, &e).await
+                },
+            ),
+        )
+        .route("/assets/{file}", get(asset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{body_string, request, router_with};
+
+    static FAKE: AssetTable = &[
+        ("embed.html", b"<p>embed</p>"),
+        ("index.html", b"<p>index</p>"),
+        ("moderate.html", b"<p>moderate</p>"),
+        ("player.js", b"console.log(1)"),
+        ("present.html", b"<p>present</p>"),
+        ("style.css", b"body{}"),
+        ("watch.html", b"<p>watch</p>"),
+    ];
+
+    #[tokio::test]
+    async fn serves_pages_with_their_headers() {
+        let app = router_with(FAKE);
+        let res = request(&app, "GET", "/").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
+        assert_eq!(body_string(res).await, "<p>index</p>");
+
+        let res = request(&app, "GET", "/watch/cs101").await;
+        assert_eq!(body_string(res).await, "<p>watch</p>");
+
+        let res = request(&app, "GET", "/embed/cs101").await;
+        assert_eq!(
+            res.headers()[header::CONTENT_SECURITY_POLICY],
+            "frame-ancestors *"
+        );
+        assert!(res.headers().get(header::X_FRAME_OPTIONS).is_none());
+        assert_eq!(body_string(res).await, "<p>embed</p>");
+
+        let res = request(&app, "GET", "/moderate/cs101").await;
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(res.headers()[header::X_FRAME_OPTIONS], "DENY");
+
+        let res = request(&app, "GET", "/present/cs101").await;
+        assert_eq!(body_string(res).await, "<p>present</p>");
+
+        let res = request(&app, "GET", "/watch/Not%20An%20Id").await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn serves_assets_by_extension() {
+        let app = router_with(FAKE);
+        let res = request(&app, "GET", "/assets/player.js").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(res.headers()[header::CACHE_CONTROL], CACHE_ASSET);
+        let res = request(&app, "GET", "/assets/style.css").await;
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "text/css; charset=utf-8"
+        );
+        let res = request(&app, "HEAD", "/assets/style.css").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(body_string(res).await, "");
+        let res = request(&app, "GET", "/assets/nope.js").await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body_string(res).await, "no such player asset\n");
+    }
+
+    #[tokio::test]
+    async fn explains_missing_build() {
+        let app = router_with(&[]);
+        for path in ["/", "/watch/cs101", "/assets/player.js"] {
+            let res = request(&app, "GET", path).await;
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(body_string(res).await, NOT_BUILT, "{path}");
+        }
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(content_type("a.svg"), "image/svg+xml");
+        assert_eq!(content_type("a.json"), "application/json");
+        assert_eq!(content_type("favicon.ico"), "image/x-icon");
+        assert_eq!(content_type("noext"), "application/octet-stream");
+    }
+}

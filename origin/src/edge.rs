@@ -1,0 +1,322 @@
+//! Reads the live edge back from a stored media playlist and decides, without any I/O,
+//! what a blocking request or a preload-hint request should get.
+//!
+//! The edge is the part the `EXT-X-PRELOAD-HINT` names: every part before it exists.
+//! `amphi_hls::playlist::parse_edge` has the same contract; this private reader keeps
+//! the origin independent of the writer's progress and also accepts playlists without a
+//! hint (ended ones), deriving the edge from the segments and parts listed.
+
+use amphi_hls::names::{parse_media_name, MediaName};
+use amphi_hls::playlist::PlaylistEdge;
+use std::time::Duration;
+
+/// Parses the edge of a media playlist (full or delta); `None` if `text` has no
+/// `#EXT-X-TARGETDURATION` (it is not a media playlist).
+pub(crate) fn parse_edge(text: &str) -> Option<PlaylistEdge> {
+    let mut target_duration = None;
+    let mut part_target = Duration::ZERO;
+    let mut media_sequence = 0u64;
+    let mut skipped = 0u64;
+    let mut completed = 0u64;
+    let mut parts_in_open = 0u32;
+    let mut in_segment = false;
+    let mut hint: Option<(u64, u32)> = None;
+    let mut ended = false;
+
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some(tag) = line.strip_prefix('#') else {
+            // A URI line: it closes the segment an EXTINF opened.
+            if in_segment {
+                completed = completed.saturating_add(1);
+                parts_in_open = 0;
+                in_segment = false;
+            }
+            continue;
+        };
+        let (name, value) = tag.split_once(':').unwrap_or((tag, ""));
+        match name {
+            "EXT-X-TARGETDURATION" => target_duration = seconds(value),
+            "EXT-X-PART-INF" => {
+                if let Some(d) = attribute(value, "PART-TARGET").and_then(seconds) {
+                    part_target = d;
+                }
+            }
+            "EXT-X-MEDIA-SEQUENCE" => media_sequence = value.trim().parse().ok()?,
+            "EXT-X-SKIP" => {
+                skipped = attribute(value, "SKIPPED-SEGMENTS")?.parse().ok()?;
+            }
+            "EXTINF" => in_segment = true,
+            "EXT-X-PART" => parts_in_open = parts_in_open.saturating_add(1),
+            "EXT-X-PRELOAD-HINT" if attribute(value, "TYPE") == Some("PART") => {
+                let uri = attribute(value, "URI").unwrap_or_default();
+                let uri = uri.split(['?', '#']).next().unwrap_or_default();
+                let file = uri.rsplit('/').next().unwrap_or_default();
+                if let Some(MediaName::Part { msn, part }) = parse_media_name(file) {
+                    hint = Some((msn, part));
+                }
+            }
+            "EXT-X-ENDLIST" => ended = true,
+            _ => {}
+        }
+    }
+
+    let listed = (
+        media_sequence
+            .saturating_add(skipped)
+            .saturating_add(completed),
+        parts_in_open,
+    );
+    let (next_msn, next_part) = match hint {
+        Some(h) => h.max(listed),
+        None => listed,
+    };
+    Some(PlaylistEdge {
+        next_msn,
+        next_part,
+        target_duration: target_duration?,
+        part_target,
+        ended,
+    })
+}
+
+fn seconds(s: &str) -> Option<Duration> {
+    let v: f64 = s.trim().parse().ok()?;
+    Duration::try_from_secs_f64(v).ok()
+}
+
+/// The value of `name` in an attribute list (`A=1,B="x,y"`), quotes removed.
+fn attribute<'a>(list: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = list;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            let tail = &quoted[end + 1..];
+            (&quoted[..end], tail.strip_prefix(',').unwrap_or(tail))
+        } else {
+            match after.split_once(',') {
+                Some((v, n)) => (v, n),
+                None => (after, ""),
+            }
+        };
+        if key.trim() == name {
+            return Some(value);
+        }
+        rest = next;
+    }
+    None
+}
+
+/// A blocking playlist request: `_HLS_msn=N[&_HLS_part=M]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Awaited {
+    pub msn: u64,
+    pub part: Option<u32>,
+}
+
+/// What to do with a blocking playlist request given the current edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlaylistDecision {
+    /// The playlist already has what was asked for (or the stream ended).
+    Serve,
+    /// Hold the request until the playlist changes.
+    Wait,
+    /// More than `max_ahead` segments beyond the edge: 400.
+    TooFar,
+}
+
+pub(crate) fn decide_playlist(
+    want: Awaited,
+    edge: &PlaylistEdge,
+    max_ahead: u64,
+) -> PlaylistDecision {
+    if edge.ended {
+        return PlaylistDecision::Serve;
+    }
+    if want.msn > edge.next_msn.saturating_add(max_ahead) {
+        return PlaylistDecision::TooFar;
+    }
+    let satisfied = match want.part {
+        Some(part) => (want.msn, part) < (edge.next_msn, edge.next_part),
+        None => edge.next_msn > want.msn,
+    };
+    if satisfied {
+        PlaylistDecision::Serve
+    } else {
+        PlaylistDecision::Wait
+    }
+}
+
+/// What to do with a request for a part or segment that is not in the store (yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MediaDecision {
+    /// In the past (evicted or never produced) or the stream ended: 404.
+    Gone,
+    /// At or just beyond the edge (a preload hint): wait for it to be put.
+    Wait,
+    /// More than `max_ahead` segments beyond the edge: 400.
+    TooFar,
+}
+
+/// `part` is `None` for a whole segment.
+pub(crate) fn decide_media(
+    msn: u64,
+    part: Option<u32>,
+    edge: &PlaylistEdge,
+    max_ahead: u64,
+) -> MediaDecision {
+    if edge.ended {
+        return MediaDecision::Gone;
+    }
+    if msn > edge.next_msn.saturating_add(max_ahead) {
+        return MediaDecision::TooFar;
+    }
+    let past = match part {
+        Some(p) => (msn, p) < (edge.next_msn, edge.next_part),
+        None => msn < edge.next_msn,
+    };
+    if past {
+        MediaDecision::Gone
+    } else {
+        MediaDecision::Wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIVE: &str = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n\
+        #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.002\n\
+        #EXT-X-PART-INF:PART-TARGET=0.334\n#EXT-X-MEDIA-SEQUENCE:3\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+        #EXTINF:2.0,\nseg3.m4s\n\
+        #EXT-X-PART:DURATION=0.334,URI=\"part4.0.m4s\",INDEPENDENT=YES\n\
+        #EXT-X-PART:DURATION=0.334,URI=\"part4.1.m4s\"\n#EXTINF:2.0,\nseg4.m4s\n\
+        #EXT-X-PART:DURATION=0.334,URI=\"part5.0.m4s\",INDEPENDENT=YES\n\
+        #EXT-X-PART:DURATION=0.334,URI=\"part5.1.m4s\"\n\
+        #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part5.2.m4s\"\n";
+
+    fn edge(next_msn: u64, next_part: u32, ended: bool) -> PlaylistEdge {
+        PlaylistEdge {
+            next_msn,
+            next_part,
+            target_duration: Duration::from_secs(2),
+            part_target: Duration::from_millis(334),
+            ended,
+        }
+    }
+
+    #[test]
+    fn reads_hint_and_timing() {
+        let e = parse_edge(LIVE).expect("edge");
+        assert_eq!((e.next_msn, e.next_part), (5, 2));
+        assert_eq!(e.target_duration, Duration::from_secs(2));
+        assert_eq!(e.part_target, Duration::from_millis(334));
+        assert!(!e.ended);
+    }
+
+    #[test]
+    fn derives_edge_without_hint() {
+        let text = LIVE.replace("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part5.2.m4s\"\n", "");
+        let e = parse_edge(&text).expect("edge");
+        assert_eq!((e.next_msn, e.next_part), (5, 2));
+        let ended = format!("{}#EXTINF:0.668,\nseg5.m4s\n#EXT-X-ENDLIST\n", text);
+        let e = parse_edge(&ended).expect("edge");
+        assert_eq!((e.next_msn, e.next_part, e.ended), (6, 0, true));
+    }
+
+    #[test]
+    fn counts_skipped_segments() {
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:10\n\
+            #EXT-X-SKIP:SKIPPED-SEGMENTS=6\n#EXTINF:2,\nseg16.m4s\n\
+            #EXT-X-PART:DURATION=0.334,URI=\"part17.0.m4s\"\n";
+        let e = parse_edge(text).expect("edge");
+        assert_eq!((e.next_msn, e.next_part), (17, 1));
+    }
+
+    #[test]
+    fn rejects_non_media_playlists() {
+        assert_eq!(
+            parse_edge("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/index.m3u8\n"),
+            None
+        );
+        assert_eq!(parse_edge(""), None);
+        assert_eq!(
+            parse_edge("#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:x\n"),
+            None
+        );
+        assert_eq!(parse_edge("#EXT-X-TARGETDURATION:-2\n"), None);
+        // Garbage never panics.
+        for s in [
+            "#EXT-X-PART-INF:PART-TARGET=\"",
+            "#EXT-X-SKIP:=",
+            "#EXT-X-PRELOAD-HINT:URI=\"",
+            "#:\n#",
+        ] {
+            let _ = parse_edge(s);
+        }
+    }
+
+    #[test]
+    fn attributes_with_quotes() {
+        assert_eq!(
+            attribute("TYPE=PART,URI=\"a,b.m4s\",X=1", "URI"),
+            Some("a,b.m4s")
+        );
+        assert_eq!(attribute("TYPE=PART,URI=\"a,b.m4s\",X=1", "X"), Some("1"));
+        assert_eq!(attribute("TYPE=PART", "URI"), None);
+    }
+
+    #[test]
+    fn playlist_decisions() {
+        let e = edge(5, 2, false);
+        let want = |msn, part| Awaited { msn, part };
+        assert_eq!(
+            decide_playlist(want(5, Some(1)), &e, 2),
+            PlaylistDecision::Serve
+        );
+        assert_eq!(
+            decide_playlist(want(5, Some(2)), &e, 2),
+            PlaylistDecision::Wait
+        );
+        assert_eq!(
+            decide_playlist(want(4, None), &e, 2),
+            PlaylistDecision::Serve
+        );
+        assert_eq!(
+            decide_playlist(want(5, None), &e, 2),
+            PlaylistDecision::Wait
+        );
+        assert_eq!(
+            decide_playlist(want(7, Some(0)), &e, 2),
+            PlaylistDecision::Wait
+        );
+        assert_eq!(
+            decide_playlist(want(8, None), &e, 2),
+            PlaylistDecision::TooFar
+        );
+        assert_eq!(
+            decide_playlist(want(99, None), &edge(5, 2, true), 2),
+            PlaylistDecision::Serve
+        );
+    }
+
+    #[test]
+    fn media_decisions() {
+        let e = edge(5, 2, false);
+        assert_eq!(decide_media(5, Some(1), &e, 2), MediaDecision::Gone);
+        assert_eq!(decide_media(5, Some(2), &e, 2), MediaDecision::Wait);
+        assert_eq!(decide_media(4, None, &e, 2), MediaDecision::Gone);
+        assert_eq!(decide_media(5, None, &e, 2), MediaDecision::Wait);
+        assert_eq!(decide_media(7, Some(3), &e, 2), MediaDecision::Wait);
+        assert_eq!(decide_media(8, Some(0), &e, 2), MediaDecision::TooFar);
+        assert_eq!(
+            decide_media(5, Some(2), &edge(5, 2, true), 2),
+            MediaDecision::Gone
+        );
+    }
+}
