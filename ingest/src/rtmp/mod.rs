@@ -1,1 +1,40 @@
-//! RTMP ingest (to be written).
+//! RTMP ingest: publishers (OBS, ffmpeg) push H.264 + AAC over RTMP; each accepted
+//! publish becomes one [`crate::PublishSession`] through the [`Hub`].
+//!
+//! Layers, each sans-IO and unit-tested with byte vectors: [`handshake`], [`chunk`]
+//! (chunk stream ↔ [`message::Message`]), [`amf0`] (command encoding), [`flv`] (audio
+//! and video tag bodies), [`session`] (the server's state machine: commands in,
+//! replies and media events out). The tokio glue lives in [`io`].
+
+pub mod amf0;
+pub mod chunk;
+pub mod flv;
+pub mod handshake;
+// mod io;
+pub mod message;
+// pub mod session;
+
+use crate::Hub;
+use tokio::net::TcpListener;
+
+/// Accepts RTMP connections forever, each on its own task.
+pub async fn serve(listener: TcpListener, hub: Hub) -> std::io::Result<()> {
+    let _ = (listener, hub);
+    todo!()
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    /// xorshift64*: deterministic pseudo-random bytes without a dependency.
+    pub(crate) fn garbage(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed.max(1);
+        (0..len)
+            .map(|_| {
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,639 @@
+//! The RTMP chunk stream (RTMP spec §5.3): a sans-IO decoder that turns the bytes
+//! after the handshake into whole [`Message`]s, and an encoder for what we send.
+//!
+//! The decoder is incremental (an incomplete chunk is simply left buffered) and
+//! bounded: message length, chunk size, the number of chunk streams and the bytes
+//! held in partly received messages are all capped before anything is allocated.
+//! Set Chunk Size and Abort are chunk-layer concerns and are applied here, then
+//! passed on like any other message.
+
+use super::message::{msg_type, Message};
+use bytes::{Buf, BufMut, BytesMut};
+use std::collections::HashMap;
+
+/// Chunk size both sides start with.
+pub const DEFAULT_CHUNK_SIZE: u32 = 128;
+/// Largest message we accept (a 1080p keyframe is well under 1 MiB).
+pub const MAX_MESSAGE_LEN: u32 = 8 * 1024 * 1024;
+/// Largest chunk size we accept from the peer (the protocol allows 0x7FFFFFFF).
+pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
+/// Most chunk streams a peer may use at once (ffmpeg and OBS use fewer than 8).
+pub const MAX_CHUNK_STREAMS: usize = 64;
+/// Most bytes held in partly received messages, over all chunk streams.
+pub const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
+
+const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
+
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    #[error(
+        "chunk stream {csid}: header type {fmt} with no previous full header (at byte {offset})"
+    )]
+    NoPreviousHeader { csid: u32, fmt: u8, offset: u64 },
+    #[error("chunk stream {csid}: message of {len} bytes exceeds the {MAX_MESSAGE_LEN}-byte limit (at byte {offset})")]
+    MessageTooLong { csid: u32, len: u32, offset: u64 },
+    #[error(
+        "more than {MAX_CHUNK_STREAMS} chunk streams in use (chunk stream {csid} at byte {offset})"
+    )]
+    TooManyChunkStreams { csid: u32, offset: u64 },
+    #[error("more than {MAX_PENDING_BYTES} bytes in partly received messages (at byte {offset})")]
+    TooMuchPending { offset: u64 },
+    #[error("chunk stream {csid}: new message header while a message is {received} of {len} bytes in (at byte {offset})")]
+    InterruptedMessage {
+        csid: u32,
+        received: usize,
+        len: u32,
+        offset: u64,
+    },
+    #[error("chunk size {0} refused (must be 1 to {MAX_CHUNK_SIZE})")]
+    BadChunkSize(u32),
+    #[error("malformed {what} message ({len} bytes)")]
+    MalformedControl { what: &'static str, len: usize },
+}
+
+/// The header fields a chunk stream remembers for header compression.
+#[derive(Debug, Clone, Copy, Default)]
+struct Header {
+    /// Absolute timestamp of the current (or last) message.
+    timestamp: u32,
+    /// The last timestamp field: absolute for type 0, a delta for types 1 and 2.
+    ts_field: u32,
+    /// Whether the last full header used an extended timestamp.
+    extended: bool,
+    length: u32,
+    type_id: u8,
+    stream_id: u32,
+}
+
+#[derive(Debug, Default)]
+struct ChunkStream {
+    header: Header,
+    /// Payload received so far of a message spread over several chunks.
+    partial: Option<BytesMut>,
+}
+
+/// Reassembles messages from the peer's chunk stream.
+#[derive(Debug)]
+pub struct ChunkDecoder {
+    buf: BytesMut,
+    chunk_size: u32,
+    streams: HashMap<u32, ChunkStream>,
+    pending: usize,
+    /// Bytes consumed so far (after the handshake), for error offsets.
+    offset: u64,
+}
+
+impl Default for ChunkDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChunkDecoder {
+    pub fn new() -> Self {
+        ChunkDecoder {
+            buf: BytesMut::new(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            streams: HashMap::new(),
+            pending: 0,
+            offset: 0,
+        }
+    }
+
+    /// Appends bytes received from the peer.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes buffered but not yet part of a complete chunk.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The peer's current chunk size.
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    pub fn set_chunk_size(&mut self, size: u32) -> Result<(), ChunkError> {
+        if size == 0 || size > MAX_CHUNK_SIZE {
+            return Err(ChunkError::BadChunkSize(size));
+        }
+        self.chunk_size = size;
+        Ok(())
+    }
+
+    /// Discards the partly received message on a chunk stream (Abort message).
+    pub fn abort(&mut self, csid: u32) {
+        if let Some(partial) = self.streams.get_mut(&csid).and_then(|s| s.partial.take()) {
+            self.pending -= partial.len();
+        }
+    }
+
+    /// Returns the next complete message, or `Ok(None)` when more bytes are needed.
+    /// After an error the decoder's state is unspecified: drop the connection.
+    pub fn poll_message(&mut self) -> Result<Option<Message>, ChunkError> {
+        loop {
+            let Some(step) = self.decode_chunk()? else {
+                return Ok(None);
+            };
+            let Some(msg) = step else { continue };
+            match msg.type_id {
+                msg_type::SET_CHUNK_SIZE => {
+                    let size = msg.payload_u32().ok_or(ChunkError::MalformedControl {
+                        what: "Set Chunk Size",
+                        len: msg.payload.len(),
+                    })?;
+                    self.set_chunk_size(size)?;
+                }
+                msg_type::ABORT => {
+                    let csid = msg.payload_u32().ok_or(ChunkError::MalformedControl {
+                        what: "Abort",
+                        len: msg.payload.len(),
+                    })?;
+                    self.abort(csid);
+                }
+                _ => {}
+            }
+            return Ok(Some(msg));
+        }
+    }
+
+    /// Decodes one chunk: `None` if incomplete, `Some(None)` if it did not finish a
+    /// message, `Some(Some(msg))` if it did.
+    fn decode_chunk(&mut self) -> Result<Option<Option<Message>>, ChunkError> {
+        let b = &self.buf[..];
+        let Some(&first) = b.first() else {
+            return Ok(None);
+        };
+        let fmt = first >> 6;
+        let (csid, mut pos) = match first & 0x3F {
+            0 => match b.get(1) {
+                Some(&x) => (64 + u32::from(x), 2),
+                None => return Ok(None),
+            },
+            1 => match (b.get(1), b.get(2)) {
+                (Some(&x), Some(&y)) => (64 + u32::from(x) + 256 * u32::from(y), 3),
+                _ => return Ok(None),
+            },
+            n => (u32::from(n), 1),
+        };
+        let offset = self.offset;
+        let (prev, has_partial, received) = match self.streams.get(&csid) {
+            Some(s) => (
+                Some(s.header),
+                s.partial.is_some(),
+                s.partial.as_ref().map_or(0, |p| p.len()),
+            ),
+            None => (None, false, 0),
+        };
+        let prev = match prev {
+            Some(p) => p,
+            None if fmt != 0 => return Err(ChunkError::NoPreviousHeader { csid, fmt, offset }),
+            None if self.streams.len() >= MAX_CHUNK_STREAMS => {
+                return Err(ChunkError::TooManyChunkStreams { csid, offset })
+            }
+            None => Header::default(),
+        };
+        if fmt != 3 && has_partial {
+            return Err(ChunkError::InterruptedMessage {
+                csid,
+                received,
+                len: prev.length,
+                offset,
+            });
+        }
+
+        let header_len = [11, 7, 3, 0][usize::from(fmt)];
+        let Some(h) = b.get(pos..pos + header_len) else {
+            return Ok(None);
+        };
+        pos += header_len;
+        let u24 = |s: &[u8]| u32::from(s[0]) << 16 | u32::from(s[1]) << 8 | u32::from(s[2]);
+        let mut header = prev;
+        let mut field = prev.ts_field;
+        if fmt <= 2 {
+            field = u24(&h[0..3]);
+            header.extended = field == EXTENDED_TIMESTAMP;
+        }
+        if fmt <= 1 {
+            header.length = u24(&h[3..6]);
+            header.type_id = h[6];
+        }
+        if fmt == 0 {
+            header.stream_id = u32::from_le_bytes([h[7], h[8], h[9], h[10]]);
+        }
+        if fmt <= 2 && header.extended {
+            let Some(ext) = b.get(pos..pos + 4) else {
+                return Ok(None);
+            };
+            field = u32::from_be_bytes([ext[0], ext[1], ext[2], ext[3]]);
+            pos += 4;
+        } else if fmt == 3 && header.extended {
+            // The spec wants the extended timestamp repeated on type 3 chunks; some
+            // senders omit it. Accept it when present (it repeats the last value).
+            let Some(ext) = b.get(pos..pos + 4) else {
+                return Ok(None);
+            };
+            if u32::from_be_bytes([ext[0], ext[1], ext[2], ext[3]]) == prev.ts_field {
+                pos += 4;
+            }
+        }
+        if header.length > MAX_MESSAGE_LEN {
+            return Err(ChunkError::MessageTooLong {
+                csid,
+                len: header.length,
+                offset,
+            });
+        }
+        let new_message = !has_partial;
+        let remaining = header.length as usize - received;
+        let chunk_len = remaining.min(self.chunk_size as usize);
+        if b.len() < pos + chunk_len {
+            return Ok(None);
+        }
+        if new_message && chunk_len < remaining && self.pending + chunk_len > MAX_PENDING_BYTES {
+            return Err(ChunkError::TooMuchPending { offset });
+        }
+
+        // The chunk is complete: commit.
+        if new_message {
+            header.ts_field = field;
+            header.timestamp = match fmt {
+                0 => field,
+                _ => prev.timestamp.wrapping_add(field),
+            };
+        }
+        self.buf.advance(pos);
+        let data = self.buf.split_to(chunk_len);
+        self.offset += (pos + chunk_len) as u64;
+        let stream = self.streams.entry(csid).or_default();
+        stream.header = header;
+        let payload = match stream.partial.take() {
+            None if chunk_len == remaining => data.freeze(),
+            None => {
+                self.pending += data.len();
+                stream.partial = Some(data);
+                return Ok(Some(None));
+            }
+            Some(mut partial) => {
+                if self.pending + data.len() > MAX_PENDING_BYTES {
+                    return Err(ChunkError::TooMuchPending { offset });
+                }
+                self.pending += data.len();
+                partial.unsplit(data);
+                if partial.len() < header.length as usize {
+                    stream.partial = Some(partial);
+                    return Ok(Some(None));
+                }
+                self.pending -= partial.len();
+                partial.freeze()
+            }
+        };
+        Ok(Some(Some(Message {
+            type_id: header.type_id,
+            stream_id: header.stream_id,
+            timestamp: header.timestamp,
+            payload,
+        })))
+    }
+}
+
+/// Writes our messages as chunks: a type 0 header, then type 3 continuations.
+#[derive(Debug)]
+pub struct ChunkEncoder {
+    chunk_size: u32,
+}
+
+impl Default for ChunkEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChunkEncoder {
+    pub fn new() -> Self {
+        ChunkEncoder {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+        }
+    }
+
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// Changes our outgoing chunk size; call it right after encoding the Set Chunk
+    /// Size message that announces it. Clamped to 1..=[`MAX_CHUNK_SIZE`].
+    pub fn set_chunk_size(&mut self, size: u32) {
+        self.chunk_size = size.clamp(1, MAX_CHUNK_SIZE);
+    }
+
+    /// Appends `msg` as chunks on chunk stream `csid` (2 to 65599; others are
+    /// clamped). Payloads longer than 2^24-1 bytes are truncated in the header, so
+    /// never encode one (we only send commands and control messages).
+    pub fn encode(&self, csid: u32, msg: &Message, out: &mut BytesMut) {
+        let csid = csid.clamp(2, 65599);
+        let extended = msg.timestamp >= EXTENDED_TIMESTAMP;
+        let len = msg.payload.len().min(0xFF_FFFF);
+        put_basic_header(out, 0, csid);
+        out.put_uint(u64::from(msg.timestamp.min(EXTENDED_TIMESTAMP)), 3);
+        out.put_uint(len as u64, 3);
+        out.put_u8(msg.type_id);
+        out.put_u32_le(msg.stream_id);
+        if extended {
+            out.put_u32(msg.timestamp);
+        }
+        let mut chunks = msg.payload[..len].chunks(self.chunk_size as usize);
+        if let Some(c) = chunks.next() {
+            out.put_slice(c);
+        }
+        for c in chunks {
+            put_basic_header(out, 3, csid);
+            if extended {
+                out.put_u32(msg.timestamp);
+            }
+            out.put_slice(c);
+        }
+    }
+}
+
+fn put_basic_header(out: &mut BytesMut, fmt: u8, csid: u32) {
+    let fmt = fmt << 6;
+    match csid {
+        2..=63 => out.put_u8(fmt | csid as u8),
+        64..=319 => {
+            out.put_u8(fmt);
+            out.put_u8((csid - 64) as u8);
+        }
+        _ => {
+            out.put_u8(fmt | 1);
+            out.put_u16_le((csid - 64) as u16);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn decode_all(dec: &mut ChunkDecoder) -> Vec<Message> {
+        let mut out = Vec::new();
+        while let Some(m) = dec.poll_message().unwrap() {
+            out.push(m);
+        }
+        out
+    }
+
+    fn msg(type_id: u8, stream_id: u32, timestamp: u32, payload: &[u8]) -> Message {
+        Message {
+            type_id,
+            stream_id,
+            timestamp,
+            payload: Bytes::copy_from_slice(payload),
+        }
+    }
+
+    #[test]
+    fn fmt0_single_chunk() {
+        let mut dec = ChunkDecoder::new();
+        // csid 3, ts 1000, len 4, type 20, stream id 1 (little endian)
+        dec.push(&[0x03, 0, 0x03, 0xE8, 0, 0, 4, 20, 1, 0, 0, 0, b'a', b'b']);
+        assert!(dec.poll_message().unwrap().is_none(), "incomplete");
+        dec.push(b"cd");
+        assert_eq!(decode_all(&mut dec), vec![msg(20, 1, 1000, b"abcd")]);
+        assert_eq!(dec.buffered(), 0);
+    }
+
+    #[test]
+    fn fmt1_fmt2_fmt3_headers() {
+        let mut dec = ChunkDecoder::new();
+        let mut b = vec![0x04, 0, 0, 100, 0, 0, 2, 9, 1, 0, 0, 0, 1, 2];
+        // fmt 1: delta 33, len 3, type 8 (stream id kept)
+        b.extend([0x44, 0, 0, 33, 0, 0, 3, 8, 3, 4, 5]);
+        // fmt 2: delta 10 (len 3, type 8 kept)
+        b.extend([0x84, 0, 0, 10, 6, 7, 8]);
+        // fmt 3: new message, delta 10 reused
+        b.extend([0xC4, 9, 10, 11]);
+        dec.push(&b);
+        assert_eq!(
+            decode_all(&mut dec),
+            vec![
+                msg(9, 1, 100, &[1, 2]),
+                msg(8, 1, 133, &[3, 4, 5]),
+                msg(8, 1, 143, &[6, 7, 8]),
+                msg(8, 1, 153, &[9, 10, 11]),
+            ]
+        );
+    }
+
+    #[test]
+    fn two_and_three_byte_chunk_stream_ids() {
+        let mut dec = ChunkDecoder::new();
+        // csid 64 + 10 = 74 (2 bytes), then csid 64 + 1 + 2*256 = 577 (3 bytes)
+        let mut b = vec![0x00, 10, 0, 0, 1, 0, 0, 1, 18, 0, 0, 0, 0, 0xAA];
+        b.extend([0x01, 1, 2, 0, 0, 2, 0, 0, 1, 18, 0, 0, 0, 0, 0xBB]);
+        dec.push(&b);
+        assert_eq!(
+            decode_all(&mut dec),
+            vec![msg(18, 0, 1, &[0xAA]), msg(18, 0, 2, &[0xBB])]
+        );
+        let enc = ChunkEncoder::new();
+        let mut out = BytesMut::new();
+        enc.encode(74, &msg(18, 0, 1, &[0xAA]), &mut out);
+        enc.encode(577, &msg(18, 0, 2, &[0xBB]), &mut out);
+        assert_eq!(&out[..], &b[..]);
+    }
+
+    #[test]
+    fn extended_timestamp_including_fmt3_continuation() {
+        let mut dec = ChunkDecoder::new();
+        dec.set_chunk_size(2).unwrap();
+        let ts: u32 = 0x0100_0000;
+        let mut b = vec![0x03, 0xFF, 0xFF, 0xFF, 0, 0, 3, 9, 1, 0, 0, 0];
+        b.extend(ts.to_be_bytes());
+        b.extend([1, 2]);
+        b.push(0xC3);
+        b.extend(ts.to_be_bytes());
+        b.push(3);
+        dec.push(&b);
+        assert_eq!(decode_all(&mut dec), vec![msg(9, 1, ts, &[1, 2, 3])]);
+
+        // Same message, but the sender omits the extended timestamp on type 3.
+        let mut dec = ChunkDecoder::new();
+        dec.set_chunk_size(2).unwrap();
+        let mut b = vec![0x03, 0xFF, 0xFF, 0xFF, 0, 0, 3, 9, 1, 0, 0, 0];
+        b.extend(ts.to_be_bytes());
+        b.extend([1, 2, 0xC3, 3, 0x43, 0, 0, 1, 0, 0, 1, 9, 7]);
+        dec.push(&b);
+        assert_eq!(
+            decode_all(&mut dec),
+            vec![msg(9, 1, ts, &[1, 2, 3]), msg(9, 1, ts + 1, &[7])]
+        );
+
+        // The encoder repeats it; the decoder reads its own output back.
+        let enc = ChunkEncoder::new();
+        let mut out = BytesMut::new();
+        let big = msg(9, 1, ts, &[5u8; 300]);
+        enc.encode(6, &big, &mut out);
+        let mut dec = ChunkDecoder::new();
+        dec.push(&out);
+        assert_eq!(decode_all(&mut dec), vec![big]);
+    }
+
+    #[test]
+    fn interleaved_chunk_streams() {
+        let mut dec = ChunkDecoder::new();
+        dec.set_chunk_size(2).unwrap();
+        let mut b = vec![0x04, 0, 0, 10, 0, 0, 4, 9, 1, 0, 0, 0, b'v', b'1'];
+        b.extend([0x05, 0, 0, 20, 0, 0, 3, 8, 1, 0, 0, 0, b'a', b'1']);
+        b.extend([0xC4, b'v', b'2']);
+        b.extend([0xC5, b'a']);
+        dec.push(&b);
+        assert_eq!(
+            decode_all(&mut dec),
+            vec![msg(9, 1, 10, b"v1v2"), msg(8, 1, 20, b"a1a")]
+        );
+    }
+
+    #[test]
+    fn set_chunk_size_applies_to_following_chunks() {
+        let enc = ChunkEncoder::new();
+        let mut out = BytesMut::new();
+        enc.encode(2, &Message::set_chunk_size(4096), &mut out);
+        let mut enc = ChunkEncoder::new();
+        enc.set_chunk_size(4096);
+        let big = msg(9, 1, 0, &[7u8; 3000]);
+        enc.encode(6, &big, &mut out);
+        assert_eq!(out.len(), 12 + 4 + 12 + 3000, "one chunk after the change");
+        let mut dec = ChunkDecoder::new();
+        // Byte at a time, to exercise incomplete input everywhere.
+        let mut got = Vec::new();
+        for byte in out.iter() {
+            dec.push(&[*byte]);
+            while let Some(m) = dec.poll_message().unwrap() {
+                got.push(m);
+            }
+        }
+        assert_eq!(got.len(), 2);
+        assert_eq!(dec.chunk_size(), 4096);
+        assert_eq!(got[1], big);
+    }
+
+    #[test]
+    fn abort_discards_partial_message() {
+        let mut dec = ChunkDecoder::new();
+        dec.set_chunk_size(2).unwrap();
+        let mut b = vec![0x04, 0, 0, 10, 0, 0, 4, 9, 1, 0, 0, 0, 1, 2];
+        b.extend([0x02, 0, 0, 0, 0, 0, 4, 2, 0, 0, 0, 0, 0, 0]);
+        b.extend([0xC2, 0, 4]); // rest of the Abort for csid 4 (chunk size 2)
+        b.extend([0x04, 0, 0, 11, 0, 0, 1, 9, 1, 0, 0, 0, 9]);
+        dec.push(&b);
+        let got = decode_all(&mut dec);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].type_id, msg_type::ABORT);
+        assert_eq!(got[1], msg(9, 1, 11, &[9]));
+    }
+
+    #[test]
+    fn limits_are_typed_errors() {
+        let mut dec = ChunkDecoder::new();
+        dec.push(&[0x43, 0, 0, 0, 0, 0, 1, 9]);
+        assert!(matches!(
+            dec.poll_message(),
+            Err(ChunkError::NoPreviousHeader {
+                csid: 3,
+                fmt: 1,
+                ..
+            })
+        ));
+
+        let mut dec = ChunkDecoder::new();
+        dec.push(&[0x03, 0, 0, 0, 0x90, 0, 0, 9, 1, 0, 0, 0]);
+        assert!(matches!(
+            dec.poll_message(),
+            Err(ChunkError::MessageTooLong { len: 0x90_0000, .. })
+        ));
+
+        let mut dec = ChunkDecoder::new();
+        for csid in 2..=(MAX_CHUNK_STREAMS as u8 + 2) {
+            dec.push(&[0x00, csid, 0, 0, 0, 0, 0, 1, 18, 0, 0, 0, 0, 0]);
+        }
+        let err = loop {
+            match dec.poll_message() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("expected an error"),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, ChunkError::TooManyChunkStreams { .. }));
+
+        let mut dec = ChunkDecoder::new();
+        let mut out = BytesMut::new();
+        ChunkEncoder::new().encode(2, &Message::set_chunk_size(0x2000_0000), &mut out);
+        dec.push(&out);
+        assert_eq!(
+            dec.poll_message(),
+            Err(ChunkError::BadChunkSize(0x2000_0000))
+        );
+
+        let mut dec = ChunkDecoder::new();
+        dec.set_chunk_size(2).unwrap();
+        dec.push(&[0x04, 0, 0, 10, 0, 0, 4, 9, 1, 0, 0, 0, 1, 2]);
+        dec.push(&[0x04, 0, 0, 10, 0, 0, 4, 9, 1, 0, 0, 0, 1, 2]);
+        assert!(matches!(
+            dec.poll_message(),
+            Err(ChunkError::InterruptedMessage {
+                received: 2,
+                len: 4,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn pending_bytes_are_bounded() {
+        let mut dec = ChunkDecoder::new();
+        dec.set_chunk_size(MAX_MESSAGE_LEN / 2).unwrap();
+        let chunk = vec![0u8; (MAX_MESSAGE_LEN / 2) as usize];
+        let mut err = None;
+        for csid in 3..8u8 {
+            let mut h = vec![csid, 0, 0, 0];
+            h.extend(&MAX_MESSAGE_LEN.to_be_bytes()[1..]);
+            h.extend([9, 1, 0, 0, 0]);
+            dec.push(&h);
+            dec.push(&chunk);
+            if let Err(e) = dec.poll_message() {
+                err = Some(e);
+                break;
+            }
+        }
+        assert!(matches!(err, Some(ChunkError::TooMuchPending { .. })));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for seed in 1..2000u64 {
+            let data = crate::rtmp::testutil::garbage(seed, 64 + (seed as usize % 700));
+            let mut dec = ChunkDecoder::new();
+            for piece in data.chunks(1 + seed as usize % 97) {
+                dec.push(piece);
+                loop {
+                    match dec.poll_message() {
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+        }
+        // Garbage after a valid start (small chunk sizes, fmt 3 chains).
+        for seed in 1..500u64 {
+            let mut dec = ChunkDecoder::new();
+            dec.push(&[0x03, 0, 0, 1, 0, 0, 200, 9, 1, 0, 0, 0]);
+            dec.push(&crate::rtmp::testutil::garbage(seed, 2000));
+            while let Ok(Some(_)) = dec.poll_message() {}
+        }
+    }
+}
