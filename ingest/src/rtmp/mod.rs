@@ -12,7 +12,7 @@ pub mod flv;
 pub mod handshake;
 // mod io;
 pub mod message;
-// pub mod session;
+pub mod session;
 
 use crate::Hub;
 use tokio::net::TcpListener;
@@ -24,17 +24,4 @@ pub async fn serve(listener: TcpListener, hub: Hub) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-pub(crate) mod testutil {
-    /// xorshift64*: deterministic pseudo-random bytes without a dependency.
-    pub(crate) fn garbage(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.max(1);
-        (0..len)
-            .map(|_| {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-            })
-            .collect()
-    }
-}
+pub(crate) mod testutil;
