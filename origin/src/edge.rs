@@ -261,6 +261,45 @@ mod tests {
         }
     }
 
+    /// Playlists the packager's writer renders, full and delta, at every step of a
+    /// stream: this reader agrees with the writer's `next_part` and with
+    /// `amphi_hls::playlist::parse_edge`.
+    #[test]
+    fn agrees_with_the_playlist_writer() {
+        use amphi_hls::playlist::{self, MediaPlaylist, PlaylistConfig};
+        use std::time::SystemTime;
+        let mut p = MediaPlaylist::new(PlaylistConfig {
+            window_segments: 4,
+            ..PlaylistConfig::default()
+        });
+        let check = |p: &MediaPlaylist| {
+            for skip in [false, true] {
+                let text = p.render(skip, &[]);
+                let mine = parse_edge(&text).expect("an edge");
+                assert_eq!(Some(&mine), playlist::parse_edge(&text).as_ref(), "{text}");
+                assert_eq!(mine.ended, p.is_ended(), "{text}");
+                if !p.is_ended() {
+                    assert_eq!((mine.next_msn, mine.next_part), p.next_part(), "{text}");
+                }
+            }
+        };
+        for seg in 0..10u32 {
+            p.begin_segment(SystemTime::UNIX_EPOCH);
+            for part in 0..6 {
+                p.push_part(Duration::from_millis(334), part == 0)
+                    .expect("an open segment");
+                check(&p);
+            }
+            if seg % 3 == 2 {
+                p.discontinuity(u64::from(seg));
+            }
+            p.close_segment();
+            check(&p);
+        }
+        p.end();
+        check(&p);
+    }
+
     #[test]
     fn attributes_with_quotes() {
         assert_eq!(

@@ -203,3 +203,46 @@ async fn merges_with_other_routers() {
     let res = request(&app, "GET", "/api/qa/x").await;
     assert_eq!(text(res).await, "qa");
 }
+
+#[tokio::test]
+async fn malformed_requests_never_panic() {
+    let o = origin(short_wait(std::time::Duration::from_millis(20)));
+    put_playlist(
+        &o.store,
+        "garbage\n#EXT-X-TARGETDURATION:\n#EXT-X-PRELOAD-HINT:URI=\"".to_owned(),
+    )
+    .await;
+    // An unreadable playlist is served as is, without holding the request.
+    let res = request(&o.app, "GET", &url("index.m3u8?_HLS_msn=1")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "cache-control"), "public, max-age=1");
+    let res = request(&o.app, "GET", &url("part1.0.m4s")).await;
+    assert_eq!(res.status(), 404);
+
+    let paths = [
+        "/live/".to_owned(),
+        "/live/x".to_owned(),
+        "/live/x/".to_owned(),
+        "/live/%2e%2e/master.m3u8".to_owned(),
+        format!("/live/{EVENT}/%2e%2e/seg1.m4s"),
+        format!("/live/{EVENT}/{RENDITION}/seg18446744073709551615.m4s"),
+        format!("/live/{EVENT}/{RENDITION}/part18446744073709551615.4294967295.m4s"),
+        format!("/live/{EVENT}/{RENDITION}/part1.4294967296.m4s"),
+        url("index.m3u8?_HLS_msn=18446744073709551615&_HLS_part=4294967295"),
+        url("index.m3u8?_HLS_msn=18446744073709551616"),
+        url("index.m3u8?&&=&_HLS_msn&_HLS_part"),
+        url("index.m3u8?_HLS_msn=%31"),
+        url("index.delta.m3u8?_HLS_msn=1&_HLS_skip=YES"),
+        format!("/live/{EVENT}/{RENDITION}/{}", "a".repeat(5000)),
+        format!("/watch/{}", "%ff".repeat(100)),
+        "/assets/..%2fCargo.toml".to_owned(),
+    ];
+    for path in paths {
+        let res = request(&o.app, "GET", &path).await;
+        assert!(
+            matches!(res.status().as_u16(), 200 | 400 | 404),
+            "{path}: {}",
+            res.status()
+        );
+    }
+}
