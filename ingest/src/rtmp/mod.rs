@@ -10,7 +10,7 @@ pub mod amf0;
 pub mod chunk;
 pub mod flv;
 pub mod handshake;
-// mod io;
+mod io;
 pub mod message;
 pub mod session;
 
@@ -19,8 +19,7 @@ use tokio::net::TcpListener;
 
 /// Accepts RTMP connections forever, each on its own task.
 pub async fn serve(listener: TcpListener, hub: Hub) -> std::io::Result<()> {
-    let _ = (listener, hub);
-    todo!()
+    io::serve(listener, hub).await
 }
 
 #[cfg(test)]

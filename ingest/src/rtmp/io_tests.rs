@@ -1,0 +1,239 @@
+//! The connection glue over an in-memory duplex stream, with a real [`Hub`].
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::frame::{FrameKind, SessionMessage, StreamConfig, VideoConfig};
+use crate::hub::{PublishSession, StaticKeys};
+use crate::rtmp::flv::tests::{audio_tag, video_tag, ASC, AVCC};
+use crate::rtmp::message::{msg_type, Message};
+use crate::rtmp::testutil::{garbage, status_code, Client};
+use std::sync::Arc;
+use tokio::io::DuplexStream;
+use tokio::sync::mpsc;
+
+const KEYFRAME: &[u8] = &[0, 0, 0, 3, 0x65, 0x88, 0x84];
+
+fn hub() -> (Hub, mpsc::Receiver<PublishSession>) {
+    let mut keys = StaticKeys::default();
+    keys.0.insert("k1".into(), EventId::parse("ev1").unwrap());
+    Hub::new(Arc::new(keys))
+}
+
+/// Starts a server connection; returns the client end and the connection's result.
+fn start(hub: &Hub) -> (DuplexStream, tokio::task::JoinHandle<Result<(), ConnError>>) {
+    let (client, server) = tokio::io::duplex(256 * 1024);
+    let hub = hub.clone();
+    let task = tokio::spawn(async move { Connection::new(server, hub).run().await });
+    (client, task)
+}
+
+async fn handshake(s: &mut DuplexStream) {
+    let mut c0c1 = vec![3u8];
+    c0c1.extend(garbage(9, 1536));
+    s.write_all(&c0c1).await.unwrap();
+    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
+    s.read_exact(&mut s0s1s2).await.unwrap();
+    assert_eq!(s0s1s2[0], 3);
+    assert_eq!(&s0s1s2[1537..], &c0c1[1..]);
+    s.write_all(&s0s1s2[1..1537]).await.unwrap();
+}
+
+/// Reads server messages until one satisfies `done`.
+async fn read_until(
+    s: &mut DuplexStream,
+    client: &mut Client,
+    done: impl Fn(&Message) -> bool,
+) -> Vec<Message> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("server answers")
+            .unwrap();
+        assert!(n > 0, "server closed; got {got:?}");
+        for m in client.read(&buf[..n]) {
+            let finished = done(&m);
+            got.push(m);
+            if finished {
+                return got;
+            }
+        }
+    }
+}
+
+fn is_status(m: &Message) -> bool {
+    m.type_id == msg_type::COMMAND_AMF0 && status_code(m).starts_with("NetStream.")
+}
+
+/// Handshake, connect, createStream, publish: returns the onStatus code.
+async fn publish(s: &mut DuplexStream, client: &mut Client, key: &str) -> String {
+    handshake(s).await;
+    s.write_all(&client.connect("live")).await.unwrap();
+    s.write_all(&client.prepare(key)).await.unwrap();
+    s.write_all(&client.publish(key)).await.unwrap();
+    let msgs = read_until(s, client, is_status).await;
+    status_code(msgs.last().unwrap())
+}
+
+#[tokio::test]
+async fn publish_reaches_the_hub_as_config_then_frames() {
+    let (hub, mut sessions) = hub();
+    let (mut s, task) = start(&hub);
+    let mut c = Client::new();
+    assert_eq!(
+        publish(&mut s, &mut c, "k1").await,
+        "NetStream.Publish.Start"
+    );
+    let ev1 = EventId::parse("ev1").unwrap();
+    assert!(hub.is_live(&ev1));
+
+    let mut media = c.media(msg_type::DATA_AMF0, 0, Bytes::from_static(&[5]));
+    media.extend(c.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, AVCC)));
+    media.extend(c.media(msg_type::AUDIO, 0, audio_tag(0, ASC)));
+    media.extend(c.media(msg_type::VIDEO, 0, video_tag(1, 1, 0, KEYFRAME)));
+    media.extend(c.media(msg_type::AUDIO, 21, audio_tag(1, &[1, 2, 3])));
+    s.write_all(&media).await.unwrap();
+
+    let mut session = sessions.recv().await.unwrap();
+    assert_eq!(session.event, ev1);
+    assert_eq!(session.protocol, Protocol::Rtmp);
+    match session.messages.recv().await.unwrap() {
+        SessionMessage::Config(StreamConfig {
+            video: VideoConfig::H264 { avcc },
+            audio: Some(_),
+        }) => assert_eq!(&avcc[..], AVCC),
+        other => panic!("expected the config, got {other:?}"),
+    }
+    match session.messages.recv().await.unwrap() {
+        SessionMessage::Frame(f) => assert_eq!(f.kind, FrameKind::Video { keyframe: true }),
+        other => panic!("expected a frame, got {other:?}"),
+    }
+    match session.messages.recv().await.unwrap() {
+        SessionMessage::Frame(f) => {
+            assert_eq!(f.kind, FrameKind::Audio);
+            assert_eq!(f.dts, crate::MediaTime::from_millis(21));
+        }
+        other => panic!("expected a frame, got {other:?}"),
+    }
+
+    drop(s);
+    assert!(matches!(task.await.unwrap(), Err(ConnError::Disconnected)));
+    assert!(session.messages.recv().await.is_none(), "session ended");
+    assert!(!hub.is_live(&ev1));
+}
+
+#[tokio::test]
+async fn unknown_key_refused() {
+    let (hub, mut sessions) = hub();
+    let (mut s, task) = start(&hub);
+    let mut c = Client::new();
+    assert_eq!(
+        publish(&mut s, &mut c, "nope").await,
+        "NetStream.Publish.BadName"
+    );
+    let err = task.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("unknown stream key"), "{err}");
+    assert!(!err.to_string().contains("nope"), "key in clear: {err}");
+    assert!(sessions.try_recv().is_err());
+    assert!(hub.live_events().is_empty());
+}
+
+#[tokio::test]
+async fn second_publisher_refused_first_unaffected() {
+    let (hub, mut sessions) = hub();
+    let (mut s1, task1) = start(&hub);
+    let mut c1 = Client::new();
+    assert_eq!(
+        publish(&mut s1, &mut c1, "k1").await,
+        "NetStream.Publish.Start"
+    );
+    let (mut s2, task2) = start(&hub);
+    let mut c2 = Client::new();
+    assert_eq!(
+        publish(&mut s2, &mut c2, "k1").await,
+        "NetStream.Publish.BadName"
+    );
+    let err = task2.await.unwrap().unwrap_err();
+    assert!(
+        err.to_string().contains("already has a live publisher"),
+        "{err}"
+    );
+
+    let mut media = c1.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, AVCC));
+    media.extend(c1.media(msg_type::VIDEO, 0, video_tag(1, 1, 0, KEYFRAME)));
+    s1.write_all(&media).await.unwrap();
+    let mut session = sessions.recv().await.unwrap();
+    assert!(matches!(
+        session.messages.recv().await,
+        Some(SessionMessage::Config(_))
+    ));
+    assert!(matches!(
+        session.messages.recv().await,
+        Some(SessionMessage::Frame(_))
+    ));
+    assert!(!task1.is_finished());
+}
+
+#[tokio::test]
+async fn garbage_after_handshake_disconnects() {
+    let (hub, _sessions) = hub();
+    let (mut s, task) = start(&hub);
+    handshake(&mut s).await;
+    s.write_all(&garbage(3, 4000)).await.unwrap();
+    let err = task.await.unwrap().unwrap_err();
+    assert!(matches!(err, ConnError::Session(_)), "{err}");
+    // The server closed its end.
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest).await;
+    // Nobody else is disturbed: a publisher can still connect.
+    let (mut s, _task) = start(&hub);
+    assert_eq!(
+        publish(&mut s, &mut Client::new(), "k1").await,
+        "NetStream.Publish.Start"
+    );
+}
+
+#[tokio::test]
+async fn broken_avc_header_disconnects_and_releases_the_event() {
+    let (hub, mut sessions) = hub();
+    let (mut s, task) = start(&hub);
+    let mut c = Client::new();
+    assert_eq!(
+        publish(&mut s, &mut c, "k1").await,
+        "NetStream.Publish.Start"
+    );
+    let mut broken = AVCC.to_vec();
+    broken[5] = 0xE0; // no SPS
+    s.write_all(&c.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, &broken)))
+        .await
+        .unwrap();
+    let err = task.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("no SPS"), "{err}");
+    assert!(hub.live_events().is_empty());
+    assert!(sessions.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn wrong_handshake_version_and_timeouts() {
+    let (hub, _sessions) = hub();
+    let (mut s, task) = start(&hub);
+    s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    assert!(matches!(
+        task.await.unwrap(),
+        Err(ConnError::Handshake(HandshakeError::UnsupportedVersion(
+            b'G'
+        )))
+    ));
+
+    tokio::time::pause();
+    let (_s, task) = start(&hub);
+    assert!(matches!(
+        task.await.unwrap(),
+        Err(ConnError::HandshakeTimeout)
+    ));
+    let (mut s, task) = start(&hub);
+    handshake(&mut s).await;
+    assert!(matches!(task.await.unwrap(), Err(ConnError::ReadTimeout)));
+}
