@@ -23,11 +23,19 @@ fn ffmpeg_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("amphi_ingest=debug")
+        .try_init();
+}
+
 async fn start_server() -> (
     u16,
     Hub,
     tokio::sync::mpsc::Receiver<amphi_ingest::PublishSession>,
 ) {
+    init_logs();
     let mut keys = StaticKeys::default();
     keys.0
         .insert("lecture-key".into(), EventId::parse("ev1").unwrap());
