@@ -348,7 +348,7 @@ impl Session {
                         info,
                     ];
                     self.send_command(csid::COMMAND, 0, &reply);
-                    return Err(SessionError::WrongApp(app.chars().take(64).collect()));
+                    return Err(SessionError::WrongApp(shown_app(app)));
                 }
                 self.send(csid::CONTROL, Message::window_ack_size(WINDOW_ACK_SIZE));
                 self.send(
@@ -552,6 +552,16 @@ impl Session {
         };
         self.media.configured = Some(config.clone());
         self.events.push_back(Event::Configure(config));
+    }
+}
+
+/// An application name fit for logs: a misconfigured publisher may have put its
+/// stream key after the first `/` (`rtmp://host/live/KEY` as the server URL).
+fn shown_app(app: &str) -> String {
+    let app: String = app.chars().take(256).collect();
+    match app.split_once('/') {
+        Some((first, rest)) if !rest.is_empty() => format!("{first}/{}", Redacted::new(rest)),
+        _ => app,
     }
 }
 

@@ -196,6 +196,10 @@ fn wrong_app_refused() {
     let out = output(&mut s, &mut c);
     assert_eq!(values(&out[0])[0].as_str(), Some("_error"));
     assert_eq!(status_code(&out[0]), "NetConnection.Connect.Rejected");
+    let err = Session::new()
+        .handle_input(&c.connect("live/secretkey"))
+        .unwrap_err();
+    assert!(!err.to_string().contains("secret"), "{err}");
     // "live/" and "live?x" are the same application.
     assert!(Session::new().handle_input(&c.connect("live/")).is_ok());
     assert!(Session::new().handle_input(&c.connect("live?x=1")).is_ok());
