@@ -6,7 +6,7 @@ mode="${1:-run}"
 pkgs=(pkg-config libssl-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x fonts-dejavu-core
   ffmpeg)
 # Node.js and npm: any install that provides the commands will do.
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)

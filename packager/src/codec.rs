@@ -17,7 +17,10 @@ pub struct VideoInfo {
 impl VideoInfo {
     /// RFC 6381 codec string, e.g. `avc1.64002a`.
     pub fn codec_string(&self) -> String {
-        format!("avc1.{:02x}{:02x}{:02x}", self.profile_idc, self.constraint_flags, self.level_idc)
+        format!(
+            "avc1.{:02x}{:02x}{:02x}",
+            self.profile_idc, self.constraint_flags, self.level_idc
+        )
     }
 }
 
@@ -55,7 +58,10 @@ impl<'a> Bits<'a> {
         Bits { data, pos: 0 }
     }
     fn bit(&mut self) -> Result<u32, CodecError> {
-        let byte = *self.data.get(self.pos / 8).ok_or(CodecError::BadSps("truncated"))?;
+        let byte = *self
+            .data
+            .get(self.pos / 8)
+            .ok_or(CodecError::BadSps("truncated"))?;
         let b = (byte >> (7 - (self.pos % 8))) & 1;
         self.pos += 1;
         Ok(b as u32)
@@ -126,7 +132,10 @@ pub fn parse_sps(nal: &[u8]) -> Result<VideoInfo, CodecError> {
     r.ue()?; // seq_parameter_set_id
     let mut chroma_format_idc = 1;
     let mut separate_colour_plane = 0;
-    if matches!(profile_idc, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
+    if matches!(
+        profile_idc,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
         chroma_format_idc = r.ue()?;
         if chroma_format_idc > 3 {
             return Err(CodecError::BadSps("chroma_format_idc"));
@@ -192,9 +201,19 @@ pub fn parse_sps(nal: &[u8]) -> Result<VideoInfo, CodecError> {
         (2, 0) => (2, 1),
         _ => (1, 1),
     };
-    let crop_unit_x = if chroma_format_idc == 0 || separate_colour_plane == 1 { 1 } else { sub_w };
-    let crop_unit_y = (if chroma_format_idc == 0 || separate_colour_plane == 1 { 1 } else { sub_h }) * (2 - frame_mbs_only);
-    let width = (width_mbs * 16).checked_sub(crop_unit_x * (cl + cr)).ok_or(CodecError::BadSps("cropping"))?;
+    let crop_unit_x = if chroma_format_idc == 0 || separate_colour_plane == 1 {
+        1
+    } else {
+        sub_w
+    };
+    let crop_unit_y = (if chroma_format_idc == 0 || separate_colour_plane == 1 {
+        1
+    } else {
+        sub_h
+    }) * (2 - frame_mbs_only);
+    let width = (width_mbs * 16)
+        .checked_sub(crop_unit_x * (cl + cr))
+        .ok_or(CodecError::BadSps("cropping"))?;
     let height = ((2 - frame_mbs_only) * height_map_units * 16)
         .checked_sub(crop_unit_y * (ct + cb))
         .ok_or(CodecError::BadSps("cropping"))?;
@@ -250,7 +269,9 @@ fn read_vui_frame_rate(r: &mut Bits) -> Result<Option<f64>, CodecError> {
 
 /// Parses an AAC AudioSpecificConfig.
 pub fn parse_asc(asc: &[u8]) -> Result<AudioInfo, CodecError> {
-    const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+    const RATES: [u32; 13] = [
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    ];
     let mut r = Bits::new(asc);
     let map = |_| CodecError::BadAsc("truncated");
     let mut object_type = r.bits(5).map_err(map)? as u8;
@@ -261,7 +282,9 @@ pub fn parse_asc(asc: &[u8]) -> Result<AudioInfo, CodecError> {
     let sample_rate = if idx == 15 {
         r.bits(24).map_err(map)?
     } else {
-        *RATES.get(idx).ok_or(CodecError::BadAsc("sampling frequency index"))?
+        *RATES
+            .get(idx)
+            .ok_or(CodecError::BadAsc("sampling frequency index"))?
     };
     let channels = r.bits(4).map_err(map)? as u8;
     if object_type == 0 || sample_rate == 0 || channels == 0 || channels > 7 {

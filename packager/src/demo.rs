@@ -3,7 +3,8 @@
 //! through the same ladder, packager and origin.
 
 use amphi_ingest::{
-    AudioConfig, EncodedFrame, EventId, FrameKind, Hub, MediaTime, Protocol, StreamConfig, VideoConfig,
+    AudioConfig, EncodedFrame, EventId, FrameKind, Hub, MediaTime, Protocol, StreamConfig,
+    VideoConfig,
 };
 use bytes::Bytes;
 use gstreamer as gst;
@@ -17,7 +18,10 @@ use tracing::{info, warn};
 pub const RESTART_DELAY: Duration = Duration::from_secs(2);
 
 enum DemoMsg {
-    Config { avcc: Option<Bytes>, asc: Option<Bytes> },
+    Config {
+        avcc: Option<Bytes>,
+        asc: Option<Bytes>,
+    },
     Frame(EncodedFrame),
     Failed(String),
 }
@@ -42,7 +46,11 @@ fn codec_data(sample: &gst::Sample) -> Option<Bytes> {
     Some(Bytes::copy_from_slice(&map))
 }
 
-fn start_source(width: u32, height: u32, tx: mpsc::UnboundedSender<DemoMsg>) -> Result<gst::Pipeline, String> {
+fn start_source(
+    width: u32,
+    height: u32,
+    tx: mpsc::UnboundedSender<DemoMsg>,
+) -> Result<gst::Pipeline, String> {
     let pipeline = gst::parse::launch(&description(width, height))
         .map_err(|e| e.to_string())?
         .downcast::<gst::Pipeline>()
@@ -61,9 +69,15 @@ fn start_source(width: u32, height: u32, tx: mpsc::UnboundedSender<DemoMsg>) -> 
                     if !sent_config {
                         let cd = codec_data(&sample);
                         let msg = if video {
-                            DemoMsg::Config { avcc: cd, asc: None }
+                            DemoMsg::Config {
+                                avcc: cd,
+                                asc: None,
+                            }
                         } else {
-                            DemoMsg::Config { avcc: None, asc: cd }
+                            DemoMsg::Config {
+                                avcc: None,
+                                asc: cd,
+                            }
                         };
                         let _ = tx.send(msg);
                         sent_config = true;
@@ -72,11 +86,28 @@ fn start_source(width: u32, height: u32, tx: mpsc::UnboundedSender<DemoMsg>) -> 
                         return Ok(gst::FlowSuccess::Ok);
                     };
                     let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-                    let pts = buffer.pts().map(|t| t.nseconds()).unwrap_or(0);
-                    let dts = buffer.dts().map(|t| t.nseconds()).unwrap_or(pts);
-                    let to_media = |ns: u64| MediaTime((ns as i128 * 90_000 / 1_000_000_000) as i64);
+                    // Timestamps on the running-time clock both sinks share (x264enc
+                    // shifts its segment by 1000 hours to keep DTS positive).
+                    let segment = sample
+                        .segment()
+                        .and_then(|s| s.downcast_ref::<gst::ClockTime>());
+                    let running = |t: Option<gst::ClockTime>| -> Option<u64> {
+                        let t = t?;
+                        Some(
+                            segment
+                                .and_then(|s| s.to_running_time(t))
+                                .unwrap_or(t)
+                                .nseconds(),
+                        )
+                    };
+                    let pts = running(buffer.pts()).unwrap_or(0);
+                    let dts = running(buffer.dts()).unwrap_or(pts);
+                    let to_media =
+                        |ns: u64| MediaTime((ns as i128 * 90_000 / 1_000_000_000) as i64);
                     let kind = if video {
-                        FrameKind::Video { keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) }
+                        FrameKind::Video {
+                            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                        }
                     } else {
                         FrameKind::Audio
                     };
@@ -98,7 +129,9 @@ fn start_source(width: u32, height: u32, tx: mpsc::UnboundedSender<DemoMsg>) -> 
         }
         gst::BusSyncReply::Drop
     });
-    pipeline.set_state(gst::State::Playing).map_err(|e| e.to_string())?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| e.to_string())?;
     Ok(pipeline)
 }
 
@@ -138,13 +171,16 @@ async fn run_once(hub: &Hub, event: &EventId, width: u32, height: u32) -> Result
                         continue;
                     }
                     publisher.configure(StreamConfig {
-                        video: VideoConfig::H264 { avcc: avcc.clone().ok_or("no avcC")? },
+                        video: VideoConfig::H264 {
+                            avcc: avcc.clone().ok_or("no avcC")?,
+                        },
                         audio: asc.clone().map(|asc| AudioConfig::Aac { asc }),
                     });
                     base = Some(frame.dts.0);
                     started = true;
                 }
                 let b = base.unwrap_or(0);
+                tracing::trace!(kind = ?frame.kind, dts = frame.dts.0, base = b, "demo frame");
                 if frame.dts.0 < b {
                     continue; // audio from before the first keyframe
                 }

@@ -91,15 +91,15 @@ impl EventPackager {
         let generation = self.sessions_seen;
         self.sessions_seen += 1;
         for r in &plan.renditions {
-            let w = self
-                .writers
-                .entry(r.name.clone())
-                .or_insert_with(|| RenditionWriter::new(&self.event, &r.name, self.config.playlist.clone()));
+            let w = self.writers.entry(r.name.clone()).or_insert_with(|| {
+                RenditionWriter::new(&self.event, &r.name, self.config.playlist.clone())
+            });
             w.begin_session(generation, session.epoch.0);
         }
 
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let pipeline = match LadderPipeline::build(&plan, avcc, asc.as_ref(), &self.config.mux, tx) {
+        let pipeline = match LadderPipeline::build(&plan, avcc, asc.as_ref(), &self.config.mux, tx)
+        {
             Ok(p) => p,
             Err(e) => {
                 warn!(reason = %e, "could not start the ladder");
@@ -153,7 +153,8 @@ impl EventPackager {
         // Drain whatever is already queued, then close open segments.
         while let Ok(ev) = rx.try_recv() {
             if let PipelineEvent::Output { rendition, output } = ev {
-                self.on_output(&plan, &names, &mut inits, rendition, output).await;
+                self.on_output(&plan, &names, &mut inits, rendition, output)
+                    .await;
             }
         }
         drop(pipeline);
@@ -237,7 +238,10 @@ impl EventPackager {
         self.master = Some(text.clone());
         self.apply(vec![StoreOp::Put {
             key: names::master_key(&self.event),
-            object: Object { data: Bytes::from(text), content_type: ContentType::Playlist },
+            object: Object {
+                data: Bytes::from(text),
+                content_type: ContentType::Playlist,
+            },
         }])
         .await;
     }

@@ -24,9 +24,18 @@ pub struct Rung {
 
 /// The default ladder for lecture content (DESIGN.md media contract).
 pub const DEFAULT_LADDER: [Rung; 3] = [
-    Rung { height: 720, bitrate: 2_500_000 },
-    Rung { height: 480, bitrate: 1_000_000 },
-    Rung { height: 360, bitrate: 600_000 },
+    Rung {
+        height: 720,
+        bitrate: 2_500_000,
+    },
+    Rung {
+        height: 480,
+        bitrate: 1_000_000,
+    },
+    Rung {
+        height: 360,
+        bitrate: 600_000,
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +117,9 @@ pub fn plan(source: VideoInfo, audio: Option<AudioInfo>, ladder: &[Rung]) -> Pla
             width: even(rung.height as f64 * aspect),
             height: rung.height,
             frame_rate,
-            kind: RenditionKind::Encoded { bitrate: rung.bitrate },
+            kind: RenditionKind::Encoded {
+                bitrate: rung.bitrate,
+            },
             video_bitrate: rung.bitrate,
         });
     }
@@ -123,7 +134,11 @@ pub fn plan(source: VideoInfo, audio: Option<AudioInfo>, ladder: &[Rung]) -> Pla
             video_bitrate: 400_000,
         });
     }
-    Plan { source, audio, renditions }
+    Plan {
+        source,
+        audio,
+        renditions,
+    }
 }
 
 #[cfg(test)]
@@ -166,7 +181,10 @@ mod tests {
     fn unusual_profiles_and_sizes_are_encoded() {
         // High 4:4:4 Predictive is not decodable everywhere: the 720p rung is encoded too.
         let p = plan(src(1280, 720, 244), None, &DEFAULT_LADDER);
-        assert!(p.renditions.iter().all(|r| matches!(r.kind, RenditionKind::Encoded { .. })));
+        assert!(p
+            .renditions
+            .iter()
+            .all(|r| matches!(r.kind, RenditionKind::Encoded { .. })));
         assert_eq!(p.renditions[0].height, 720);
         // 4K: no passthrough, the ladder tops at 720p.
         let p = plan(src(3840, 2160, 100), None, &DEFAULT_LADDER);

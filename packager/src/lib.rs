@@ -65,9 +65,20 @@ pub fn init() -> Result<(), PackagerError> {
     INIT.get_or_init(|| {
         gstreamer::init().map_err(|e| e.to_string())?;
         gstfmp4::plugin_register_static().map_err(|e| e.to_string())?;
-        for needed in ["appsrc", "appsink", "h264parse", "avdec_h264", "x264enc", "aacparse", "videoscale", "isofmp4mux"] {
+        for needed in [
+            "appsrc",
+            "appsink",
+            "h264parse",
+            "avdec_h264",
+            "x264enc",
+            "aacparse",
+            "videoscale",
+            "isofmp4mux",
+        ] {
             if gstreamer::ElementFactory::find(needed).is_none() {
-                return Err(format!("GStreamer element {needed} is missing (install the GStreamer plugin packages)"));
+                return Err(format!(
+                    "GStreamer element {needed} is missing (install the GStreamer plugin packages)"
+                ));
             }
         }
         Ok(())
@@ -93,14 +104,16 @@ impl Packager {
             let id = session.event.to_string();
             let tx = events.entry(id.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::channel(4);
-                let task = event::EventPackager::new(id.clone(), self.store.clone(), self.config.clone());
+                let task =
+                    event::EventPackager::new(id.clone(), self.store.clone(), self.config.clone());
                 tokio::spawn(task.run(rx));
                 tx
             });
             if let Err(e) = tx.send(session).await {
                 warn!(event = %id, "event task is gone; restarting it");
                 let (tx2, rx) = mpsc::channel(4);
-                let task = event::EventPackager::new(id.clone(), self.store.clone(), self.config.clone());
+                let task =
+                    event::EventPackager::new(id.clone(), self.store.clone(), self.config.clone());
                 tokio::spawn(task.run(rx));
                 let _ = tx2.send(e.0).await;
                 events.insert(id, tx2);

@@ -51,9 +51,20 @@ pub struct LadderPipeline {
     keyframes: Arc<Mutex<VecDeque<gst::ClockTime>>>,
 }
 
+/// Fragment and chunk durations in nanoseconds. The fragment is a whole number of
+/// chunks: with 333,333,333 ns chunks and a 2 s fragment, the sixth chunk would stop
+/// a nanosecond short of the fragment end and the muxer would run the segment on to
+/// the next keyframe.
+pub fn mux_durations(settings: &MuxSettings) -> (u128, u128) {
+    let frag = settings.segment_duration.as_nanos().max(1);
+    let part = settings.part_duration.as_nanos().clamp(1, frag);
+    let parts = ((frag as f64 / part as f64).round() as u128).max(1);
+    let chunk = frag / parts;
+    (chunk * parts, chunk)
+}
+
 fn launch_description(plan: &Plan, settings: &MuxSettings) -> String {
-    let frag = settings.segment_duration.as_nanos();
-    let chunk = settings.part_duration.as_nanos();
+    let (frag, chunk) = mux_durations(settings);
     // Queues: compressed branches hold a few seconds, raw ones one second.
     let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
     let qraw = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000";
@@ -116,7 +127,11 @@ impl LadderPipeline {
         let video = by_name("vsrc")?
             .downcast::<gst_app::AppSrc>()
             .map_err(|_| PackagerError::Pipeline("vsrc is not an appsrc".into()))?;
-        let fps = plan.renditions.first().map(|r| r.frame_rate).unwrap_or(30.0);
+        let fps = plan
+            .renditions
+            .first()
+            .map(|r| r.frame_rate)
+            .unwrap_or(30.0);
         let fps_n = (fps * 1000.0).round() as i32;
         video.set_caps(Some(
             &gst::Caps::builder("video/x-h264")
@@ -167,7 +182,10 @@ impl LadderPipeline {
                     let _ = events.send(PipelineEvent::Eos);
                 }
                 gst::MessageView::Error(e) => {
-                    let src = e.src().map(|s| s.path_string().to_string()).unwrap_or_default();
+                    let src = e
+                        .src()
+                        .map(|s| s.path_string().to_string())
+                        .unwrap_or_default();
                     let _ = events.send(PipelineEvent::Error(format!("{src}: {}", e.error())));
                 }
                 _ => {}
@@ -177,7 +195,12 @@ impl LadderPipeline {
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| PackagerError::Pipeline(format!("starting the pipeline: {e}")))?;
-        Ok(LadderPipeline { pipeline, video, audio, keyframes })
+        Ok(LadderPipeline {
+            pipeline,
+            video,
+            audio,
+            keyframes,
+        })
     }
 
     /// Pushes one frame; timestamps are the session's media time.
@@ -198,7 +221,10 @@ impl LadderPipeline {
         let src = match frame.kind {
             FrameKind::Video { keyframe } => {
                 if keyframe {
-                    let mut k = self.keyframes.lock().expect("keyframe lock is never poisoned");
+                    let mut k = self
+                        .keyframes
+                        .lock()
+                        .expect("keyframe lock is never poisoned");
                     k.push_back(pts);
                     while k.len() > 64 {
                         k.pop_front();
@@ -269,10 +295,16 @@ fn install_keyframe_forcing(
             }
         };
         if hit {
+            // "As soon as possible": the event travels just ahead of this frame through
+            // the same queues, so each encoder starts a GOP on exactly this frame.
+            // (A running time would be compared against x264enc's shifted output
+            // segment by GStreamer 1.22 and ignored after the first one.)
+            tracing::trace!(
+                pts = pts.nseconds(),
+                "forcing a keyframe in every encoded rendition"
+            );
             let event = gstreamer_video::DownstreamForceKeyUnitEvent::builder()
                 .timestamp(pts)
-                .stream_time(pts)
-                .running_time(pts)
                 .all_headers(true)
                 .build();
             if let Some(peer) = pad.peer() {
@@ -289,7 +321,11 @@ fn install_keyframe_forcing(
 /// stream header `HEADER|DISCONT`, each chunk's `moof` header `HEADER` (plus
 /// `DELTA_UNIT` when the chunk does not start a fragment), and the chunk's last media
 /// buffer `MARKER`.
-fn install_sink(sink: &gst_app::AppSink, rendition: usize, events: mpsc::UnboundedSender<PipelineEvent>) {
+fn install_sink(
+    sink: &gst_app::AppSink,
+    rendition: usize,
+    events: mpsc::UnboundedSender<PipelineEvent>,
+) {
     struct Pending {
         data: BytesMut,
         pts: gst::ClockTime,
@@ -306,7 +342,9 @@ fn install_sink(sink: &gst_app::AppSink, rendition: usize, events: mpsc::Unbound
                 };
                 let flags = buffer.flags();
                 let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-                if flags.contains(gst::BufferFlags::HEADER) && flags.contains(gst::BufferFlags::DISCONT) {
+                if flags.contains(gst::BufferFlags::HEADER)
+                    && flags.contains(gst::BufferFlags::DISCONT)
+                {
                     let _ = events.send(PipelineEvent::Output {
                         rendition,
                         output: MuxOutput::Init(Bytes::copy_from_slice(&map)),
@@ -316,9 +354,16 @@ fn install_sink(sink: &gst_app::AppSink, rendition: usize, events: mpsc::Unbound
                 if flags.contains(gst::BufferFlags::HEADER) {
                     let mut data = BytesMut::with_capacity(64 * 1024);
                     data.extend_from_slice(&map);
+                    // On the running-time clock, which is the session's media time.
+                    let segment = sample
+                        .segment()
+                        .and_then(|s| s.downcast_ref::<gst::ClockTime>());
+                    let pts = buffer
+                        .pts()
+                        .map(|t| segment.and_then(|s| s.to_running_time(t)).unwrap_or(t));
                     pending = Some(Pending {
                         data,
-                        pts: buffer.pts().unwrap_or(gst::ClockTime::ZERO),
+                        pts: pts.unwrap_or(gst::ClockTime::ZERO),
                         duration: buffer.duration().unwrap_or(gst::ClockTime::ZERO),
                         fragment_start: !flags.contains(gst::BufferFlags::DELTA_UNIT),
                     });
@@ -342,4 +387,21 @@ fn install_sink(sink: &gst_app::AppSink, rendition: usize, events: mpsc::Unbound
             })
             .build(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_number_of_chunks_reaches_the_fragment_end() {
+        let s = MuxSettings {
+            segment_duration: Duration::from_secs(2),
+            part_duration: Duration::from_nanos(333_333_333),
+            x264_preset: "veryfast",
+        };
+        let (frag, chunk) = mux_durations(&s);
+        assert_eq!(chunk, 333_333_333);
+        assert_eq!(frag, 6 * chunk);
+    }
 }

@@ -86,7 +86,10 @@ impl RenditionWriter {
     pub fn on_init(&mut self, data: Bytes) -> Vec<StoreOp> {
         vec![StoreOp::Put {
             key: self.key(&names::init_name(self.generation)),
-            object: Object { data, content_type: ContentType::Mp4 },
+            object: Object {
+                data,
+                content_type: ContentType::Mp4,
+            },
         }]
     }
 
@@ -97,12 +100,18 @@ impl RenditionWriter {
             self.close_segment(&mut ops);
             self.playlist.begin_segment(self.epoch + chunk.pts);
         }
-        match self.playlist.push_part(chunk.duration, chunk.fragment_start) {
+        match self
+            .playlist
+            .push_part(chunk.duration, chunk.fragment_start)
+        {
             Ok((msn, part)) => {
                 self.open_parts.push(chunk.data.clone());
                 ops.push(StoreOp::Put {
                     key: self.key(&names::part_name(msn, part)),
-                    object: Object { data: chunk.data, content_type: ContentType::Mp4 },
+                    object: Object {
+                        data: chunk.data,
+                        content_type: ContentType::Mp4,
+                    },
                 });
             }
             Err(_) => self.dropped_chunks += 1,
@@ -127,7 +136,10 @@ impl RenditionWriter {
         }
         ops.push(StoreOp::Put {
             key: self.key(&names::segment_name(closed.msn)),
-            object: Object { data: data.freeze(), content_type: ContentType::Mp4 },
+            object: Object {
+                data: data.freeze(),
+                content_type: ContentType::Mp4,
+            },
         });
         let window = self.playlist.config.window_segments.max(1);
         for msn in closed.evicted {
@@ -137,9 +149,13 @@ impl RenditionWriter {
         }
         while self.retired.len() > window {
             if let Some((msn, parts)) = self.retired.pop_front() {
-                ops.push(StoreOp::Delete { key: self.key(&names::segment_name(msn)) });
+                ops.push(StoreOp::Delete {
+                    key: self.key(&names::segment_name(msn)),
+                });
                 for p in 0..parts {
-                    ops.push(StoreOp::Delete { key: self.key(&names::part_name(msn, p)) });
+                    ops.push(StoreOp::Delete {
+                        key: self.key(&names::part_name(msn, p)),
+                    });
                 }
             }
         }
@@ -206,7 +222,10 @@ mod tests {
     fn parts_concatenate_to_segments() {
         let mut w = RenditionWriter::new("ev", "720p", PlaylistConfig::default());
         w.begin_session(0, SystemTime::UNIX_EPOCH);
-        assert_eq!(puts(&w.on_init(Bytes::from_static(b"init"))), ["live/ev/720p/init.mp4"]);
+        assert_eq!(
+            puts(&w.on_init(Bytes::from_static(b"init"))),
+            ["live/ev/720p/init.mp4"]
+        );
         let mut parts = Vec::new();
         for i in 0..6 {
             let ops = w.on_chunk(chunk(i, i == 0));
@@ -217,7 +236,9 @@ mod tests {
         let seg = ops
             .iter()
             .find_map(|o| match o {
-                StoreOp::Put { key, object } if key.ends_with("seg0.m4s") => Some(object.data.clone()),
+                StoreOp::Put { key, object } if key.ends_with("seg0.m4s") => {
+                    Some(object.data.clone())
+                }
                 _ => None,
             })
             .expect("segment written at the next fragment start");
@@ -247,7 +268,10 @@ mod tests {
         let ops = w.finish();
         assert!(puts(&ops).contains(&"live/ev/720p/seg1.m4s"));
         w.begin_session(1, SystemTime::UNIX_EPOCH + Duration::from_secs(100));
-        assert_eq!(puts(&w.on_init(Bytes::from_static(b"b"))), ["live/ev/720p/init-1.mp4"]);
+        assert_eq!(
+            puts(&w.on_init(Bytes::from_static(b"b"))),
+            ["live/ev/720p/init-1.mp4"]
+        );
         let ops = w.on_chunk(chunk(0, true));
         assert_eq!(puts(&ops), ["live/ev/720p/part2.0.m4s"], "msn continues");
         let text = w.playlist().render(false, &[]);
@@ -257,7 +281,10 @@ mod tests {
 
     #[test]
     fn old_segments_are_deleted_a_window_later() {
-        let config = PlaylistConfig { window_segments: 3, ..PlaylistConfig::default() };
+        let config = PlaylistConfig {
+            window_segments: 3,
+            ..PlaylistConfig::default()
+        };
         let mut w = RenditionWriter::new("ev", "720p", config);
         w.begin_session(0, SystemTime::UNIX_EPOCH);
         let mut deleted = Vec::new();
