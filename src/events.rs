@@ -210,6 +210,7 @@ impl amphi_origin::EventCatalog for Catalog {
                     protocol,
                     id: e.id,
                     title: e.title,
+                    starts_at: e.starts_at,
                 }
             })
             .collect()
