@@ -2,7 +2,7 @@
 //! (which serves): object names, the playlist model and its writers, and the `Store`
 //! that holds every object. Pure and synchronous except for the store backends.
 
+pub mod master;
 pub mod names;
 pub mod playlist;
-pub mod master;
 pub mod store;

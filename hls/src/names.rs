@@ -66,13 +66,24 @@ pub fn parse_media_name(name: &str) -> Option<MediaName> {
         "init.mp4" => return Some(MediaName::Init { generation: 0 }),
         _ => {}
     }
-    if let Some(g) = name.strip_prefix("init-").and_then(|s| s.strip_suffix(".mp4")) {
-        return num(g).filter(|g| *g > 0).map(|generation| MediaName::Init { generation });
+    if let Some(g) = name
+        .strip_prefix("init-")
+        .and_then(|s| s.strip_suffix(".mp4"))
+    {
+        return num(g)
+            .filter(|g| *g > 0)
+            .map(|generation| MediaName::Init { generation });
     }
-    if let Some(m) = name.strip_prefix("seg").and_then(|s| s.strip_suffix(".m4s")) {
+    if let Some(m) = name
+        .strip_prefix("seg")
+        .and_then(|s| s.strip_suffix(".m4s"))
+    {
         return num(m).map(|msn| MediaName::Segment { msn });
     }
-    if let Some(rest) = name.strip_prefix("part").and_then(|s| s.strip_suffix(".m4s")) {
+    if let Some(rest) = name
+        .strip_prefix("part")
+        .and_then(|s| s.strip_suffix(".m4s"))
+    {
         let (m, p) = rest.split_once('.')?;
         return Some(MediaName::Part {
             msn: num(m)?,
@@ -88,19 +99,38 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        assert_eq!(parse_media_name(&segment_name(12)), Some(MediaName::Segment { msn: 12 }));
+        assert_eq!(
+            parse_media_name(&segment_name(12)),
+            Some(MediaName::Segment { msn: 12 })
+        );
         assert_eq!(
             parse_media_name(&part_name(12, 3)),
             Some(MediaName::Part { msn: 12, part: 3 })
         );
-        assert_eq!(parse_media_name(&init_name(0)), Some(MediaName::Init { generation: 0 }));
-        assert_eq!(parse_media_name(&init_name(4)), Some(MediaName::Init { generation: 4 }));
+        assert_eq!(
+            parse_media_name(&init_name(0)),
+            Some(MediaName::Init { generation: 0 })
+        );
+        assert_eq!(
+            parse_media_name(&init_name(4)),
+            Some(MediaName::Init { generation: 4 })
+        );
         assert_eq!(parse_media_name("index.m3u8"), Some(MediaName::Playlist));
     }
 
     #[test]
     fn rejects_odd_names() {
-        for n in ["seg.m4s", "seg-1.m4s", "part1.m4s", "part1..m4s", "init-0.mp4", "x", "seg1.m4s.bak", "../seg1.m4s", "seg99999999999999999999.m4s"] {
+        for n in [
+            "seg.m4s",
+            "seg-1.m4s",
+            "part1.m4s",
+            "part1..m4s",
+            "init-0.mp4",
+            "x",
+            "seg1.m4s.bak",
+            "../seg1.m4s",
+            "seg99999999999999999999.m4s",
+        ] {
             assert_eq!(parse_media_name(n), None, "{n}");
         }
     }

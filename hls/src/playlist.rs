@@ -281,8 +281,11 @@ impl MediaPlaylist {
         use std::fmt::Write;
         let mut out = String::with_capacity(4096);
         let target = self.target_duration();
-        let part_target = self.part_target();
-        let part_hold_back = 3.0 * part_target.as_secs_f64();
+        // PART-TARGET as written (rounded up to the millisecond), and a hold-back of
+        // three times that written value.
+        let part_target_ms = self.part_target().as_secs_f64() * 1000.0;
+        let part_target = (part_target_ms - 1e-6).ceil() / 1000.0;
+        let part_hold_back = 3.0 * part_target;
         let first_msn = self.segments.front().map_or(self.next_msn, |s| s.msn);
         let _ = writeln!(out, "#EXTM3U");
         let _ = writeln!(out, "#EXT-X-VERSION:9");
@@ -292,11 +295,7 @@ impl MediaPlaylist {
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={part_hold_back:.3},CAN-SKIP-UNTIL={:.1}",
             self.skip_until().as_secs_f64()
         );
-        let _ = writeln!(
-            out,
-            "#EXT-X-PART-INF:PART-TARGET={:.3}",
-            part_target.as_secs_f64()
-        );
+        let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={part_target:.3}");
         let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
         if self.discontinuity_sequence > 0 {
             let _ = writeln!(

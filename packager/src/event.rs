@@ -85,6 +85,7 @@ impl EventPackager {
         info!(
             width = source.width,
             height = source.height,
+            frame_rate = ?source.frame_rate,
             renditions = ?plan.renditions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
             "publish session started"
         );

@@ -13,6 +13,7 @@ mod event;
 pub mod ladder;
 pub mod pipeline;
 pub mod segmenter;
+pub mod timing;
 
 use amphi_hls::playlist::PlaylistConfig;
 use amphi_hls::store::Store;

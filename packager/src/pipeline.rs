@@ -10,8 +10,9 @@
 
 use crate::ladder::{Plan, RenditionKind};
 use crate::segmenter::Chunk;
+use crate::timing::FrameGrid;
 use crate::PackagerError;
-use amphi_ingest::{EncodedFrame, FrameKind};
+use amphi_ingest::{EncodedFrame, FrameKind, MediaTime};
 use bytes::{Bytes, BytesMut};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -49,6 +50,12 @@ pub struct LadderPipeline {
     audio: Option<gst_app::AppSrc>,
     /// Source keyframe timestamps not yet seen at the decoder's output.
     keyframes: Arc<Mutex<VecDeque<gst::ClockTime>>>,
+    /// Frame rate of the source, for `grid`.
+    frame_rate: Option<f64>,
+    /// Snaps millisecond-rounded video timestamps back onto the frame grid through
+    /// the first video frame.
+    /// The first video frame's timestamp and the grid through it.
+    grid: std::cell::OnceCell<(MediaTime, Option<FrameGrid>)>,
 }
 
 /// Fragment and chunk durations in nanoseconds. The fragment is a whole number of
@@ -200,14 +207,37 @@ impl LadderPipeline {
             video,
             audio,
             keyframes,
+            frame_rate: plan.source.frame_rate,
+            grid: std::cell::OnceCell::new(),
         })
     }
 
     /// Pushes one frame; timestamps are the session's media time.
     pub fn push(&self, frame: &EncodedFrame) -> Result<(), PackagerError> {
         let mut buffer = gst::Buffer::from_slice(frame.data.clone());
-        let pts = gst::ClockTime::from_nseconds(frame.pts.as_nanos().max(0) as u64);
-        let dts = gst::ClockTime::from_nseconds(frame.dts.as_nanos().max(0) as u64);
+        let (pts, dts) = match frame.kind {
+            FrameKind::Video { .. } => {
+                let (_, grid) = self.grid.get_or_init(|| {
+                    (
+                        frame.pts,
+                        self.frame_rate
+                            .and_then(|fps| FrameGrid::new(fps, frame.pts)),
+                    )
+                });
+                match grid {
+                    Some(g) => (g.snap(frame.pts), g.snap(frame.dts)),
+                    None => (frame.pts, frame.dts),
+                }
+            }
+            FrameKind::Audio => match self.grid.get() {
+                // Audio from before the first video frame would only lengthen the
+                // first part beyond the part target.
+                Some((first_video, _)) if frame.pts >= *first_video => (frame.pts, frame.dts),
+                _ => return Ok(()),
+            },
+        };
+        let pts = gst::ClockTime::from_nseconds(pts.as_nanos().max(0) as u64);
+        let dts = gst::ClockTime::from_nseconds(dts.as_nanos().max(0) as u64);
         {
             let b = buffer
                 .get_mut()

@@ -94,6 +94,15 @@ mod tests {
         assert_eq!(s.list("live/a/").await.expect("list"), vec!["live/a/1.m4s"]);
         s.delete("live/a/1.m4s").await.expect("delete");
         assert_eq!(s.get("live/a/1.m4s").await.expect("get"), None);
-        assert!(s.put("../x", Object { data: Bytes::new(), content_type: ContentType::Mp4 }).await.is_err());
+        assert!(s
+            .put(
+                "../x",
+                Object {
+                    data: Bytes::new(),
+                    content_type: ContentType::Mp4
+                }
+            )
+            .await
+            .is_err());
     }
 }

@@ -80,7 +80,9 @@ pub fn validate_key(key: &str) -> Result<(), StoreError> {
     let ok = !key.is_empty()
         && key.len() <= 512
         && !key.starts_with('/')
-        && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        && key
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
         && key.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
     if ok {
         Ok(())

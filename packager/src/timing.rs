@@ -1,0 +1,84 @@
+//! Frame-grid snapping for sources whose timestamps are rounded to milliseconds
+//! (RTMP/FLV). At 30 fps the tenth frame arrives stamped 333 ms instead of 333.33 ms,
+//! which would put it into the part that ends at 333.33 ms and make parts of 10 and
+//! 11 frames alternate. Snapping every timestamp that sits within 1.5 ms of the
+//! frame grid back onto it keeps parts exactly `part duration` long; timestamps that
+//! are really off the grid (variable frame rate) are left alone.
+
+use amphi_ingest::MediaTime;
+
+/// Largest correction applied, in 90 kHz ticks (1.5 ms).
+pub const MAX_SNAP_TICKS: i64 = 135;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameGrid {
+    /// Frame duration in 90 kHz ticks.
+    frame_ticks: f64,
+    /// A timestamp on the grid (the session's first video frame): protocols stamp
+    /// audio and video from a common zero that need not be a frame boundary.
+    origin: i64,
+}
+
+impl FrameGrid {
+    /// A grid for `fps` frames per second through `origin`; `None` for implausible rates.
+    pub fn new(fps: f64, origin: MediaTime) -> Option<FrameGrid> {
+        (fps.is_finite() && (1.0..=240.0).contains(&fps)).then(|| FrameGrid {
+            frame_ticks: amphi_ingest::frame::MEDIA_CLOCK_HZ as f64 / fps,
+            origin: origin.0,
+        })
+    }
+
+    pub fn snap(&self, t: MediaTime) -> MediaTime {
+        let n = ((t.0 - self.origin) as f64 / self.frame_ticks).round();
+        let snapped = self.origin + (n * self.frame_ticks).round() as i64;
+        if (snapped - t.0).abs() <= MAX_SNAP_TICKS {
+            MediaTime(snapped)
+        } else {
+            t
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millisecond_stamps_land_on_the_30_fps_grid() {
+        let g = FrameGrid::new(30.0, MediaTime::ZERO).expect("grid");
+        for n in 0..300i64 {
+            let ms = (n as f64 * 1000.0 / 30.0).round() as i64;
+            assert_eq!(
+                g.snap(MediaTime::from_millis(ms)),
+                MediaTime(n * 3000),
+                "frame {n}"
+            );
+        }
+        // Ten frames make exactly one 333,333,333 ns part.
+        assert_eq!(g.snap(MediaTime::from_millis(333)).as_nanos(), 333_333_333);
+        // Video starting 21 ms after the session's zero (audio came first).
+        let g = FrameGrid::new(30.0, MediaTime::from_millis(21)).expect("grid");
+        for n in 0..300i64 {
+            let ms = 21 + (n as f64 * 1000.0 / 30.0).round() as i64;
+            assert_eq!(
+                g.snap(MediaTime::from_millis(ms)),
+                MediaTime(21 * 90 + n * 3000),
+                "frame {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn ntsc_rates_and_off_grid_stamps() {
+        let g = FrameGrid::new(30_000.0 / 1001.0, MediaTime::ZERO).expect("grid");
+        assert_eq!(g.snap(MediaTime::from_millis(334)), MediaTime(30_030));
+        let g = FrameGrid::new(30.0, MediaTime::ZERO).expect("grid");
+        // 16 ms is half a frame off: not a rounding artefact, kept as is.
+        assert_eq!(
+            g.snap(MediaTime::from_millis(16)),
+            MediaTime::from_millis(16)
+        );
+        assert_eq!(FrameGrid::new(0.0, MediaTime::ZERO), None);
+        assert_eq!(FrameGrid::new(f64::NAN, MediaTime::ZERO), None);
+    }
+}
