@@ -38,6 +38,7 @@ fn encoder_drop_and_reconnect_keeps_the_event_going() {
     let c = client();
     let first = Publisher::start(&amphi.rtmp, KEY, 1280, 720, 120);
     wait_for("three segments", Duration::from_secs(40), || {
+        get_text(&c, &amphi.url("/live/lecture/master.m3u8"))?;
         let r = rendition_urls(&c, &amphi);
         let t = get_text(&c, &r.first()?.0)?;
         (segment_uris(&t).len() >= 3).then_some(())
