@@ -22,7 +22,8 @@ test('1080p publish plays in Chromium with the full ladder and < 4 s latency', {
     await page.goto(`${amphi.http}/watch/lecture`);
     await waitForPlaying(page, 25000);
 
-    // currentTime advances in real time.
+    // currentTime advances in real time (after a moment to settle from the start).
+    await sleep(2000);
     const a = await playerStats(page);
     await sleep(3000);
     const b = await playerStats(page);
