@@ -63,8 +63,9 @@ impl EventsFileStore {
                 let file: EventsFile = serde_json::from_slice(&bytes)
                     .with_context(|| format!("reading {}", self.path.display()))?;
                 for e in &file.events {
-                    EventId::parse(&e.id)
-                        .with_context(|| format!("event id {:?} in {}", e.id, self.path.display()))?;
+                    EventId::parse(&e.id).with_context(|| {
+                        format!("event id {:?} in {}", e.id, self.path.display())
+                    })?;
                 }
                 Ok(file.events)
             }
@@ -88,7 +89,12 @@ impl EventsFileStore {
         Ok(())
     }
 
-    pub fn create(&self, id: &str, title: Option<String>, key: Option<String>) -> Result<EventRecord> {
+    pub fn create(
+        &self,
+        id: &str,
+        title: Option<String>,
+        key: Option<String>,
+    ) -> Result<EventRecord> {
         let id = EventId::parse(id).with_context(|| format!("event id {id:?}"))?;
         let mut events = self.load()?;
         if events.iter().any(|e| e.id == id.as_str()) {
@@ -151,7 +157,10 @@ impl Directory {
     }
 
     pub fn list(&self) -> Vec<EventRecord> {
-        self.events.read().expect("directory lock is never poisoned").clone()
+        self.events
+            .read()
+            .expect("directory lock is never poisoned")
+            .clone()
     }
 }
 
@@ -165,7 +174,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 impl KeyDirectory for Directory {
     fn event_for_key(&self, key: &str) -> Option<EventId> {
-        let events = self.events.read().expect("directory lock is never poisoned");
+        let events = self
+            .events
+            .read()
+            .expect("directory lock is never poisoned");
         events
             .iter()
             .find(|e| constant_time_eq(e.stream_key.as_bytes(), key.as_bytes()))
@@ -175,16 +187,28 @@ impl KeyDirectory for Directory {
 
 impl amphi_qa::QaEvents for Directory {
     fn moderator_token(&self, event: &str) -> Option<String> {
-        let events = self.events.read().expect("directory lock is never poisoned");
-        events.iter().find(|e| e.id == event).map(|e| e.moderator_token.clone())
+        let events = self
+            .events
+            .read()
+            .expect("directory lock is never poisoned");
+        events
+            .iter()
+            .find(|e| e.id == event)
+            .map(|e| e.moderator_token.clone())
     }
 
     fn settings(&self, event: &str) -> Option<amphi_qa::EventQaSettings> {
-        let events = self.events.read().expect("directory lock is never poisoned");
-        events.iter().find(|e| e.id == event).map(|e| amphi_qa::EventQaSettings {
-            premoderated: e.premoderated,
-            ..Default::default()
-        })
+        let events = self
+            .events
+            .read()
+            .expect("directory lock is never poisoned");
+        events
+            .iter()
+            .find(|e| e.id == event)
+            .map(|e| amphi_qa::EventQaSettings {
+                premoderated: e.premoderated,
+                ..Default::default()
+            })
     }
 }
 
@@ -225,14 +249,19 @@ mod tests {
     fn create_list_rotate_delete() {
         let dir = std::env::temp_dir().join(format!("amphi-events-{}", std::process::id()));
         let store = EventsFileStore::new(&dir);
-        let e = store.create("lecture", Some("Physics 101".into()), None).expect("create");
+        let e = store
+            .create("lecture", Some("Physics 101".into()), None)
+            .expect("create");
         assert_eq!(e.stream_key.len(), STREAM_KEY_LEN);
         assert!(store.create("lecture", None, None).is_err());
         assert!(store.create("Bad Id", None, None).is_err());
         let rotated = store.rotate_key("lecture").expect("rotate");
         assert_ne!(rotated.stream_key, e.stream_key);
         let d = Directory::new(store.load().expect("load"));
-        assert_eq!(d.event_for_key(&rotated.stream_key).map(|e| e.to_string()), Some("lecture".into()));
+        assert_eq!(
+            d.event_for_key(&rotated.stream_key).map(|e| e.to_string()),
+            Some("lecture".into())
+        );
         assert_eq!(d.event_for_key(&e.stream_key), None);
         store.delete("lecture").expect("delete");
         assert!(store.load().expect("load").is_empty());

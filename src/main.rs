@@ -12,7 +12,11 @@ use std::path::PathBuf;
 pub const DEFAULT_DATA_DIR: &str = "data";
 
 #[derive(Parser)]
-#[command(name = "amphi", version, about = "Live lectures to large cohorts: RTMP in, low-latency HLS out")]
+#[command(
+    name = "amphi",
+    version,
+    about = "Live lectures to large cohorts: RTMP in, low-latency HLS out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,7 +77,10 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             let Some(e) = store.load()?.into_iter().find(|e| e.id == id) else {
                 anyhow::bail!("no event {id}");
             };
-            println!("event:      {}\ntitle:      {}\nstream key: {}", e.id, e.title, e.stream_key);
+            println!(
+                "event:      {}\ntitle:      {}\nstream key: {}",
+                e.id, e.title, e.stream_key
+            );
         }
         EventAction::RotateKey { id } => {
             let e = store.rotate_key(&id)?;

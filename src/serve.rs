@@ -50,8 +50,7 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -126,7 +125,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
 
     if args.demo {
         let demo_id = EventId::parse(DEMO_EVENT).expect("the demo event id is valid");
-        tokio::spawn(amphi_packager::demo::run_demo(hub.clone(), demo_id, 1280, 720));
+        tokio::spawn(amphi_packager::demo::run_demo(
+            hub.clone(),
+            demo_id,
+            1280,
+            720,
+        ));
     }
 
     let catalog = Arc::new(Catalog {
@@ -181,7 +185,10 @@ fn print_banner(args: &ServeArgs, http: SocketAddr, rtmp: SocketAddr, events: &[
         println!("  Event \"{}\" ({})", e.title, e.id);
         println!("    Watch          {web}/watch/{}", e.id);
         println!("    Embed          <iframe src=\"{web}/embed/{}\" allow=\"autoplay; fullscreen\" width=\"960\" height=\"540\"></iframe>", e.id);
-        println!("    Moderate       {web}/moderate/{}#token={}", e.id, e.moderator_token);
+        println!(
+            "    Moderate       {web}/moderate/{}#token={}",
+            e.id, e.moderator_token
+        );
         if e.id != DEMO_EVENT {
             println!("    OBS server     {rtmp_url}");
             println!("    OBS stream key {}", e.stream_key);

@@ -51,7 +51,8 @@ fn encoder_drop_and_reconnect_keeps_the_event_going() {
             before.push(format!("{base}{u}"));
         }
     }
-    let edge_before = preload_hint(&get_text(&c, &renditions[0].0).expect("playlist")).expect("hint");
+    let edge_before =
+        preload_hint(&get_text(&c, &renditions[0].0).expect("playlist")).expect("hint");
 
     first.kill();
     std::thread::sleep(Duration::from_secs(3)); // the encoder is away for 3 s
@@ -59,13 +60,23 @@ fn encoder_drop_and_reconnect_keeps_the_event_going() {
     let republished = Instant::now();
 
     // Within 10 s the playlists continue, past a discontinuity.
-    let after = wait_for("new segments after the reconnect", Duration::from_secs(10), || {
-        let t = get_text(&c, &renditions[0].0)?;
-        let (msn, _) = preload_hint(&t)?;
-        (t.contains("#EXT-X-DISCONTINUITY") && msn >= edge_before.0 + 2).then_some(t)
-    });
-    eprintln!("playlist advancing again {:?} after the new publish", republished.elapsed());
-    assert!(after.contains("#EXT-X-MAP:URI=\"init-1.mp4\""), "a new init segment is announced:\n{after}");
+    let after = wait_for(
+        "new segments after the reconnect",
+        Duration::from_secs(10),
+        || {
+            let t = get_text(&c, &renditions[0].0)?;
+            let (msn, _) = preload_hint(&t)?;
+            (t.contains("#EXT-X-DISCONTINUITY") && msn >= edge_before.0 + 2).then_some(t)
+        },
+    );
+    eprintln!(
+        "playlist advancing again {:?} after the new publish",
+        republished.elapsed()
+    );
+    assert!(
+        after.contains("#EXT-X-MAP:URI=\"init-1.mp4\""),
+        "a new init segment is announced:\n{after}"
+    );
     assert!(
         media_sequence(&after).expect("media sequence") <= edge_before.0,
         "the media sequence continues"
@@ -74,7 +85,11 @@ fn encoder_drop_and_reconnect_keeps_the_event_going() {
     // Nothing listed before the drop answers 404 now.
     for url in &before {
         let r = c.get(url).send().expect("get");
-        assert!(r.status().is_success(), "{url} answered {} after the reconnect", r.status());
+        assert!(
+            r.status().is_success(),
+            "{url} answered {} after the reconnect",
+            r.status()
+        );
     }
     // Every rendition continues.
     for (playlist, _) in &renditions {

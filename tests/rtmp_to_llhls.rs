@@ -15,24 +15,40 @@ fn rtmp_1080p_to_four_llhls_renditions() {
 
     // Multivariant playlist with four renditions.
     let master_url = amphi.url("/live/lecture/master.m3u8");
-    let master = wait_for("a master playlist with 4 renditions", Duration::from_secs(30), || {
-        let text = get_text(&c, &master_url)?;
-        (text.matches("#EXT-X-STREAM-INF").count() >= 4).then_some(text)
-    });
+    let master = wait_for(
+        "a master playlist with 4 renditions",
+        Duration::from_secs(30),
+        || {
+            let text = get_text(&c, &master_url)?;
+            (text.matches("#EXT-X-STREAM-INF").count() >= 4).then_some(text)
+        },
+    );
     let parsed = m3u8_rs::parse_master_playlist_res(master.as_bytes()).expect("master parses");
     let mut heights = BTreeSet::new();
     for v in &parsed.variants {
         assert!(v.bandwidth > 0, "{master}");
-        assert!(v.average_bandwidth.is_some(), "AVERAGE-BANDWIDTH missing:\n{master}");
-        assert!(v.codecs.as_deref().is_some_and(|c| c.contains("avc1.")), "CODECS:\n{master}");
+        assert!(
+            v.average_bandwidth.is_some(),
+            "AVERAGE-BANDWIDTH missing:\n{master}"
+        );
+        assert!(
+            v.codecs.as_deref().is_some_and(|c| c.contains("avc1.")),
+            "CODECS:\n{master}"
+        );
         assert!(v.frame_rate.is_some(), "FRAME-RATE missing:\n{master}");
         heights.insert(v.resolution.expect("RESOLUTION").height);
     }
-    assert_eq!(heights.into_iter().collect::<Vec<_>>(), vec![360, 480, 720, 1080], "{master}");
+    assert_eq!(
+        heights.into_iter().collect::<Vec<_>>(),
+        vec![360, 480, 720, 1080],
+        "{master}"
+    );
 
     let head = c.get(&master_url).send().expect("master");
     assert_eq!(
-        head.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        head.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
         Some("*")
     );
 
@@ -46,12 +62,20 @@ fn rtmp_1080p_to_four_llhls_renditions() {
     // Delta updates once the window is longer than CAN-SKIP-UNTIL (12 s).
     let first = &parsed.variants[0].uri;
     let playlist_url = format!("{}{}", master_url.trim_end_matches("master.m3u8"), first);
-    let delta = wait_for("a delta playlist with EXT-X-SKIP", Duration::from_secs(40), || {
-        let text = get_text(&c, &format!("{playlist_url}?_HLS_skip=YES"))?;
-        text.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=").then_some(text)
-    });
+    let delta = wait_for(
+        "a delta playlist with EXT-X-SKIP",
+        Duration::from_secs(40),
+        || {
+            let text = get_text(&c, &format!("{playlist_url}?_HLS_skip=YES"))?;
+            text.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=")
+                .then_some(text)
+        },
+    );
     let full = get_text(&c, &playlist_url).expect("full playlist");
-    assert!(segment_uris(&delta).len() < segment_uris(&full).len(), "delta is shorter");
+    assert!(
+        segment_uris(&delta).len() < segment_uris(&full).len(),
+        "delta is shorter"
+    );
 }
 
 fn check_rendition(c: &reqwest::blocking::Client, base: &str, height: u32) {
@@ -71,23 +95,46 @@ fn check_rendition(c: &reqwest::blocking::Client, base: &str, height: u32) {
         "#EXT-X-MAP:URI=",
         "INDEPENDENT=YES",
     ] {
-        assert!(playlist.contains(tag), "{height}p playlist lacks {tag}:\n{playlist}");
+        assert!(
+            playlist.contains(tag),
+            "{height}p playlist lacks {tag}:\n{playlist}"
+        );
     }
-    let sc = playlist.lines().find(|l| l.starts_with("#EXT-X-SERVER-CONTROL:")).expect("server control");
+    let sc = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-SERVER-CONTROL:"))
+        .expect("server control");
     assert_eq!(attr(sc, "CAN-BLOCK-RELOAD"), Some("YES"));
     assert!(attr(sc, "CAN-SKIP-UNTIL").is_some());
-    let pinf = playlist.lines().find(|l| l.starts_with("#EXT-X-PART-INF:")).expect("part inf");
-    let part_target: f64 = attr(pinf, "PART-TARGET").and_then(|v| v.parse().ok()).expect("PART-TARGET");
-    let hold_back: f64 = attr(sc, "PART-HOLD-BACK").and_then(|v| v.parse().ok()).expect("PART-HOLD-BACK");
-    assert!(hold_back >= 3.0 * part_target - 1e-6, "PART-HOLD-BACK {hold_back} < 3 × {part_target}");
-    assert!((0.2..=0.5).contains(&part_target), "part target {part_target}");
+    let pinf = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PART-INF:"))
+        .expect("part inf");
+    let part_target: f64 = attr(pinf, "PART-TARGET")
+        .and_then(|v| v.parse().ok())
+        .expect("PART-TARGET");
+    let hold_back: f64 = attr(sc, "PART-HOLD-BACK")
+        .and_then(|v| v.parse().ok())
+        .expect("PART-HOLD-BACK");
+    assert!(
+        hold_back >= 3.0 * part_target - 1e-6,
+        "PART-HOLD-BACK {hold_back} < 3 × {part_target}"
+    );
+    assert!(
+        (0.2..=0.5).contains(&part_target),
+        "part target {part_target}"
+    );
 
     // The first part of every segment listed with parts is independent.
     let mut expect_independent = true;
     for l in playlist.lines() {
         if l.starts_with("#EXT-X-PART:") {
             if expect_independent {
-                assert_eq!(attr(l, "INDEPENDENT"), Some("YES"), "first part not independent: {l}");
+                assert_eq!(
+                    attr(l, "INDEPENDENT"),
+                    Some("YES"),
+                    "first part not independent: {l}"
+                );
             }
             expect_independent = false;
         } else if !l.starts_with('#') && !l.is_empty() {
@@ -111,14 +158,20 @@ fn check_rendition(c: &reqwest::blocking::Client, base: &str, height: u32) {
     let next = r.text().expect("text");
     let part_uri = format!("part{msn}.{part}.m4s");
     let seg_uri = format!("seg{msn}.m4s");
-    assert!(next.contains(&part_uri) || next.contains(&seg_uri), "blocked playlist lacks {part_uri}");
+    assert!(
+        next.contains(&part_uri) || next.contains(&seg_uri),
+        "blocked playlist lacks {part_uri}"
+    );
     eprintln!("{height}p: blocking reload answered in {waited:?} (part target {part_target} s)");
     assert!(
         waited.as_secs_f64() < part_target + 0.7,
         "blocking reload took {waited:?}, part target {part_target}"
     );
     // Far-future requests are refused, malformed ones too.
-    let far = c.get(format!("{url}?_HLS_msn={}", msn + 5)).send().expect("far");
+    let far = c
+        .get(format!("{url}?_HLS_msn={}", msn + 5))
+        .send()
+        .expect("far");
     assert_eq!(far.status().as_u16(), 400);
     let bad = c.get(format!("{url}?_HLS_part=1")).send().expect("bad");
     assert_eq!(bad.status().as_u16(), 400);
@@ -145,12 +198,17 @@ fn check_rendition(c: &reqwest::blocking::Client, base: &str, height: u32) {
                 for p in &parts {
                     let resp = c.get(format!("{base}{p}")).send().expect("part");
                     assert_eq!(
-                        resp.headers().get("cache-control").and_then(|v| v.to_str().ok()),
+                        resp.headers()
+                            .get("cache-control")
+                            .and_then(|v| v.to_str().ok()),
                         Some("public, max-age=31536000, immutable")
                     );
                     cat.extend_from_slice(&resp.bytes().expect("part bytes"));
                 }
-                assert!(cat == seg, "{height}p: parts of {l} do not concatenate to the segment");
+                assert!(
+                    cat == seg,
+                    "{height}p: parts of {l} do not concatenate to the segment"
+                );
                 let dir = scratch_dir("probe");
                 let file = dir.join("media.mp4");
                 let mut all = init.clone();
@@ -160,8 +218,14 @@ fn check_rendition(c: &reqwest::blocking::Client, base: &str, height: u32) {
                 assert_eq!(codec, "h264");
                 assert_eq!(h, height, "{height}p decodes at {w}x{h}");
                 let (vframes, aframes) = decode_counts(&file).expect("segment decodes");
-                assert!(vframes >= 50, "{height}p: {vframes} video frames in a 2 s segment");
-                assert!(aframes >= 80, "{height}p: {aframes} audio frames in a 2 s segment");
+                assert!(
+                    vframes >= 50,
+                    "{height}p: {vframes} video frames in a 2 s segment"
+                );
+                assert!(
+                    aframes >= 80,
+                    "{height}p: {aframes} audio frames in a 2 s segment"
+                );
                 let _ = std::fs::remove_dir_all(&dir);
                 checked = true;
                 break;
@@ -169,5 +233,8 @@ fn check_rendition(c: &reqwest::blocking::Client, base: &str, height: u32) {
             parts.clear();
         }
     }
-    assert!(checked, "{height}p: no complete segment listed with its parts:\n{playlist}");
+    assert!(
+        checked,
+        "{height}p: no complete segment listed with its parts:\n{playlist}"
+    );
 }

@@ -22,7 +22,7 @@ pub struct Variant {
 pub fn render_master(variants: &[Variant]) -> String {
     use std::fmt::Write;
     let mut sorted: Vec<&Variant> = variants.iter().collect();
-    sorted.sort_by(|a, b| b.bandwidth.cmp(&a.bandwidth));
+    sorted.sort_by_key(|v| std::cmp::Reverse(v.bandwidth));
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     for v in sorted {
         let _ = writeln!(

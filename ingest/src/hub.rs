@@ -230,7 +230,9 @@ impl Publisher {
             let (tx, rx) = mpsc::channel(SESSION_QUEUE_FRAMES);
             let now = SystemTime::now();
             let epoch = now
-                .checked_sub(std::time::Duration::from_nanos(frame.pts.as_nanos().max(0) as u64))
+                .checked_sub(std::time::Duration::from_nanos(
+                    frame.pts.as_nanos().max(0) as u64
+                ))
                 .unwrap_or(now);
             tx.try_send(SessionMessage::Config(config.clone()))
                 .map_err(|_| PublishError::SessionClosed(self.event.clone()))?;
@@ -282,7 +284,8 @@ mod tests {
 
     fn hub() -> (Hub, mpsc::Receiver<PublishSession>) {
         let mut keys = StaticKeys::default();
-        keys.0.insert("k1".into(), EventId::parse("ev1").expect("valid"));
+        keys.0
+            .insert("k1".into(), EventId::parse("ev1").expect("valid"));
         Hub::new(Arc::new(keys))
     }
 
@@ -302,7 +305,9 @@ mod tests {
             hub.begin_publish("nope", Protocol::Rtmp),
             Err(PublishError::UnknownKey(_))
         ));
-        let mut p = hub.begin_publish("k1", Protocol::Rtmp).expect("first publisher");
+        let mut p = hub
+            .begin_publish("k1", Protocol::Rtmp)
+            .expect("first publisher");
         assert!(hub.is_live(p.event()));
         assert!(matches!(
             hub.begin_publish("k1", Protocol::Rtmp),
@@ -323,8 +328,14 @@ mod tests {
         .await
         .expect("send");
         let mut s = sessions.recv().await.expect("session handed over");
-        assert!(matches!(s.messages.recv().await, Some(SessionMessage::Config(_))));
-        assert!(matches!(s.messages.recv().await, Some(SessionMessage::Frame(_))));
+        assert!(matches!(
+            s.messages.recv().await,
+            Some(SessionMessage::Config(_))
+        ));
+        assert!(matches!(
+            s.messages.recv().await,
+            Some(SessionMessage::Frame(_))
+        ));
         drop(p);
         assert!(s.messages.recv().await.is_none());
         assert!(!hub.is_live(&EventId::parse("ev1").expect("valid")));

@@ -91,8 +91,7 @@ fn even(x: f64) -> u32 {
 pub fn plan(source: VideoInfo, audio: Option<AudioInfo>, ladder: &[Rung]) -> Plan {
     let frame_rate = source.frame_rate.unwrap_or(DEFAULT_FRAME_RATE);
     let mut renditions = Vec::new();
-    let top_encoded_limit;
-    if passthrough_fits(&source) {
+    let top_encoded_limit = if passthrough_fits(&source) {
         renditions.push(RenditionPlan {
             name: format!("{}p", source.height),
             width: source.width,
@@ -101,12 +100,12 @@ pub fn plan(source: VideoInfo, audio: Option<AudioInfo>, ladder: &[Rung]) -> Pla
             kind: RenditionKind::Passthrough,
             video_bitrate: PASSTHROUGH_BITRATE,
         });
-        top_encoded_limit = source.height; // strictly below the source
+        source.height // strictly below the source
     } else {
         // Not decodable everywhere (or larger than 1080p): every rendition is encoded,
         // including one at the source height if it is in the ladder.
-        top_encoded_limit = source.height + 1;
-    }
+        source.height + 1
+    };
     let aspect = source.width as f64 / source.height as f64;
     for rung in ladder {
         if rung.height >= top_encoded_limit {

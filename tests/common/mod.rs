@@ -51,15 +51,25 @@ impl Amphi {
     pub fn start(events: &[&str]) -> Amphi {
         let data = tempdir::TempDir::new("data");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_amphi"));
-        cmd.args(["serve", "--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--no-demo"])
-            .arg("--data-dir")
-            .arg(data.path());
+        cmd.args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--rtmp",
+            "127.0.0.1:0",
+            "--no-demo",
+        ])
+        .arg("--data-dir")
+        .arg(data.path());
         for e in events {
             cmd.args(["--event", e]);
         }
-        cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn amphi");
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr piped");
@@ -174,14 +184,49 @@ impl Drop for Publisher {
     }
 }
 
-pub fn ffmpeg_publish_cmd(rtmp_base: &str, key: &str, width: u32, height: u32, seconds: u32) -> Command {
+pub fn ffmpeg_publish_cmd(
+    rtmp_base: &str,
+    key: &str,
+    width: u32,
+    height: u32,
+    seconds: u32,
+) -> Command {
     let mut c = Command::new("ffmpeg");
     c.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={width}x{height}:rate=30")])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={width}x{height}:rate=30"),
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-profile:v", "high"])
-        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-b:v", "4500k", "-maxrate", "4500k", "-bufsize", "9000k", "-pix_fmt", "yuv420p"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-profile:v",
+            "high",
+        ])
+        .args([
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-b:v",
+            "4500k",
+            "-maxrate",
+            "4500k",
+            "-bufsize",
+            "9000k",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"])
         .args(["-f", "flv", &format!("{rtmp_base}/{key}")]);
     c
@@ -201,7 +246,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -247,7 +295,9 @@ pub fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 
 /// Last `(msn, part)` announced by the preload hint of a media playlist.
 pub fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
-    let line = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))?;
+    let line = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))?;
     let uri = attr(line, "URI")?;
     let rest = uri.strip_prefix("part")?.strip_suffix(".m4s")?;
     let (m, p) = rest.split_once('.')?;
@@ -280,19 +330,40 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
 /// Runs ffprobe on a file and returns (codec, width, height) of its video stream.
 pub fn probe_video(path: &std::path::Path) -> Option<(String, u32, u32)> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .ok()?;
     let s = String::from_utf8_lossy(&out.stdout);
     let mut it = s.trim().split(',');
-    Some((it.next()?.to_owned(), it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    Some((
+        it.next()?.to_owned(),
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    ))
 }
 
 /// Decodes every frame of a file with ffmpeg; returns (video frames, audio frames) or the error text.
 pub fn decode_counts(path: &std::path::Path) -> Result<(u64, u64), String> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .map_err(|e| e.to_string())?;
@@ -302,7 +373,10 @@ pub fn decode_counts(path: &std::path::Path) -> Result<(u64, u64), String> {
     let (mut v, mut a) = (0, 0);
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let mut it = line.split(',');
-        match (it.next(), it.next().and_then(|n| n.trim().parse::<u64>().ok())) {
+        match (
+            it.next(),
+            it.next().and_then(|n| n.trim().parse::<u64>().ok()),
+        ) {
             (Some("video"), Some(n)) => v += n,
             (Some("audio"), Some(n)) => a += n,
             _ => {}

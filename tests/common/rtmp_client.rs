@@ -67,7 +67,14 @@ impl Client {
     }
 
     /// Sends one message on chunk stream `csid`, split into 128-byte chunks.
-    pub fn send(&mut self, csid: u8, type_id: u8, stream_id: u32, timestamp: u32, payload: &[u8]) -> std::io::Result<()> {
+    pub fn send(
+        &mut self,
+        csid: u8,
+        type_id: u8,
+        stream_id: u32,
+        timestamp: u32,
+        payload: &[u8],
+    ) -> std::io::Result<()> {
         let mut out = Vec::new();
         out.push(csid & 0x3f);
         out.extend_from_slice(&timestamp.to_be_bytes()[1..]);
@@ -88,11 +95,33 @@ impl Client {
         let connect = amf(&[
             Amf::Str("connect"),
             Amf::Num(1.0),
-            Amf::Obj(vec![("app", Amf::Str("live")), ("type", Amf::Str("nonprivate")), ("tcUrl", Amf::Str(rtmp_url))]),
+            Amf::Obj(vec![
+                ("app", Amf::Str("live")),
+                ("type", Amf::Str("nonprivate")),
+                ("tcUrl", Amf::Str(rtmp_url)),
+            ]),
         ]);
         self.send(3, 20, 0, 0, &connect)?;
-        self.send(3, 20, 0, 0, &amf(&[Amf::Str("createStream"), Amf::Num(2.0), Amf::Null]))?;
-        self.send(8, 20, 1, 0, &amf(&[Amf::Str("publish"), Amf::Num(3.0), Amf::Null, Amf::Str(key), Amf::Str("live")]))?;
+        self.send(
+            3,
+            20,
+            0,
+            0,
+            &amf(&[Amf::Str("createStream"), Amf::Num(2.0), Amf::Null]),
+        )?;
+        self.send(
+            8,
+            20,
+            1,
+            0,
+            &amf(&[
+                Amf::Str("publish"),
+                Amf::Num(3.0),
+                Amf::Null,
+                Amf::Str(key),
+                Amf::Str("live"),
+            ]),
+        )?;
         self.drain(Duration::from_millis(500));
         Ok(())
     }
@@ -106,7 +135,9 @@ impl Client {
             match self.sock.read(&mut buf) {
                 Ok(0) => return false,
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => return false,
             }
         }
