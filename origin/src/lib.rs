@@ -13,6 +13,9 @@
 //!   `max_blocking_wait`): then 503 for playlists, 404 for parts and segments.
 //! - Requests more than `max_segments_ahead` segments beyond the live edge get 400.
 //! - The edge is the part the `EXT-X-PRELOAD-HINT` names: every part before it exists.
+//! - Private events need a viewer token as one path segment,
+//!   `/live/{event}/t/{token}/…`, shared by a cohort so caches still collapse requests:
+//!   none gives 401, an invalid or expired one 403. Public events accept either form.
 //!
 //! Routes: `/live/{event}/…`, `/api/events`, `/healthz`, and the player pages
 //! (`/`, `/watch/{event}`, `/embed/{event}`, `/moderate/{event}`, `/present/{event}`,
@@ -22,6 +25,7 @@ mod assets;
 mod edge;
 mod live;
 mod query;
+pub mod token;
 
 use amphi_hls::store::Store;
 use axum::http::{header, Method, Request};
@@ -47,9 +51,23 @@ pub struct EventInfo {
     pub starts_at: Option<String>,
 }
 
+/// Who may fetch an event's playlists and media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone; a viewer token in the path is accepted and ignored.
+    Public,
+    /// Only with a viewer token (see [`token`]) signed with this secret.
+    Private { viewer_secret: String },
+}
+
 /// Where the origin learns which events exist (the binary's directory and hub).
 pub trait EventCatalog: Send + Sync + 'static {
     fn events(&self) -> Vec<EventInfo>;
+
+    /// Whether `event` needs a viewer token. Unknown events are public (and not live).
+    fn access(&self, _event: &str) -> Access {
+        Access::Public
+    }
 }
 
 /// Blocking requests wait at most this many target durations.
@@ -138,7 +156,7 @@ pub(crate) fn build(
         .merge(assets::routes())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<axum::body::Body>| {
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                tracing::info_span!("http", method = %req.method(), path = %live::redact_path(req.uri().path()))
             }),
         )
         .with_state(state)

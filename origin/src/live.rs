@@ -6,7 +6,8 @@
 //! (or when it lagged), and gives up at a deadline derived from the target duration.
 
 use crate::edge::{self, decide_media, decide_playlist, MediaDecision, PlaylistDecision};
-use crate::{query, AppState};
+use crate::token::{self, TokenError};
+use crate::{query, Access, AppState};
 use amphi_hls::names::{self, MediaName};
 use amphi_hls::playlist::PlaylistEdge;
 use amphi_hls::store::{ContentType, Object, Store, StoreError};
@@ -40,6 +41,10 @@ pub(crate) enum LiveError {
     NotFound(&'static str),
     #[error("{0}")]
     Unavailable(&'static str),
+    #[error("this event is private: the path needs a viewer token, /live/{{event}}/t/{{token}}/…")]
+    Unauthorized,
+    #[error(transparent)]
+    Forbidden(TokenError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -50,6 +55,8 @@ impl LiveError {
             LiveError::BadRequest(_) => StatusCode::BAD_REQUEST,
             LiveError::NotFound(_) => StatusCode::NOT_FOUND,
             LiveError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            LiveError::Unauthorized => StatusCode::UNAUTHORIZED,
+            LiveError::Forbidden(_) => StatusCode::FORBIDDEN,
             LiveError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -115,20 +122,71 @@ pub(crate) fn parse_target(rest: &str) -> Option<Target<'_>> {
     })
 }
 
+/// Splits a viewer token off `t/{token}/{name}`; other paths have none.
+pub(crate) fn split_token(rest: &str) -> (Option<&str>, &str) {
+    match rest.strip_prefix("t/").and_then(|r| r.split_once('/')) {
+        Some((token, name)) => (Some(token), name),
+        None => (None, rest),
+    }
+}
+
+/// Whether a request with `token` (from the path) may read `event` at `now_unix`.
+pub(crate) fn check_access(
+    access: &Access,
+    event: &str,
+    token: Option<&str>,
+    now_unix: u64,
+) -> Result<(), LiveError> {
+    match access {
+        Access::Public => Ok(()),
+        Access::Private { viewer_secret } => {
+            let token = token.ok_or(LiveError::Unauthorized)?;
+            token::verify(viewer_secret.as_bytes(), event, token, now_unix)
+                .map(|_| ())
+                .map_err(LiveError::Forbidden)
+        }
+    }
+}
+
+/// The request path for logs, with a viewer token replaced by `<token>`.
+pub(crate) fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let Some((event, rest)) = path.strip_prefix("/live/").and_then(|p| p.split_once('/')) else {
+        return path.into();
+    };
+    match split_token(rest) {
+        (Some(_), name) => format!("/live/{event}/t/<token>/{name}").into(),
+        (None, _) => path.into(),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 pub(crate) async fn handle(
     State(state): State<Arc<AppState>>,
     Path((event, rest)): Path<(String, String)>,
     uri: Uri,
 ) -> Response {
-    match serve(&state, &event, &rest, uri.query()).await {
+    let (token, name) = split_token(&rest);
+    let allowed = check_access(&state.catalog.access(&event), &event, token, unix_now());
+    let result = match allowed {
+        Ok(()) => serve(&state, &event, name, uri.query()).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(res) => res,
         Err(e) => {
+            // `name` never includes the viewer token.
             match &e {
                 LiveError::Store(source) => {
-                    warn!(%event, name = %rest, error = %source, "store error")
+                    warn!(%event, %name, error = %source, "store error")
                 }
                 other => {
-                    debug!(%event, name = %rest, status = other.status().as_u16(), reason = %other, "live request refused")
+                    debug!(%event, %name, status = other.status().as_u16(), reason = %other, "live request refused")
                 }
             }
             e.into_response()
@@ -389,6 +447,27 @@ mod tests {
         ] {
             assert_eq!(parse_target(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn viewer_token_segment() {
+        assert_eq!(
+            split_token("t/abc/master.m3u8"),
+            (Some("abc"), "master.m3u8")
+        );
+        assert_eq!(
+            split_token("t/abc/720p/part1.2.m4s"),
+            (Some("abc"), "720p/part1.2.m4s")
+        );
+        // A rendition named "t" keeps working.
+        assert_eq!(split_token("t/index.m3u8"), (None, "t/index.m3u8"));
+        assert_eq!(split_token("720p/index.m3u8"), (None, "720p/index.m3u8"));
+        assert_eq!(
+            redact_path("/live/ev/t/123.secret/720p/index.m3u8"),
+            "/live/ev/t/<token>/720p/index.m3u8"
+        );
+        assert_eq!(redact_path("/live/ev/master.m3u8"), "/live/ev/master.m3u8");
+        assert_eq!(redact_path("/watch/ev"), "/watch/ev");
     }
 
     #[test]
