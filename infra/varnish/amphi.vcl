@@ -1,34 +1,82 @@
-# Varnish in front of one or more Amphi origins: the CDN tier that absorbs the audience.
+# Varnish (7.1, Debian 12) in front of one or more Amphi origins: the CDN tier that
+# absorbs the audience.
 #
 # - Parts, segments and init segments are immutable: cached for a long time.
-# - Playlists are cached briefly; blocking reloads (_HLS_msn/_HLS_part) are cached by
-#   their full URL, so thousands of viewers waiting for the same part become one
-#   origin request (request coalescing is Varnish's default for cacheable objects).
-# - Q&A API, live updates (SSE) and WebSockets pass straight through.
+# - Plain playlists are cached briefly; blocking reloads (_HLS_msn/_HLS_part) are cached
+#   by their full URL (query included) for a few seconds, so thousands of viewers waiting
+#   for the same part become ONE origin request: Varnish puts identical requests for an
+#   object being fetched on a waiting list (request coalescing) as long as the object is
+#   cacheable. Nothing here may turn a playlist into hit-for-pass/hit-for-miss, which is
+#   why vcl_backend_response ends with return (deliver) instead of falling through to
+#   the built-in VCL (it marks `Cache-Control: no-cache` answers uncacheable for 120 s).
+# - The Q&A API passes through; live updates (SSE: `Accept: text/event-stream`) and
+#   WebSockets are piped, so nothing is buffered.
+# - Two origins behind a round-robin director, each probed on /healthz.
+#
+# scripts/varnish-test.sh generates the backends and director lines between the
+# BEGIN/END markers from the ports it is given; keep the markers.
 vcl 4.1;
 
 import directors;
 
-backend origin1 { .host = "127.0.0.1"; .port = "8080"; .first_byte_timeout = 10s; }
-# backend origin2 { .host = "127.0.0.1"; .port = "8081"; .first_byte_timeout = 10s; }
+probe healthz {
+    .url = "/healthz";
+    .interval = 1s;
+    .timeout = 500ms;
+    .window = 3;
+    .threshold = 2;
+    .initial = 2;
+}
+
+# BEGIN BACKENDS
+backend origin1 {
+    .host = "127.0.0.1"; .port = "8080";
+    .probe = healthz;
+    .connect_timeout = 1s;
+    # Longer than the origin's longest blocking wait (6 s).
+    .first_byte_timeout = 10s;
+    .between_bytes_timeout = 10s;
+}
+backend origin2 {
+    .host = "127.0.0.1"; .port = "8081";
+    .probe = healthz;
+    .connect_timeout = 1s;
+    .first_byte_timeout = 10s;
+    .between_bytes_timeout = 10s;
+}
+# END BACKENDS
 
 sub vcl_init {
     new origins = directors.round_robin();
+    # BEGIN DIRECTOR
     origins.add_backend(origin1);
-    # origins.add_backend(origin2);
+    origins.add_backend(origin2);
+    # END DIRECTOR
 }
 
 sub vcl_recv {
     set req.backend_hint = origins.backend();
+    if (req.http.Upgrade ~ "(?i)websocket") {
+        return (pipe);
+    }
+    if (req.http.Accept ~ "text/event-stream") {
+        return (pipe);
+    }
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);
     }
-    if (req.url ~ "^/api/" || req.http.Upgrade ~ "(?i)websocket") {
+    if (req.url ~ "^/api/" || req.url ~ "^/metrics") {
         return (pass);
     }
-    # Media and player assets carry no per-viewer state: never vary on cookies.
+    # Media and player pages carry no per-viewer state: never vary on cookies or
+    # credentials (viewer tokens are a path segment, part of the URL and the hash).
     unset req.http.Cookie;
     unset req.http.Authorization;
+    if (req.url ~ "^/live/") {
+        # The answer is `Access-Control-Allow-Origin: *` whatever the Origin: do not
+        # let the embedding site split the cache.
+        unset req.http.Origin;
+    }
     return (hash);
 }
 
@@ -40,22 +88,34 @@ sub vcl_pipe {
 }
 
 sub vcl_backend_response {
-    if (bereq.url ~ "\.(m4s|mp4)(\?|$)" && beresp.status == 200) {
+    if (bereq.url ~ "^/live/") {
+        unset beresp.http.Vary;
+        unset beresp.http.Set-Cookie;
+        set beresp.http.Access-Control-Allow-Origin = "*";
+    }
+    if (beresp.status >= 400) {
+        # Errors: cache a moment only, so a burst of misses does not stampede, and
+        # never hit-for-miss (the next viewer must reach the origin again).
+        set beresp.ttl = 0.2s;
+        set beresp.grace = 0s;
+        return (deliver);
+    }
+    if (bereq.url ~ "\.(m4s|mp4)(\?|$)") {
         set beresp.ttl = 1h;
         set beresp.grace = 10s;
-    } elsif (bereq.url ~ "\.m3u8\?.*_HLS_msn=") {
+        return (deliver);
+    } elsif (bereq.url ~ "\.m3u8\?(.*&)?_HLS_msn=") {
         # A blocking reload: the answer for this exact URL never changes.
         set beresp.ttl = 6s;
         set beresp.grace = 0s;
+        return (deliver);
     } elsif (bereq.url ~ "\.m3u8") {
+        # About one part: plain reloads and the multivariant playlist.
         set beresp.ttl = 0.3s;
         set beresp.grace = 0s;
+        return (deliver);
     }
-    if (beresp.status >= 400) {
-        # Errors: cache a moment only, so a burst of misses does not stampede.
-        set beresp.ttl = 0.2s;
-        set beresp.grace = 0s;
-    }
+    # Everything else (player pages and assets): the built-in rules.
 }
 
 sub vcl_deliver {
