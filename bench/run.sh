@@ -7,3 +7,5 @@ echo "== transcoding ladder vs gst-launch-1.0"
 bash bench/ladder.sh
 echo "== glass-to-glass latency vs nginx-rtmp"
 AMPHI_BIN="$PWD/target/release/amphi" node bench/latency.mjs "${BENCH_SECONDS:-60}"
+echo "== scale out: origin vs nginx, viewers through Varnish"
+bash bench/scale.sh
