@@ -1,6 +1,29 @@
 //! The `Store`: where the packager puts init segments, parts, segments and playlists,
-//! and where origins read them. Backends: memory (one process), filesystem, S3 (later).
+//! and where origins read them. Backends: [`MemoryStore`] (one process),
+//! [`FsStore`] (a directory, atomic writes), [`S3Store`] (any S3-compatible server).
 //! Writers announce each key they put; origins subscribe to wake blocking requests.
+//!
+//! ## Notifications across processes
+//!
+//! Every backend announces only the puts made *through it*, in its own process
+//! ([`Store::subscribe`], a `tokio` broadcast). When the packager and the origins are
+//! separate processes sharing an S3 bucket (or a directory), an origin cannot see those
+//! announcements directly, so:
+//!
+//! - the packager serves its store's announcements at `GET /internal/notify` on its HTTP
+//!   listener: a `text/event-stream` whose events carry one key each (`data: {key}`),
+//!   plus [`ANY_KEY`] when announcements were dropped, and keep-alive comments every
+//!   second;
+//! - an origin started with `--notify-url http://packager:8080/internal/notify` wraps
+//!   its store in `amphi_origin::notify::NotifyingStore`, whose `subscribe()` is fed
+//!   from that stream (reconnecting with backoff). Reads still go to the shared store;
+//!   only the wake-ups travel over HTTP, so any number of origins can follow one
+//!   packager and a restarted origin needs nothing but the URL;
+//! - while the stream is down, and once after each reconnection, the origin's
+//!   subscribers receive [`ANY_KEY`] about every part duration: each waiting blocking
+//!   request then re-reads its playlist from the store. Blocking requests therefore
+//!   still complete (polling, at most one part late) and otherwise end at their
+//!   timeout as usual.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -9,6 +32,11 @@ use tokio::sync::broadcast;
 
 /// Notifications buffered per subscriber before it lags (it then re-reads state).
 pub const NOTIFY_CAPACITY: usize = 4096;
+
+/// An announcement that any key may have changed (notifications were lost, or the
+/// origin is polling while its notification stream is down): subscribers re-read what
+/// they wait for. Never a key the packager writes.
+pub const ANY_KEY: &str = "*";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContentType {
@@ -91,5 +119,9 @@ pub fn validate_key(key: &str) -> Result<(), StoreError> {
     }
 }
 
+pub mod fs;
 mod memory;
+pub mod s3;
+pub use fs::FsStore;
 pub use memory::MemoryStore;
+pub use s3::{S3Config, S3Store};
