@@ -29,6 +29,12 @@ pub struct EventRecord {
     /// Scheduled start, shown in the waiting room (RFC 3339), if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<String>,
+    /// Playlists and media need a viewer token signed with `viewer_secret`.
+    #[serde(default)]
+    pub private: bool,
+    /// Key of the HMAC that signs viewer tokens (shared with the course platform).
+    #[serde(default = "generate_key")]
+    pub viewer_secret: String,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -107,6 +113,8 @@ impl EventsFileStore {
             moderator_token: generate_key(),
             premoderated: false,
             starts_at: None,
+            private: false,
+            viewer_secret: generate_key(),
         };
         events.push(record.clone());
         self.save(&events)?;
@@ -121,6 +129,18 @@ impl EventsFileStore {
             bail!("no event {id}");
         }
         self.save(&events)
+    }
+
+    /// Makes an event private (viewer tokens needed) or public.
+    pub fn set_private(&self, id: &str, private: bool) -> Result<EventRecord> {
+        let mut events = self.load()?;
+        let Some(e) = events.iter_mut().find(|e| e.id == id) else {
+            bail!("no event {id}");
+        };
+        e.private = private;
+        let record = e.clone();
+        self.save(&events)?;
+        Ok(record)
     }
 
     pub fn rotate_key(&self, id: &str) -> Result<EventRecord> {
@@ -153,6 +173,20 @@ impl Directory {
     pub fn new(events: Vec<EventRecord>) -> Self {
         Directory {
             events: RwLock::new(events),
+        }
+    }
+
+    /// Whether the origin asks viewers of `event` for a token.
+    pub fn access(&self, event: &str) -> amphi_origin::Access {
+        let events = self
+            .events
+            .read()
+            .expect("directory lock is never poisoned");
+        match events.iter().find(|e| e.id == event) {
+            Some(e) if e.private => amphi_origin::Access::Private {
+                viewer_secret: e.viewer_secret.clone(),
+            },
+            _ => amphi_origin::Access::Public,
         }
     }
 
@@ -239,6 +273,10 @@ impl amphi_origin::EventCatalog for Catalog {
             })
             .collect()
     }
+
+    fn access(&self, event: &str) -> amphi_origin::Access {
+        self.directory.access(event)
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +301,17 @@ mod tests {
             Some("lecture".into())
         );
         assert_eq!(d.event_for_key(&e.stream_key), None);
+        assert_eq!(d.access("lecture"), amphi_origin::Access::Public);
+        let private = store.set_private("lecture", true).expect("private");
+        assert_eq!(private.viewer_secret, e.viewer_secret);
+        let d = Directory::new(store.load().expect("load"));
+        assert_eq!(
+            d.access("lecture"),
+            amphi_origin::Access::Private {
+                viewer_secret: e.viewer_secret.clone()
+            }
+        );
+        assert_eq!(d.access("unknown"), amphi_origin::Access::Public);
         store.delete("lecture").expect("delete");
         assert!(store.load().expect("load").is_empty());
         let _ = std::fs::remove_dir_all(&dir);

@@ -42,6 +42,26 @@ enum EventAction {
         id: String,
         #[arg(long)]
         title: Option<String>,
+        /// Viewers need a token (`amphi event token`) to watch.
+        #[arg(long)]
+        private: bool,
+    },
+    /// Print a signed viewer token for a private event, with its watch URL and embed code.
+    Token {
+        id: String,
+        /// How long the token is valid: 90s, 45m, 2h, 7d.
+        #[arg(long, default_value = "2h", value_parser = parse_ttl)]
+        ttl: std::time::Duration,
+        /// The server's public URL, as viewers reach it.
+        #[arg(long, default_value = DEFAULT_BASE_URL)]
+        base_url: String,
+    },
+    /// Print the code that embeds an event's player in a web page.
+    Embed {
+        id: String,
+        /// The server's public URL, as viewers reach it.
+        #[arg(long, default_value = DEFAULT_BASE_URL)]
+        base_url: String,
     },
     /// List events (keys are not shown; use `show`).
     List,
@@ -51,6 +71,34 @@ enum EventAction {
     RotateKey { id: String },
     /// Delete an event.
     Delete { id: String },
+}
+
+/// Base URL printed in embed code when `--base-url` is not given.
+pub const DEFAULT_BASE_URL: &str = "http://localhost:8080";
+
+/// A duration such as `90s`, `45m`, `2h` or `7d` (a bare number is seconds).
+fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit, e.g. 2h"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("unknown unit {other:?}: use s, m, h or d")),
+    };
+    n.checked_mul(scale)
+        .filter(|&secs| secs > 0)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{s:?}: out of range"))
+}
+
+fn embed_iframe(base: &str, id: &str, token: Option<&str>) -> String {
+    let query = token.map(|t| format!("?token={t}")).unwrap_or_default();
+    format!("<iframe src=\"{base}/embed/{id}{query}\" allow=\"autoplay; fullscreen\" width=\"960\" height=\"540\"></iframe>")
 }
 
 fn main() -> Result<()> {
@@ -64,9 +112,50 @@ fn main() -> Result<()> {
 fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> {
     let store = events::EventsFileStore::new(data_dir);
     match action {
-        EventAction::Create { id, title } => {
-            let e = store.create(&id, title, None)?;
+        EventAction::Create { id, title, private } => {
+            let mut e = store.create(&id, title, None)?;
+            if private {
+                e = store.set_private(&e.id, true)?;
+            }
             println!("created event {}\nstream key: {}", e.id, e.stream_key);
+            if e.private {
+                println!("private: viewers need a token (amphi event token {})", e.id);
+            }
+        }
+        EventAction::Token { id, ttl, base_url } => {
+            // Persist a generated viewer secret, so later tokens share it.
+            let events = store.load()?;
+            store.save(&events)?;
+            let Some(e) = events.into_iter().find(|e| e.id == id) else {
+                anyhow::bail!("no event {id}");
+            };
+            if !e.private {
+                eprintln!("note: event {id} is public; the token is accepted but not needed");
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            let expires = now.saturating_add(ttl.as_secs());
+            let token = amphi_origin::token::sign(e.viewer_secret.as_bytes(), &e.id, expires);
+            let base = base_url.trim_end_matches('/');
+            println!("token:   {token}");
+            println!("expires: {expires} (unix time, in {}s)", ttl.as_secs());
+            println!("watch:   {base}/watch/{id}?token={token}");
+            println!("embed:   {}", embed_iframe(base, &id, Some(&token)));
+        }
+        EventAction::Embed { id, base_url } => {
+            let Some(e) = store.load()?.into_iter().find(|e| e.id == id) else {
+                anyhow::bail!("no event {id}");
+            };
+            let base = base_url.trim_end_matches('/');
+            println!("{}", embed_iframe(base, &e.id, None));
+            println!();
+            println!("or, with the script tag:");
+            println!("<script src=\"{base}/assets/amphi-player.js\"></script><amphi-player event=\"{id}\"></amphi-player>");
+            if e.private {
+                println!();
+                println!("event {id} is private: add ?token=… to the iframe URL, or token=\"…\" to <amphi-player>; `amphi event token {id}` mints one");
+            }
         }
         EventAction::List => {
             for e in store.load()? {
@@ -92,4 +181,28 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl() {
+        assert_eq!(parse_ttl("2h"), Ok(std::time::Duration::from_secs(7200)));
+        assert_eq!(parse_ttl("90"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_ttl("45m"), Ok(std::time::Duration::from_secs(2700)));
+        assert_eq!(parse_ttl("7d"), Ok(std::time::Duration::from_secs(604_800)));
+        for bad in ["", "h", "0s", "2w", "-1h", "99999999999999999999d", "2hh"] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn embed_code() {
+        assert_eq!(
+            embed_iframe("https://a.example", "cs101", Some("1.x")),
+            "<iframe src=\"https://a.example/embed/cs101?token=1.x\" allow=\"autoplay; fullscreen\" width=\"960\" height=\"540\"></iframe>"
+        );
+    }
 }

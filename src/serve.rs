@@ -33,7 +33,8 @@ pub struct ServeArgs {
     demo: bool,
     #[arg(long)]
     no_demo: bool,
-    /// Extra event for this process only, as ID:STREAM_KEY (repeatable).
+    /// Extra event for this process only, as ID:STREAM_KEY (repeatable); ID:KEY:private
+    /// needs viewer tokens signed with $AMPHI_VIEWER_SECRET (or a generated secret).
     #[arg(long = "event", value_name = "ID:KEY")]
     events: Vec<String>,
     /// Create a first event named "lecture" when none exists, and print its key.
@@ -62,9 +63,17 @@ pub fn run(args: ServeArgs) -> Result<()> {
     rt.block_on(serve(args))
 }
 
+/// Viewer secret of private events given on the command line (else one is generated).
+pub const VIEWER_SECRET_ENV: &str = "AMPHI_VIEWER_SECRET";
+
+/// `ID:KEY`, or `ID:KEY:private` for an event that needs viewer tokens.
 fn parse_cli_event(s: &str) -> Result<EventRecord> {
+    let (s, private) = match s.strip_suffix(":private") {
+        Some(rest) => (rest, true),
+        None => (s, false),
+    };
     let Some((id, key)) = s.split_once(':') else {
-        bail!("--event takes ID:KEY, got {s:?}");
+        bail!("--event takes ID:KEY or ID:KEY:private, got {s:?}");
     };
     EventId::parse(id).with_context(|| format!("event id {id:?}"))?;
     if key.is_empty() {
@@ -77,6 +86,11 @@ fn parse_cli_event(s: &str) -> Result<EventRecord> {
         moderator_token: crate::events::generate_key(),
         premoderated: false,
         starts_at: None,
+        private,
+        viewer_secret: std::env::var(VIEWER_SECRET_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(crate::events::generate_key),
     })
 }
 
@@ -103,6 +117,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             moderator_token: crate::events::generate_key(),
             premoderated: false,
             starts_at: None,
+            private: false,
+            viewer_secret: crate::events::generate_key(),
         });
     }
     let directory = Arc::new(Directory::new(records));
@@ -175,6 +191,12 @@ fn print_banner(args: &ServeArgs, http: SocketAddr, rtmp: SocketAddr, events: &[
     // Machine-readable line for scripts and tests.
     for e in events {
         println!("AMPHI_MODERATOR event={} token={}", e.id, e.moderator_token);
+        if e.private {
+            println!(
+                "AMPHI_VIEWER_SECRET event={} secret={}",
+                e.id, e.viewer_secret
+            );
+        }
     }
     println!("AMPHI_READY http={web} rtmp={rtmp_url}");
     println!();

@@ -17,7 +17,8 @@ pub struct Amphi {
     pub http: String,
     pub rtmp: String,
     pub log: Arc<Mutex<String>>,
-    _data: tempdir::TempDir,
+    /// The data directory, removed on drop unless it was given (`start_in`).
+    _data: Option<tempdir::TempDir>,
 }
 
 pub mod rtmp_client;
@@ -50,6 +51,13 @@ impl Amphi {
     /// Starts `amphi serve` on loopback with ephemeral ports and the given `ID:KEY` events.
     pub fn start(events: &[&str]) -> Amphi {
         let data = tempdir::TempDir::new("data");
+        let mut amphi = Amphi::start_in(data.path(), events);
+        amphi._data = Some(data);
+        amphi
+    }
+
+    /// Like [`Amphi::start`] on a data directory the caller keeps (e.g. across restarts).
+    pub fn start_in(data: &std::path::Path, events: &[&str]) -> Amphi {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_amphi"));
         cmd.args([
             "serve",
@@ -60,7 +68,7 @@ impl Amphi {
             "--no-demo",
         ])
         .arg("--data-dir")
-        .arg(data.path());
+        .arg(data);
         for e in events {
             cmd.args(["--event", e]);
         }
@@ -105,7 +113,7 @@ impl Amphi {
             http: field("http"),
             rtmp: field("rtmp"),
             log,
-            _data: data,
+            _data: None,
         }
     }
 
