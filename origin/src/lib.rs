@@ -24,6 +24,7 @@
 mod assets;
 mod edge;
 mod live;
+pub mod metrics;
 mod query;
 pub mod token;
 
@@ -117,6 +118,7 @@ pub(crate) struct AppState {
     pub catalog: Arc<dyn EventCatalog>,
     pub config: OriginConfig,
     pub assets: assets::AssetTable,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The origin's routes. Defines no fallback, so it can be merged with other routers.
@@ -125,7 +127,18 @@ pub fn router(
     catalog: Arc<dyn EventCatalog>,
     config: OriginConfig,
 ) -> Router {
-    build(store, catalog, config, assets::PLAYER_ASSETS)
+    router_with_metrics(store, catalog, config, Arc::default())
+}
+
+/// [`router`] counting into `metrics` (served at `/metrics`), which other stages may
+/// share to export their gauges ([`metrics::Metrics::set_gauge`]).
+pub fn router_with_metrics(
+    store: Arc<dyn Store>,
+    catalog: Arc<dyn EventCatalog>,
+    config: OriginConfig,
+    metrics: Arc<metrics::Metrics>,
+) -> Router {
+    build(store, catalog, config, assets::PLAYER_ASSETS, metrics)
 }
 
 pub(crate) fn build(
@@ -133,12 +146,14 @@ pub(crate) fn build(
     catalog: Arc<dyn EventCatalog>,
     config: OriginConfig,
     assets: assets::AssetTable,
+    metrics: Arc<metrics::Metrics>,
 ) -> Router {
     let state = Arc::new(AppState {
         store,
         catalog,
         config,
         assets,
+        metrics,
     });
     // MOOC pages on other sites embed the player and fetch media and the event list.
     let cors = CorsLayer::new()
@@ -152,6 +167,7 @@ pub(crate) fn build(
         .layer(cors);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::serve))
         .merge(shared)
         .merge(assets::routes())
         .layer(
@@ -159,6 +175,10 @@ pub(crate) fn build(
                 tracing::info_span!("http", method = %req.method(), path = %live::redact_path(req.uri().path()))
             }),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 
@@ -191,6 +211,7 @@ pub(crate) mod test_support {
             Arc::new(NoEvents),
             OriginConfig::default(),
             assets,
+            Arc::default(),
         )
     }
 
