@@ -25,6 +25,7 @@ mod assets;
 mod edge;
 mod live;
 pub mod metrics;
+pub mod notify;
 mod query;
 pub mod token;
 

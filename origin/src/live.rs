@@ -10,7 +10,7 @@ use crate::token::{self, TokenError};
 use crate::{query, Access, AppState};
 use amphi_hls::names::{self, MediaName};
 use amphi_hls::playlist::PlaylistEdge;
-use amphi_hls::store::{ContentType, Object, Store, StoreError};
+use amphi_hls::store::{ContentType, Object, Store, StoreError, ANY_KEY};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -282,7 +282,7 @@ async fn announced(
     let wait = async {
         loop {
             match rx.recv().await {
-                Ok(key) if keys.iter().any(|k| **k == *key) => return,
+                Ok(key) if *key == *ANY_KEY || keys.iter().any(|k| **k == *key) => return,
                 Ok(_) => {}
                 // Some announcements were dropped: re-read to be safe.
                 Err(RecvError::Lagged(_)) => return,
