@@ -9,6 +9,7 @@
 //   qa        show the Q&A panel beside (or, in a narrow frame, below) the video
 //   captions  URL of a WebVTT captions file (same origin as the server, or https)
 //   title     accessible name of the frame (default "Live lecture")
+//   token     viewer token of a private event (minted by the course platform)
 //
 // It renders an <iframe> of ${server}/embed/${event}: the player runs on the Amphi
 // origin, so it works cross-origin, needs no CORS and no cookies on the host page, and the
@@ -49,7 +50,7 @@
 
   class AmphiPlayer extends HTMLElement {
     static get observedAttributes() {
-      return ['event', 'server', 'qa', 'captions', 'title'];
+      return ['event', 'server', 'qa', 'captions', 'title', 'token'];
     }
 
     constructor() {
@@ -96,6 +97,8 @@
       if (this.hasAttribute('qa') && this.getAttribute('qa') !== 'false') params.set('qa', '1');
       const captions = this.getAttribute('captions');
       if (captions) params.set('captions', captions);
+      const token = (this.getAttribute('token') || '').trim();
+      if (token) params.set('token', token);
       const query = params.toString();
       const src = server + path + (query ? '?' + query : '');
       if (src === this._src) return;
@@ -110,7 +113,7 @@
       fallback.className = 'fallback';
       fallback.hidden = true;
       const link = document.createElement('a');
-      link.href = server + '/watch/' + encodeURIComponent(event);
+      link.href = server + '/watch/' + encodeURIComponent(event) + (token ? '?token=' + encodeURIComponent(token) : '');
       link.textContent = 'Open the lecture in a new tab';
       link.target = '_blank';
       link.rel = 'noopener';

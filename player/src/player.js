@@ -40,8 +40,18 @@
   const captionsTrack = $('captions'); // <track> slot (optional)
 
   const eventId = parseEventId(location.pathname);
+  // Private events: `?token=` (from the embed code) becomes one path segment, so every
+  // playlist, part and segment URL carries it and stays cacheable for the whole cohort.
+  const viewerToken = (() => {
+    const t = new URLSearchParams(location.search).get('token');
+    return t && /^[A-Za-z0-9._-]{1,128}$/.test(t) ? t : null;
+  })();
   const sourceUrl = eventId
-    ? new URL('/live/' + encodeURIComponent(eventId) + '/master.m3u8', location.href).href
+    ? new URL(
+        '/live/' + encodeURIComponent(eventId) +
+          (viewerToken ? '/t/' + viewerToken : '') + '/master.m3u8',
+        location.href
+      ).href
     : null;
 
   const S = {
