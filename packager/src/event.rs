@@ -6,6 +6,7 @@
 use crate::codec::{self, AudioInfo};
 use crate::ladder::{self, Plan};
 use crate::pipeline::{LadderPipeline, MuxOutput, PipelineEvent};
+use crate::retry::RetryQueue;
 use crate::segmenter::{RenditionWriter, StoreOp};
 use crate::PackagerConfig;
 use amphi_hls::master::{render_master, Variant};
@@ -22,6 +23,8 @@ use tracing::{debug, info, warn, Instrument};
 
 /// How long a finished session may take to drain its pipeline.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a finished session keeps retrying writes the store refused.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) struct EventPackager {
     event: String,
@@ -32,6 +35,8 @@ pub(crate) struct EventPackager {
     master: Option<String>,
     /// Store errors are logged once per burst, not per write.
     store_failing: bool,
+    /// Writes not stored yet, retried in order (bounded).
+    retry: RetryQueue,
 }
 
 impl EventPackager {
@@ -44,6 +49,7 @@ impl EventPackager {
             sessions_seen: 0,
             master: None,
             store_failing: false,
+            retry: RetryQueue::default(),
         }
     }
 
@@ -167,6 +173,7 @@ impl EventPackager {
             self.apply(ops).await;
             self.write_playlists(name).await;
         }
+        self.flush(FLUSH_TIMEOUT).await;
         info!("publish session ended");
     }
 
@@ -261,26 +268,65 @@ impl EventPackager {
         self.apply(ops).await;
     }
 
+    /// Queues `ops` and writes what is due, in order. While the store fails this makes
+    /// at most one attempt per backoff period, so the live edge is never held long.
     async fn apply(&mut self, ops: Vec<StoreOp>) {
         for op in ops {
-            let result = match &op {
+            self.retry.push(op);
+        }
+        let dropped = self.retry.take_dropped();
+        if dropped > 0 {
+            warn!(
+                dropped,
+                "store unavailable for too long: dropped the oldest unwritten objects"
+            );
+        }
+        while let Some(op) = self.retry.next(std::time::Instant::now()) {
+            let result = match op {
                 StoreOp::Put { key, object } => self.store.put(key, object.clone()).await,
                 StoreOp::Delete { key } => self.store.delete(key).await,
             };
             match result {
                 Ok(()) => {
-                    if self.store_failing {
-                        info!("store writes succeed again");
+                    self.retry.succeeded();
+                    if self.store_failing && self.retry.is_empty() {
+                        info!("store writes succeed again; delayed writes flushed");
                         self.store_failing = false;
                     }
                 }
                 Err(e) => {
+                    self.retry.failed(std::time::Instant::now());
                     if !self.store_failing {
-                        warn!(reason = %e, "store write failed");
+                        warn!(reason = %e, "store write failed; retrying in order (errors are not logged again until it recovers)");
                         self.store_failing = true;
                     }
+                    return;
                 }
             }
+        }
+    }
+
+    /// Retries queued writes until they are stored or `timeout` passes.
+    async fn flush(&mut self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.retry.is_empty() {
+            if let Some(at) = self.retry.retry_at() {
+                let at = tokio::time::Instant::from_std(at);
+                if at > deadline {
+                    break;
+                }
+                tokio::time::sleep_until(at).await;
+            }
+            self.apply(Vec::new()).await;
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+        }
+        if !self.retry.is_empty() {
+            warn!(
+                pending = self.retry.len(),
+                "session ended with writes the store still refuses; they are kept for the next session"
+            );
         }
     }
 }

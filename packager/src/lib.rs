@@ -12,6 +12,7 @@ pub mod demo;
 mod event;
 pub mod ladder;
 pub mod pipeline;
+mod retry;
 pub mod segmenter;
 pub mod timing;
 
