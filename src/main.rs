@@ -2,6 +2,7 @@
 //! process; `amphi event …` manages events and their stream keys.
 
 mod events;
+mod roles;
 mod serve;
 
 use anyhow::Result;

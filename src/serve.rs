@@ -1,9 +1,11 @@
 //! `amphi serve`: wires ingest → packager → store → origin in one process.
 
 use crate::events::{Catalog, Directory, EventRecord, EventsFileStore};
-use amphi_hls::store::{MemoryStore, Store};
+use crate::roles::{Role, ScaleArgs, StoreKind};
+use amphi_hls::store::Store;
 use amphi_ingest::{EventId, Hub};
 use anyhow::{bail, Context, Result};
+use axum::serve::ListenerExt;
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +48,9 @@ pub struct ServeArgs {
     /// Host name to print in URLs (defaults to the bound address or localhost).
     #[arg(long)]
     public_host: Option<String>,
+    /// Role of this process and its store (scale out: one packager, many origins).
+    #[command(flatten)]
+    scale: ScaleArgs,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -123,23 +128,32 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let directory = Arc::new(Directory::new(records));
     let (hub, sessions) = Hub::new(directory.clone());
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let role = args.scale.role;
+    let store: Arc<dyn Store> = args.scale.open_store(&args.data_dir).await?;
 
-    let packager = amphi_packager::Packager::new(store.clone(), Default::default());
-    let packager_task = tokio::spawn(packager.run(sessions));
-
-    let rtmp_listener = TcpListener::bind(args.rtmp)
-        .await
-        .with_context(|| format!("binding RTMP on {}", args.rtmp))?;
     let http_listener = TcpListener::bind(args.http)
         .await
         .with_context(|| format!("binding HTTP on {}", args.http))?;
-    let rtmp_addr = rtmp_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
+    // Blocking playlist answers and notifications are small writes: send them at once.
+    let http_listener = http_listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
 
-    let rtmp_task = tokio::spawn(amphi_ingest::rtmp::serve(rtmp_listener, hub.clone()));
+    let (packager_task, rtmp_task, rtmp_addr) = if role == Role::Origin {
+        (None, None, None)
+    } else {
+        let packager = amphi_packager::Packager::new(store.clone(), Default::default());
+        let packager_task = tokio::spawn(packager.run(sessions));
+        let rtmp_listener = TcpListener::bind(args.rtmp)
+            .await
+            .with_context(|| format!("binding RTMP on {}", args.rtmp))?;
+        let rtmp_addr = rtmp_listener.local_addr()?;
+        let rtmp_task = tokio::spawn(amphi_ingest::rtmp::serve(rtmp_listener, hub.clone()));
+        (Some(packager_task), Some(rtmp_task), Some(rtmp_addr))
+    };
 
-    if args.demo {
+    if args.demo && role != Role::Origin {
         let demo_id = EventId::parse(DEMO_EVENT).expect("the demo event id is valid");
         tokio::spawn(amphi_packager::demo::run_demo(
             hub.clone(),
@@ -153,6 +167,18 @@ async fn serve(args: ServeArgs) -> Result<()> {
         directory: directory.clone(),
         hub: hub.clone(),
     });
+    // Other processes (origins) follow this store's announcements.
+    let notify = (role != Role::Origin && args.scale.store != StoreKind::Memory)
+        .then(|| amphi_origin::notify::routes(store.clone()));
+    if role == Role::Packager {
+        let app = axum::Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .merge(notify.unwrap_or_default());
+        print_banner(&args, http_addr, rtmp_addr, &directory.list());
+        info!(%http_addr, ?rtmp_addr, "amphi packager is running");
+        let http = axum::serve(http_listener, app).with_graceful_shutdown(shutdown_signal());
+        return run_until_stopped(http, packager_task, rtmp_task).await;
+    }
     let qa = match &args.qa_database {
         Some(url) => amphi_qa::QaState::postgres(url, directory.clone()).await,
         None => {
@@ -162,23 +188,52 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
     }
     .context("opening the Q&A database")?;
-    let app = amphi_origin::router(store.clone(), catalog, Default::default())
+    let mut app = amphi_origin::router(store.clone(), catalog, Default::default())
         .merge(amphi_qa::router(qa));
+    if let Some(notify) = notify {
+        app = app.merge(notify);
+    }
 
     print_banner(&args, http_addr, rtmp_addr, &directory.list());
-    info!(%http_addr, %rtmp_addr, "amphi is running");
+    info!(%http_addr, ?rtmp_addr, ?role, "amphi is running");
 
     let http = axum::serve(http_listener, app).with_graceful_shutdown(shutdown_signal());
+    run_until_stopped(http, packager_task, rtmp_task).await
+}
+
+/// Runs until the HTTP server stops (a signal) or a stage this process runs fails.
+async fn run_until_stopped(
+    http: impl std::future::IntoFuture<Output = std::io::Result<()>>,
+    packager_task: Option<tokio::task::JoinHandle<()>>,
+    rtmp_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+) -> Result<()> {
+    let rtmp = async {
+        match rtmp_task {
+            Some(t) => t.await,
+            None => std::future::pending().await,
+        }
+    };
+    let packager = async {
+        match packager_task {
+            Some(t) => t.await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
-        r = http => r.context("HTTP server")?,
-        r = rtmp_task => { r.context("RTMP task")?.context("RTMP server")?; }
-        _ = packager_task => bail!("the packager stopped"),
+        r = http.into_future() => r.context("HTTP server")?,
+        r = rtmp => { r.context("RTMP task")?.context("RTMP server")?; }
+        _ = packager => bail!("the packager stopped"),
     }
     info!("amphi stopped");
     Ok(())
 }
 
-fn print_banner(args: &ServeArgs, http: SocketAddr, rtmp: SocketAddr, events: &[EventRecord]) {
+fn print_banner(
+    args: &ServeArgs,
+    http: SocketAddr,
+    rtmp: Option<SocketAddr>,
+    events: &[EventRecord],
+) {
     let host = |a: SocketAddr| -> String {
         match &args.public_host {
             Some(h) => h.clone(),
@@ -187,6 +242,19 @@ fn print_banner(args: &ServeArgs, http: SocketAddr, rtmp: SocketAddr, events: &[
         }
     };
     let web = format!("http://{}:{}", host(http), http.port());
+    let Some(rtmp) = rtmp else {
+        // Origin role: viewers only.
+        println!("AMPHI_READY http={web} rtmp=none role=origin");
+        println!();
+        println!("Amphi origin is running (store: {:?}).", args.scale.store);
+        for e in events {
+            println!("  Watch \"{}\"  {web}/watch/{}", e.title, e.id);
+        }
+        println!();
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        return;
+    };
     let rtmp_url = format!("rtmp://{}:{}/live", host(rtmp), rtmp.port());
     // Machine-readable line for scripts and tests.
     for e in events {

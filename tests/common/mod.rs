@@ -50,6 +50,11 @@ pub mod tempdir {
 impl Amphi {
     /// Starts `amphi serve` on loopback with ephemeral ports and the given `ID:KEY` events.
     pub fn start(events: &[&str]) -> Amphi {
+        Amphi::start_with(events, &[])
+    }
+
+    /// [`Amphi::start`] with extra `amphi serve` arguments (`--role`, `--store`, …).
+    pub fn start_with(events: &[&str], extra: &[&str]) -> Amphi {
         let data = tempdir::TempDir::new("data");
         let mut amphi = Amphi::start_in(data.path(), events);
         amphi._data = Some(data);
@@ -72,6 +77,7 @@ impl Amphi {
         for e in events {
             cmd.args(["--event", e]);
         }
+        cmd.args(extra);
         cmd.env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
