@@ -10,7 +10,10 @@
 use amphi_hls::names;
 use amphi_hls::store::{MemoryStore, Store};
 use amphi_ingest::hub::StaticKeys;
-use amphi_ingest::{AudioConfig, EncodedFrame, EventId, FrameKind, Hub, MediaTime, Protocol, StreamConfig, VideoConfig};
+use amphi_ingest::{
+    AudioConfig, EncodedFrame, EventId, FrameKind, Hub, MediaTime, Protocol, StreamConfig,
+    VideoConfig,
+};
 use bytes::Bytes;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -64,22 +67,29 @@ fn demux(path: &str) -> Result<Demuxed, String> {
                     let dts = ns(buffer.dts()).unwrap_or(pts);
                     let tick = |n: i64| MediaTime((n as i128 * 90_000 / 1_000_000_000) as i64);
                     let kind = if video {
-                        FrameKind::Video { keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) }
+                        FrameKind::Video {
+                            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                        }
                     } else {
                         FrameKind::Audio
                     };
-                    frames.lock().map_err(|_| gst::FlowError::Error)?.push(EncodedFrame {
-                        kind,
-                        dts: tick(dts),
-                        pts: tick(pts),
-                        data: Bytes::copy_from_slice(&map),
-                    });
+                    frames
+                        .lock()
+                        .map_err(|_| gst::FlowError::Error)?
+                        .push(EncodedFrame {
+                            kind,
+                            dts: tick(dts),
+                            pts: tick(pts),
+                            data: Bytes::copy_from_slice(&map),
+                        });
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
         );
     }
-    pipeline.set_state(gst::State::Playing).map_err(|e| e.to_string())?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| e.to_string())?;
     let bus = pipeline.bus().ok_or("bus")?;
     for msg in bus.iter_timed(gst::ClockTime::NONE) {
         match msg.view() {
@@ -93,7 +103,11 @@ fn demux(path: &str) -> Result<Demuxed, String> {
     // Interleave by decode time, as a publisher sends them.
     frames.sort_by_key(|f| f.dts);
     let (avcc, asc) = configs.lock().map_err(|_| "lock")?.clone();
-    Ok(Demuxed { avcc: avcc.ok_or("no H.264 codec data")?, asc, frames })
+    Ok(Demuxed {
+        avcc: avcc.ok_or("no H.264 codec data")?,
+        asc,
+        frames,
+    })
 }
 
 fn cpu_seconds() -> f64 {
@@ -124,16 +138,23 @@ fn main() {
     let last = input.frames.iter().map(|f| f.pts).max().unwrap_or_default();
     let first = input.frames.iter().map(|f| f.pts).min().unwrap_or_default();
     let media_seconds = MediaTime(last.0 - first.0).as_secs_f64();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let (hub, sessions) = Hub::new(Arc::new(StaticKeys::default()));
         let store = Arc::new(MemoryStore::new());
         let packager = amphi_packager::Packager::new(store.clone(), Default::default());
         tokio::spawn(packager.run(sessions));
         let event = EventId::parse("bench").expect("event id");
-        let mut publisher = hub.begin_publish_event(event, Protocol::Demo).expect("publish");
+        let mut publisher = hub
+            .begin_publish_event(event, Protocol::Demo)
+            .expect("publish");
         publisher.configure(StreamConfig {
-            video: VideoConfig::H264 { avcc: input.avcc.clone() },
+            video: VideoConfig::H264 {
+                avcc: input.avcc.clone(),
+            },
             audio: input.asc.clone().map(|asc| AudioConfig::Aac { asc }),
         });
         let segments = (media_seconds / 2.0).floor() as u64;
@@ -174,8 +195,15 @@ fn main() {
         let media = (target + 1) as f64 * 2.0;
         let cpu = cpu_seconds() - cpu0;
         println!("renditions: {}", renditions.join(", "));
-        println!("amphi ladder: {media:.1} s of media in {wall:.2} s wall: {:.2}x real time", media / wall);
-        println!("amphi ladder: CPU {cpu:.1} s ({:.0}% of one core), peak RSS {:.0} MiB", 100.0 * cpu / wall, peak_rss_mib());
+        println!(
+            "amphi ladder: {media:.1} s of media in {wall:.2} s wall: {:.2}x real time",
+            media / wall
+        );
+        println!(
+            "amphi ladder: CPU {cpu:.1} s ({:.0}% of one core), peak RSS {:.0} MiB",
+            100.0 * cpu / wall,
+            peak_rss_mib()
+        );
         println!("AMPHI_LADDER_RTF={:.3}", media / wall);
     });
 }
