@@ -118,9 +118,11 @@ fn bad_publishers_are_refused_and_others_unaffected() {
     // The lecture's playlist is still the first publisher's: 360p top rendition only.
     // (The event is live as soon as the publish is accepted; the master playlist
     // follows once every rendition has its init segment.)
-    let master = wait_for("the lecture's master playlist", Duration::from_secs(30), || {
-        get_text(&c, &amphi.url("/live/lecture/master.m3u8"))
-    });
+    let master = wait_for(
+        "the lecture's master playlist",
+        Duration::from_secs(30),
+        || get_text(&c, &amphi.url("/live/lecture/master.m3u8")),
+    );
     assert!(master.contains("RESOLUTION=640x360"), "{master}");
     assert!(!master.contains("RESOLUTION=320x180"), "{master}");
     assert_other_advances(&c, &amphi, "a second publisher");
