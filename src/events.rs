@@ -35,6 +35,9 @@ pub struct EventRecord {
     /// Key of the HMAC that signs viewer tokens (shared with the course platform).
     #[serde(default = "generate_key")]
     pub viewer_secret: String,
+    /// Sites allowed to embed the player (CSP frame-ancestors); empty: any site.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embed_on: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -115,6 +118,7 @@ impl EventsFileStore {
             starts_at: None,
             private: false,
             viewer_secret: generate_key(),
+            embed_on: Vec::new(),
         };
         events.push(record.clone());
         self.save(&events)?;
@@ -138,6 +142,24 @@ impl EventsFileStore {
             bail!("no event {id}");
         };
         e.private = private;
+        let record = e.clone();
+        self.save(&events)?;
+        Ok(record)
+    }
+
+    /// Sets the sites allowed to embed the event's player (empty: any site).
+    pub fn set_embed_on(&self, id: &str, sites: Vec<String>) -> Result<EventRecord> {
+        if let Some(bad) = sites
+            .iter()
+            .find(|s| !amphi_origin::valid_frame_ancestor(s))
+        {
+            bail!("{bad:?} is not a site such as https://moodle.example.edu");
+        }
+        let mut events = self.load()?;
+        let Some(e) = events.iter_mut().find(|e| e.id == id) else {
+            bail!("no event {id}");
+        };
+        e.embed_on = sites;
         let record = e.clone();
         self.save(&events)?;
         Ok(record)
@@ -177,6 +199,18 @@ impl Directory {
     }
 
     /// Whether the origin asks viewers of `event` for a token.
+    pub fn frame_ancestors(&self, event: &str) -> Option<Vec<String>> {
+        let events = self
+            .events
+            .read()
+            .expect("directory lock is never poisoned");
+        events
+            .iter()
+            .find(|e| e.id == event)
+            .map(|e| e.embed_on.clone())
+            .filter(|v| !v.is_empty())
+    }
+
     pub fn access(&self, event: &str) -> amphi_origin::Access {
         let events = self
             .events
@@ -277,6 +311,10 @@ impl amphi_origin::EventCatalog for Catalog {
     fn access(&self, event: &str) -> amphi_origin::Access {
         self.directory.access(event)
     }
+
+    fn frame_ancestors(&self, event: &str) -> Option<Vec<String>> {
+        self.directory.frame_ancestors(event)
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +331,21 @@ mod tests {
         assert_eq!(e.stream_key.len(), STREAM_KEY_LEN);
         assert!(store.create("lecture", None, None).is_err());
         assert!(store.create("Bad Id", None, None).is_err());
+        // Embedding restricted to one site, then opened again; hostile values refused.
+        let sites = vec!["https://moodle.example.edu".to_owned()];
+        store
+            .set_embed_on("lecture", sites.clone())
+            .expect("embed-on");
+        let d = Directory::new(store.load().expect("load"));
+        assert_eq!(d.frame_ancestors("lecture"), Some(sites));
+        assert!(store
+            .set_embed_on("lecture", vec!["https://a.edu; script-src *".into()])
+            .is_err());
+        store
+            .set_embed_on("lecture", Vec::new())
+            .expect("embed anywhere");
+        let d = Directory::new(store.load().expect("load"));
+        assert_eq!(d.frame_ancestors("lecture"), None);
         let rotated = store.rotate_key("lecture").expect("rotate");
         assert_ne!(rotated.stream_key, e.stream_key);
         let d = Directory::new(store.load().expect("load"));

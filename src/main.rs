@@ -47,6 +47,9 @@ enum EventAction {
         #[arg(long)]
         private: bool,
     },
+    /// Restrict which sites may embed the player (e.g. https://moodle.example.edu);
+    /// with no site, any site may.
+    EmbedOn { id: String, sites: Vec<String> },
     /// Print a signed viewer token for a private event, with its watch URL and embed code.
     Token {
         id: String,
@@ -121,6 +124,18 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             println!("created event {}\nstream key: {}", e.id, e.stream_key);
             if e.private {
                 println!("private: viewers need a token (amphi event token {})", e.id);
+            }
+        }
+        EventAction::EmbedOn { id, sites } => {
+            let e = store.set_embed_on(&id, sites)?;
+            if e.embed_on.is_empty() {
+                println!("event {}: any site may embed the player", e.id);
+            } else {
+                println!(
+                    "event {}: the player may be embedded on {}",
+                    e.id,
+                    e.embed_on.join(", ")
+                );
             }
         }
         EventAction::Token { id, ttl, base_url } => {

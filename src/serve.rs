@@ -96,6 +96,7 @@ fn parse_cli_event(s: &str) -> Result<EventRecord> {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(crate::events::generate_key),
+        embed_on: Vec::new(),
     })
 }
 
@@ -124,6 +125,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             starts_at: None,
             private: false,
             viewer_secret: crate::events::generate_key(),
+            embed_on: Vec::new(),
         });
     }
     let directory = Arc::new(Directory::new(records));

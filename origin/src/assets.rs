@@ -169,7 +169,15 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/embed/{event}",
             get(
                 |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
-                    event_page(s.assets, Page::Embed, &e).await
+                    let mut res = event_page(s.assets, Page::Embed, &e).await;
+                    if res.status().is_success() {
+                        let allowed = s.catalog.frame_ancestors(&e);
+                        let policy = crate::frame_ancestors_policy(allowed.as_deref());
+                        if let Ok(v) = HeaderValue::from_str(&policy) {
+                            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+                        }
+                    }
+                    res
                 },
             ),
         )
@@ -239,6 +247,31 @@ mod tests {
 
         let res = request(&app, "GET", "/watch/Not%20An%20Id").await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn frame_ancestors_policies() {
+        use crate::frame_ancestors_policy as policy;
+        assert_eq!(policy(None), "frame-ancestors *");
+        assert_eq!(policy(Some(&[])), "frame-ancestors *");
+        let sites = [
+            "https://moodle.example.edu".to_owned(),
+            "https://*.fun-mooc.fr:8443".to_owned(),
+        ];
+        assert_eq!(
+            policy(Some(&sites)),
+            "frame-ancestors 'self' https://moodle.example.edu https://*.fun-mooc.fr:8443"
+        );
+        // Anything that could end the directive or the header is dropped.
+        let hostile = [
+            "https://a.edu; script-src *".to_owned(),
+            "x\r\ny".to_owned(),
+            "https://ok.edu".to_owned(),
+        ];
+        assert_eq!(
+            policy(Some(&hostile)),
+            "frame-ancestors 'self' https://ok.edu"
+        );
     }
 
     #[tokio::test]

@@ -70,6 +70,38 @@ pub trait EventCatalog: Send + Sync + 'static {
     fn access(&self, _event: &str) -> Access {
         Access::Public
     }
+
+    /// Sites allowed to frame `/embed/{event}` (CSP `frame-ancestors` sources such as
+    /// `https://moodle.example.edu`); `None` or an empty list lets any site embed it.
+    fn frame_ancestors(&self, _event: &str) -> Option<Vec<String>> {
+        None
+    }
+}
+
+/// Whether `source` is a CSP source expression we pass through: a scheme and host
+/// (`https://lms.example.edu`, `https://*.example.edu:8443`) or a bare host. Nothing
+/// that could end the directive or the header (`;`, `,`, quotes, spaces, controls).
+pub fn valid_frame_ancestor(source: &str) -> bool {
+    !source.is_empty()
+        && source.len() <= 255
+        && source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".:/*-_".contains(&b))
+}
+
+/// The `Content-Security-Policy` of an embed page for these allowed sources.
+pub fn frame_ancestors_policy(sources: Option<&[String]>) -> String {
+    let valid: Vec<&str> = sources
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .filter(|s| valid_frame_ancestor(s))
+        .collect();
+    if valid.is_empty() {
+        "frame-ancestors *".to_owned()
+    } else {
+        format!("frame-ancestors 'self' {}", valid.join(" "))
+    }
 }
 
 /// Blocking requests wait at most this many target durations.
