@@ -56,13 +56,18 @@ impl Amphi {
     /// [`Amphi::start`] with extra `amphi serve` arguments (`--role`, `--store`, …).
     pub fn start_with(events: &[&str], extra: &[&str]) -> Amphi {
         let data = tempdir::TempDir::new("data");
-        let mut amphi = Amphi::start_in(data.path(), events);
+        let mut amphi = Amphi::start_in_with(data.path(), events, extra);
         amphi._data = Some(data);
         amphi
     }
 
     /// Like [`Amphi::start`] on a data directory the caller keeps (e.g. across restarts).
     pub fn start_in(data: &std::path::Path, events: &[&str]) -> Amphi {
+        Amphi::start_in_with(data, events, &[])
+    }
+
+    /// [`Amphi::start_in`] with extra `amphi serve` arguments.
+    pub fn start_in_with(data: &std::path::Path, events: &[&str], extra: &[&str]) -> Amphi {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_amphi"));
         cmd.args([
             "serve",

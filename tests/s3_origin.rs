@@ -1,0 +1,341 @@
+//! Scale-out roles end to end: an `amphi serve --role packager --store s3` process and a
+//! separate `--role origin --store s3 --notify-url …` process sharing a real
+//! S3-compatible server (moto on loopback, `scripts/s3-test-server.sh`), with ffmpeg
+//! publishing over RTMP. The origin is restarted (stateless), and the S3 server is made
+//! unreachable for 10 s (a loopback proxy in front of it closes; moto keeps objects in
+//! memory, so stopping moto itself would lose them): the packager retries, the live edge
+//! recovers, and what was stored before is still served.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BUCKET: &str = "amphi-e2e";
+
+struct S3Server {
+    dir: tempdir::TempDir,
+    port: u16,
+    endpoint: String,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/s3-test-server.sh")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl S3Server {
+    fn start() -> S3Server {
+        let port = free_port();
+        let dir = tempdir::TempDir::new("s3");
+        let out = Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .arg(dir.path())
+            .arg(port.to_string())
+            .arg(BUCKET)
+            .output()
+            .expect("run s3-test-server.sh");
+        assert!(
+            out.status.success(),
+            "s3-test-server.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let endpoint = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        S3Server {
+            dir,
+            port,
+            endpoint,
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .arg(self.port.to_string())
+            .status();
+    }
+}
+
+/// A loopback TCP proxy that can go down (refusing connections, cutting open ones) and
+/// come back on the same port.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), conns.clone());
+        std::thread::spawn(move || {
+            let mut listener = Some(listener);
+            loop {
+                match (&listener, up2.load(Ordering::SeqCst)) {
+                    (Some(_), false) => listener = None, // down: refuse connections
+                    (None, true) => listener = TcpListener::bind(("127.0.0.1", port)).ok(),
+                    _ => {}
+                }
+                let Some(l) = &listener else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                l.set_nonblocking(true).expect("nonblocking");
+                match l.accept() {
+                    Ok((client, _)) => {
+                        let _ = client.set_nonblocking(false);
+                        let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                            continue;
+                        };
+                        let _ = client.set_nodelay(true);
+                        let _ = server.set_nodelay(true);
+                        let mut list = conns2.lock().expect("conns");
+                        for s in [&client, &server] {
+                            if let Ok(c) = s.try_clone() {
+                                list.push(c);
+                            }
+                        }
+                        pipe(&client, &server);
+                        pipe(&server, &client);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Proxy { port, up, conns }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for c in self.conns.lock().expect("conns").drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn up(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+fn pipe(from: &TcpStream, to: &TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+fn s3_args(endpoint: &str) -> Vec<String> {
+    [
+        "--store",
+        "s3",
+        "--s3-endpoint",
+        endpoint,
+        "--s3-bucket",
+        BUCKET,
+        "--s3-path-style",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn start_origin(endpoint: &str, packager: &Amphi) -> Amphi {
+    let notify = format!("{}/internal/notify", packager.http);
+    let mut args = vec!["--role".to_owned(), "origin".to_owned()];
+    args.extend(s3_args(endpoint));
+    args.extend(["--notify-url".to_owned(), notify]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Amphi::start_with(&[&format!("e2e:{KEY}")], &args)
+}
+
+fn first_rendition(c: &reqwest::blocking::Client, origin: &Amphi) -> String {
+    let master = wait_for(
+        "the master playlist at the origin",
+        Duration::from_secs(40),
+        || {
+            get_text(c, &origin.url("/live/e2e/master.m3u8"))
+                .filter(|m| m.contains("#EXT-X-STREAM-INF"))
+        },
+    );
+    let uri = segment_uris(&master).into_iter().next().expect("a variant");
+    uri.split('/').next().expect("rendition dir").to_owned()
+}
+
+fn playlist_url(origin: &Amphi, rendition: &str) -> String {
+    origin.url(&format!("/live/e2e/{rendition}/index.m3u8"))
+}
+
+#[test]
+fn packager_and_origin_processes_share_an_s3_store() {
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    let s3 = S3Server::start();
+    let port: u16 = s3
+        .endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("endpoint port");
+    let proxy = Proxy::start(port);
+    let endpoint = proxy.endpoint();
+
+    let mut args = vec!["--role".to_owned(), "packager".to_owned()];
+    args.extend(s3_args(&endpoint));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let packager = Amphi::start_with(&[&format!("e2e:{KEY}")], &args);
+    let c = client();
+    // The packager serves no viewers.
+    let r = c
+        .get(packager.url("/live/e2e/master.m3u8"))
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 404);
+    assert!(get_text(&c, &packager.url("/healthz")).is_some());
+
+    let origin = start_origin(&endpoint, &packager);
+    let _publisher = Publisher::start(&packager.rtmp, KEY, 640, 360, 120);
+
+    let rendition = first_rendition(&c, &origin);
+    let url = playlist_url(&origin, &rendition);
+    let playlist = wait_for(
+        "a media playlist with a preload hint",
+        Duration::from_secs(20),
+        || get_text(&c, &url).filter(|p| preload_hint(p).is_some()),
+    );
+    // Blocking reload: ask for the hinted part; the origin answers when the packager
+    // (another process) has put it, woken through /internal/notify.
+    let mut answers = Vec::new();
+    let (mut msn, mut part) = preload_hint(&playlist).expect("hint");
+    for _ in 0..6 {
+        let t = Instant::now();
+        let blocked = get_text(&c, &format!("{url}?_HLS_msn={msn}&_HLS_part={part}"))
+            .expect("blocking reload answered");
+        answers.push(t.elapsed());
+        let uri = format!("part{msn}.{part}.m4s");
+        assert!(blocked.contains(&uri), "{uri} listed:\n{blocked}");
+        let bytes = get_bytes(&c, &origin.url(&format!("/live/e2e/{rendition}/{uri}")))
+            .expect("the part is served");
+        assert!(!bytes.is_empty());
+        (msn, part) = preload_hint(&blocked).expect("next hint");
+    }
+    println!("blocking reloads through a separate origin answered after {answers:?}");
+    assert!(answers.iter().all(|d| *d < Duration::from_secs(2)));
+
+    // Stateless: a new origin process serves at once.
+    drop(origin);
+    let origin = start_origin(&endpoint, &packager);
+    let t = Instant::now();
+    let master = get_text(&c, &origin.url("/live/e2e/master.m3u8")).expect("master at once");
+    assert!(master.contains("#EXT-X-STREAM-INF"));
+    let playlist = get_text(&c, &playlist_url(&origin, &rendition)).expect("playlist at once");
+    println!(
+        "restarted origin served master and playlist {:?} after starting",
+        t.elapsed()
+    );
+    let (msn, part) = preload_hint(&playlist).expect("hint");
+    let blocked = get_text(
+        &c,
+        &format!(
+            "{}?_HLS_msn={msn}&_HLS_part={part}",
+            playlist_url(&origin, &rendition)
+        ),
+    )
+    .expect("blocking reload on the new origin");
+    assert!(blocked.contains(&format!("part{msn}.{part}.m4s")));
+
+    // The S3 server becomes unreachable for 10 s.
+    let before = get_text(&c, &playlist_url(&origin, &rendition)).expect("playlist");
+    let stored_before: Vec<String> = segment_uris(&before)
+        .into_iter()
+        .filter(|u| u.starts_with("seg"))
+        .collect();
+    assert!(
+        !stored_before.is_empty(),
+        "complete segments before the outage"
+    );
+    let edge_before = preload_hint(&before).expect("hint");
+    proxy.down();
+    std::thread::sleep(Duration::from_secs(10));
+    proxy.up();
+    let t = Instant::now();
+    let after = wait_for(
+        "the live edge to move past the outage",
+        Duration::from_secs(30),
+        || {
+            get_text(&c, &playlist_url(&origin, &rendition))
+                .filter(|p| preload_hint(p).is_some_and(|h| h.0 > edge_before.0 + 5))
+        },
+    );
+    println!(
+        "live edge recovered {:?} after S3 came back: {:?} -> {:?}",
+        t.elapsed(),
+        edge_before,
+        preload_hint(&after)
+    );
+    for seg in &stored_before {
+        let bytes = get_bytes(&c, &origin.url(&format!("/live/e2e/{rendition}/{seg}")));
+        assert!(
+            bytes.is_some_and(|b| !b.is_empty()),
+            "{seg}, stored before the outage, is still served"
+        );
+    }
+    // Parts produced during the outage were retried, not lost: every part the
+    // playlist lists after recovery is served.
+    let listed: Vec<String> = after
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-PART:"))
+        .filter_map(|l| attr(l, "URI").map(str::to_owned))
+        .collect();
+    for uri in &listed {
+        assert!(
+            get_bytes(&c, &origin.url(&format!("/live/e2e/{rendition}/{uri}"))).is_some(),
+            "{uri} listed and served"
+        );
+    }
+    let log = packager.log();
+    let failures = log.matches("store write failed").count();
+    let s3_failures = log.matches("S3 store request failed").count();
+    println!(
+        "packager log: {failures} 'store write failed', {s3_failures} 'S3 store request failed', recovered: {}",
+        log.contains("store writes succeed again")
+    );
+    assert_eq!(failures, 1, "one warning per burst:\n{log}");
+    assert_eq!(s3_failures, 1, "one S3 warning per burst:\n{log}");
+    assert!(log.contains("store writes succeed again"));
+}
