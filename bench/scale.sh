@@ -8,7 +8,7 @@
 #       histogram) and as viewers see it (amphi-loadgen, direct);
 #   (d) latency behind the live edge, through Varnish vs direct.
 # Env: SCALE_SECS (60), SCALE_STEPS ("100 2000 5000"), WRK_SECS (10), WRK_CONNS (64),
-#      DIRECT_VIEWERS (100), DIRECT_SECS (30).
+#      DIRECT_VIEWERS (100), DIRECT_SECS (30), SCALE_PROFILE (release | debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE_SECS="${SCALE_SECS:-60}"
@@ -20,9 +20,16 @@ DIRECT_SECS="${DIRECT_SECS:-30}"
 KEY=bench-scale-key
 
 command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2 || true
-cargo build --release --quiet -p amphi --bin amphi -p amphi-loadgen --bin amphi-loadgen
-AMPHI=target/release/amphi
-LOADGEN=target/release/amphi-loadgen
+# SCALE_PROFILE=debug reuses the test build (dependencies are optimised in dev too).
+SCALE_PROFILE="${SCALE_PROFILE:-release}"
+if [ "$SCALE_PROFILE" = release ]; then
+  cargo build --release --quiet -p amphi --bin amphi -p amphi-loadgen --bin amphi-loadgen
+else
+  cargo build --quiet -p amphi --bin amphi -p amphi-loadgen --bin amphi-loadgen
+fi
+target="${CARGO_TARGET_DIR:-target}"
+AMPHI="$target/$SCALE_PROFILE/amphi"
+LOADGEN="$target/$SCALE_PROFILE/amphi-loadgen"
 
 tmp="$(mktemp -d /tmp/amphi-scale.XXXXXX)"
 chmod 755 "$tmp"

@@ -110,8 +110,10 @@ pub struct MediaPlaylist {
     pub part_target: f64,
     pub map_uri: Option<String>,
     pub parts: Vec<Part>,
-    /// The part after the last listed one (what `EXT-X-PRELOAD-HINT` names):
-    /// the `_HLS_msn`/`_HLS_part` of the next blocking reload.
+    /// The `_HLS_msn`/`_HLS_part` of the next blocking reload: the part the
+    /// `EXT-X-PRELOAD-HINT` names when its URI ends in `{msn}.{part}.{ext}`, else the
+    /// part after the last listed one. (A full segment's hint names the next
+    /// segment's first part before the `EXTINF` closing it is listed.)
     pub next: (u64, u32),
     pub ended: bool,
 }
@@ -144,6 +146,7 @@ pub fn parse_media(text: &str) -> Result<MediaPlaylist, PlaylistError> {
     // PDT of the current segment's start, and the offset of the next part in it.
     let mut seg_pdt: Option<f64> = None;
     let mut offset = 0.0f64;
+    let mut hint = None;
     for (n, line) in lines {
         let bad = |tag| PlaylistError::BadTag { line: n + 1, tag };
         if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
@@ -186,12 +189,31 @@ pub fn parse_media(text: &str) -> Result<MediaPlaylist, PlaylistError> {
             offset = 0.0;
             msn += 1;
             index = 0;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PRELOAD-HINT:") {
+            if attr(v, "TYPE") == Some("PART") {
+                hint = attr(v, "URI").and_then(part_position);
+            }
         } else if line == "#EXT-X-ENDLIST" {
             pl.ended = true;
         }
     }
-    pl.next = (msn, index);
+    pl.next = hint.unwrap_or((msn, index));
     Ok(pl)
+}
+
+/// `(msn, part)` from a part URI whose file name ends in `{msn}.{part}.{ext}`
+/// (`part12.3.m4s`, `../v/fileSequence12.3.mp4?x=1`).
+pub fn part_position(uri: &str) -> Option<(u64, u32)> {
+    let path = uri.split(['?', '#']).next()?;
+    let file = path.rsplit('/').next()?;
+    let (stem, _ext) = file.rsplit_once('.')?;
+    let (head, part) = stem.rsplit_once('.')?;
+    let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let msn = &head[head.len() - digits..];
+    if msn.is_empty() || part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((msn.parse().ok()?, part.parse().ok()?))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -349,6 +371,34 @@ mod tests {
         assert_eq!(pl.parts[0].pdt_ms, None);
         let ended = parse_media(&format!("{text}#EXT-X-ENDLIST\n")).expect("parses");
         assert!(ended.ended);
+    }
+
+    #[test]
+    fn next_follows_a_preload_hint_into_the_next_segment() {
+        // Segment 4 has all its parts, but its EXTINF is not listed yet.
+        let text = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:4\n#EXT-X-PART:DURATION=1,URI=\"part4.0.m4s\"\n#EXT-X-PART:DURATION=1,URI=\"part4.1.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part5.0.m4s\"\n";
+        assert_eq!(parse_media(text).expect("parses").next, (5, 0));
+        let map_hint = text.replace("TYPE=PART", "TYPE=MAP");
+        assert_eq!(parse_media(&map_hint).expect("parses").next, (4, 2));
+    }
+
+    #[test]
+    fn part_positions_from_uris() {
+        assert_eq!(part_position("part12.3.m4s"), Some((12, 3)));
+        assert_eq!(
+            part_position("../v/fileSequence12.3.mp4?x=1"),
+            Some((12, 3))
+        );
+        for bad in [
+            "seg12.m4s",
+            "part.3.m4s",
+            "part12..m4s",
+            "part12.x.m4s",
+            "",
+            "12",
+        ] {
+            assert_eq!(part_position(bad), None, "{bad}");
+        }
     }
 
     #[test]

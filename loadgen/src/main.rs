@@ -55,6 +55,7 @@ struct ViewerStats {
     errors: Vec<String>,
     parts: u64,
     bytes: u64,
+    retries: u64,
 }
 
 fn wall_ms() -> i64 {
@@ -72,12 +73,20 @@ struct Viewer<'a> {
 impl Viewer<'_> {
     async fn get(&mut self, kind: Kind, url: &Url) -> Result<Bytes> {
         let t = Instant::now();
-        let res = self
-            .client
-            .get(url.clone())
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
+        // Like a browser, retry once when a kept-alive connection was closed under us
+        // (no response at all); any answer, even an error status, is final.
+        let res = match self.client.get(url.clone()).send().await {
+            Ok(res) => res,
+            Err(e) if e.status().is_none() => {
+                self.stats.retries += 1;
+                self.client
+                    .get(url.clone())
+                    .send()
+                    .await
+                    .with_context(|| format!("GET {url} (retried after: {e})"))?
+            }
+            Err(e) => return Err(e).with_context(|| format!("GET {url}")),
+        };
         let status = res.status();
         let body = res
             .bytes()
@@ -182,6 +191,8 @@ async fn main() -> Result<()> {
     let client = Client::builder()
         .timeout(Duration::from_secs_f64(args.timeout))
         .pool_max_idle_per_host(usize::MAX)
+        // Shorter than Varnish's `timeout_idle` (5 s) and hyper's server default.
+        .pool_idle_timeout(Duration::from_secs(3))
         .tcp_nodelay(true)
         .build()?;
     let t0 = Instant::now();
@@ -207,12 +218,14 @@ async fn main() -> Result<()> {
     let mut by_kind: BTreeMap<Kind, Vec<u32>> = BTreeMap::new();
     let mut behind = Vec::new();
     let (mut parts, mut bytes, mut errors, mut viewers_with_errors) = (0, 0, 0, 0);
+    let mut retries = 0;
     for (i, s) in all.iter().enumerate() {
         for (k, us) in &s.requests {
             by_kind.entry(*k).or_default().push(*us);
         }
         behind.extend_from_slice(&s.behind_ms);
         parts += s.parts;
+        retries += s.retries;
         bytes += s.bytes;
         errors += s.errors.len();
         if !s.errors.is_empty() {
@@ -234,7 +247,7 @@ async fn main() -> Result<()> {
     behind.sort_unstable();
     let total = every.len();
     println!(
-        "{n} viewers, {elapsed:.1} s: {total} requests ({:.0}/s), {parts} parts, {:.1} MB, {errors} errors in {viewers_with_errors} viewers",
+        "{n} viewers, {elapsed:.1} s: {total} requests ({:.0}/s), {parts} parts, {:.1} MB, {retries} retries, {errors} errors in {viewers_with_errors} viewers",
         total as f64 / elapsed,
         bytes as f64 / 1e6
     );
@@ -278,6 +291,7 @@ async fn main() -> Result<()> {
         "parts": parts,
         "bytes": bytes,
         "errors": errors,
+        "retries": retries,
         "viewers_with_errors": viewers_with_errors,
         "latency_p50_ms": ms(percentile(&every, 50.0)),
         "latency_p90_ms": ms(percentile(&every, 90.0)),
