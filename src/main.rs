@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run ingest, packager and origin in one process.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage events and their stream keys.
     Event {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
@@ -108,7 +108,7 @@ fn embed_iframe(base: &str, id: &str, token: Option<&str>) -> String {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Event { data_dir, action } => event_command(&data_dir, action),
     }
 }
