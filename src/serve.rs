@@ -48,9 +48,28 @@ pub struct ServeArgs {
     /// Host name to print in URLs (defaults to the bound address or localhost).
     #[arg(long)]
     public_host: Option<String>,
+    /// Minutes of each event kept as its recording (VOD after the live); 0 keeps only
+    /// the live window. Memory use grows with it when the store is in memory.
+    #[arg(long, default_value_t = 10, env = "AMPHI_RECORD_MINUTES")]
+    record_minutes: u64,
+    /// Seconds an event stays live after its publisher leaves (a reconnecting encoder
+    /// continues it); then its playlists become the recording.
+    #[arg(long, default_value_t = amphi_packager::DEFAULT_END_AFTER.as_secs())]
+    end_after: u64,
     /// Role of this process and its store (scale out: one packager, many origins).
     #[command(flatten)]
     scale: ScaleArgs,
+}
+
+fn packager_config(args: &ServeArgs) -> amphi_packager::PackagerConfig {
+    let mut config = amphi_packager::PackagerConfig::default();
+    let segment = config.playlist.segment_duration.as_secs().max(1);
+    config.playlist.retain_segments = config
+        .playlist
+        .window_segments
+        .max((args.record_minutes.saturating_mul(60) / segment) as usize);
+    config.end_after = std::time::Duration::from_secs(args.end_after.max(1));
+    config
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -145,7 +164,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let (packager_task, rtmp_task, rtmp_addr) = if role == Role::Origin {
         (None, None, None)
     } else {
-        let packager = amphi_packager::Packager::new(store.clone(), Default::default());
+        let packager = amphi_packager::Packager::new(store.clone(), packager_config(&args));
         let packager_task = tokio::spawn(packager.run(sessions));
         let rtmp_listener = TcpListener::bind(args.rtmp)
             .await

@@ -15,6 +15,8 @@ pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
 pub const DEFAULT_PART_TARGET: Duration = Duration::from_millis(334);
 /// Segments kept in a live playlist's sliding window.
 pub const DEFAULT_WINDOW_SEGMENTS: usize = 12;
+/// Segments kept for the recording by default: ten minutes of 2 s segments.
+pub const DEFAULT_RETAIN_SEGMENTS: usize = 300;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaylistConfig {
@@ -25,6 +27,9 @@ pub struct PlaylistConfig {
     pub part_target: Duration,
     /// Completed segments kept in the playlist.
     pub window_segments: usize,
+    /// Completed segments kept for the recording (at least the window): when the live
+    /// ends, the playlist becomes a VOD playlist of all of them.
+    pub retain_segments: usize,
 }
 
 impl Default for PlaylistConfig {
@@ -33,6 +38,7 @@ impl Default for PlaylistConfig {
             segment_duration: DEFAULT_SEGMENT_DURATION,
             part_target: DEFAULT_PART_TARGET,
             window_segments: DEFAULT_WINDOW_SEGMENTS,
+            retain_segments: DEFAULT_RETAIN_SEGMENTS,
         }
     }
 }
@@ -84,6 +90,10 @@ pub struct MediaPlaylist {
     pending_discontinuity: bool,
     /// EXT-X-ENDLIST: the live is over and the playlist will not change.
     ended: bool,
+    /// Complete segments that left the live window, kept for the recording.
+    recording: VecDeque<Segment>,
+    /// EXT-X-DISCONTINUITY-SEQUENCE of the first recorded segment.
+    recording_discontinuity_sequence: u64,
 }
 
 /// What closing a segment produced.
@@ -91,8 +101,11 @@ pub struct MediaPlaylist {
 pub struct ClosedSegment {
     pub msn: u64,
     pub duration: Duration,
-    /// Segments that slid out of the window (their objects may be deleted later).
+    /// Segments that slid out of the live window (their parts may be deleted later;
+    /// the segments too unless they are recorded).
     pub evicted: Vec<u64>,
+    /// Recorded segments past the retention (their objects may be deleted).
+    pub expired: Vec<u64>,
 }
 
 #[non_exhaustive]
@@ -118,7 +131,14 @@ impl MediaPlaylist {
             generation: 0,
             pending_discontinuity: false,
             ended: false,
+            recording: VecDeque::new(),
+            recording_discontinuity_sequence: 0,
         }
+    }
+
+    /// Whether segments leaving the live window are kept for the recording.
+    pub fn records(&self) -> bool {
+        self.config.retain_segments > self.config.window_segments
     }
 
     fn open_segment(&self) -> Option<&Segment> {
@@ -188,12 +208,29 @@ impl MediaPlaylist {
                 if self.segments.front().is_some_and(|s| s.discontinuity) {
                     self.discontinuity_sequence += 1;
                 }
+                if self.records() {
+                    self.recording.push_back(old);
+                }
+            }
+        }
+        let mut expired = Vec::new();
+        let keep = self
+            .config
+            .retain_segments
+            .saturating_sub(self.config.window_segments);
+        while self.recording.len() > keep {
+            if let Some(old) = self.recording.pop_front() {
+                expired.push(old.msn);
+                if self.recording.front().is_some_and(|s| s.discontinuity) {
+                    self.recording_discontinuity_sequence += 1;
+                }
             }
         }
         Some(ClosedSegment {
             msn,
             duration,
             evicted,
+            expired,
         })
     }
 
@@ -282,9 +319,72 @@ impl MediaPlaylist {
         self.segments.len().saturating_sub(keep)
     }
 
+    /// Renders the recording as a VOD playlist: every retained segment, then
+    /// EXT-X-ENDLIST.
+    pub fn render_vod(&self) -> String {
+        use std::fmt::Write;
+        let all: Vec<&Segment> = self
+            .recording
+            .iter()
+            .chain(self.segments.iter())
+            .filter(|s| s.complete)
+            .collect();
+        let target = all
+            .iter()
+            .map(|s| s.duration())
+            .chain(std::iter::once(self.config.segment_duration))
+            .max()
+            .map_or(1, |d| (d.as_secs_f64().round() as u64).max(1));
+        let first_msn = all.first().map_or(self.next_msn, |s| s.msn);
+        let discontinuity_sequence = if self.recording.is_empty() {
+            self.discontinuity_sequence
+        } else {
+            self.recording_discontinuity_sequence
+        };
+        let mut out = String::with_capacity(64 * all.len() + 256);
+        let _ = writeln!(out, "#EXTM3U");
+        let _ = writeln!(out, "#EXT-X-VERSION:9");
+        let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
+        let _ = writeln!(out, "#EXT-X-PLAYLIST-TYPE:VOD");
+        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
+        if discontinuity_sequence > 0 {
+            let _ = writeln!(
+                out,
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}"
+            );
+        }
+        let mut map: Option<u64> = None;
+        for (i, seg) in all.iter().enumerate() {
+            if seg.discontinuity && i > 0 {
+                let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
+            }
+            if map != Some(seg.generation) {
+                let _ = writeln!(
+                    out,
+                    "#EXT-X-MAP:URI=\"{}\"",
+                    crate::names::init_name(seg.generation)
+                );
+                map = Some(seg.generation);
+            }
+            let _ = writeln!(
+                out,
+                "#EXT-X-PROGRAM-DATE-TIME:{}",
+                format_pdt(seg.program_date_time)
+            );
+            let _ = writeln!(out, "#EXTINF:{:.5},", seg.duration().as_secs_f64());
+            let _ = writeln!(out, "{}", crate::names::segment_name(seg.msn));
+        }
+        let _ = writeln!(out, "#EXT-X-ENDLIST");
+        out
+    }
+
     /// Renders the playlist; with `skip`, older segments are replaced by EXT-X-SKIP
     /// (only when the window is long enough, else the full playlist is rendered).
+    /// Once the live has ended, both are the VOD playlist of the recording.
     pub fn render(&self, skip: bool, reports: &[RenditionReport]) -> String {
+        if self.ended && self.records() {
+            return self.render_vod();
+        }
         use std::fmt::Write;
         let mut out = String::with_capacity(4096);
         let target = self.target_duration();
@@ -677,6 +777,53 @@ mod tests {
         assert!(edge.ended);
         assert_eq!((edge.next_msn, edge.next_part), (3, 0));
         assert!(edge.has(100, Some(0)));
+    }
+
+    #[test]
+    fn ended_live_becomes_a_vod_of_the_recording() {
+        let config = PlaylistConfig {
+            retain_segments: 16,
+            ..PlaylistConfig::default()
+        };
+        let mut p = MediaPlaylist::new(config);
+        let mut expired = Vec::new();
+        let mut evicted = Vec::new();
+        for s in 0..20u64 {
+            if s == 10 {
+                p.discontinuity(1);
+            }
+            p.begin_segment(t0() + Duration::from_secs(2 * s));
+            for n in 0..6 {
+                p.push_part(PART, n == 0).unwrap();
+            }
+            if let Some(c) = p.close_segment() {
+                expired.extend(c.expired);
+                evicted.extend(c.evicted);
+            }
+        }
+        // 12 live + 4 recorded; segments 0..=3 expired, 0..=7 left the live window.
+        assert_eq!(expired, vec![0, 1, 2, 3]);
+        assert_eq!(evicted, (0..8).collect::<Vec<_>>());
+        let live = p.render(false, &[]);
+        assert!(live.contains("#EXT-X-MEDIA-SEQUENCE:8\n"), "{live}");
+        assert!(!live.contains("PLAYLIST-TYPE"));
+        p.end();
+        let vod = p.render(false, &[]);
+        assert_eq!(vod, p.render(true, &[]));
+        assert!(
+            vod.contains("#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:4\n"),
+            "{vod}"
+        );
+        assert!(vod.ends_with("seg19.m4s\n#EXT-X-ENDLIST\n"));
+        assert!(!vod.contains("#EXT-X-PART:") && !vod.contains("PRELOAD-HINT"));
+        assert!(
+            vod.contains("seg9.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n"),
+            "{vod}"
+        );
+        assert_eq!(vod.matches("#EXTINF:").count(), 16);
+        let parsed = m3u8_rs::parse_media_playlist_res(vod.as_bytes()).unwrap();
+        assert!(parsed.end_list);
+        assert_eq!(parse_edge(&vod).map(|e| e.ended), Some(true));
     }
 
     #[test]

@@ -54,9 +54,44 @@ impl EventPackager {
     }
 
     pub(crate) async fn run(mut self, mut sessions: mpsc::Receiver<PublishSession>) {
-        while let Some(session) = sessions.recv().await {
+        // After a session, the event stays live for `end_after` so that an encoder
+        // that reconnects continues it; then its playlists become the recording.
+        let mut live = false;
+        loop {
+            let next = if live {
+                match tokio::time::timeout(self.config.end_after, sessions.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        self.end_live().await;
+                        live = false;
+                        continue;
+                    }
+                }
+            } else {
+                sessions.recv().await
+            };
+            let Some(session) = next else { break };
             let span = tracing::info_span!("session", event = %self.event, protocol = %session.protocol, generation = self.sessions_seen);
             self.run_session(session).instrument(span).await;
+            live = true;
+        }
+        if live {
+            self.end_live().await;
+        }
+    }
+
+    /// No publisher came back: every rendition's playlist becomes a VOD playlist of
+    /// the recorded segments (EXT-X-ENDLIST), which the same player plays.
+    async fn end_live(&mut self) {
+        info!(event = %self.event, "live ended; playlists now list the recording");
+        let names: Vec<String> = self.writers.keys().cloned().collect();
+        for name in names {
+            let ops = match self.writers.get_mut(&name) {
+                Some(w) => w.end(),
+                None => continue,
+            };
+            self.apply(ops).await;
+            self.write_playlists(&name).await;
         }
     }
 

@@ -39,7 +39,13 @@ pub struct PackagerConfig {
     pub playlist: PlaylistConfig,
     pub mux: pipeline::MuxSettings,
     pub ladder: Vec<ladder::Rung>,
+    /// How long an event stays live without a publisher before its playlists become
+    /// the recording (an encoder reconnecting within this time continues the live).
+    pub end_after: std::time::Duration,
 }
+
+/// Default for [`PackagerConfig::end_after`].
+pub const DEFAULT_END_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// x264 preset for the encoded rungs.
 pub const DEFAULT_X264_PRESET: &str = "veryfast";
@@ -57,6 +63,7 @@ impl Default for PackagerConfig {
             },
             playlist,
             ladder: ladder::DEFAULT_LADDER.to_vec(),
+            end_after: DEFAULT_END_AFTER,
         }
     }
 }

@@ -40,8 +40,9 @@ pub struct RenditionWriter {
     /// The session's wall-clock epoch (media time zero).
     epoch: SystemTime,
     open_parts: Vec<Bytes>,
-    /// Segments out of the window, waiting to be deleted: (msn, parts).
-    retired: VecDeque<(u64, u32)>,
+    /// Segments out of the window, waiting to be deleted: (msn, parts, and whether
+    /// the segment object goes too — not while it is recorded).
+    retired: VecDeque<(u64, u32, bool)>,
     /// Chunks before the first fragment start of a session (cannot be played alone).
     dropped_chunks: u64,
 }
@@ -119,6 +120,15 @@ impl RenditionWriter {
         ops
     }
 
+    /// The live is over: the playlists become the VOD playlist of the recording
+    /// (write them with `playlists` afterwards).
+    pub fn end(&mut self) -> Vec<StoreOp> {
+        let mut ops = Vec::new();
+        self.close_segment(&mut ops);
+        self.playlist.end();
+        ops
+    }
+
     /// The publisher left: closes the open segment.
     pub fn finish(&mut self) -> Vec<StoreOp> {
         let mut ops = Vec::new();
@@ -142,16 +152,26 @@ impl RenditionWriter {
             },
         });
         let window = self.playlist.config.window_segments.max(1);
+        let recorded = self.playlist.records();
         for msn in closed.evicted {
             // Part count of evicted segments is unknown here; parts are deleted by a
             // bounded probe of indices (the store ignores missing keys).
-            self.retired.push_back((msn, MAX_PARTS_PER_SEGMENT));
+            self.retired
+                .push_back((msn, MAX_PARTS_PER_SEGMENT, !recorded));
+        }
+        // Recorded segments past the retention left every playlist long ago.
+        for msn in closed.expired {
+            ops.push(StoreOp::Delete {
+                key: self.key(&names::segment_name(msn)),
+            });
         }
         while self.retired.len() > window {
-            if let Some((msn, parts)) = self.retired.pop_front() {
-                ops.push(StoreOp::Delete {
-                    key: self.key(&names::segment_name(msn)),
-                });
+            if let Some((msn, parts, segment_too)) = self.retired.pop_front() {
+                if segment_too {
+                    ops.push(StoreOp::Delete {
+                        key: self.key(&names::segment_name(msn)),
+                    });
+                }
                 for p in 0..parts {
                     ops.push(StoreOp::Delete {
                         key: self.key(&names::part_name(msn, p)),
@@ -283,6 +303,7 @@ mod tests {
     fn old_segments_are_deleted_a_window_later() {
         let config = PlaylistConfig {
             window_segments: 3,
+            retain_segments: 3,
             ..PlaylistConfig::default()
         };
         let mut w = RenditionWriter::new("ev", "720p", config);
@@ -299,5 +320,39 @@ mod tests {
         assert!(deleted.contains(&"live/ev/720p/seg0.m4s".to_owned()));
         assert!(deleted.contains(&"live/ev/720p/part0.0.m4s".to_owned()));
         assert!(!deleted.contains(&"live/ev/720p/seg13.m4s".to_owned()));
+    }
+
+    #[test]
+    fn recorded_segments_outlive_their_parts_and_end_as_vod() {
+        let config = PlaylistConfig {
+            window_segments: 3,
+            retain_segments: 8,
+            ..PlaylistConfig::default()
+        };
+        let mut w = RenditionWriter::new("ev", "720p", config);
+        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        let mut deleted = Vec::new();
+        for i in 0..40 {
+            for op in w.on_chunk(chunk(i, i % 2 == 0)) {
+                if let StoreOp::Delete { key } = op {
+                    deleted.push(key);
+                }
+            }
+        }
+        // Parts go a window after leaving the live playlist; segments only when they
+        // pass the retention (8 segments: 19 closed, 0..=10 expired).
+        assert!(deleted.contains(&"live/ev/720p/part0.0.m4s".to_owned()));
+        assert!(deleted.contains(&"live/ev/720p/seg10.m4s".to_owned()));
+        assert!(!deleted.contains(&"live/ev/720p/seg11.m4s".to_owned()));
+        assert!(deleted.contains(&"live/ev/720p/part12.0.m4s".to_owned()));
+        let ops = w.end();
+        assert!(puts(&ops).contains(&"live/ev/720p/seg19.m4s"));
+        let vod = match &w.playlists(&[])[1] {
+            StoreOp::Put { object, .. } => String::from_utf8_lossy(&object.data).into_owned(),
+            StoreOp::Delete { .. } => String::new(),
+        };
+        assert!(vod.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{vod}");
+        assert!(vod.contains("#EXT-X-MEDIA-SEQUENCE:12\n"), "{vod}");
+        assert!(vod.ends_with("seg19.m4s\n#EXT-X-ENDLIST\n"), "{vod}");
     }
 }
