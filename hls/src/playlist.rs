@@ -559,7 +559,8 @@ pub fn parse_edge(text: &str) -> Option<PlaylistEdge> {
         next_msn,
         next_part,
         target_duration,
-        part_target: part_target.unwrap_or(target_duration),
+        // A playlist without parts (a VOD recording) has no part target.
+        part_target: part_target.unwrap_or(Duration::ZERO),
         ended,
     })
 }
