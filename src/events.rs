@@ -35,6 +35,9 @@ pub struct EventRecord {
     /// Key of the HMAC that signs viewer tokens (shared with the course platform).
     #[serde(default = "generate_key")]
     pub viewer_secret: String,
+    /// Viewers must give a display name to ask questions (else anonymous is fine).
+    #[serde(default)]
+    pub named_viewers: bool,
     /// Sites allowed to embed the player (CSP frame-ancestors); empty: any site.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub embed_on: Vec<String>,
@@ -118,6 +121,7 @@ impl EventsFileStore {
             starts_at: None,
             private: false,
             viewer_secret: generate_key(),
+            named_viewers: false,
             embed_on: Vec::new(),
         };
         events.push(record.clone());
@@ -136,6 +140,17 @@ impl EventsFileStore {
     }
 
     /// Makes an event private (viewer tokens needed) or public.
+    pub fn set_named_viewers(&self, id: &str, named: bool) -> Result<EventRecord> {
+        let mut events = self.load()?;
+        let Some(e) = events.iter_mut().find(|e| e.id == id) else {
+            bail!("no event {id}");
+        };
+        e.named_viewers = named;
+        let record = e.clone();
+        self.save(&events)?;
+        Ok(record)
+    }
+
     pub fn set_private(&self, id: &str, private: bool) -> Result<EventRecord> {
         let mut events = self.load()?;
         let Some(e) = events.iter_mut().find(|e| e.id == id) else {
@@ -275,6 +290,7 @@ impl amphi_qa::QaEvents for Directory {
             .find(|e| e.id == event)
             .map(|e| amphi_qa::EventQaSettings {
                 premoderated: e.premoderated,
+                require_name: e.named_viewers,
                 ..Default::default()
             })
     }

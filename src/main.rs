@@ -46,6 +46,9 @@ enum EventAction {
         /// Viewers need a token (`amphi event token`) to watch.
         #[arg(long)]
         private: bool,
+        /// Viewers must give a display name to ask questions.
+        #[arg(long)]
+        named_viewers: bool,
     },
     /// Restrict which sites may embed the player (e.g. https://moodle.example.edu);
     /// with no site, any site may.
@@ -116,10 +119,18 @@ fn main() -> Result<()> {
 fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> {
     let store = events::EventsFileStore::new(data_dir);
     match action {
-        EventAction::Create { id, title, private } => {
+        EventAction::Create {
+            id,
+            title,
+            private,
+            named_viewers,
+        } => {
             let mut e = store.create(&id, title, None)?;
             if private {
                 e = store.set_private(&e.id, true)?;
+            }
+            if named_viewers {
+                e = store.set_named_viewers(&e.id, true)?;
             }
             println!("created event {}\nstream key: {}", e.id, e.stream_key);
             if e.private {

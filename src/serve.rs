@@ -115,6 +115,7 @@ fn parse_cli_event(s: &str) -> Result<EventRecord> {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(crate::events::generate_key),
+        named_viewers: false,
         embed_on: Vec::new(),
     })
 }
@@ -144,6 +145,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             starts_at: None,
             private: false,
             viewer_secret: crate::events::generate_key(),
+            named_viewers: false,
             embed_on: Vec::new(),
         });
     }

@@ -24,6 +24,7 @@ impl QaEvents for Events {
         Some(EventQaSettings {
             premoderated: true,
             questions_per_minute: 5,
+            require_name: false,
         })
     }
 }

@@ -260,6 +260,7 @@ async fn create(
     let viewer = viewer(&headers)?;
     let body: PostQuestionBody = body_json(body)?;
     let new = model::validate_question(&event, &viewer, body)?;
+    model::check_name_required(&new, &settings)?;
     let q = st.store.post(new, settings, st.now()).await?;
     tracing::debug!(id = q.id, status = q.status.as_str(), "question posted");
     Ok(no_store(

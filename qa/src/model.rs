@@ -112,6 +112,8 @@ pub struct EventQaSettings {
     pub premoderated: bool,
     /// Questions one viewer may post per rolling minute.
     pub questions_per_minute: u32,
+    /// Viewers must give a display name to ask (named, not anonymous, events).
+    pub require_name: bool,
 }
 
 impl Default for EventQaSettings {
@@ -119,6 +121,7 @@ impl Default for EventQaSettings {
         EventQaSettings {
             premoderated: false,
             questions_per_minute: DEFAULT_QUESTIONS_PER_MINUTE,
+            require_name: false,
         }
     }
 }
@@ -216,6 +219,14 @@ pub fn validate_question(
         text: text.to_owned(),
         program_time: body.program_time,
     })
+}
+
+/// Refuses an anonymous question on an event whose viewers must be named.
+pub fn check_name_required(new: &NewQuestion, settings: &EventQaSettings) -> Result<(), QaError> {
+    if settings.require_name && new.name.is_none() {
+        return Err(invalid("name", "this event asks for a display name"));
+    }
+    Ok(())
 }
 
 /// A moderator's action on one question.

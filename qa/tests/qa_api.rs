@@ -132,6 +132,14 @@ async fn auth_and_bad_input(b: &Backend) {
         assert_eq!(r.status, want, "{}: {body:.80}", b.name());
         assert!(r.json()["error"].is_string(), "JSON error reason");
     }
+    // An event whose viewers must be named refuses anonymous questions.
+    let named = "/api/qa/ev-named/questions";
+    let h = [("x-amphi-viewer", V1)];
+    let r = c.post(named, &h, r#"{"text":"who am I?"}"#).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", b.name());
+    assert_eq!(r.json()["error"], "invalid_input");
+    let r = c.post(named, &h, r#"{"text":"hello","name":"Ada"}"#).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", b.name());
     // Unknown and malformed events, ids and actions.
     assert_eq!(c.ask("nope", V1, "x").await.status, StatusCode::NOT_FOUND);
     assert_eq!(

@@ -30,6 +30,7 @@ impl QaEvents for TestEvents {
         event.starts_with("ev").then(|| EventQaSettings {
             premoderated: event.contains("premod"),
             questions_per_minute: if event.contains("slow") { 2 } else { 5 },
+            require_name: event.contains("named"),
         })
     }
 }
