@@ -258,16 +258,11 @@ impl MediaPlaylist {
         Some((seg.msn, n as u32))
     }
 
-    /// The part the preload hint points at. Once the open segment is as long as a
-    /// segment should be, the next part is expected to open the next segment (the
-    /// source's keyframe interval matches the segment duration).
+    /// The part the preload hint points at: the next part of the open segment (when
+    /// a keyframe closes the segment first, the origin answers that hint with 404 at
+    /// once and players move on to the next segment's first part).
     pub fn next_part(&self) -> (u64, u32) {
         match self.open_segment() {
-            Some(seg)
-                if seg.duration() + self.config.part_target / 2 >= self.config.segment_duration =>
-            {
-                (seg.msn + 1, 0)
-            }
             Some(seg) => (seg.msn, seg.parts.len() as u32),
             None => (self.next_msn, 0),
         }
@@ -634,21 +629,6 @@ mod tests {
         assert_eq!(p.next_part(), (1, 0));
         assert_eq!(p.begin_segment(t0()), 1);
         assert_eq!(p.push_part(PART, true), Ok((1, 0)));
-    }
-
-    #[test]
-    fn hint_points_at_the_next_segment_once_this_one_is_full() {
-        let mut p = MediaPlaylist::new(PlaylistConfig::default());
-        p.begin_segment(t0());
-        for n in 0..5 {
-            p.push_part(PART, n == 0).unwrap();
-        }
-        assert_eq!(p.next_part(), (0, 5));
-        p.push_part(PART, false).unwrap();
-        assert_eq!(p.next_part(), (1, 0));
-        assert!(p
-            .render(false, &[])
-            .contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part1.0.m4s\"\n"));
     }
 
     #[test]
