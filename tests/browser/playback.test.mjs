@@ -38,7 +38,7 @@ test('1080p publish plays in Chromium with the full ladder and < 4 s latency', {
     assert.deepEqual([...b.levels].sort((x, y) => y - x), expected, 'hls.js levels');
 
     // Let the latency controller settle, then take the median of a few seconds of samples.
-    await sleep(3000);
+    await sleep(8000);
     const samples = [];
     for (let i = 0; i < 8; i++) {
       samples.push(await playerStats(page));
