@@ -139,27 +139,26 @@ impl EventsFileStore {
         self.save(&events)
     }
 
-    /// Makes an event private (viewer tokens needed) or public.
-    pub fn set_named_viewers(&self, id: &str, named: bool) -> Result<EventRecord> {
+    /// Changes one event on disk and returns it as saved.
+    fn update(&self, id: &str, change: impl FnOnce(&mut EventRecord)) -> Result<EventRecord> {
         let mut events = self.load()?;
         let Some(e) = events.iter_mut().find(|e| e.id == id) else {
             bail!("no event {id}");
         };
-        e.named_viewers = named;
+        change(e);
         let record = e.clone();
         self.save(&events)?;
         Ok(record)
     }
 
+    /// Whether viewers must give a display name to ask questions.
+    pub fn set_named_viewers(&self, id: &str, named: bool) -> Result<EventRecord> {
+        self.update(id, |e| e.named_viewers = named)
+    }
+
+    /// Makes an event private (viewer tokens needed) or public.
     pub fn set_private(&self, id: &str, private: bool) -> Result<EventRecord> {
-        let mut events = self.load()?;
-        let Some(e) = events.iter_mut().find(|e| e.id == id) else {
-            bail!("no event {id}");
-        };
-        e.private = private;
-        let record = e.clone();
-        self.save(&events)?;
-        Ok(record)
+        self.update(id, |e| e.private = private)
     }
 
     /// Sets the sites allowed to embed the event's player (empty: any site).
@@ -170,25 +169,11 @@ impl EventsFileStore {
         {
             bail!("{bad:?} is not a site such as https://moodle.example.edu");
         }
-        let mut events = self.load()?;
-        let Some(e) = events.iter_mut().find(|e| e.id == id) else {
-            bail!("no event {id}");
-        };
-        e.embed_on = sites;
-        let record = e.clone();
-        self.save(&events)?;
-        Ok(record)
+        self.update(id, |e| e.embed_on = sites)
     }
 
     pub fn rotate_key(&self, id: &str) -> Result<EventRecord> {
-        let mut events = self.load()?;
-        let Some(e) = events.iter_mut().find(|e| e.id == id) else {
-            bail!("no event {id}");
-        };
-        e.stream_key = generate_key();
-        let record = e.clone();
-        self.save(&events)?;
-        Ok(record)
+        self.update(id, |e| e.stream_key = generate_key())
     }
 }
 
