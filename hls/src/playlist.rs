@@ -350,22 +350,7 @@ impl MediaPlaylist {
         }
         let mut map: Option<u64> = None;
         for (i, seg) in all.iter().enumerate() {
-            if seg.discontinuity && i > 0 {
-                let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
-            }
-            if map != Some(seg.generation) {
-                let _ = writeln!(
-                    out,
-                    "#EXT-X-MAP:URI=\"{}\"",
-                    crate::names::init_name(seg.generation)
-                );
-                map = Some(seg.generation);
-            }
-            let _ = writeln!(
-                out,
-                "#EXT-X-PROGRAM-DATE-TIME:{}",
-                format_pdt(seg.program_date_time)
-            );
+            write_segment_tags(&mut out, seg, i > 0, &mut map);
             let _ = writeln!(out, "#EXTINF:{:.5},", seg.duration().as_secs_f64());
             let _ = writeln!(out, "{}", crate::names::segment_name(seg.msn));
         }
@@ -413,22 +398,7 @@ impl MediaPlaylist {
         let with_parts_from = self.segments.len().saturating_sub(SEGMENTS_WITH_PARTS + 1);
         let mut map: Option<u64> = None;
         for (i, seg) in self.segments.iter().enumerate().skip(skipped) {
-            if seg.discontinuity && i > skipped {
-                let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
-            }
-            if map != Some(seg.generation) {
-                let _ = writeln!(
-                    out,
-                    "#EXT-X-MAP:URI=\"{}\"",
-                    crate::names::init_name(seg.generation)
-                );
-                map = Some(seg.generation);
-            }
-            let _ = writeln!(
-                out,
-                "#EXT-X-PROGRAM-DATE-TIME:{}",
-                format_pdt(seg.program_date_time)
-            );
+            write_segment_tags(&mut out, seg, i > skipped, &mut map);
             if i >= with_parts_from || !seg.complete {
                 for (n, part) in seg.parts.iter().enumerate() {
                     let _ = write!(
@@ -467,6 +437,28 @@ impl MediaPlaylist {
         }
         out
     }
+}
+
+/// The tags before a segment's parts or URI: EXT-X-DISCONTINUITY (not on the first
+/// segment listed), EXT-X-MAP when the init segment changes, EXT-X-PROGRAM-DATE-TIME.
+fn write_segment_tags(out: &mut String, seg: &Segment, not_first: bool, map: &mut Option<u64>) {
+    use std::fmt::Write;
+    if seg.discontinuity && not_first {
+        let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
+    }
+    if *map != Some(seg.generation) {
+        let _ = writeln!(
+            out,
+            "#EXT-X-MAP:URI=\"{}\"",
+            crate::names::init_name(seg.generation)
+        );
+        *map = Some(seg.generation);
+    }
+    let _ = writeln!(
+        out,
+        "#EXT-X-PROGRAM-DATE-TIME:{}",
+        format_pdt(seg.program_date_time)
+    );
 }
 
 /// `2026-11-30T10:15:00.123Z`
