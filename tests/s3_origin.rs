@@ -248,7 +248,16 @@ fn packager_and_origin_processes_share_an_s3_store() {
             .expect("blocking reload answered");
         answers.push(t.elapsed());
         let uri = format!("part{msn}.{part}.m4s");
-        assert!(blocked.contains(&uri), "{uri} listed:\n{blocked}");
+        if !blocked.contains(&uri) {
+            // A keyframe closed the segment before this part: the hint moves on to
+            // the next segment's first part.
+            assert!(
+                blocked.contains(&format!("seg{msn}.m4s")),
+                "{uri} neither listed nor made unnecessary:\n{blocked}"
+            );
+            (msn, part) = preload_hint(&blocked).expect("next hint");
+            continue;
+        }
         let bytes = get_bytes(&c, &origin.url(&format!("/live/e2e/{rendition}/{uri}")))
             .expect("the part is served");
         assert!(!bytes.is_empty());
