@@ -107,9 +107,14 @@
     }
   }
 
+  // Viewer → time until which a ban is armed: kept apart from the button, which a live
+  // update may redraw between the two clicks.
+  const armedBans = new Map();
+
   async function ban(q, button) {
-    // Two steps instead of a dialog: the first click arms the button for 5 s.
-    if (button.dataset.armed !== '1') {
+    // Two steps instead of a dialog: the first click arms the ban for 5 s.
+    if (!((armedBans.get(q.viewer) || 0) > Date.now())) {
+      armedBans.set(q.viewer, Date.now() + 5000);
       button.dataset.armed = '1';
       button.textContent = 'Confirm ban';
       button.classList.add('btn-danger');
@@ -122,6 +127,7 @@
       }, 5000);
       return;
     }
+    armedBans.delete(q.viewer);
     button.dataset.armed = '';
     button.disabled = true;
     const r = await Q.request('POST', Q.apiBase(event) + '/bans', { token, body: { viewer: q.viewer } });
