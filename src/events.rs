@@ -198,28 +198,25 @@ impl Directory {
         }
     }
 
-    /// Whether the origin asks viewers of `event` for a token.
-    pub fn frame_ancestors(&self, event: &str) -> Option<Vec<String>> {
+    /// Reads one event's record, if it exists.
+    fn with_event<T>(&self, event: &str, read: impl FnOnce(&EventRecord) -> T) -> Option<T> {
         let events = self
             .events
             .read()
             .expect("directory lock is never poisoned");
-        events
-            .iter()
-            .find(|e| e.id == event)
-            .map(|e| e.embed_on.clone())
+        events.iter().find(|e| e.id == event).map(read)
+    }
+
+    /// Sites allowed to embed the event's player; `None`: any site.
+    pub fn frame_ancestors(&self, event: &str) -> Option<Vec<String>> {
+        self.with_event(event, |e| e.embed_on.clone())
             .filter(|v| !v.is_empty())
     }
 
+    /// Whether the origin asks viewers of `event` for a token.
     pub fn access(&self, event: &str) -> amphi_origin::Access {
-        let events = self
-            .events
-            .read()
-            .expect("directory lock is never poisoned");
-        match events.iter().find(|e| e.id == event) {
-            Some(e) if e.private => amphi_origin::Access::Private {
-                viewer_secret: e.viewer_secret.clone(),
-            },
+        match self.with_event(event, |e| e.private.then(|| e.viewer_secret.clone())) {
+            Some(Some(viewer_secret)) => amphi_origin::Access::Private { viewer_secret },
             _ => amphi_origin::Access::Public,
         }
     }
@@ -255,29 +252,15 @@ impl KeyDirectory for Directory {
 
 impl amphi_qa::QaEvents for Directory {
     fn moderator_token(&self, event: &str) -> Option<String> {
-        let events = self
-            .events
-            .read()
-            .expect("directory lock is never poisoned");
-        events
-            .iter()
-            .find(|e| e.id == event)
-            .map(|e| e.moderator_token.clone())
+        self.with_event(event, |e| e.moderator_token.clone())
     }
 
     fn settings(&self, event: &str) -> Option<amphi_qa::EventQaSettings> {
-        let events = self
-            .events
-            .read()
-            .expect("directory lock is never poisoned");
-        events
-            .iter()
-            .find(|e| e.id == event)
-            .map(|e| amphi_qa::EventQaSettings {
-                premoderated: e.premoderated,
-                require_name: e.named_viewers,
-                ..Default::default()
-            })
+        self.with_event(event, |e| amphi_qa::EventQaSettings {
+            premoderated: e.premoderated,
+            require_name: e.named_viewers,
+            ..Default::default()
+        })
     }
 }
 
