@@ -168,9 +168,12 @@
       const issuedAt = performance.now();
       const r = await request('GET', this.listUrl(), { token: this.moderator ? this.token : null, viewer: this.viewer });
       if (seq !== this.fetchSeq || this.closed) return r;
-      if (r.ok && Array.isArray(r.data)) {
+      // The list endpoint answers `{type: "questions", seq, questions}`; a bare array is
+      // read too.
+      const list = r.data && Array.isArray(r.data.questions) ? r.data.questions : r.data;
+      if (r.ok && Array.isArray(list)) {
         const next = new Map();
-        for (const q of r.data) {
+        for (const q of list) {
           if (!isQuestion(q)) continue;
           const id = String(q.id);
           if ((this.removedAt.get(id) || -1) > issuedAt) continue; // removed since we asked
@@ -184,7 +187,7 @@
         this.onChange();
         this.onStatus({ ok: true });
       } else {
-        this.onStatus({ ok: false, status: r.status, message: r.message });
+        this.onStatus({ ok: false, status: r.status, message: r.message || (r.ok ? 'The server sent an unexpected answer. Retrying…' : '') });
       }
       return r;
     }

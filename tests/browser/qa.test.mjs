@@ -220,7 +220,21 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
       const banBtn = row.locator('button[data-action="ban"]');
       await banBtn.click(); // arms
       await banBtn.click(); // confirms
-      await waitFor(async () => /banned/i.test((await mod.textContent('#mod-status')) || ''), 5000, { what: 'the ban to be confirmed' });
+      const seen = [];
+      await waitFor(
+        async () => {
+          const said = (await mod.textContent('#mod-status')) || '';
+          if (seen[seen.length - 1] !== said) seen.push(said);
+          return /banned/i.test(said);
+        },
+        5000,
+        { what: 'the ban to be confirmed' },
+      ).catch((e) => {
+        throw new Error(`${e.message}; the moderator page said: ${JSON.stringify(seen)}`);
+      });
+      // The list is read again after a ban: that read must succeed and leave the message.
+      await sleep(1000);
+      assert.match((await mod.textContent('#mod-status')) || '', /banned/i, 'the moderator page re-read the list without an error');
     } else {
       const r = await api(amphi.http, 'POST', '/bans', { token, body: { viewer: spammer } });
       assert.ok(r.status < 300, `ban answered ${r.status}`);
