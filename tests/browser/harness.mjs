@@ -98,14 +98,25 @@ export function amphiBin() {
 // `moderatorTokens` maps event ids to the moderator tokens amphi prints on stdout
 // (`AMPHI_MODERATOR event=<id> token=<token>`), filled as the lines arrive;
 // `moderatorToken(event)` waits for one.
-export async function startAmphi({ events = ['lecture:secretkey'], timeoutMs = 30000 } = {}) {
+//
+// `http` fixes the HTTP address (to restart a process on the same port), `extraArgs` are
+// more `amphi serve` arguments (`--role`, `--store`, …), `env` more environment variables.
+export async function startAmphi({
+  events = ['lecture:secretkey'],
+  timeoutMs = 30000,
+  http = '127.0.0.1:0',
+  extraArgs = [],
+  env = {},
+} = {}) {
   const bin = amphiBin();
   if (!existsSync(bin)) throw new Error(`amphi binary not found at ${bin} (build it, or set AMPHI_BIN)`);
   const dataDir = mkdtempSync(join(tmpdir(), 'amphi-browser-data-'));
   tempDirs.add(dataDir);
-  const args = ['serve', '--http', '127.0.0.1:0', '--rtmp', '127.0.0.1:0', '--no-demo', '--data-dir', dataDir];
+  const args = ['serve', '--http', http, '--rtmp', '127.0.0.1:0', '--no-demo', '--data-dir', dataDir, ...extraArgs];
   for (const e of events) args.push('--event', e);
-  const proc = track(spawn(bin, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const proc = track(
+    spawn(bin, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }),
+  );
   const stderr = new TailBuffer();
   const stdout = new TailBuffer(16 * 1024);
   proc.stderr.on('data', (d) => stderr.push(d));
