@@ -27,3 +27,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# WHIP tests and bench: a Python venv with aiortc (a non-browser WebRTC publisher).
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
+  venv="${AMPHI_VENV:-$HOME/.cache/amphi-venv}"
+  if ! "$venv/bin/python" -c 'import aiortc' >/dev/null 2>&1; then
+    echo "creating $venv with aiortc"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'aiortc>=1.9,<2'
+  fi
+fi

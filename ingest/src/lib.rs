@@ -9,6 +9,7 @@ pub mod frame;
 pub mod hub;
 pub mod pii;
 pub mod rtmp;
+pub mod whip;
 
 pub use frame::{
     AudioConfig, EncodedFrame, FrameKind, MediaTime, SessionEpoch, SessionMessage, StreamConfig,
