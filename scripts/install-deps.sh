@@ -12,6 +12,8 @@ pkgs=(pkg-config libssl-dev
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
   pkgs+=(chromium)
+  # The RTSP camera stand-in (scripts/rtsp-test-server.py).
+  pkgs+=(python3-gi gir1.2-gst-rtsp-server-1.0)
 fi
 if [ "$mode" = bench ]; then
   pkgs+=(nginx libnginx-mod-rtmp)
