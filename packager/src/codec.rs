@@ -46,6 +46,10 @@ pub enum CodecError {
     BadSps(&'static str),
     #[error("AudioSpecificConfig malformed: {0}")]
     BadAsc(&'static str),
+    #[error(
+        "Opus with {0} channels: only mono and stereo (channel mapping family 0) are supported"
+    )]
+    OpusChannels(u8),
 }
 
 struct Bits<'a> {
@@ -297,6 +301,19 @@ pub fn parse_asc(asc: &[u8]) -> Result<AudioInfo, CodecError> {
     })
 }
 
+/// The AAC-LC that Opus audio with `channels` channels (48 kHz, as WebRTC carries
+/// it, channel mapping family 0) is transcoded to.
+pub fn opus_to_aac(channels: u8) -> Result<AudioInfo, CodecError> {
+    match channels {
+        1 | 2 => Ok(AudioInfo {
+            object_type: 2,
+            sample_rate: 48_000,
+            channels,
+        }),
+        n => Err(CodecError::OpusChannels(n)),
+    }
+}
+
 /// Finds the `avcC` box in an init segment and returns its RFC 6381 codec string.
 pub fn codec_string_from_init(init: &[u8]) -> Option<String> {
     let pos = init.windows(4).position(|w| w == b"avcC")?;
@@ -354,6 +371,16 @@ mod tests {
         assert_eq!(a.codec_string(), "mp4a.40.2");
         assert!(parse_asc(&[]).is_err());
         assert!(parse_asc(&[0x00, 0x00]).is_err());
+    }
+
+    #[test]
+    fn opus_becomes_aac_lc() {
+        let a = opus_to_aac(2).expect("stereo");
+        assert_eq!((a.sample_rate, a.channels), (48_000, 2));
+        assert_eq!(a.codec_string(), "mp4a.40.2");
+        assert_eq!(opus_to_aac(1).map(|a| a.channels), Ok(1));
+        assert_eq!(opus_to_aac(0), Err(CodecError::OpusChannels(0)));
+        assert_eq!(opus_to_aac(6), Err(CodecError::OpusChannels(6)));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! starts a new discontinuity, so an encoder that reconnects never ends the event.
 
 use crate::codec::{self, AudioInfo};
-use crate::ladder::{self, Plan};
+use crate::ladder::{self, KeyframePolicy, Plan};
 use crate::pipeline::{LadderPipeline, MuxOutput, PipelineEvent};
 use crate::retry::RetryQueue;
 use crate::segmenter::{RenditionWriter, StoreOp};
@@ -108,25 +108,36 @@ impl EventPackager {
                 return;
             }
         };
-        let (audio_info, asc): (Option<AudioInfo>, Option<Bytes>) = match &config.audio {
-            Some(AudioConfig::Aac { asc }) => match codec::parse_asc(asc) {
-                Ok(a) => (Some(a), Some(asc.clone())),
+        // `audio_info` is what the renditions carry: AAC as sent, or Opus transcoded.
+        let (audio_info, audio): (Option<AudioInfo>, Option<&AudioConfig>) = match &config.audio {
+            Some(a @ AudioConfig::Aac { asc }) => match codec::parse_asc(asc) {
+                Ok(info) => (Some(info), Some(a)),
                 Err(e) => {
                     warn!(reason = %e, "ignoring unreadable AAC configuration: video only");
                     (None, None)
                 }
             },
-            Some(AudioConfig::Opus { .. }) => {
-                warn!("Opus audio is not packaged yet: video only");
-                (None, None)
-            }
+            Some(a @ AudioConfig::Opus { channels }) => match codec::opus_to_aac(*channels) {
+                Ok(info) => (Some(info), Some(a)),
+                Err(e) => {
+                    warn!(reason = %e, "ignoring Opus audio: video only");
+                    (None, None)
+                }
+            },
             None => (None, None),
         };
-        let plan = ladder::plan(source, audio_info, &self.config.ladder);
+        let keyframes =
+            KeyframePolicy::for_protocol(session.protocol, self.config.mux.segment_duration);
+        let plan = ladder::plan(source, audio_info, &self.config.ladder, keyframes);
         info!(
             width = source.width,
             height = source.height,
             frame_rate = ?source.frame_rate,
+            keyframes = ?plan.keyframes,
+            audio = ?config.audio.as_ref().map(|a| match a {
+                AudioConfig::Aac { .. } => "aac",
+                AudioConfig::Opus { .. } => "opus→aac",
+            }),
             renditions = ?plan.renditions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
             "publish session started"
         );
@@ -140,8 +151,7 @@ impl EventPackager {
         }
 
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let pipeline = match LadderPipeline::build(&plan, avcc, asc.as_ref(), &self.config.mux, tx)
-        {
+        let pipeline = match LadderPipeline::build(&plan, avcc, audio, &self.config.mux, tx) {
             Ok(p) => p,
             Err(e) => {
                 warn!(reason = %e, "could not start the ladder");

@@ -3,8 +3,17 @@
 //! The source is passed through as the top rendition when it is H.264 that every
 //! player decodes (Baseline/Main/High, 8-bit 4:2:0, at most 1080p); renditions at or
 //! above the source height are skipped; the others are encoded with x264.
+//!
+//! Where keyframes come from is part of the plan ([`KeyframePolicy`]): encoders with
+//! a keyframe cadence (OBS over RTMP, cameras over RTSP) are followed keyframe for
+//! keyframe, and the source itself can be the top rendition. Browsers publishing over
+//! WHIP send a keyframe only at the start and when asked, so their sessions cut every
+//! encoded rendition on a fixed grid instead, and the source (which cannot be cut on
+//! that grid) is re-encoded at its own size rather than passed through.
 
 use crate::codec::{AudioInfo, VideoInfo};
+use amphi_ingest::Protocol;
+use std::time::Duration;
 
 /// Nominal audio bitrate, counted in every variant's BANDWIDTH.
 pub const AUDIO_BITRATE: u64 = 128_000;
@@ -14,6 +23,38 @@ pub const DEFAULT_FRAME_RATE: f64 = 30.0;
 pub const MAX_PASSTHROUGH_HEIGHT: u32 = 1080;
 /// Bitrate assumed for a passthrough source when none is known.
 pub const PASSTHROUGH_BITRATE: u64 = 4_500_000;
+
+/// Bitrate of the rendition at the source size that replaces passthrough on the
+/// keyframe grid, for a 1920x1080 source (scaled by pixel count for others).
+pub const SOURCE_SIZE_BITRATE_1080P: u64 = 4_500_000;
+/// Lowest bitrate of an encoded rendition at the source size.
+pub const MIN_SOURCE_SIZE_BITRATE: u64 = 400_000;
+/// On the keyframe grid, a ladder rung at least this fraction of the source height
+/// counts as "the source size"; otherwise one is added at the source height.
+pub const SOURCE_SIZE_TOLERANCE: f64 = 0.9;
+
+/// Where every encoded rendition starts a GOP (and so where segments are cut).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyframePolicy {
+    /// Exactly where the source has a keyframe: the source's own cadence (normally one
+    /// keyframe per segment duration) cuts the segments, and passthrough is possible.
+    FollowSource,
+    /// On the first frame at or after each multiple of the duration, counted in source
+    /// time from the session's first video frame: for sources without a keyframe
+    /// cadence. No passthrough rendition.
+    Grid(Duration),
+}
+
+impl KeyframePolicy {
+    /// The policy for a publisher's protocol: browsers (WHIP) send keyframes only at
+    /// the start and on request, every other source has a regular cadence.
+    pub fn for_protocol(protocol: Protocol, segment_duration: Duration) -> KeyframePolicy {
+        match protocol {
+            Protocol::Whip => KeyframePolicy::Grid(segment_duration),
+            Protocol::Rtmp | Protocol::Rtsp | Protocol::Demo => KeyframePolicy::FollowSource,
+        }
+    }
+}
 
 /// One rung of the encoded ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +114,10 @@ impl RenditionPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub source: VideoInfo,
+    /// The audio every rendition carries (AAC; Opus sources are transcoded to it).
     pub audio: Option<AudioInfo>,
     pub renditions: Vec<RenditionPlan>,
+    pub keyframes: KeyframePolicy,
 }
 
 /// Whether players can decode the source as it is.
@@ -88,7 +131,66 @@ fn even(x: f64) -> u32 {
     (v + (v & 1)).max(2)
 }
 
-pub fn plan(source: VideoInfo, audio: Option<AudioInfo>, ladder: &[Rung]) -> Plan {
+/// Bitrate for an encoded rendition at `width`x`height` that stands in for the source.
+fn source_size_bitrate(width: u32, height: u32) -> u64 {
+    let pixels = width as f64 * height as f64;
+    let scaled = SOURCE_SIZE_BITRATE_1080P as f64 * pixels / (1920.0 * 1080.0);
+    (scaled.round() as u64).clamp(MIN_SOURCE_SIZE_BITRATE, SOURCE_SIZE_BITRATE_1080P)
+}
+
+pub fn plan(
+    source: VideoInfo,
+    audio: Option<AudioInfo>,
+    ladder: &[Rung],
+    keyframes: KeyframePolicy,
+) -> Plan {
+    match keyframes {
+        KeyframePolicy::FollowSource => follow_source_plan(source, audio, ladder),
+        KeyframePolicy::Grid(_) => grid_plan(source, audio, ladder, keyframes),
+    }
+}
+
+/// Every rendition encoded: the ladder's rungs up to the source height, topped by one
+/// at the source size (at most 1080p) unless a rung is already close to it.
+fn grid_plan(
+    source: VideoInfo,
+    audio: Option<AudioInfo>,
+    ladder: &[Rung],
+    keyframes: KeyframePolicy,
+) -> Plan {
+    let frame_rate = source.frame_rate.unwrap_or(DEFAULT_FRAME_RATE);
+    let aspect = source.width as f64 / source.height as f64;
+    let top = source.height.min(MAX_PASSTHROUGH_HEIGHT);
+    let encoded = |height: u32, bitrate: u64| RenditionPlan {
+        name: format!("{height}p"),
+        width: even(height as f64 * aspect),
+        height,
+        frame_rate,
+        kind: RenditionKind::Encoded { bitrate },
+        video_bitrate: bitrate,
+    };
+    let mut rungs: Vec<Rung> = ladder.iter().copied().filter(|r| r.height <= top).collect();
+    rungs.sort_by_key(|r| std::cmp::Reverse(r.height));
+    rungs.dedup_by_key(|r| r.height);
+    let near_source = rungs
+        .first()
+        .is_some_and(|r| r.height as f64 >= SOURCE_SIZE_TOLERANCE * top as f64);
+    let mut renditions = Vec::new();
+    if !near_source {
+        let height = even(top as f64);
+        let width = even(height as f64 * aspect);
+        renditions.push(encoded(height, source_size_bitrate(width, height)));
+    }
+    renditions.extend(rungs.iter().map(|r| encoded(r.height, r.bitrate)));
+    Plan {
+        source,
+        audio,
+        renditions,
+        keyframes,
+    }
+}
+
+fn follow_source_plan(source: VideoInfo, audio: Option<AudioInfo>, ladder: &[Rung]) -> Plan {
     let frame_rate = source.frame_rate.unwrap_or(DEFAULT_FRAME_RATE);
     let mut renditions = Vec::new();
     let top_encoded_limit = if passthrough_fits(&source) {
@@ -137,6 +239,7 @@ pub fn plan(source: VideoInfo, audio: Option<AudioInfo>, ladder: &[Rung]) -> Pla
         source,
         audio,
         renditions,
+        keyframes: KeyframePolicy::FollowSource,
     }
 }
 
@@ -157,7 +260,12 @@ mod tests {
 
     #[test]
     fn full_ladder_from_1080p_high() {
-        let p = plan(src(1920, 1080, 100), None, &DEFAULT_LADDER);
+        let p = plan(
+            src(1920, 1080, 100),
+            None,
+            &DEFAULT_LADDER,
+            KeyframePolicy::FollowSource,
+        );
         let names: Vec<_> = p.renditions.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["1080p", "720p", "480p", "360p"]);
         assert_eq!(p.renditions[0].kind, RenditionKind::Passthrough);
@@ -168,10 +276,20 @@ mod tests {
 
     #[test]
     fn skips_renditions_at_or_above_the_source() {
-        let p = plan(src(1280, 720, 77), None, &DEFAULT_LADDER);
+        let p = plan(
+            src(1280, 720, 77),
+            None,
+            &DEFAULT_LADDER,
+            KeyframePolicy::FollowSource,
+        );
         let names: Vec<_> = p.renditions.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["720p", "480p", "360p"]);
-        let p = plan(src(640, 360, 66), None, &DEFAULT_LADDER);
+        let p = plan(
+            src(640, 360, 66),
+            None,
+            &DEFAULT_LADDER,
+            KeyframePolicy::FollowSource,
+        );
         assert_eq!(p.renditions.len(), 1);
         assert_eq!(p.renditions[0].kind, RenditionKind::Passthrough);
     }
@@ -179,17 +297,111 @@ mod tests {
     #[test]
     fn unusual_profiles_and_sizes_are_encoded() {
         // High 4:4:4 Predictive is not decodable everywhere: the 720p rung is encoded too.
-        let p = plan(src(1280, 720, 244), None, &DEFAULT_LADDER);
+        let p = plan(
+            src(1280, 720, 244),
+            None,
+            &DEFAULT_LADDER,
+            KeyframePolicy::FollowSource,
+        );
         assert!(p
             .renditions
             .iter()
             .all(|r| matches!(r.kind, RenditionKind::Encoded { .. })));
         assert_eq!(p.renditions[0].height, 720);
         // 4K: no passthrough, the ladder tops at 720p.
-        let p = plan(src(3840, 2160, 100), None, &DEFAULT_LADDER);
+        let p = plan(
+            src(3840, 2160, 100),
+            None,
+            &DEFAULT_LADDER,
+            KeyframePolicy::FollowSource,
+        );
         assert_eq!(p.renditions[0].name, "720p");
         // 4:3 source keeps its aspect ratio.
-        let p = plan(src(1024, 768, 100), None, &DEFAULT_LADDER);
+        let p = plan(
+            src(1024, 768, 100),
+            None,
+            &DEFAULT_LADDER,
+            KeyframePolicy::FollowSource,
+        );
         assert_eq!((p.renditions[1].width, p.renditions[1].height), (960, 720));
+    }
+
+    const GRID: KeyframePolicy = KeyframePolicy::Grid(Duration::from_secs(2));
+
+    fn summary(p: &Plan) -> Vec<(String, u32, u32, bool)> {
+        p.renditions
+            .iter()
+            .map(|r| {
+                let passthrough = r.kind == RenditionKind::Passthrough;
+                (r.name.clone(), r.width, r.height, passthrough)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn browsers_get_the_keyframe_grid_and_encoders_are_followed() {
+        let d = Duration::from_secs(2);
+        assert_eq!(KeyframePolicy::for_protocol(Protocol::Whip, d), GRID);
+        for p in [Protocol::Rtmp, Protocol::Rtsp, Protocol::Demo] {
+            assert_eq!(
+                KeyframePolicy::for_protocol(p, d),
+                KeyframePolicy::FollowSource
+            );
+        }
+        let follow = plan(
+            src(1280, 720, 66),
+            None,
+            &DEFAULT_LADDER,
+            KeyframePolicy::FollowSource,
+        );
+        assert_eq!(follow.keyframes, KeyframePolicy::FollowSource);
+        assert_eq!(follow.renditions[0].kind, RenditionKind::Passthrough);
+        let grid = plan(src(1280, 720, 66), None, &DEFAULT_LADDER, GRID);
+        assert_eq!(grid.keyframes, GRID);
+    }
+
+    #[test]
+    fn grid_plans_never_pass_through_but_keep_the_source_size() {
+        // A 720p webcam: the 720p rung is the source size, encoded.
+        let p = plan(src(1280, 720, 66), None, &DEFAULT_LADDER, GRID);
+        assert_eq!(
+            summary(&p),
+            [
+                ("720p".into(), 1280, 720, false),
+                ("480p".into(), 854, 480, false),
+                ("360p".into(), 640, 360, false),
+            ]
+        );
+        // 640x360: one rendition, at the source size, encoded.
+        let p = plan(src(640, 360, 66), None, &DEFAULT_LADDER, GRID);
+        assert_eq!(summary(&p), [("360p".into(), 640, 360, false)]);
+        // A 1080p screen: a 1080p rendition is added above the ladder.
+        let p = plan(src(1920, 1080, 100), None, &DEFAULT_LADDER, GRID);
+        assert_eq!(p.renditions.len(), 4);
+        assert_eq!(
+            (p.renditions[0].width, p.renditions[0].height),
+            (1920, 1080)
+        );
+        assert_eq!(
+            p.renditions[0].kind,
+            RenditionKind::Encoded {
+                bitrate: SOURCE_SIZE_BITRATE_1080P
+            }
+        );
+        // 1366x768 laptop screen: 720p is close enough to the source size.
+        let p = plan(src(1366, 768, 100), None, &DEFAULT_LADDER, GRID);
+        assert_eq!(p.renditions[0].name, "720p");
+        // A 1440p screen tops at 1080p; a tiny odd-sized window is encoded at even sizes.
+        let p = plan(src(2560, 1440, 100), None, &DEFAULT_LADDER, GRID);
+        assert_eq!(
+            (p.renditions[0].width, p.renditions[0].height),
+            (1920, 1080)
+        );
+        let p = plan(src(321, 241, 66), None, &DEFAULT_LADDER, GRID);
+        assert_eq!(summary(&p), [("242p".into(), 322, 242, false)]);
+        assert!(p
+            .renditions
+            .iter()
+            .all(|r| r.video_bitrate >= MIN_SOURCE_SIZE_BITRATE));
     }
 }

@@ -4,15 +4,25 @@
 //!
 //! Shape: `appsrc (H.264 AVC) ! h264parse ! tee` → passthrough `queue ! mux` and
 //! `queue ! avdec_h264 ! tee` → per rung `queue ! videoscale ! x264enc ! h264parse ! mux`;
-//! `appsrc (AAC) ! aacparse ! tee` → every mux; each `isofmp4mux ! appsink`.
-//! Keyframes of every encoded rung are forced exactly where the source has them, so
-//! all renditions cut fragments (segments) at the same instants.
+//! `appsrc (AAC) ! aacparse ! tee` → every mux; each `isofmp4mux ! appsink`. Opus
+//! (from WHIP) is transcoded on the way: `appsrc (Opus) ! opusdec ! audioconvert !
+//! audioresample ! avenc_aac ! aacparse ! tee`, so every rendition carries AAC-LC.
+//!
+//! Keyframes of every encoded rung are forced at one point, the decoder's output, so
+//! all renditions cut fragments (segments) at the same instants. With
+//! [`KeyframePolicy::FollowSource`] they are forced exactly where the source has them
+//! (the source's cadence makes the segments). With [`KeyframePolicy::Grid`] they are
+//! forced on the first frame at or after each multiple of the segment duration from
+//! the first frame, whatever the source does; the muxers then end a fragment on the
+//! first keyframe more than one part short of the segment duration after its start,
+//! because on a grid of variable-timed frames consecutive keyframes can be slightly
+//! closer than the segment duration.
 
-use crate::ladder::{Plan, RenditionKind};
+use crate::ladder::{KeyframePolicy, Plan, RenditionKind};
 use crate::segmenter::Chunk;
 use crate::timing::FrameGrid;
 use crate::PackagerError;
-use amphi_ingest::{EncodedFrame, FrameKind, MediaTime};
+use amphi_ingest::{AudioConfig, EncodedFrame, FrameKind, MediaTime};
 use bytes::{Bytes, BytesMut};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -21,6 +31,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// AAC bitrate of audio transcoded from Opus (bits/s).
+pub const TRANSCODED_AAC_BITRATE: u64 = crate::ladder::AUDIO_BITRATE;
 
 /// Muxer settings shared by every rendition.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,9 +61,10 @@ pub struct LadderPipeline {
     pipeline: gst::Pipeline,
     video: gst_app::AppSrc,
     audio: Option<gst_app::AppSrc>,
-    /// Source keyframe timestamps not yet seen at the decoder's output.
-    keyframes: Arc<Mutex<VecDeque<gst::ClockTime>>>,
-    /// Frame rate of the source, for `grid`.
+    /// Source keyframe timestamps not yet seen at the decoder's output
+    /// ([`KeyframePolicy::FollowSource`] only).
+    keyframes: Option<Arc<Mutex<VecDeque<gst::ClockTime>>>>,
+    /// Frame rate of the source, for `grid`; `None` when timestamps are not snapped.
     frame_rate: Option<f64>,
     /// Snaps millisecond-rounded video timestamps back onto the frame grid through
     /// the first video frame.
@@ -70,8 +84,31 @@ pub fn mux_durations(settings: &MuxSettings) -> (u128, u128) {
     (chunk * parts, chunk)
 }
 
-fn launch_description(plan: &Plan, settings: &MuxSettings) -> String {
+/// The muxers' fragment duration on the keyframe grid: keyframes on the first frame
+/// after each grid line can be up to a frame gap closer together than the segment
+/// duration, so a fragment may end on any keyframe after the last full part (less
+/// than one part short, and never less than three quarters of the segment).
+pub fn grid_fragment_duration(frag: u128, chunk: u128) -> u128 {
+    frag - chunk.min(frag / 4) + 1
+}
+
+/// Caps of the audio appsrc (and, for Opus, the transcoding elements after it).
+fn audio_branch(audio: &AudioConfig) -> String {
+    match audio {
+        AudioConfig::Aac { .. } => "appsrc name=asrc format=time ! aacparse".into(),
+        AudioConfig::Opus { channels } => format!(
+            "appsrc name=asrc format=time ! opusdec ! audioconvert ! audioresample ! \
+             audio/x-raw,rate=48000,channels={channels} ! avenc_aac bitrate={TRANSCODED_AAC_BITRATE} ! aacparse"
+        ),
+    }
+}
+
+fn launch_description(plan: &Plan, audio: Option<&AudioConfig>, settings: &MuxSettings) -> String {
     let (frag, chunk) = mux_durations(settings);
+    let frag = match plan.keyframes {
+        KeyframePolicy::FollowSource => frag,
+        KeyframePolicy::Grid(_) => grid_fragment_duration(frag, chunk),
+    };
     // Queues: compressed branches hold a few seconds, raw ones one second.
     let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
     let qraw = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000";
@@ -103,8 +140,9 @@ fn launch_description(plan: &Plan, settings: &MuxSettings) -> String {
             }
         }
     }
-    if plan.audio.is_some() {
-        d += "appsrc name=asrc format=time ! aacparse ! tee name=at ";
+    if let (Some(audio), Some(_)) = (audio, plan.audio) {
+        d += &audio_branch(audio);
+        d += " ! tee name=at ";
         for i in 0..plan.renditions.len() {
             d += &format!("at. ! {q} ! mux{i}. ");
         }
@@ -116,11 +154,11 @@ impl LadderPipeline {
     pub fn build(
         plan: &Plan,
         avcc: &Bytes,
-        asc: Option<&Bytes>,
+        audio: Option<&AudioConfig>,
         settings: &MuxSettings,
         events: mpsc::UnboundedSender<PipelineEvent>,
     ) -> Result<LadderPipeline, PackagerError> {
-        let description = launch_description(plan, settings);
+        let description = launch_description(plan, audio, settings);
         tracing::debug!(%description, "building ladder pipeline");
         let pipeline = gst::parse::launch(&description)
             .map_err(|e| PackagerError::Pipeline(format!("building the pipeline: {e}")))?
@@ -149,13 +187,13 @@ impl LadderPipeline {
                 .build(),
         ));
         configure_appsrc(&video);
-        let audio = match (asc, &plan.audio) {
-            (Some(asc), Some(info)) => {
+        let audio = match (audio, &plan.audio) {
+            (Some(config), Some(info)) => {
                 let a = by_name("asrc")?
                     .downcast::<gst_app::AppSrc>()
                     .map_err(|_| PackagerError::Pipeline("asrc is not an appsrc".into()))?;
-                a.set_caps(Some(
-                    &gst::Caps::builder("audio/mpeg")
+                let caps = match config {
+                    AudioConfig::Aac { asc } => gst::Caps::builder("audio/mpeg")
                         .field("mpegversion", 4i32)
                         .field("stream-format", "raw")
                         .field("framed", true)
@@ -163,16 +201,34 @@ impl LadderPipeline {
                         .field("channels", info.channels as i32)
                         .field("codec_data", gst::Buffer::from_slice(asc.clone()))
                         .build(),
-                ));
+                    AudioConfig::Opus { channels } => gst::Caps::builder("audio/x-opus")
+                        .field("rate", 48_000i32)
+                        .field("channels", *channels as i32)
+                        .field("channel-mapping-family", 0i32)
+                        .build(),
+                };
+                a.set_caps(Some(&caps));
                 configure_appsrc(&a);
                 Some(a)
             }
             _ => None,
         };
 
-        let keyframes = Arc::new(Mutex::new(VecDeque::new()));
+        let keyframes = match plan.keyframes {
+            KeyframePolicy::FollowSource => Some(Arc::new(Mutex::new(VecDeque::new()))),
+            KeyframePolicy::Grid(_) => None,
+        };
         if let Some(dec) = pipeline.by_name("dec") {
-            install_keyframe_forcing(&dec, keyframes.clone())?;
+            let forcing = match (&keyframes, plan.keyframes) {
+                (Some(k), _) => KeyframeForcing::Source(k.clone()),
+                (None, KeyframePolicy::Grid(step)) => {
+                    KeyframeForcing::Grid(Mutex::new(GridCutter::new(step)))
+                }
+                (None, KeyframePolicy::FollowSource) => {
+                    return Err(PackagerError::Pipeline("keyframe queue missing".into()))
+                }
+            };
+            install_keyframe_forcing(&dec, forcing)?;
         }
         for i in 0..plan.renditions.len() {
             let sink = by_name(&format!("sink{i}"))?
@@ -207,7 +263,12 @@ impl LadderPipeline {
             video,
             audio,
             keyframes,
-            frame_rate: plan.source.frame_rate,
+            // Millisecond-rounded timestamps are snapped back onto the frame grid;
+            // grid-cut sources (90 kHz RTP time, variable frame timing) are left as sent.
+            frame_rate: match plan.keyframes {
+                KeyframePolicy::FollowSource => plan.source.frame_rate,
+                KeyframePolicy::Grid(_) => None,
+            },
             grid: std::cell::OnceCell::new(),
         })
     }
@@ -250,11 +311,8 @@ impl LadderPipeline {
         }
         let src = match frame.kind {
             FrameKind::Video { keyframe } => {
-                if keyframe {
-                    let mut k = self
-                        .keyframes
-                        .lock()
-                        .expect("keyframe lock is never poisoned");
+                if let (true, Some(keyframes)) = (keyframe, &self.keyframes) {
+                    let mut k = keyframes.lock().expect("keyframe lock is never poisoned");
                     k.push_back(pts);
                     while k.len() > 64 {
                         k.pop_front();
@@ -299,11 +357,55 @@ fn configure_appsrc(src: &gst_app::AppSrc) {
     src.set_max_bytes(64 * 1024 * 1024);
 }
 
-/// Sends a force-key-unit event ahead of each decoded frame that was a keyframe in
-/// the source, so every encoder starts a GOP there.
+/// Where the decoder's output gets a keyframe forced.
+enum KeyframeForcing {
+    /// Source keyframe timestamps not yet seen at the decoder's output.
+    Source(Arc<Mutex<VecDeque<gst::ClockTime>>>),
+    Grid(Mutex<GridCutter>),
+}
+
+/// Chooses the frames that start a GOP on a fixed grid (pure): the first frame at or
+/// after each multiple of `step` from the first frame. A gap in the source longer than
+/// a step gives one keyframe, on the first frame after it, and the grid continues.
+#[derive(Debug, Clone)]
+pub struct GridCutter {
+    step: Duration,
+    origin: Option<Duration>,
+    next: Duration,
+}
+
+impl GridCutter {
+    pub fn new(step: Duration) -> GridCutter {
+        GridCutter {
+            step: step.max(Duration::from_millis(1)),
+            origin: None,
+            next: Duration::ZERO,
+        }
+    }
+
+    /// Whether the frame at `pts` (decode output order, presentation time) starts a GOP.
+    /// The first frame does, but needs no forcing: an encoder starts with a keyframe.
+    pub fn cut(&mut self, pts: Duration) -> bool {
+        let Some(origin) = self.origin else {
+            self.origin = Some(pts);
+            self.next = pts + self.step;
+            return true;
+        };
+        if pts < self.next {
+            return false;
+        }
+        let steps = (pts.saturating_sub(origin)).as_nanos() / self.step.as_nanos();
+        let steps = u32::try_from(steps + 1).unwrap_or(u32::MAX);
+        self.next = origin + self.step.saturating_mul(steps);
+        true
+    }
+}
+
+/// Sends a force-key-unit event ahead of each decoded frame chosen by `forcing`, so
+/// every encoder starts a GOP there.
 fn install_keyframe_forcing(
     dec: &gst::Element,
-    keyframes: Arc<Mutex<VecDeque<gst::ClockTime>>>,
+    forcing: KeyframeForcing,
 ) -> Result<(), PackagerError> {
     let src = dec
         .static_pad("src")
@@ -312,17 +414,23 @@ fn install_keyframe_forcing(
         let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
             return gst::PadProbeReturn::Ok;
         };
-        let hit = {
-            let mut k = keyframes.lock().expect("keyframe lock is never poisoned");
-            while k.front().is_some_and(|t| *t < pts) {
-                k.pop_front();
+        let hit = match &forcing {
+            KeyframeForcing::Source(keyframes) => {
+                let mut k = keyframes.lock().expect("keyframe lock is never poisoned");
+                while k.front().is_some_and(|t| *t < pts) {
+                    k.pop_front();
+                }
+                if k.front() == Some(&pts) {
+                    k.pop_front();
+                    true
+                } else {
+                    false
+                }
             }
-            if k.front() == Some(&pts) {
-                k.pop_front();
-                true
-            } else {
-                false
-            }
+            KeyframeForcing::Grid(cutter) => cutter
+                .lock()
+                .expect("grid lock is never poisoned")
+                .cut(Duration::from_nanos(pts.nseconds())),
         };
         if hit {
             // "As soon as possible": the event travels just ahead of this frame through
@@ -433,5 +541,33 @@ mod tests {
         let (frag, chunk) = mux_durations(&s);
         assert_eq!(chunk, 333_333_333);
         assert_eq!(frag, 6 * chunk);
+    }
+
+    #[test]
+    fn grid_fragment_ends_after_the_last_full_part() {
+        let s = MuxSettings {
+            segment_duration: Duration::from_secs(2),
+            part_duration: Duration::from_nanos(333_333_333),
+            x264_preset: "veryfast",
+        };
+        let (frag, chunk) = mux_durations(&s);
+        let g = grid_fragment_duration(frag, chunk);
+        assert!(g > 5 * chunk && g <= frag, "{g}");
+        // Without parts: three quarters of the segment.
+        assert_eq!(grid_fragment_duration(2_000, 2_000), 1_501);
+    }
+
+    #[test]
+    fn grid_cutter_cuts_the_first_frame_after_each_line() {
+        let ms = Duration::from_millis;
+        let mut g = GridCutter::new(ms(2000));
+        // Irregular frames from 100 ms: lines at 2100, 4100, 6100 ms...
+        let frames = [
+            100, 133, 1990, 2099, 2130, 2140, 4100, 4101, 5000, 9000, 9050, 11_100,
+        ];
+        let cuts: Vec<u64> = frames.iter().filter(|&&t| g.cut(ms(t))).copied().collect();
+        // 9000 is the first frame after the 6100 and 8100 lines (one cut for both); the
+        // grid then continues at 10100.
+        assert_eq!(cuts, [100, 2130, 4100, 9000, 11_100]);
     }
 }

@@ -4,6 +4,12 @@
 //! 11 frames alternate. Snapping every timestamp that sits within 1.5 ms of the
 //! frame grid back onto it keeps parts exactly `part duration` long; timestamps that
 //! are really off the grid (variable frame rate) are left alone.
+//!
+//! Snapping needs the frame rate from the SPS: without VUI timing there is no grid and
+//! timestamps pass unchanged. Sessions cut on the keyframe grid (WHIP: 90 kHz RTP
+//! timestamps, variable frame timing) are not snapped at all (see `pipeline`). Where
+//! it applies, snapping never reorders frames: it moves a timestamp to its nearest
+//! grid point only, so a later frame never lands before an earlier one.
 
 use amphi_ingest::MediaTime;
 
@@ -80,5 +86,25 @@ mod tests {
         );
         assert_eq!(FrameGrid::new(0.0, MediaTime::ZERO), None);
         assert_eq!(FrameGrid::new(f64::NAN, MediaTime::ZERO), None);
+    }
+
+    #[test]
+    fn irregular_stamps_keep_their_order_and_move_at_most_1_5_ms() {
+        // Variable frame timing on a 90 kHz clock (a browser's RTP timestamps) against
+        // a 30 fps grid an SPS might claim: jittered, with bursts and gaps.
+        let g = FrameGrid::new(30.0, MediaTime(1234)).expect("grid");
+        let mut seed = 0x9e37_79b9u32;
+        let mut t = 1234i64;
+        let mut last = i64::MIN;
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            t += 1 + (seed % 9000) as i64;
+            let s = g.snap(MediaTime(t)).0;
+            assert!((s - t).abs() <= MAX_SNAP_TICKS, "{t} moved to {s}");
+            assert!(s >= last, "{t} snapped to {s}, before {last}");
+            last = s;
+        }
     }
 }
