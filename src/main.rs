@@ -4,6 +4,7 @@
 mod events;
 mod roles;
 mod serve;
+mod whip_http;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

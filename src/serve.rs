@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// Role of this process and its store (scale out: one packager, many origins).
     #[command(flatten)]
     scale: ScaleArgs,
+    /// WebRTC (WHIP) ingest.
+    #[command(flatten)]
+    whip: crate::whip_http::WhipArgs,
 }
 
 fn packager_config(args: &ServeArgs) -> amphi_packager::PackagerConfig {
@@ -175,6 +178,18 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let rtmp_task = tokio::spawn(amphi_ingest::rtmp::serve(rtmp_listener, hub.clone()));
         (Some(packager_task), Some(rtmp_task), Some(rtmp_addr))
     };
+    let whip = match role {
+        Role::Origin => None,
+        _ => {
+            let public_host = args.public_host.as_deref();
+            Some(crate::whip_http::start(&args.whip, hub.clone(), public_host).await?)
+        }
+    };
+    let whip_routes = whip.as_ref().map(|w| w.router.clone()).unwrap_or_default();
+    if let Some(w) = &whip {
+        let public_host = args.public_host.as_deref();
+        crate::whip_http::print_banner(public_host, http_addr, &w.server, &directory.list());
+    }
 
     if args.demo && role != Role::Origin {
         let demo_id = EventId::parse(DEMO_EVENT).expect("the demo event id is valid");
@@ -196,7 +211,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if role == Role::Packager {
         let app = axum::Router::new()
             .route("/healthz", axum::routing::get(|| async { "ok" }))
-            .merge(notify.unwrap_or_default());
+            .merge(notify.unwrap_or_default())
+            .merge(whip_routes);
         print_banner(&args, http_addr, rtmp_addr, &directory.list());
         info!(%http_addr, ?rtmp_addr, "amphi packager is running");
         let http = axum::serve(http_listener, app).with_graceful_shutdown(shutdown_signal());
@@ -212,7 +228,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     .context("opening the Q&A database")?;
     let mut app = amphi_origin::router(store.clone(), catalog, Default::default())
-        .merge(amphi_qa::router(qa));
+        .merge(amphi_qa::router(qa))
+        .merge(whip_routes);
     if let Some(notify) = notify {
         app = app.merge(notify);
     }
