@@ -41,6 +41,9 @@ pub struct EventRecord {
     /// Sites allowed to embed the player (CSP frame-ancestors); empty: any site.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub embed_on: Vec<String>,
+    /// IP camera the event is pulled from (`rtsp://user:password@host/path`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtsp_url: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -123,6 +126,7 @@ impl EventsFileStore {
             viewer_secret: generate_key(),
             named_viewers: false,
             embed_on: Vec::new(),
+            rtsp_url: None,
         };
         events.push(record.clone());
         self.save(&events)?;
@@ -170,6 +174,15 @@ impl EventsFileStore {
             bail!("{bad:?} is not a site such as https://moodle.example.edu");
         }
         self.update(id, |e| e.embed_on = sites)
+    }
+
+    /// Sets (or, with `None`, removes) the IP camera the event is pulled from.
+    pub fn set_rtsp_url(&self, id: &str, url: Option<String>) -> Result<EventRecord> {
+        if let Some(u) = &url {
+            amphi_ingest::rtsp::SourceUrl::parse(u)
+                .with_context(|| format!("RTSP URL {}", amphi_ingest::rtsp::redact_password(u)))?;
+        }
+        self.update(id, |e| e.rtsp_url = url)
     }
 
     pub fn rotate_key(&self, id: &str) -> Result<EventRecord> {

@@ -8,70 +8,15 @@
 
 mod common;
 
+use common::infra::S3Server;
 use common::*;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BUCKET: &str = "amphi-e2e";
-
-struct S3Server {
-    dir: tempdir::TempDir,
-    port: u16,
-    endpoint: String,
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/s3-test-server.sh")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-impl S3Server {
-    fn start() -> S3Server {
-        let port = free_port();
-        let dir = tempdir::TempDir::new("s3");
-        let out = Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(dir.path())
-            .arg(port.to_string())
-            .arg(BUCKET)
-            .output()
-            .expect("run s3-test-server.sh");
-        assert!(
-            out.status.success(),
-            "s3-test-server.sh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let endpoint = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        S3Server {
-            dir,
-            port,
-            endpoint,
-        }
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .arg(self.port.to_string())
-            .status();
-    }
-}
 
 /// A loopback TCP proxy that can go down (refusing connections, cutting open ones) and
 /// come back on the same port.
@@ -161,24 +106,10 @@ fn pipe(from: &TcpStream, to: &TcpStream) {
     });
 }
 
-fn s3_args(endpoint: &str) -> Vec<String> {
-    [
-        "--store",
-        "s3",
-        "--s3-endpoint",
-        endpoint,
-        "--s3-bucket",
-        BUCKET,
-        "--s3-path-style",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-fn start_origin(endpoint: &str, packager: &Amphi) -> Amphi {
+fn start_origin(s3: &S3Server, endpoint: &str, packager: &Amphi) -> Amphi {
     let notify = format!("{}/internal/notify", packager.http);
     let mut args = vec!["--role".to_owned(), "origin".to_owned()];
-    args.extend(s3_args(endpoint));
+    args.extend(s3.args(endpoint));
     args.extend(["--notify-url".to_owned(), notify]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Amphi::start_with(&[&format!("e2e:{KEY}")], &args)
@@ -203,20 +134,12 @@ fn playlist_url(origin: &Amphi, rendition: &str) -> String {
 
 #[test]
 fn packager_and_origin_processes_share_an_s3_store() {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    let s3 = S3Server::start();
-    let port: u16 = s3
-        .endpoint
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("endpoint port");
-    let proxy = Proxy::start(port);
+    let s3 = S3Server::start(BUCKET);
+    let proxy = Proxy::start(s3.port);
     let endpoint = proxy.endpoint();
 
     let mut args = vec!["--role".to_owned(), "packager".to_owned()];
-    args.extend(s3_args(&endpoint));
+    args.extend(s3.args(&endpoint));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let packager = Amphi::start_with(&[&format!("e2e:{KEY}")], &args);
     let c = client();
@@ -228,7 +151,7 @@ fn packager_and_origin_processes_share_an_s3_store() {
     assert_eq!(r.status(), 404);
     assert!(get_text(&c, &packager.url("/healthz")).is_some());
 
-    let origin = start_origin(&endpoint, &packager);
+    let origin = start_origin(&s3, &endpoint, &packager);
     let _publisher = Publisher::start(&packager.rtmp, KEY, 640, 360, 120);
 
     let rendition = first_rendition(&c, &origin);
@@ -268,7 +191,7 @@ fn packager_and_origin_processes_share_an_s3_store() {
 
     // Stateless: a new origin process serves at once.
     drop(origin);
-    let origin = start_origin(&endpoint, &packager);
+    let origin = start_origin(&s3, &endpoint, &packager);
     let t = Instant::now();
     let master = get_text(&c, &origin.url("/live/e2e/master.m3u8")).expect("master at once");
     assert!(master.contains("#EXT-X-STREAM-INF"));

@@ -1,84 +1,22 @@
 //! The CDN tier absorbs the audience: 100 then 2000 simulated LL-HLS viewers
-//! (`amphi-loadgen`) watch through Varnish, and the origin's request rate (read from its
-//! `/metrics`) grows by less than 10 %, with no viewer error.
+//! (`amphi-loadgen`) watch through Varnish in front of TWO stateless origins, and the
+//! origins' request rate (read from their `/metrics`) stays nearly flat, with no viewer
+//! error.
 //!
-//! One all-in-one `amphi` stands behind Varnish (the VCL's round-robin director with a
-//! single backend): the property under test is the cache's request collapsing, which
-//! does not depend on how many origins there are. Runs ~20 s per step (the bench,
-//! `bench/scale.sh`, runs 60 s steps up to 5000 viewers). Skipped, with a printed reason,
-//! only when Varnish cannot be installed.
+//! Shape: `amphi serve --role packager --store fs` (ffmpeg publishes to it over RTMP),
+//! two `amphi serve --role origin --store fs --notify-url …` processes reading the same
+//! directory, Varnish with the project's VCL and both origins in its round-robin
+//! director. Runs ~20 s per step (the bench, `bench/scale.sh`, runs 60 s steps up to 5000
+//! viewers). Skipped, with a printed reason, only when Varnish cannot be installed.
 
 mod common;
 
-use common::{client, wait_for, Amphi, KEY};
-use std::path::{Path, PathBuf};
+use common::infra::{loadgen_bin, port_of, Varnish};
+use common::{client, tempdir::TempDir, wait_for, Amphi, KEY};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const STEP_SECS: u32 = 20;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// `amphi-loadgen` next to the `amphi` binary, built if missing.
-fn loadgen_bin() -> PathBuf {
-    let amphi = PathBuf::from(env!("CARGO_BIN_EXE_amphi"));
-    let bin = amphi.with_file_name("amphi-loadgen");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(repo())
-            .args(["build", "-p", "amphi-loadgen", "--bin", "amphi-loadgen"]);
-        if amphi.parent().and_then(Path::file_name) == Some("release".as_ref()) {
-            cmd.arg("--release");
-        }
-        let ok = cmd.status().map(|s| s.success()).unwrap_or(false);
-        assert!(ok && bin.exists(), "building amphi-loadgen");
-    }
-    bin
-}
-
-struct Varnish {
-    dir: common::tempdir::TempDir,
-    url: String,
-}
-
-impl Varnish {
-    fn start(backend_port: u16) -> Result<Varnish, String> {
-        let dir = common::tempdir::TempDir::new("varnish");
-        let out = Command::new("bash")
-            .arg(repo().join("scripts/varnish-test.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .arg(free_port().to_string())
-            .arg(backend_port.to_string())
-            .output()
-            .map_err(|e| format!("running scripts/varnish-test.sh: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        Ok(Varnish { dir, url })
-    }
-}
-
-impl Drop for Varnish {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo().join("scripts/varnish-test.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 /// ffmpeg publishing 640x360 at a 360p bitrate (800 kb/s), killed on drop. Like
 /// `common::Publisher`, whose OBS-like 4.5 Mb/s would make 2000 viewers pull ~9 Gb/s
@@ -120,7 +58,7 @@ impl Drop for Publisher360p {
     }
 }
 
-/// Live-media requests the origin has answered (every kind but `other`: probes, pages).
+/// Live-media requests an origin has answered (every kind but `other`: probes, pages).
 fn origin_media_requests(amphi: &Amphi) -> u64 {
     let text = client()
         .get(amphi.url("/metrics"))
@@ -139,8 +77,12 @@ struct Step {
     summary: String,
 }
 
-fn run_step(amphi: &Amphi, master: &str, viewers: usize) -> Step {
-    let before = origin_media_requests(amphi);
+fn media_requests(origins: &[Amphi]) -> Vec<u64> {
+    origins.iter().map(origin_media_requests).collect()
+}
+
+fn run_step(origins: &[Amphi], master: &str, viewers: usize) -> Step {
+    let before = media_requests(origins);
     let t = Instant::now();
     let out = Command::new(loadgen_bin())
         .arg(master)
@@ -150,7 +92,7 @@ fn run_step(amphi: &Amphi, master: &str, viewers: usize) -> Step {
         .output()
         .expect("run amphi-loadgen");
     let secs = t.elapsed().as_secs_f64();
-    let after = origin_media_requests(amphi);
+    let after = media_requests(origins);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     eprintln!("[loadgen {viewers}] {stdout}");
     eprintln!(
@@ -166,8 +108,15 @@ fn run_step(amphi: &Amphi, master: &str, viewers: usize) -> Step {
         .find_map(|l| l.strip_prefix("LOADGEN_SUMMARY "))
         .unwrap_or_default()
         .to_owned();
-    let origin_rate = (after - before) as f64 / secs;
-    eprintln!("{viewers} viewers: origin {origin_rate:.1} media requests/s over {secs:.1} s");
+    let per_origin: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    let origin_rate = per_origin.iter().sum::<u64>() as f64 / secs;
+    eprintln!(
+        "{viewers} viewers: origins {origin_rate:.1} media requests/s over {secs:.1} s (per origin: {per_origin:?})"
+    );
+    assert!(
+        per_origin.iter().all(|n| *n > 0),
+        "the director spreads fetches over both origins: {per_origin:?}"
+    );
     Step {
         viewers,
         origin_rate,
@@ -177,26 +126,42 @@ fn run_step(amphi: &Amphi, master: &str, viewers: usize) -> Step {
 
 #[test]
 fn origin_load_does_not_grow_with_the_audience() {
-    let amphi = Amphi::start(&[&format!("lecture:{KEY}")]);
-    let port: u16 = amphi
-        .http
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .expect("port in the amphi URL");
-    let varnish = match Varnish::start(port) {
+    let media = TempDir::new("media");
+    let dir = media.path().to_str().expect("utf-8 temp dir").to_owned();
+    let event = format!("lecture:{KEY}");
+    let packager = Amphi::start_with(
+        &[&event],
+        &["--role", "packager", "--store", "fs", "--store-dir", &dir],
+    );
+    let notify = packager.url("/internal/notify");
+    let origins: Vec<Amphi> = (0..2)
+        .map(|_| {
+            Amphi::start_with(
+                &[&event],
+                &[
+                    "--role",
+                    "origin",
+                    "--store",
+                    "fs",
+                    "--store-dir",
+                    &dir,
+                    "--notify-url",
+                    &notify,
+                ],
+            )
+        })
+        .collect();
+    let ports: Vec<u16> = origins.iter().map(|o| port_of(&o.http)).collect();
+    // Varnish::start installs Varnish when missing; only a machine that cannot skips.
+    let varnish = match Varnish::start(&ports) {
         Ok(v) => v,
-        Err(e) => {
-            if Command::new("varnishd").arg("-V").output().is_err()
-                && !Path::new("/usr/sbin/varnishd").exists()
-            {
-                println!("SKIPPED: varnish could not be installed: {e}");
-                return;
-            }
-            panic!("varnish is installed but did not start: {e}");
+        Err(e) if !Varnish::is_installed() => {
+            println!("SKIPPED: varnish could not be installed: {e}");
+            return;
         }
+        Err(e) => panic!("varnish is installed but did not start: {e}"),
     };
-    let _publisher = Publisher360p::start(&amphi.rtmp, 2 * STEP_SECS + 40);
+    let _publisher = Publisher360p::start(&packager.rtmp, 2 * STEP_SECS + 40);
     let master = format!("{}/live/lecture/master.m3u8", varnish.url);
     let http = client();
     wait_for(
@@ -210,16 +175,16 @@ fn origin_load_does_not_grow_with_the_audience() {
     // Let the ladder fill a few segments.
     std::thread::sleep(Duration::from_secs(4));
 
-    let small = run_step(&amphi, &master, 100);
-    let large = run_step(&amphi, &master, 2000);
+    let small = run_step(&origins, &master, 100);
+    let large = run_step(&origins, &master, 2000);
     let growth = (large.origin_rate / small.origin_rate - 1.0) * 100.0;
     eprintln!(
         "origin media requests/s: {} viewers {:.1}, {} viewers {:.1}: growth {growth:+.1} %\n{}\n{}",
         small.viewers, small.origin_rate, large.viewers, large.origin_rate, small.summary, large.summary
     );
-    assert!(small.origin_rate > 0.0, "the origin served nothing");
-    // Twenty times the audience: an origin serving viewers directly would see about
-    // +1900 %. Through the cache it sees one fetch per object; what remains is viewers
+    assert!(small.origin_rate > 0.0, "the origins served nothing");
+    // Twenty times the audience: origins serving viewers directly would see about
+    // +1900 %. Through the cache they see one fetch per object; what remains is viewers
     // that fall behind on a loaded two-core machine asking for older objects, hence a
     // margin above the bench's < 5 % goal.
     assert!(

@@ -11,7 +11,8 @@
 #   the built-in VCL (it marks `Cache-Control: no-cache` answers uncacheable for 120 s).
 # - The Q&A API passes through; live updates (SSE: `Accept: text/event-stream`) and
 #   WebSockets are piped, so nothing is buffered.
-# - Two origins behind a round-robin director, each probed on /healthz.
+# - Two origins behind a round-robin director, each probed on /healthz; a fetch that
+#   fails because an origin went away is retried on the next one.
 #
 # scripts/varnish-test.sh generates the backends and director lines between the
 # BEGIN/END markers from the ports it is given; keep the markers.
@@ -116,6 +117,15 @@ sub vcl_backend_response {
         return (deliver);
     }
     # Everything else (player pages and assets): the built-in rules.
+}
+
+sub vcl_backend_error {
+    # An origin went away in the middle of a fetch (restart, crash, rolling update) or
+    # refused the connection before its probe marked it sick: fetch again, and the
+    # director picks the next healthy origin. Origins are stateless, so any can answer.
+    if (bereq.retries < 2 && (bereq.method == "GET" || bereq.method == "HEAD")) {
+        return (retry);
+    }
 }
 
 sub vcl_deliver {

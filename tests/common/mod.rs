@@ -21,6 +21,7 @@ pub struct Amphi {
     _data: Option<tempdir::TempDir>,
 }
 
+pub mod infra;
 pub mod rtmp_client;
 
 pub mod tempdir {
