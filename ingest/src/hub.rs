@@ -6,6 +6,7 @@ use crate::frame::{EncodedFrame, SessionEpoch, SessionMessage, StreamConfig};
 use crate::pii::Redacted;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::mpsc;
@@ -98,6 +99,8 @@ pub enum PublishError {
 struct Inner {
     directory: Arc<dyn KeyDirectory>,
     live: Mutex<HashMap<EventId, Protocol>>,
+    /// Media bytes received from each live publisher (for the ingest bitrate).
+    received: Mutex<HashMap<EventId, Arc<AtomicU64>>>,
     sessions: mpsc::Sender<PublishSession>,
 }
 
@@ -115,6 +118,7 @@ impl Hub {
             inner: Arc::new(Inner {
                 directory,
                 live: Mutex::new(HashMap::new()),
+                received: Mutex::new(HashMap::new()),
                 sessions: tx,
             }),
         };
@@ -146,11 +150,18 @@ impl Hub {
             return Err(PublishError::AlreadyLive(event));
         }
         live.insert(event.clone(), protocol);
+        let received = Arc::new(AtomicU64::new(0));
+        self.inner
+            .received
+            .lock()
+            .expect("hub lock is never poisoned")
+            .insert(event.clone(), received.clone());
         Ok(Publisher {
             hub: self.clone(),
             event,
             protocol,
             state: PublisherState::Claimed,
+            received,
         })
     }
 
@@ -170,9 +181,30 @@ impl Hub {
         v
     }
 
+    /// Media bytes received so far from each live publisher (payloads of the frames
+    /// handed to the packager); a rate of it is the ingest bitrate.
+    pub fn received_bytes(&self) -> Vec<(EventId, u64)> {
+        let received = self
+            .inner
+            .received
+            .lock()
+            .expect("hub lock is never poisoned");
+        let mut v: Vec<_> = received
+            .iter()
+            .map(|(e, n)| (e.clone(), n.load(Ordering::Relaxed)))
+            .collect();
+        v.sort();
+        v
+    }
+
     fn release(&self, event: &EventId) {
         self.inner
             .live
+            .lock()
+            .expect("hub lock is never poisoned")
+            .remove(event);
+        self.inner
+            .received
             .lock()
             .expect("hub lock is never poisoned")
             .remove(event);
@@ -202,6 +234,7 @@ pub struct Publisher {
     event: EventId,
     protocol: Protocol,
     state: PublisherState,
+    received: Arc<AtomicU64>,
 }
 
 impl Publisher {
@@ -250,6 +283,8 @@ impl Publisher {
                 .map_err(|_| PublishError::PackagerGone)?;
             self.state = PublisherState::Streaming(tx);
         }
+        self.received
+            .fetch_add(frame.data.len() as u64, Ordering::Relaxed);
         match &self.state {
             PublisherState::Streaming(tx) => tx
                 .send(SessionMessage::Frame(frame))
@@ -336,9 +371,15 @@ mod tests {
             s.messages.recv().await,
             Some(SessionMessage::Frame(_))
         ));
+        let ev1 = EventId::parse("ev1").expect("valid");
+        assert_eq!(hub.received_bytes(), vec![(ev1.clone(), 1)]);
         drop(p);
         assert!(s.messages.recv().await.is_none());
-        assert!(!hub.is_live(&EventId::parse("ev1").expect("valid")));
+        assert!(!hub.is_live(&ev1));
+        assert!(
+            hub.received_bytes().is_empty(),
+            "counted per live publisher"
+        );
         assert!(hub.begin_publish("k1", Protocol::Rtmp).is_ok());
     }
 }
