@@ -1,5 +1,5 @@
 // Builds player/dist/: the pages, scripts and styles from src/ plus hls.js, flat, as the
-// origin serves them under /assets/ (and / and /watch/{event} for the two pages).
+// origin serves them under /assets/ (and the pages under /, /watch/{event}, /publish/{event}…).
 // No bundler: the sources are plain browser scripts.
 import { cpSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';

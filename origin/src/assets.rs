@@ -1,6 +1,6 @@
 //! The player pages and their assets, embedded at build time from `player/dist/`
 //! (see `build.rs`): `/`, `/watch/{event}`, `/embed/{event}`, `/moderate/{event}`,
-//! `/present/{event}` and `/assets/{file}`.
+//! `/present/{event}`, `/publish/{event}` and `/assets/{file}`.
 
 use crate::live::valid_event;
 use crate::AppState;
@@ -75,6 +75,7 @@ enum Page {
     Embed,
     Moderate,
     Present,
+    Publish,
 }
 
 impl Page {
@@ -85,6 +86,7 @@ impl Page {
             Page::Embed => "embed.html",
             Page::Moderate => "moderate.html",
             Page::Present => "present.html",
+            Page::Publish => "publish.html",
         }
     }
 
@@ -97,8 +99,9 @@ impl Page {
                 h.push((header::CACHE_CONTROL, CACHE_PAGE));
                 h.push((header::CONTENT_SECURITY_POLICY, "frame-ancestors *"));
             }
-            // Moderator tokens live in this page's address: never cached nor framed.
-            Page::Moderate => {
+            // Moderator tokens and stream keys live in these pages' addresses: never
+            // cached nor framed.
+            Page::Moderate | Page::Publish => {
                 h.push((header::CACHE_CONTROL, "no-store"));
                 h.push((header::X_FRAME_OPTIONS, "DENY"));
                 h.push((header::REFERRER_POLICY, "no-referrer"));
@@ -190,6 +193,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             ),
         )
         .route(
+            "/publish/{event}",
+            get(
+                |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
+                    event_page(s.assets, Page::Publish, &e).await
+                },
+            ),
+        )
+        .route(
             "/present/{event}",
             get(
                 |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
@@ -211,6 +222,7 @@ mod tests {
         ("moderate.html", b"<p>moderate</p>"),
         ("player.js", b"console.log(1)"),
         ("present.html", b"<p>present</p>"),
+        ("publish.html", b"<p>publish</p>"),
         ("style.css", b"body{}"),
         ("watch.html", b"<p>watch</p>"),
     ];
@@ -244,6 +256,14 @@ mod tests {
 
         let res = request(&app, "GET", "/present/cs101").await;
         assert_eq!(body_string(res).await, "<p>present</p>");
+
+        let res = request(&app, "GET", "/publish/cs101").await;
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(res.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(res.headers()[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(body_string(res).await, "<p>publish</p>");
+        let res = request(&app, "GET", "/publish/Bad%20Id").await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
         let res = request(&app, "GET", "/watch/Not%20An%20Id").await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);

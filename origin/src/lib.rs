@@ -19,7 +19,7 @@
 //!
 //! Routes: `/live/{event}/…`, `/api/events`, `/healthz`, and the player pages
 //! (`/`, `/watch/{event}`, `/embed/{event}`, `/moderate/{event}`, `/present/{event}`,
-//! `/assets/{file}`) embedded at build time from `player/dist/`.
+//! `/publish/{event}`, `/assets/{file}`) embedded at build time from `player/dist/`.
 
 mod assets;
 mod edge;
