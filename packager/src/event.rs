@@ -8,6 +8,7 @@ use crate::ladder::{self, KeyframePolicy, Plan};
 use crate::pipeline::{LadderPipeline, MuxOutput, PipelineEvent};
 use crate::retry::RetryQueue;
 use crate::segmenter::{RenditionWriter, StoreOp};
+use crate::stats::PackagerStats;
 use crate::PackagerConfig;
 use amphi_hls::master::{render_master, Variant};
 use amphi_hls::names;
@@ -17,7 +18,7 @@ use amphi_ingest::{AudioConfig, PublishSession, SessionMessage, VideoConfig};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
@@ -37,10 +38,18 @@ pub(crate) struct EventPackager {
     store_failing: bool,
     /// Writes not stored yet, retried in order (bounded).
     retry: RetryQueue,
+    stats: PackagerStats,
+    /// Wall clock of the current session's media time zero.
+    epoch: Option<SystemTime>,
 }
 
 impl EventPackager {
-    pub(crate) fn new(event: String, store: Arc<dyn Store>, config: PackagerConfig) -> Self {
+    pub(crate) fn new(
+        event: String,
+        store: Arc<dyn Store>,
+        config: PackagerConfig,
+        stats: PackagerStats,
+    ) -> Self {
         EventPackager {
             event,
             store,
@@ -50,6 +59,8 @@ impl EventPackager {
             master: None,
             store_failing: false,
             retry: RetryQueue::default(),
+            stats,
+            epoch: None,
         }
     }
 
@@ -149,6 +160,7 @@ impl EventPackager {
             });
             w.begin_session(generation, session.epoch.0);
         }
+        self.epoch = Some(session.epoch.0);
 
         let (tx, mut rx) = mpsc::unbounded_channel();
         let pipeline = match LadderPipeline::build(&plan, avcc, audio, &self.config.mux, tx) {
@@ -248,10 +260,23 @@ impl EventPackager {
                 }
                 return;
             }
-            MuxOutput::Chunk(chunk) => match self.writers.get_mut(name) {
-                Some(w) => w.on_chunk(chunk),
-                None => return,
-            },
+            MuxOutput::Chunk(chunk) => {
+                if let Some(epoch) = self.epoch {
+                    let end = chunk.pts + chunk.duration;
+                    self.stats.record_chunk(
+                        &self.event,
+                        name,
+                        epoch,
+                        end,
+                        Instant::now(),
+                        SystemTime::now(),
+                    );
+                }
+                match self.writers.get_mut(name) {
+                    Some(w) => w.on_chunk(chunk),
+                    None => return,
+                }
+            }
         };
         self.apply(ops).await;
         self.write_playlists(name).await;

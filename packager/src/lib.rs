@@ -14,6 +14,7 @@ pub mod ladder;
 pub mod pipeline;
 mod retry;
 pub mod segmenter;
+pub mod stats;
 pub mod timing;
 
 use amphi_hls::playlist::PlaylistConfig;
@@ -99,11 +100,22 @@ pub fn init() -> Result<(), PackagerError> {
 pub struct Packager {
     store: Arc<dyn Store>,
     config: PackagerConfig,
+    stats: stats::PackagerStats,
 }
 
 impl Packager {
     pub fn new(store: Arc<dyn Store>, config: PackagerConfig) -> Self {
-        Packager { store, config }
+        Packager {
+            store,
+            config,
+            stats: stats::PackagerStats::default(),
+        }
+    }
+
+    /// Records the ladder's figures (real-time factor, lag) into `stats`.
+    pub fn with_stats(mut self, stats: stats::PackagerStats) -> Self {
+        self.stats = stats;
+        self
     }
 
     /// Runs until `sessions` closes: one task per event.
@@ -113,16 +125,24 @@ impl Packager {
             let id = session.event.to_string();
             let tx = events.entry(id.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::channel(4);
-                let task =
-                    event::EventPackager::new(id.clone(), self.store.clone(), self.config.clone());
+                let task = event::EventPackager::new(
+                    id.clone(),
+                    self.store.clone(),
+                    self.config.clone(),
+                    self.stats.clone(),
+                );
                 tokio::spawn(task.run(rx));
                 tx
             });
             if let Err(e) = tx.send(session).await {
                 warn!(event = %id, "event task is gone; restarting it");
                 let (tx2, rx) = mpsc::channel(4);
-                let task =
-                    event::EventPackager::new(id.clone(), self.store.clone(), self.config.clone());
+                let task = event::EventPackager::new(
+                    id.clone(),
+                    self.store.clone(),
+                    self.config.clone(),
+                    self.stats.clone(),
+                );
                 tokio::spawn(task.run(rx));
                 let _ = tx2.send(e.0).await;
                 events.insert(id, tx2);
