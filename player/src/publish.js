@@ -150,8 +150,10 @@
       });
     }
     const video = s.getVideoTracks()[0];
-    // Slides: keep the text sharp (lower the frame rate before the resolution).
-    if (video && 'contentHint' in video) video.contentHint = screen ? 'detail' : 'motion';
+    // Keep the resolution, lower the frame rate when bandwidth is short: slides stay
+    // sharp, and the server plans its renditions from the size of the first frames
+    // (browsers otherwise start small while they probe the bandwidth).
+    if (video && 'contentHint' in video) video.contentHint = 'detail';
     // The browser's own "Stop sharing" button ends the broadcast too.
     if (video) video.addEventListener('ended', () => stop('Screen sharing ended. Not live.'));
     stream = s;
@@ -189,6 +191,16 @@
       /* keep the browser's order */
     }
     return true;
+  }
+
+  async function keepResolution(sender) {
+    try {
+      const params = sender.getParameters();
+      params.degradationPreference = 'maintain-resolution';
+      await sender.setParameters(params);
+    } catch (_) {
+      /* contentHint already asks for it */
+    }
   }
 
   function iceGatheringDone(conn, timeoutMs) {
@@ -364,6 +376,7 @@
       answer = await res.text();
       if (stale()) return;
       await conn.setRemoteDescription({ type: 'answer', sdp: answer });
+      await keepResolution(vt.sender);
     } catch (e) {
       if (stale()) return;
       stop('Cannot go live: ' + ((e && e.message) || String(e)), 'error');

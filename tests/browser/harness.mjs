@@ -257,15 +257,20 @@ export function startPublisher(rtmpBase, key, { size, bitrate } = {}) {
   };
 }
 
+// Chromium flags for pages that capture media: a synthetic camera and microphone, and
+// permission prompts accepted (pass as `launchBrowser({ args: FAKE_MEDIA_ARGS })`).
+export const FAKE_MEDIA_ARGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+
 // Launches Chromium with a fresh profile. Collects page errors so tests can assert none.
-export async function launchBrowser({ viewport = { width: 1280, height: 720 } } = {}) {
+// `args` are Chromium flags added to the usual ones.
+export async function launchBrowser({ viewport = { width: 1280, height: 720 }, args = [] } = {}) {
   const { chromium } = requireFromPlayer('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'amphi-chromium-'));
   tempDirs.add(profile);
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     viewport,
     timeout: 30000,
   });
