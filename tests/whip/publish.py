@@ -9,12 +9,15 @@ Lines printed on stdout for the caller:
   WHIP_LOCATION <url>                session URL (on 201)
   WHIP_CONNECTED <ms since POST>     ICE + DTLS up
   WHIP_FIRST_PART <ms since POST>    with --watch: first LL-HLS part listed
+  WHIP_EDGE_DELAY <median ms> <n>    with --watch: wall clock when a new part is listed
+                                     minus its end on EXT-X-PROGRAM-DATE-TIME
   WHIP_DELETE <http status>          after --seconds
 Exit status: 0 after a clean run, 3 when the POST was refused.
 """
 
 import argparse
 import asyncio
+import datetime
 import sys
 import time
 import urllib.error
@@ -56,11 +59,50 @@ def first_part_ms(watch, t0, deadline):
             for url in media:
                 status, _, text = http("GET", url, timeout=2)
                 if status == 200 and "#EXT-X-PART:" in text:
-                    return (time.monotonic() - t0) * 1000
+                    return (time.monotonic() - t0) * 1000, url
         except OSError:
             pass
         time.sleep(0.02)
-    return None
+    return None, None
+
+
+def part_ends(playlist):
+    """Part URI -> wall-clock end (s since the epoch), from the playlist's date-times."""
+    ends, cursor, seg_start, parts = {}, None, None, 0.0
+    for line in playlist.splitlines():
+        if line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            value = line.split(":", 1)[1].strip().replace("Z", "+00:00")
+            cursor = seg_start = datetime.datetime.fromisoformat(value).timestamp()
+            parts = 0.0
+        elif line.startswith("#EXT-X-PART:") and cursor is not None:
+            attrs = dict(kv.split("=", 1) for kv in line.split(":", 1)[1].split(",") if "=" in kv)
+            d = float(attrs.get("DURATION", "0"))
+            cursor += d
+            parts += d
+            ends[attrs.get("URI", "").strip('"')] = cursor
+        elif line.startswith("#EXTINF:") and cursor is not None:
+            d = float(line.split(":", 1)[1].split(",")[0])
+            cursor = seg_start + d if parts else cursor + d
+            seg_start, parts = cursor, 0.0
+    return ends
+
+
+def edge_delays(media_url, until):
+    """Wall clock when each new part is first listed minus that part's end."""
+    seen, delays = None, []
+    while time.monotonic() < until:
+        try:
+            status, _, text = http("GET", media_url, timeout=2)
+        except OSError:
+            status = 0
+        now = time.time()
+        if status == 200:
+            ends = part_ends(text)
+            if seen is not None:
+                delays += [(now - end) * 1000 for uri, end in ends.items() if uri not in seen]
+            seen = set(ends) | (seen or set())
+        time.sleep(0.01)
+    return delays
 
 
 async def main():
@@ -122,8 +164,13 @@ async def main():
     out("WHIP_CONNECTED", round((time.monotonic() - t0) * 1000))
     end = t0 + a.seconds
     if watcher:
-        ms = await watcher
+        ms, media_url = await watcher
         out("WHIP_FIRST_PART", "none" if ms is None else round(ms))
+        if media_url and end - time.monotonic() > 3:
+            delays = await asyncio.to_thread(edge_delays, media_url, end - 0.5)
+            if delays:
+                delays.sort()
+                out("WHIP_EDGE_DELAY", round(delays[len(delays) // 2]), len(delays))
     await asyncio.sleep(max(0, end - time.monotonic()))
     if not a.no_delete:
         status, _, _ = await asyncio.to_thread(http, "DELETE", location)
