@@ -161,9 +161,16 @@ impl WhipSession {
         let Some(input) = self.input(now, source, data) else {
             return;
         };
-        if let Err(e) = self.rtc.handle_input(input) {
+        // A panic inside the WebRTC stack on hostile input ends this session only,
+        // never the driver that serves every other session (`Rtc` is unwind safe).
+        let rtc = &mut self.rtc;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rtc.handle_input(input))) {
+            Ok(Ok(())) => {}
             // One bad packet does not end a session; a dead Rtc does (see poll_output).
-            debug!(error = %e, "datagram refused");
+            Ok(Err(e)) => debug!(error = %e, "datagram refused"),
+            Err(_) => self.end(EndReason::Rtc(
+                "internal error on a received datagram".into(),
+            )),
         }
     }
 
@@ -234,6 +241,9 @@ impl WhipSession {
     }
 
     fn input<'a>(&self, now: Instant, source: SocketAddr, data: &'a [u8]) -> Option<Input<'a>> {
+        if is_truncated_rtcp(data) {
+            return None;
+        }
         let receive = Receive::new(NetProtocol::Udp, source, self.local, data).ok()?;
         Some(Input::Receive(now, receive))
     }
@@ -389,3 +399,17 @@ impl WhipSession {
         }
     }
 }
+
+/// SRTCP shorter than a header, an index and an AES-GCM tag carries nothing and trips
+/// str0m 0.9's SRTCP decryption (a slice out of range): such datagrams never reach it.
+fn is_truncated_rtcp(data: &[u8]) -> bool {
+    const MIN_SRTCP: usize = 8 + 4 + 16;
+    // RFC 7983: RTP/RTCP start with 128..=191; str0m takes a payload type byte (marker
+    // bit masked) of 64..=95 as RTCP (RFC 5761 packet types 192..=223).
+    matches!(data, [128..=191, b1, ..] if (64..=95).contains(&(b1 & 0x7f)))
+        && data.len() < MIN_SRTCP
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
