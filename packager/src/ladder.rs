@@ -39,9 +39,9 @@ pub enum KeyframePolicy {
     /// Exactly where the source has a keyframe: the source's own cadence (normally one
     /// keyframe per segment duration) cuts the segments, and passthrough is possible.
     FollowSource,
-    /// On the first frame at or after each multiple of the duration, counted in source
-    /// time from the session's first video frame: for sources without a keyframe
-    /// cadence. No passthrough rendition.
+    /// On a grid in source time: the first frame at least the duration (the segment
+    /// duration) after the previous keyframe, whatever the source does; for sources
+    /// without a keyframe cadence. No passthrough rendition.
     Grid(Duration),
 }
 

@@ -12,11 +12,14 @@
 //! all renditions cut fragments (segments) at the same instants. With
 //! [`KeyframePolicy::FollowSource`] they are forced exactly where the source has them
 //! (the source's cadence makes the segments). With [`KeyframePolicy::Grid`] they are
-//! forced on the first frame at or after each multiple of the segment duration from
-//! the first frame, whatever the source does; the muxers then end a fragment on the
-//! first keyframe more than one part short of the segment duration after its start,
-//! because on a grid of variable-timed frames consecutive keyframes can be slightly
-//! closer than the segment duration.
+//! forced on the first frame at least one segment duration after the previous forced
+//! keyframe, whatever the source does ([`GridCutter`]). The grid is chained rather than
+//! fixed on multiples of the duration from the first frame because the muxers measure
+//! each fragment from its own first keyframe: with variable frame timing two keyframes
+//! on a fixed grid can be a few milliseconds closer than the fragment duration, and the
+//! muxer would then run the segment on to the next one (4 s), or, with a shorter
+//! fragment duration, close the audio of the fragment early. Chained, segments last
+//! the duration plus less than one frame interval, parts stay ~333 ms.
 
 use crate::ladder::{KeyframePolicy, Plan, RenditionKind};
 use crate::segmenter::Chunk;
@@ -84,14 +87,6 @@ pub fn mux_durations(settings: &MuxSettings) -> (u128, u128) {
     (chunk * parts, chunk)
 }
 
-/// The muxers' fragment duration on the keyframe grid: keyframes on the first frame
-/// after each grid line can be up to a frame gap closer together than the segment
-/// duration, so a fragment may end on any keyframe after the last full part (less
-/// than one part short, and never less than three quarters of the segment).
-pub fn grid_fragment_duration(frag: u128, chunk: u128) -> u128 {
-    frag - chunk.min(frag / 4) + 1
-}
-
 /// Caps of the audio appsrc (and, for Opus, the transcoding elements after it).
 fn audio_branch(audio: &AudioConfig) -> String {
     match audio {
@@ -105,10 +100,6 @@ fn audio_branch(audio: &AudioConfig) -> String {
 
 fn launch_description(plan: &Plan, audio: Option<&AudioConfig>, settings: &MuxSettings) -> String {
     let (frag, chunk) = mux_durations(settings);
-    let frag = match plan.keyframes {
-        KeyframePolicy::FollowSource => frag,
-        KeyframePolicy::Grid(_) => grid_fragment_duration(frag, chunk),
-    };
     // Queues: compressed branches hold a few seconds, raw ones one second.
     let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
     let qraw = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000";
@@ -364,39 +355,30 @@ enum KeyframeForcing {
     Grid(Mutex<GridCutter>),
 }
 
-/// Chooses the frames that start a GOP on a fixed grid (pure): the first frame at or
-/// after each multiple of `step` from the first frame. A gap in the source longer than
-/// a step gives one keyframe, on the first frame after it, and the grid continues.
+/// Chooses the frames that start a GOP on the keyframe grid (pure): the first frame,
+/// then the first frame at least `step` after the previous one chosen. A gap in the
+/// source longer than a step gives one keyframe, on the first frame after it.
 #[derive(Debug, Clone)]
 pub struct GridCutter {
     step: Duration,
-    origin: Option<Duration>,
-    next: Duration,
+    next: Option<Duration>,
 }
 
 impl GridCutter {
     pub fn new(step: Duration) -> GridCutter {
         GridCutter {
             step: step.max(Duration::from_millis(1)),
-            origin: None,
-            next: Duration::ZERO,
+            next: None,
         }
     }
 
-    /// Whether the frame at `pts` (decode output order, presentation time) starts a GOP.
-    /// The first frame does, but needs no forcing: an encoder starts with a keyframe.
+    /// Whether the frame at `pts` (decoder output order, presentation time) starts a
+    /// GOP. The first frame does (forcing it is harmless: an encoder starts with one).
     pub fn cut(&mut self, pts: Duration) -> bool {
-        let Some(origin) = self.origin else {
-            self.origin = Some(pts);
-            self.next = pts + self.step;
-            return true;
-        };
-        if pts < self.next {
+        if self.next.is_some_and(|next| pts < next) {
             return false;
         }
-        let steps = (pts.saturating_sub(origin)).as_nanos() / self.step.as_nanos();
-        let steps = u32::try_from(steps + 1).unwrap_or(u32::MAX);
-        self.next = origin + self.step.saturating_mul(steps);
+        self.next = Some(pts.saturating_add(self.step));
         true
     }
 }
@@ -544,30 +526,23 @@ mod tests {
     }
 
     #[test]
-    fn grid_fragment_ends_after_the_last_full_part() {
+    fn grid_cutter_cuts_one_segment_duration_after_the_previous_cut() {
+        let ms = Duration::from_millis;
+        let mut g = GridCutter::new(ms(2000));
+        // Irregular frames from 100 ms.
+        let frames = [
+            100, 133, 1990, 2099, 2100, 2130, 4099, 4105, 5000, 9000, 9050, 11_000, 11_010,
+        ];
+        let cuts: Vec<u64> = frames.iter().filter(|&&t| g.cut(ms(t))).copied().collect();
+        // Never closer than 2 s (the muxer's fragment duration), never later than the
+        // first frame after: after a long gap (5000 → 9000) the grid restarts there.
+        assert_eq!(cuts, [100, 2100, 4105, 9000, 11_000]);
+        // A fragment's duration is whole parts and not longer than the step.
         let s = MuxSettings {
             segment_duration: Duration::from_secs(2),
             part_duration: Duration::from_nanos(333_333_333),
             x264_preset: "veryfast",
         };
-        let (frag, chunk) = mux_durations(&s);
-        let g = grid_fragment_duration(frag, chunk);
-        assert!(g > 5 * chunk && g <= frag, "{g}");
-        // Without parts: three quarters of the segment.
-        assert_eq!(grid_fragment_duration(2_000, 2_000), 1_501);
-    }
-
-    #[test]
-    fn grid_cutter_cuts_the_first_frame_after_each_line() {
-        let ms = Duration::from_millis;
-        let mut g = GridCutter::new(ms(2000));
-        // Irregular frames from 100 ms: lines at 2100, 4100, 6100 ms...
-        let frames = [
-            100, 133, 1990, 2099, 2130, 2140, 4100, 4101, 5000, 9000, 9050, 11_100,
-        ];
-        let cuts: Vec<u64> = frames.iter().filter(|&&t| g.cut(ms(t))).copied().collect();
-        // 9000 is the first frame after the 6100 and 8100 lines (one cut for both); the
-        // grid then continues at 10100.
-        assert_eq!(cuts, [100, 2130, 4100, 9000, 11_100]);
+        assert!(mux_durations(&s).0 <= ms(2000).as_nanos());
     }
 }

@@ -198,7 +198,7 @@ fn probe(path: &Path) -> String {
             "-v",
             "error",
             "-show_entries",
-            "stream=codec_type,codec_name,profile,sample_rate,channels,width,height",
+            "stream=codec_type,codec_name,profile,sample_rate,channels,width,height,start_time",
             "-of",
             "csv=p=0",
         ])
@@ -403,6 +403,23 @@ async fn browser_session_is_cut_on_the_segment_grid_with_aac_audio() {
             let path = dir.join(format!("{rendition}-{}.mp4", seg.uri));
             std::fs::write(&path, [&init[..], &data[..]].concat()).expect("write");
             let streams = probe(&path);
+            println!("{rendition} {}: {}", seg.uri, streams.replace('\n', " | "));
+            // Audio and video start together in every segment (the transcoded audio is
+            // cut at the video keyframe, not earlier).
+            let start = |kind: &str| -> f64 {
+                streams
+                    .lines()
+                    .find(|l| l.contains(kind))
+                    .and_then(|l| l.rsplit(',').next())
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(f64::NAN)
+            };
+            let skew = (start(",audio,") - start(",video,")).abs();
+            assert!(
+                skew < 0.05,
+                "{rendition} {}: audio and video start {skew} s apart",
+                seg.uri
+            );
             assert!(
                 streams
                     .lines()
@@ -427,5 +444,7 @@ async fn browser_session_is_cut_on_the_segment_grid_with_aac_audio() {
         }
         println!("{rendition}: {decoded} frames decoded from {n} segments");
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("AMPHI_TEST_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
