@@ -3,10 +3,11 @@
 
 mod events;
 mod roles;
+mod rtsp_sources;
 mod serve;
 mod whip_http;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -50,6 +51,9 @@ enum EventAction {
         /// Viewers must give a display name to ask questions.
         #[arg(long)]
         named_viewers: bool,
+        /// Pull the event from an IP camera: rtsp://user:password@host:554/path.
+        #[arg(long, value_name = "URL")]
+        rtsp: Option<String>,
     },
     /// Restrict which sites may embed the player (e.g. https://moodle.example.edu);
     /// with no site, any site may.
@@ -75,6 +79,14 @@ enum EventAction {
     List,
     /// Show one event with its stream key and the URLs to use.
     Show { id: String },
+    /// Pull an event from an IP camera (rtsp://user:password@host/path), or stop with --clear.
+    SetRtsp {
+        id: String,
+        #[arg(required_unless_present = "clear")]
+        url: Option<String>,
+        #[arg(long, conflicts_with = "url")]
+        clear: bool,
+    },
     /// Replace an event's stream key.
     RotateKey { id: String },
     /// Delete an event.
@@ -125,8 +137,17 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             title,
             private,
             named_viewers,
+            rtsp,
         } => {
+            if let Some(url) = &rtsp {
+                amphi_ingest::rtsp::SourceUrl::parse(url).with_context(|| {
+                    format!("RTSP URL {}", amphi_ingest::rtsp::redact_password(url))
+                })?;
+            }
             let mut e = store.create(&id, title, None)?;
+            if rtsp.is_some() {
+                e = store.set_rtsp_url(&e.id, rtsp)?;
+            }
             if private {
                 e = store.set_private(&e.id, true)?;
             }
@@ -136,6 +157,9 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             println!("created event {}\nstream key: {}", e.id, e.stream_key);
             if e.private {
                 println!("private: viewers need a token (amphi event token {})", e.id);
+            }
+            if let Some(url) = &e.rtsp_url {
+                println!("pulls from: {}", amphi_ingest::rtsp::redact_password(url));
             }
         }
         EventAction::EmbedOn { id, sites } => {
@@ -198,6 +222,20 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
                 "event:      {}\ntitle:      {}\nstream key: {}",
                 e.id, e.title, e.stream_key
             );
+            if let Some(url) = &e.rtsp_url {
+                println!("rtsp:       {}", amphi_ingest::rtsp::redact_password(url));
+            }
+        }
+        EventAction::SetRtsp { id, url, clear } => {
+            let e = store.set_rtsp_url(&id, if clear { None } else { url })?;
+            match &e.rtsp_url {
+                Some(url) => println!(
+                    "event {} pulls from {} (amphi serve starts the pull)",
+                    e.id,
+                    amphi_ingest::rtsp::redact_password(url)
+                ),
+                None => println!("event {} no longer pulls from a camera", e.id),
+            }
         }
         EventAction::RotateKey { id } => {
             let e = store.rotate_key(&id)?;

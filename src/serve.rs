@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// Role of this process and its store (scale out: one packager, many origins).
     #[command(flatten)]
     scale: ScaleArgs,
+    /// RTSP pull from IP cameras.
+    #[command(flatten)]
+    rtsp: crate::rtsp_sources::RtspArgs,
     /// WebRTC (WHIP) ingest.
     #[command(flatten)]
     whip: crate::whip_http::WhipArgs,
@@ -120,6 +123,7 @@ fn parse_cli_event(s: &str) -> Result<EventRecord> {
             .unwrap_or_else(crate::events::generate_key),
         named_viewers: false,
         embed_on: Vec::new(),
+        rtsp_url: None,
     })
 }
 
@@ -138,6 +142,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         records.retain(|r| r.id != rec.id);
         records.push(rec);
     }
+    crate::rtsp_sources::add_cli_sources(&args.rtsp, &mut records)?;
     if args.demo && !records.iter().any(|r| r.id == DEMO_EVENT) {
         records.push(EventRecord {
             id: DEMO_EVENT.into(),
@@ -150,6 +155,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             viewer_secret: crate::events::generate_key(),
             named_viewers: false,
             embed_on: Vec::new(),
+            rtsp_url: None,
         });
     }
     let directory = Arc::new(Directory::new(records));
@@ -199,6 +205,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
             1280,
             720,
         ));
+    }
+    if role != Role::Origin {
+        crate::rtsp_sources::spawn(&args.rtsp, &hub, &directory.list())?;
     }
 
     let catalog = Arc::new(Catalog {

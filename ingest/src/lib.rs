@@ -9,6 +9,7 @@ pub mod frame;
 pub mod hub;
 pub mod pii;
 pub mod rtmp;
+pub mod rtsp;
 pub mod whip;
 
 pub use frame::{
