@@ -11,3 +11,5 @@ echo "== scale out: origin vs nginx, viewers through Varnish"
 bash bench/scale.sh
 echo "== WHIP ingest: POST to first LL-HLS part"
 AMPHI_BIN="$PWD/target/release/amphi" bash bench/whip.sh
+echo "== WHIP glass-to-glass latency (aiortc publisher, hls.js viewer)"
+AMPHI_BIN="$PWD/target/release/amphi" node bench/whip.mjs "${BENCH_SECONDS:-30}"
