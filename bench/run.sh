@@ -9,6 +9,8 @@ echo "== glass-to-glass latency vs nginx-rtmp"
 AMPHI_BIN="$PWD/target/release/amphi" node bench/latency.mjs "${BENCH_SECONDS:-60}"
 echo "== scale out: origin vs nginx, viewers through Varnish"
 bash bench/scale.sh
+echo "== Opus → AAC transcoding cost (browser audio)"
+bash bench/opus-aac.sh
 echo "== WHIP ingest: POST to first LL-HLS part"
 AMPHI_BIN="$PWD/target/release/amphi" bash bench/whip.sh
 echo "== WHIP glass-to-glass latency (aiortc publisher, hls.js viewer)"
