@@ -277,14 +277,31 @@ impl amphi_qa::QaEvents for Directory {
     }
 }
 
-/// The origin's view of events: the directory plus live state from the hub.
+/// The origin's view of events: the directory plus live state from the hub, or, in a
+/// process without ingest (`--role origin`), from the parts its store announces.
 pub struct Catalog {
     pub directory: std::sync::Arc<Directory>,
     pub hub: Hub,
+    pub liveness: Option<std::sync::Arc<crate::liveness::StoreLiveness>>,
 }
 
 impl amphi_origin::EventCatalog for Catalog {
     fn events(&self) -> Vec<amphi_origin::EventInfo> {
+        if let Some(liveness) = &self.liveness {
+            let now = std::time::Instant::now();
+            return self
+                .directory
+                .list()
+                .into_iter()
+                .map(|e| amphi_origin::EventInfo {
+                    live: liveness.is_live(&e.id, now),
+                    protocol: None,
+                    id: e.id,
+                    title: e.title,
+                    starts_at: e.starts_at,
+                })
+                .collect();
+        }
         let live = self.hub.live_events();
         self.directory
             .list()

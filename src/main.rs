@@ -2,9 +2,11 @@
 //! process; `amphi event …` manages events and their stream keys.
 
 mod events;
+mod liveness;
 mod roles;
 mod rtsp_sources;
 mod serve;
+mod telemetry;
 mod whip_http;
 
 use anyhow::{Context, Result};

@@ -162,6 +162,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let (hub, sessions) = Hub::new(directory.clone());
     let role = args.scale.role;
     let store: Arc<dyn Store> = args.scale.open_store(&args.data_dir).await?;
+    // Counters of the origin and gauges of the ingest and packager stages: `/metrics`.
+    let metrics: Arc<amphi_origin::metrics::Metrics> = Arc::default();
 
     let http_listener = TcpListener::bind(args.http)
         .await
@@ -175,8 +177,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let (packager_task, rtmp_task, rtmp_addr) = if role == Role::Origin {
         (None, None, None)
     } else {
-        let packager = amphi_packager::Packager::new(store.clone(), packager_config(&args));
+        let stats = amphi_packager::stats::PackagerStats::default();
+        let packager = amphi_packager::Packager::new(store.clone(), packager_config(&args))
+            .with_stats(stats.clone());
         let packager_task = tokio::spawn(packager.run(sessions));
+        crate::telemetry::spawn(hub.clone(), stats, metrics.clone());
         let rtmp_listener = TcpListener::bind(args.rtmp)
             .await
             .with_context(|| format!("binding RTMP on {}", args.rtmp))?;
@@ -213,6 +218,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let catalog = Arc::new(Catalog {
         directory: directory.clone(),
         hub: hub.clone(),
+        // An origin has no publishers: it tells live events by the parts being put.
+        liveness: (role == Role::Origin).then(|| crate::liveness::StoreLiveness::follow(&store)),
     });
     // Other processes (origins) follow this store's announcements.
     let notify = (role != Role::Origin && args.scale.store != StoreKind::Memory)
@@ -220,6 +227,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if role == Role::Packager {
         let app = axum::Router::new()
             .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route("/metrics", crate::telemetry::metrics_route(metrics.clone()))
             .merge(notify.unwrap_or_default())
             .merge(whip_routes);
         print_banner(&args, http_addr, rtmp_addr, &directory.list());
@@ -236,9 +244,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
     }
     .context("opening the Q&A database")?;
-    let mut app = amphi_origin::router(store.clone(), catalog, Default::default())
-        .merge(amphi_qa::router(qa))
-        .merge(whip_routes);
+    let mut app = amphi_origin::router_with_metrics(
+        store.clone(),
+        catalog,
+        Default::default(),
+        metrics.clone(),
+    )
+    .merge(amphi_qa::router(qa))
+    .merge(whip_routes);
     if let Some(notify) = notify {
         app = app.merge(notify);
     }

@@ -189,6 +189,44 @@ fn packager_and_origin_processes_share_an_s3_store() {
     println!("blocking reloads through a separate origin answered after {answers:?}");
     assert!(answers.iter().all(|d| *d < Duration::from_secs(2)));
 
+    // The origin, which has no publisher of its own, knows the event is live; the
+    // packager's /metrics carries the ingest bitrate and the encoder's figures.
+    let events = get_text(&c, &origin.url("/api/events")).expect("/api/events");
+    assert!(
+        events.contains("\"live\":true"),
+        "the origin shows the event live: {events}"
+    );
+    let metrics = wait_for(
+        "the packager's ingest and encoder gauges",
+        Duration::from_secs(15),
+        || {
+            get_text(&c, &packager.url("/metrics")).filter(|m| {
+                m.contains("amphi_ingest_bitrate_bps{event=\"e2e\"}")
+                    && m.contains("amphi_encoder_realtime_factor{event=\"e2e\"")
+                    && m.contains("amphi_encoder_lag_seconds{event=\"e2e\"")
+            })
+        },
+    );
+    let gauge = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let (bps, rtf, lag) = (
+        gauge("amphi_ingest_bitrate_bps{"),
+        gauge("amphi_encoder_realtime_factor{"),
+        gauge("amphi_encoder_lag_seconds{"),
+    );
+    println!("packager gauges: ingest {bps:.0} b/s, real-time factor {rtf:.2}, lag {lag:.2} s");
+    assert!(
+        bps > 100_000.0,
+        "a 640x360 publish is more than 100 kb/s: {bps}"
+    );
+    assert!((0.5..2.0).contains(&rtf), "real-time factor near 1: {rtf}");
+    assert!((-5.0..10.0).contains(&lag), "lag of seconds at most: {lag}");
+
     // Stateless: a new origin process serves at once.
     drop(origin);
     let origin = start_origin(&s3, &endpoint, &packager);

@@ -24,14 +24,16 @@ pub struct EncoderFigures {
     pub rendition: String,
     /// `None` until one window has passed.
     pub realtime_factor: Option<f64>,
-    pub lag: Duration,
+    /// Seconds; negative when the publisher's clock runs ahead of its arrival (a burst
+    /// of frames buffered by the encoder).
+    pub lag_secs: f64,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     window_start: (Instant, Duration),
     realtime_factor: Option<f64>,
-    lag: Duration,
+    lag_secs: f64,
     updated: Instant,
 }
 
@@ -53,16 +55,18 @@ impl PackagerStats {
         now: Instant,
         wall: SystemTime,
     ) {
-        let lag = wall
-            .duration_since(epoch + media_end)
-            .unwrap_or(Duration::ZERO);
+        let produced = epoch + media_end;
+        let lag_secs = match wall.duration_since(produced) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        };
         let Ok(mut map) = self.inner.lock() else {
             return;
         };
         let key = (event.to_owned(), rendition.to_owned());
         match map.get_mut(&key) {
             Some(e) => {
-                e.lag = lag;
+                e.lag_secs = lag_secs;
                 e.updated = now;
                 let (t0, m0) = e.window_start;
                 if media_end < m0 {
@@ -80,7 +84,7 @@ impl PackagerStats {
                     Entry {
                         window_start: (now, media_end),
                         realtime_factor: None,
-                        lag,
+                        lag_secs,
                         updated: now,
                     },
                 );
@@ -99,7 +103,7 @@ impl PackagerStats {
                 event: event.clone(),
                 rendition: rendition.clone(),
                 realtime_factor: e.realtime_factor,
-                lag: e.lag,
+                lag_secs: e.lag_secs,
             })
             .collect()
     }
@@ -132,7 +136,7 @@ mod tests {
         }
         let f = stats.snapshot(t0 + at(4000));
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].lag, at(200));
+        assert!((f[0].lag_secs - 0.2).abs() < 1e-9);
         let rtf = f[0].realtime_factor.expect("one window passed");
         assert!((rtf - 1.0).abs() < 0.01, "{rtf}");
 
@@ -147,7 +151,7 @@ mod tests {
         let f = stats.snapshot(start + at(4000));
         let rtf = f[0].realtime_factor.expect("window");
         assert!((rtf - 0.5).abs() < 0.01, "{rtf}");
-        assert_eq!(f[0].lag, at(2200));
+        assert!((f[0].lag_secs - 2.2).abs() < 1e-9);
     }
 
     #[test]
@@ -164,11 +168,11 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_ahead_of_the_clock_has_no_lag() {
+    fn a_chunk_ahead_of_the_clock_has_a_negative_lag() {
         let stats = PackagerStats::default();
         let t0 = Instant::now();
         let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(10);
         stats.record_chunk("ev", "src", epoch, at(2000), t0, epoch + at(1000));
-        assert_eq!(stats.snapshot(t0)[0].lag, Duration::ZERO);
+        assert!((stats.snapshot(t0)[0].lag_secs + 1.0).abs() < 1e-9);
     }
 }

@@ -1,0 +1,210 @@
+//! Feeds the figures of the ingest and packager stages into `/metrics` gauges every
+//! [`INTERVAL`]:
+//!
+//! - `amphi_ingest_bitrate_bps{event}`: media bits per second received from the live
+//!   publisher (payloads handed to the packager, all tracks);
+//! - `amphi_encoder_realtime_factor{event,rendition}`: media seconds the ladder put out
+//!   per wall-clock second (1.0 = keeping up with the lecturer);
+//! - `amphi_encoder_lag_seconds{event,rendition}`: arrival at ingest → chunk out of the
+//!   muxer.
+//!
+//! Series of events that stopped publishing are removed.
+
+use amphi_ingest::{EventId, Hub};
+use amphi_origin::metrics::Metrics;
+use amphi_packager::stats::PackagerStats;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::debug;
+
+pub const INTERVAL: Duration = Duration::from_secs(2);
+
+const BITRATE: &str = "amphi_ingest_bitrate_bps";
+const RTF: &str = "amphi_encoder_realtime_factor";
+const LAG: &str = "amphi_encoder_lag_seconds";
+
+/// Turns running byte counts into rates between two samples.
+#[derive(Debug, Default)]
+pub struct BitrateMeter {
+    last: HashMap<EventId, (u64, Instant)>,
+}
+
+impl BitrateMeter {
+    /// Bits per second of each event since its previous sample. An event seen for the
+    /// first time, or whose count went back (a new publish session), has no rate yet.
+    pub fn sample(&mut self, now: Instant, counts: Vec<(EventId, u64)>) -> Vec<(EventId, f64)> {
+        let mut rates = Vec::new();
+        let mut next = HashMap::with_capacity(counts.len());
+        for (event, bytes) in counts {
+            if let Some((before, at)) = self.last.get(&event) {
+                let secs = now.duration_since(*at).as_secs_f64();
+                if bytes >= *before && secs > 0.0 {
+                    rates.push((event.clone(), (bytes - before) as f64 * 8.0 / secs));
+                }
+            }
+            next.insert(event, (bytes, now));
+        }
+        self.last = next;
+        rates
+    }
+}
+
+type Series = Vec<(String, String)>;
+
+/// The series of one gauge name set last time, so that the ones that disappear are removed.
+#[derive(Debug)]
+struct Family {
+    name: &'static str,
+    set: BTreeSet<Series>,
+}
+
+impl Family {
+    fn new(name: &'static str) -> Family {
+        Family {
+            name,
+            set: BTreeSet::new(),
+        }
+    }
+
+    fn publish(&mut self, metrics: &Metrics, series: Vec<(Series, f64)>) {
+        let mut now = BTreeSet::new();
+        for (labels, value) in series {
+            let borrowed: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            if let Err(e) = metrics.set_gauge(self.name, &borrowed, value) {
+                debug!(gauge = self.name, reason = %e, "gauge not set");
+                continue;
+            }
+            now.insert(labels);
+        }
+        for gone in self.set.difference(&now) {
+            let borrowed: Vec<(&str, &str)> =
+                gone.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            metrics.remove_gauge(self.name, &borrowed);
+        }
+        self.set = now;
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Series {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// `GET /metrics` for a process without an origin (`--role packager`).
+pub fn metrics_route(metrics: Arc<Metrics>) -> axum::routing::MethodRouter {
+    axum::routing::get(move || {
+        let metrics = metrics.clone();
+        async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                metrics.render(Instant::now()),
+            )
+        }
+    })
+}
+
+/// Samples the hub and the packager every [`INTERVAL`] into `metrics`, until aborted.
+pub fn spawn(hub: Hub, stats: PackagerStats, metrics: Arc<Metrics>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut meter = BitrateMeter::default();
+        let (mut bitrate, mut rtf, mut lag) =
+            (Family::new(BITRATE), Family::new(RTF), Family::new(LAG));
+        let mut tick = tokio::time::interval(INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = Instant::now();
+            let rates = meter.sample(now, hub.received_bytes());
+            bitrate.publish(
+                &metrics,
+                rates
+                    .into_iter()
+                    .map(|(e, bps)| (labels(&[("event", e.as_str())]), bps))
+                    .collect(),
+            );
+            let figures = stats.snapshot(now);
+            rtf.publish(
+                &metrics,
+                figures
+                    .iter()
+                    .filter_map(|f| {
+                        let l = labels(&[("event", &f.event), ("rendition", &f.rendition)]);
+                        f.realtime_factor.map(|r| (l, r))
+                    })
+                    .collect(),
+            );
+            lag.publish(
+                &metrics,
+                figures
+                    .iter()
+                    .map(|f| {
+                        let l = labels(&[("event", &f.event), ("rendition", &f.rendition)]);
+                        (l, f.lag_secs)
+                    })
+                    .collect(),
+            );
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(s: &str) -> EventId {
+        EventId::parse(s).expect("valid id")
+    }
+
+    #[test]
+    fn bitrate_from_two_samples_and_reset_on_a_new_session() {
+        let mut m = BitrateMeter::default();
+        let t0 = Instant::now();
+        assert!(m.sample(t0, vec![(ev("a"), 1_000)]).is_empty());
+        let r = m.sample(t0 + Duration::from_secs(2), vec![(ev("a"), 1_001_000)]);
+        assert_eq!(r, vec![(ev("a"), 4_000_000.0)]);
+        // The publisher reconnected: its count starts again.
+        assert!(m
+            .sample(t0 + Duration::from_secs(4), vec![(ev("a"), 500)])
+            .is_empty());
+        let r = m.sample(t0 + Duration::from_secs(6), vec![(ev("a"), 250_500)]);
+        assert_eq!(r, vec![(ev("a"), 1_000_000.0)]);
+    }
+
+    #[test]
+    fn families_remove_series_that_disappear() {
+        let metrics = Metrics::new(Instant::now());
+        let mut f = Family::new(BITRATE);
+        f.publish(
+            &metrics,
+            vec![
+                (labels(&[("event", "a")]), 1.0),
+                (labels(&[("event", "b")]), 2.0),
+            ],
+        );
+        let text = metrics.render(Instant::now());
+        assert!(
+            text.contains("amphi_ingest_bitrate_bps{event=\"a\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("amphi_ingest_bitrate_bps{event=\"b\"} 2"),
+            "{text}"
+        );
+        f.publish(&metrics, vec![(labels(&[("event", "b")]), 3.0)]);
+        let text = metrics.render(Instant::now());
+        assert!(!text.contains("event=\"a\""), "{text}");
+        assert!(
+            text.contains("amphi_ingest_bitrate_bps{event=\"b\"} 3"),
+            "{text}"
+        );
+    }
+}
