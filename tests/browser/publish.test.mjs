@@ -1,8 +1,8 @@
 // A lecturer goes live from the browser: /publish/{event}#key=… in Chromium with a
 // synthetic camera and microphone publishes over WHIP; a wrong key shows the server's
 // reason; the event's playlists appear with AAC-LC audio (the Opus is transcoded), ~2 s
-// segments (the browser sends almost no keyframes), a viewer page plays, and Stop ends
-// the session so going live again is accepted.
+// segments (the browser sends almost no keyframes), a viewer page plays; Stop and closing
+// the tab both end the session with a DELETE, and going live again is accepted.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,6 +52,22 @@ test('a lecturer goes live from the browser page; viewers get AAC audio and ~2 s
     assert.equal(await page.inputValue('#key'), KEY);
     assert.equal(new URL(page.url()).hash, '', 'the key is gone from the address');
     assert.equal(await page.evaluate(() => sessionStorage.length), 1);
+
+    // Screen sharing previews (getDisplayMedia); then back to the camera.
+    await page.check('input[name="source"][value="screen"]');
+    await page.click('#preview-btn');
+    const surface = await waitFor(
+      () =>
+        page.evaluate(() => {
+          const s = document.getElementById('preview').srcObject;
+          const t = s && s.getVideoTracks()[0];
+          return t && t.getSettings().displaySurface;
+        }),
+      10000,
+      { what: 'a screen preview' },
+    );
+    assert.ok(surface, 'the preview shows a screen');
+    await page.check('input[name="source"][value="camera"]');
 
     // A wrong key: the server's 401 reason is shown, nothing is live.
     await page.fill('#key', 'not-the-key');
@@ -137,10 +153,13 @@ test('a lecturer goes live from the browser page; viewers get AAC audio and ~2 s
     }
     await viewer.close();
 
-    // Stop ends the WHIP session (DELETE): going live again is accepted, not 409.
+    // Stop ends the WHIP session (DELETE): the server says so, and going live again is
+    // accepted, not 409.
+    const deletes = () => (amphi.stderr().match(/publisher sent DELETE/g) || []).length;
     await page.click('#stop');
     await waitFor(async () => /stopped/i.test((await publishState(page))?.status || ''), 10000, { what: 'stopped' });
     assert.equal((await publishState(page)).live, false);
+    await waitFor(() => deletes() >= 1, 10000, { what: 'the server to see the DELETE' });
     await page.click('#golive');
     const again = await waitFor(
       async () => {
@@ -151,7 +170,9 @@ test('a lecturer goes live from the browser page; viewers get AAC audio and ~2 s
       { what: 'going live a second time' },
     );
     assert.equal(again.live, true, `second go-live: ${again.status}`);
-    await page.click('#stop');
+    // Closing the tab while live ends the session too (keepalive DELETE on pagehide).
+    await page.close({ runBeforeUnload: true });
+    await waitFor(() => deletes() >= 2, 10000, { what: 'a DELETE when the tab closes' });
     assert.deepEqual(browser.errors, [], 'no JavaScript errors on the pages');
   } catch (e) {
     dumpDiagnostics({ amphi, browser });
