@@ -31,18 +31,18 @@ struct Source {
     frames: Vec<EncodedFrame>,
 }
 
-/// Encodes `SECONDS` of test pattern and tone the way a browser would send them:
-/// H.264 (keyframe every 300 frames), Opus in 20 ms packets.
-fn encode_source() -> Source {
-    let frames_n = SECONDS * FPS;
+/// Encodes `seconds` of test pattern and tone the way a browser would send them:
+/// H.264 (keyframe every 300 frames, parameter sets also in-band), Opus in 20 ms packets.
+fn encode_source(width: u32, height: u32, seconds: u32) -> Source {
+    let frames_n = seconds * FPS;
     let desc = format!(
-        "videotestsrc num-buffers={frames_n} pattern=ball ! video/x-raw,width=640,height=360,framerate={FPS}/1 ! \
+        "videotestsrc num-buffers={frames_n} pattern=ball ! video/x-raw,width={width},height={height},framerate={FPS}/1 ! \
          videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=300 bitrate=800 ! \
-         video/x-h264,profile=constrained-baseline ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! \
+         video/x-h264,profile=constrained-baseline ! h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au ! \
          appsink name=v sync=false \
          audiotestsrc num-buffers={} samplesperbuffer=960 wave=sine freq=440 volume=0.2 ! \
          audio/x-raw,rate=48000,channels=2 ! opusenc bitrate=64000 ! appsink name=a sync=false",
-        SECONDS * 50
+        seconds * 50
     );
     let pipeline = gst::parse::launch(&desc)
         .expect("source pipeline")
@@ -253,7 +253,7 @@ async fn browser_session_is_cut_on_the_segment_grid_with_aac_audio() {
         .with_test_writer()
         .try_init();
     amphi_packager::init().expect("GStreamer init");
-    let source = encode_source();
+    let source = encode_source(640, 360, SECONDS);
     let keyframes = source
         .frames
         .iter()
@@ -447,4 +447,113 @@ async fn browser_session_is_cut_on_the_segment_grid_with_aac_audio() {
     if std::env::var_os("AMPHI_TEST_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// A shared window resized mid-session: the browser's frames change size at a keyframe
+/// (new parameter sets in-band, the session's configuration unchanged). The ladder keeps
+/// its planned sizes and every segment still decodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolution_change_mid_session_keeps_the_ladder() {
+    amphi_packager::init().expect("GStreamer init");
+    let first = encode_source(640, 360, 4);
+    let second = encode_source(960, 540, 4);
+    let offset = 4 * 90_000;
+    let frames: Vec<EncodedFrame> = first
+        .frames
+        .into_iter()
+        .chain(second.frames.into_iter().map(|mut f| {
+            f.pts = MediaTime(f.pts.0 + offset);
+            f.dts = MediaTime(f.dts.0 + offset);
+            f
+        }))
+        .collect();
+    let store = Arc::new(MemoryStore::new());
+    let config = PackagerConfig {
+        ladder: vec![Rung {
+            height: 240,
+            bitrate: 300_000,
+        }],
+        end_after: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let (sessions_tx, sessions) = mpsc::channel(1);
+    tokio::spawn(Packager::new(store.clone(), config).run(sessions));
+    let (tx, messages) = mpsc::channel(256);
+    sessions_tx
+        .send(PublishSession {
+            event: EventId::parse(EVENT).expect("event id"),
+            protocol: Protocol::Whip,
+            epoch: SessionEpoch(SystemTime::now()),
+            messages,
+        })
+        .await
+        .expect("packager takes the session");
+    tx.send(SessionMessage::Config(StreamConfig {
+        video: VideoConfig::H264 { avcc: first.avcc },
+        audio: Some(AudioConfig::Opus { channels: 2 }),
+    }))
+    .await
+    .expect("config");
+    for f in frames {
+        tx.send(SessionMessage::Frame(f)).await.expect("frame");
+    }
+    drop(tx);
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let renditions = ["360p", "240p"];
+    let mut finals = Vec::new();
+    for r in renditions {
+        let key = names::playlist_key(EVENT, r);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "{r}: the session did not end in time"
+            );
+            match text(&store, &key).await {
+                Some(p) if p.contains("#EXT-X-ENDLIST") => {
+                    finals.push((r, p));
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("amphi-whip-resize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (rendition, playlist) in &finals {
+        println!("{rendition}:\n{playlist}");
+        let media = m3u8_rs::parse_media_playlist_res(playlist.as_bytes()).expect("media playlist");
+        let total: f64 = media.segments.iter().map(|s| s.duration as f64).sum();
+        assert!(
+            (total - 8.0).abs() < 1.0,
+            "{rendition}: {total} s of segments"
+        );
+        let init = bytes(&store, &names::rendition_key(EVENT, rendition, "init.mp4")).await;
+        for seg in &media.segments {
+            assert!(
+                seg.duration < 2.5,
+                "{rendition} {}: {} s",
+                seg.uri,
+                seg.duration
+            );
+            let data = bytes(&store, &names::rendition_key(EVENT, rendition, &seg.uri)).await;
+            let path = dir.join(format!("{rendition}-{}.mp4", seg.uri));
+            std::fs::write(&path, [&init[..], &data[..]].concat()).expect("write");
+            let streams = probe(&path);
+            let size = if *rendition == "360p" {
+                "640,360"
+            } else {
+                "428,240"
+            };
+            assert!(streams.contains(size), "{rendition} {}: {streams}", seg.uri);
+            let frames = decode(&path);
+            assert!(
+                frames as f64 >= seg.duration as f64 * FPS as f64 * 0.8,
+                "{rendition} {}: {frames} frames decoded in {} s",
+                seg.uri,
+                seg.duration
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
