@@ -112,7 +112,11 @@ export async function startAmphi({
   if (!existsSync(bin)) throw new Error(`amphi binary not found at ${bin} (build it, or set AMPHI_BIN)`);
   const dataDir = mkdtempSync(join(tmpdir(), 'amphi-browser-data-'));
   tempDirs.add(dataDir);
-  const args = ['serve', '--http', http, '--rtmp', '127.0.0.1:0', '--no-demo', '--data-dir', dataDir, ...extraArgs];
+  const args = ['serve', '--http', http, '--rtmp', '127.0.0.1:0', '--no-demo', '--data-dir', dataDir];
+  // WebRTC (WHIP) media on an ephemeral loopback port, so tests never collide on the
+  // default port with another amphi on the machine (unless the test chooses one).
+  if (!extraArgs.includes('--webrtc-udp')) args.push('--webrtc-udp', '127.0.0.1:0');
+  args.push(...extraArgs);
   for (const e of events) args.push('--event', e);
   const proc = track(
     spawn(bin, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }),
