@@ -83,6 +83,10 @@ impl Amphi {
         for e in events {
             cmd.args(["--event", e]);
         }
+        // Several amphi processes may run at once: WebRTC media on a port of its own.
+        if !extra.contains(&"--webrtc-udp") {
+            cmd.args(["--webrtc-udp", "127.0.0.1:0"]);
+        }
         cmd.args(extra);
         cmd.env(
             "RUST_LOG",
