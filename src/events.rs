@@ -46,6 +46,26 @@ pub struct EventRecord {
     pub rtsp_url: Option<String>,
 }
 
+impl EventRecord {
+    /// A public event with fresh secrets (stream key, moderator token, viewer secret)
+    /// and default settings.
+    pub fn new(id: &EventId, title: String) -> EventRecord {
+        EventRecord {
+            id: id.to_string(),
+            title,
+            stream_key: generate_key(),
+            moderator_token: generate_key(),
+            premoderated: false,
+            starts_at: None,
+            private: false,
+            viewer_secret: generate_key(),
+            named_viewers: false,
+            embed_on: Vec::new(),
+            rtsp_url: None,
+        }
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EventsFile {
@@ -115,19 +135,10 @@ impl EventsFileStore {
         if events.iter().any(|e| e.id == id.as_str()) {
             bail!("event {id} already exists");
         }
-        let record = EventRecord {
-            id: id.to_string(),
-            title: title.unwrap_or_else(|| id.to_string()),
-            stream_key: key.unwrap_or_else(generate_key),
-            moderator_token: generate_key(),
-            premoderated: false,
-            starts_at: None,
-            private: false,
-            viewer_secret: generate_key(),
-            named_viewers: false,
-            embed_on: Vec::new(),
-            rtsp_url: None,
-        };
+        let mut record = EventRecord::new(&id, title.unwrap_or_else(|| id.to_string()));
+        if let Some(key) = key {
+            record.stream_key = key;
+        }
         events.push(record.clone());
         self.save(&events)?;
         Ok(record)

@@ -38,19 +38,11 @@ pub fn add_cli_sources(args: &RtspArgs, records: &mut Vec<EventRecord>) -> Resul
         let (event, url) = parse_cli_source(s)?;
         match records.iter_mut().find(|r| r.id == event.as_str()) {
             Some(r) => r.rtsp_url = Some(url),
-            None => records.push(EventRecord {
-                id: event.to_string(),
-                title: event.to_string(),
-                stream_key: crate::events::generate_key(),
-                moderator_token: crate::events::generate_key(),
-                premoderated: false,
-                starts_at: None,
-                private: false,
-                viewer_secret: crate::events::generate_key(),
-                named_viewers: false,
-                embed_on: Vec::new(),
-                rtsp_url: Some(url),
-            }),
+            None => {
+                let mut record = EventRecord::new(&event, event.to_string());
+                record.rtsp_url = Some(url);
+                records.push(record);
+            }
         }
     }
     Ok(())

@@ -105,26 +105,20 @@ fn parse_cli_event(s: &str) -> Result<EventRecord> {
     let Some((id, key)) = s.split_once(':') else {
         bail!("--event takes ID:KEY or ID:KEY:private, got {s:?}");
     };
-    EventId::parse(id).with_context(|| format!("event id {id:?}"))?;
+    let event = EventId::parse(id).with_context(|| format!("event id {id:?}"))?;
     if key.is_empty() {
         bail!("--event {id}: empty stream key");
     }
-    Ok(EventRecord {
-        id: id.to_owned(),
-        title: id.to_owned(),
-        stream_key: key.to_owned(),
-        moderator_token: crate::events::generate_key(),
-        premoderated: false,
-        starts_at: None,
-        private,
-        viewer_secret: std::env::var(VIEWER_SECRET_ENV)
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(crate::events::generate_key),
-        named_viewers: false,
-        embed_on: Vec::new(),
-        rtsp_url: None,
-    })
+    let mut record = EventRecord::new(&event, id.to_owned());
+    record.stream_key = key.to_owned();
+    record.private = private;
+    if let Some(secret) = std::env::var(VIEWER_SECRET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        record.viewer_secret = secret;
+    }
+    Ok(record)
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -144,19 +138,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     crate::rtsp_sources::add_cli_sources(&args.rtsp, &mut records)?;
     if args.demo && !records.iter().any(|r| r.id == DEMO_EVENT) {
-        records.push(EventRecord {
-            id: DEMO_EVENT.into(),
-            title: "Demo (test pattern)".into(),
-            stream_key: crate::events::generate_key(),
-            moderator_token: crate::events::generate_key(),
-            premoderated: false,
-            starts_at: None,
-            private: false,
-            viewer_secret: crate::events::generate_key(),
-            named_viewers: false,
-            embed_on: Vec::new(),
-            rtsp_url: None,
-        });
+        let demo = EventId::parse(DEMO_EVENT).expect("the demo event id is valid");
+        records.push(EventRecord::new(&demo, "Demo (test pattern)".into()));
     }
     let directory = Arc::new(Directory::new(records));
     let (hub, sessions) = Hub::new(directory.clone());
