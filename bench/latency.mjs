@@ -17,11 +17,10 @@ import { join } from 'node:path';
 import {
   cleanup, launchBrowser, playerStats, repoRoot, sleep, startAmphi, startPublisher, waitFor, waitForPlaying, get,
 } from '../tests/browser/harness.mjs';
+import { measureAmphiViewer, median, pct, secs as f } from './viewer.mjs';
 
 process.env.AMPHI_BIN ||= 'target/release/amphi';
 const SECONDS = Number(process.argv[2] || 60);
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
-const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * p))]; };
 
 async function sample(page, seconds, read) {
   const out = [];
@@ -37,25 +36,10 @@ async function sample(page, seconds, read) {
 async function amphiRun() {
   const amphi = await startAmphi();
   const pub = startPublisher(amphi.rtmp, 'secretkey', { size: '1920x1080' });
-  const browser = await launchBrowser();
   try {
-    await waitFor(async () => (await get(`${amphi.http}/live/lecture/master.m3u8`)).status === 200, 30000, { what: 'master' });
-    await browser.page.goto(`${amphi.http}/watch/lecture`);
-    await waitForPlaying(browser.page, 30000);
-    await sleep(8000); // let hls.js's latency controller settle
-    const g2g = [];
-    const hlsLat = [];
-    const end = Date.now() + SECONDS * 1000;
-    while (Date.now() < end) {
-      const s = await playerStats(browser.page);
-      if (s && s.pdtLatency != null) g2g.push(s.pdtLatency / 1000);
-      if (s && s.latency != null) hlsLat.push(s.latency);
-      await sleep(500);
-    }
-    const s = await playerStats(browser.page);
-    return { g2g, hlsLat, height: s && s.height };
+    return await measureAmphiViewer(amphi.http, SECONDS);
   } finally {
-    await cleanup(browser, pub, amphi);
+    await cleanup(pub, amphi);
   }
 }
 
@@ -101,7 +85,6 @@ http { access_log off; server { listen 127.0.0.1:${httpPort}; root ${dir}/www;
 
 const a = await amphiRun();
 const n = await nginxRun();
-const f = (x) => (x == null ? 'n/a' : x.toFixed(2) + ' s');
 console.log(`\nLatency over ${SECONDS} s, 1080p30 source, 2 s keyframes`);
 console.log(`  Amphi glass-to-glass (PDT): median ${f(median(a.g2g))}, p90 ${f(pct(a.g2g, 0.9))}  (${a.g2g.length} samples, playing ${a.height}p)`);
 console.log(`  Amphi hls.js latency:       median ${f(median(a.hlsLat))}`);
