@@ -252,3 +252,65 @@ fn wrong_credentials_are_reported_and_retried() {
     assert!(events.contains("\"cam\""), "{events}");
     assert!(!events.contains("\"rtsp\""), "not live: {events}");
 }
+
+#[test]
+fn camera_waits_while_an_encoder_has_the_event_then_takes_over() {
+    let _serial = serial();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let url = format!("rtsp://{USER}:{PASSWORD}@127.0.0.1:{port}/cam");
+    let amphi = Amphi::start_with(&[&format!("cam:{KEY}")], &["--rtsp", &format!("cam={url}")]);
+    let c = client();
+    let live_by = |protocol: &str| {
+        get_text(&c, &amphi.url("/api/events"))
+            .is_some_and(|t| t.contains(&format!("\"{protocol}\"")))
+    };
+    // OBS goes live first; the camera comes up while it streams and must wait.
+    let encoder = Publisher::start(&amphi.rtmp, KEY, 640, 360, 120);
+    wait_for("the RTMP publisher live", Duration::from_secs(20), || {
+        live_by("rtmp").then_some(())
+    });
+    let _camera = Camera::start(port);
+    wait_for("the camera to wait", Duration::from_secs(40), || {
+        amphi
+            .log()
+            .contains("event is live from another publisher; the camera waits")
+            .then_some(())
+    });
+    assert!(live_by("rtmp") && !live_by("rtsp"));
+    // The encoder leaves: the camera takes the event over.
+    encoder.kill();
+    let left = Instant::now();
+    wait_for("the camera to take over", Duration::from_secs(30), || {
+        live_by("rtsp").then_some(())
+    });
+    eprintln!("camera live {:?} after the encoder left", left.elapsed());
+    // The 360p rendition of the encoder's session continues with the camera's, past a
+    // discontinuity; the camera's 720p adds the renditions above.
+    let playlist = amphi.url("/live/cam/360p/index.m3u8");
+    wait_for(
+        "360p to continue after the take-over",
+        Duration::from_secs(30),
+        || {
+            let t = get_text(&c, &playlist)?;
+            let after = t.split("#EXT-X-DISCONTINUITY").nth(1)?;
+            (!segment_uris(after).is_empty()).then_some(())
+        },
+    );
+    wait_for(
+        "720p in the master playlist",
+        Duration::from_secs(10),
+        || {
+            let master = get_text(&c, &amphi.url("/live/cam/master.m3u8"))?;
+            master.contains("RESOLUTION=1280x720").then_some(())
+        },
+    );
+    let log = amphi.log();
+    assert!(
+        !log.contains(PASSWORD),
+        "the camera password leaked:\n{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}
