@@ -18,7 +18,7 @@ use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, warn, Instrument};
 
 /// Time allowed for each of DESCRIBE, SETUP and PLAY.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,11 +81,11 @@ pub async fn run(hub: Hub, source: RtspSource) {
 async fn pull_forever(hub: Hub, source: RtspSource) {
     let mut backoff = Backoff::default();
     let mut waiting = false;
-    info!(transport = %source.transport, "pulling the event from an RTSP camera");
+    debug!(transport = %source.transport, "pulling the event from an RTSP camera");
     loop {
         if hub.is_live(&source.event) {
             if !waiting {
-                info!("event is live from another publisher; the camera waits");
+                warn!("event is live from another publisher; the camera waits");
                 waiting = true;
             }
             tokio::time::sleep(LIVE_ELSEWHERE_RETRY).await;
@@ -97,7 +97,7 @@ async fn pull_forever(hub: Hub, source: RtspSource) {
         match result {
             Err(PullError::Publish(PublishError::AlreadyLive(_))) => {
                 if !waiting {
-                    info!("event is live from another publisher; the camera waits");
+                    warn!("event is live from another publisher; the camera waits");
                     waiting = true;
                 }
                 tokio::time::sleep(LIVE_ELSEWHERE_RETRY).await;
@@ -150,7 +150,7 @@ async fn pull_once(
                     if publisher.is_some() && avcc != codecs.avcc {
                         // The packager's configuration is fixed per session: start a
                         // new one at the next keyframe.
-                        info!("the camera changed its video parameters; new session");
+                        debug!("the camera changed its video parameters; new session");
                         publisher = None;
                         timeline = Timeline::new();
                     }
@@ -175,7 +175,7 @@ async fn pull_once(
                             video: VideoConfig::H264 { avcc },
                             audio: codecs.asc.clone().map(|asc| AudioConfig::Aac { asc }),
                         });
-                        info!(audio = codecs.asc.is_some(), "publishing from the camera");
+                        debug!(audio = codecs.asc.is_some(), "publishing from the camera");
                         published_at.get_or_insert_with(Instant::now);
                         publisher.insert(p)
                     }
