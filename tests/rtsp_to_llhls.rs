@@ -88,6 +88,32 @@ fn rendition_urls(c: &reqwest::blocking::Client, amphi: &Amphi) -> Vec<(String, 
         .collect()
 }
 
+/// Start times (s) of the first video and audio streams of a file.
+fn probe_start_times(path: &std::path::Path) -> Option<(f64, f64)> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,start_time",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let (mut video, mut audio) = (None, None);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let (kind, start) = line.split_once(',')?;
+        let start: f64 = start.trim().parse().ok()?;
+        match kind {
+            "video" => video = video.or(Some(start)),
+            "audio" => audio = audio.or(Some(start)),
+            _ => {}
+        }
+    }
+    Some((video?, audio?))
+}
+
 fn probe_audio_codec(path: &std::path::Path) -> Option<String> {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "a:0"])
@@ -130,7 +156,13 @@ fn check_rendition(c: &reqwest::blocking::Client, playlist_url: &str, base: &str
     assert!(vframes >= 30, "{height}p: {vframes} video frames in {seg}");
     assert!(aframes >= 40, "{height}p: {aframes} audio frames in {seg}");
     assert_eq!(probe_audio_codec(&file).as_deref(), Some("aac"));
-    eprintln!("{height}p: {w}x{h}, {vframes} video + {aframes} audio frames in {seg}");
+    // Audio and video on one timeline: the segment starts both together.
+    let (v0, a0) = probe_start_times(&file).expect("start times");
+    assert!(
+        (v0 - a0).abs() < 0.1,
+        "{height}p: video starts at {v0} s, audio at {a0} s"
+    );
+    eprintln!("{height}p: {w}x{h}, {vframes} video + {aframes} audio frames in {seg}, starts v {v0} a {a0}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
