@@ -244,6 +244,39 @@ fn decode(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Starts a packager on `store` with `ladder` and hands it one browser-like (WHIP)
+/// session carrying H.264 `avcc` and Opus; returns where its frames go.
+async fn start_whip_session(
+    store: &Arc<MemoryStore>,
+    ladder: Vec<Rung>,
+    avcc: Bytes,
+) -> mpsc::Sender<SessionMessage> {
+    let config = PackagerConfig {
+        ladder,
+        end_after: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let (sessions_tx, sessions) = mpsc::channel(1);
+    tokio::spawn(Packager::new(store.clone(), config).run(sessions));
+    let (tx, messages) = mpsc::channel(256);
+    sessions_tx
+        .send(PublishSession {
+            event: EventId::parse(EVENT).expect("event id"),
+            protocol: Protocol::Whip,
+            epoch: SessionEpoch(SystemTime::now()),
+            messages,
+        })
+        .await
+        .expect("packager takes the session");
+    tx.send(SessionMessage::Config(StreamConfig {
+        video: VideoConfig::H264 { avcc },
+        audio: Some(AudioConfig::Opus { channels: 2 }),
+    }))
+    .await
+    .expect("config");
+    tx
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_session_is_cut_on_the_segment_grid_with_aac_audio() {
     let _ = tracing_subscriber::fmt()
@@ -262,41 +295,18 @@ async fn browser_session_is_cut_on_the_segment_grid_with_aac_audio() {
     assert!(keyframes <= 2, "the source has {keyframes} keyframes");
 
     let store = Arc::new(MemoryStore::new());
-    let config = PackagerConfig {
-        // Two rungs below a 640x360 source keep the test light.
-        ladder: vec![
-            Rung {
-                height: 360,
-                bitrate: 600_000,
-            },
-            Rung {
-                height: 240,
-                bitrate: 300_000,
-            },
-        ],
-        end_after: Duration::from_secs(1),
-        ..Default::default()
-    };
-    let (sessions_tx, sessions) = mpsc::channel(1);
-    tokio::spawn(Packager::new(store.clone(), config).run(sessions));
-    let (tx, messages) = mpsc::channel(256);
-    sessions_tx
-        .send(PublishSession {
-            event: EventId::parse(EVENT).expect("event id"),
-            protocol: Protocol::Whip,
-            epoch: SessionEpoch(SystemTime::now()),
-            messages,
-        })
-        .await
-        .expect("packager takes the session");
-    tx.send(SessionMessage::Config(StreamConfig {
-        video: VideoConfig::H264 {
-            avcc: source.avcc.clone(),
+    // Two rungs below a 640x360 source keep the test light.
+    let ladder = vec![
+        Rung {
+            height: 360,
+            bitrate: 600_000,
         },
-        audio: Some(AudioConfig::Opus { channels: 2 }),
-    }))
-    .await
-    .expect("config");
+        Rung {
+            height: 240,
+            bitrate: 300_000,
+        },
+    ];
+    let tx = start_whip_session(&store, ladder, source.avcc.clone()).await;
 
     // Feed the frames (as fast as the ladder takes them) while collecting every part
     // the playlists list.
@@ -468,32 +478,11 @@ async fn a_resolution_change_mid_session_keeps_the_ladder() {
         }))
         .collect();
     let store = Arc::new(MemoryStore::new());
-    let config = PackagerConfig {
-        ladder: vec![Rung {
-            height: 240,
-            bitrate: 300_000,
-        }],
-        end_after: Duration::from_secs(1),
-        ..Default::default()
-    };
-    let (sessions_tx, sessions) = mpsc::channel(1);
-    tokio::spawn(Packager::new(store.clone(), config).run(sessions));
-    let (tx, messages) = mpsc::channel(256);
-    sessions_tx
-        .send(PublishSession {
-            event: EventId::parse(EVENT).expect("event id"),
-            protocol: Protocol::Whip,
-            epoch: SessionEpoch(SystemTime::now()),
-            messages,
-        })
-        .await
-        .expect("packager takes the session");
-    tx.send(SessionMessage::Config(StreamConfig {
-        video: VideoConfig::H264 { avcc: first.avcc },
-        audio: Some(AudioConfig::Opus { channels: 2 }),
-    }))
-    .await
-    .expect("config");
+    let ladder = vec![Rung {
+        height: 240,
+        bitrate: 300_000,
+    }];
+    let tx = start_whip_session(&store, ladder, first.avcc).await;
     for f in frames {
         tx.send(SessionMessage::Frame(f)).await.expect("frame");
     }
