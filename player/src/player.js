@@ -17,6 +17,7 @@
 
   const WAIT_RETRY_MS = 2000; // how often to look for the stream while nobody is publishing
   const TICK_MS = 500; // latency display and stall watchdog
+  const SMOOTH_PLAYBACK_MS = 15000; // without a stall, before hls.js's target latency is reset
   const STALL_RELOAD_MS = 4000; // playing, but currentTime has not moved for this long: reload
   const START_RELOAD_MS = 10000; // same, before the first frame of an attempt
   const MAX_NETWORK_RETRIES = 3; // startLoad() attempts before loading the source again
@@ -67,6 +68,7 @@
     lastMediaErrorAt: 0,
     lastTime: 0,
     lastProgressAt: 0,
+    lastStallAt: 0, // performance.now() of hls.js's last BUFFER_STALLED_ERROR
     playedThisAttempt: false,
     userPaused: false,
   };
@@ -231,6 +233,9 @@
       // The target latency comes from the server's PART-HOLD-BACK (LL-HLS); hls.js
       // speeds playback up to catch up when it falls behind it, but never above 1.5x.
       maxLiveSyncPlaybackRate: 1.5,
+      // After a stall hls.js moves its target latency back by this much (one part, not
+      // its default second); `forgiveStalls` returns to the server's hold-back later.
+      liveSyncOnStallIncrease: 0.34,
       liveDurationInfinity: true,
       backBufferLength: 30,
       // A lecture watched in a small window does not need the 1080p rendition.
@@ -276,6 +281,7 @@
   }
 
   function onHlsError(data) {
+    if (data.details === window.Hls.ErrorDetails.BUFFER_STALLED_ERROR) S.lastStallAt = performance.now();
     if (!data.fatal) return; // hls.js retries these itself
     const Hls = window.Hls;
     log('fatal error', data.type, data.details, data.response ? data.response.code : '');
@@ -422,8 +428,26 @@
 
   // ---------------------------------------------------------------- watchdog + display
 
+  // hls.js moves its target latency back after every stall and never forward again.
+  // After a while of smooth playback, return to the server's hold-back (PART-HOLD-BACK):
+  // a stall when joining in the first second of a lecture, or a moment of bad network,
+  // should not keep the viewer behind for the rest of the lecture.
+  function forgiveStalls(now) {
+    const hls = S.hls;
+    if (!hls || now - S.lastStallAt < SMOOTH_PLAYBACK_MS || now - S.lastProgressAt > 1000) return;
+    const level = hls.levels && hls.levels[hls.currentLevel];
+    const details = hls.latestLevelDetails || (level && level.details);
+    const holdBack = details && details.live ? details.partHoldBack || details.holdBack : 0;
+    const target = hls.targetLatency;
+    if (holdBack > 0 && target != null && target > holdBack + 0.05) {
+      log('target latency back to', holdBack, 's from', target.toFixed(2), 's');
+      hls.targetLatency = holdBack;
+    }
+  }
+
   function tick() {
     const now = performance.now();
+    forgiveStalls(now);
     const t = video.currentTime;
     if (Math.abs(t - S.lastTime) > 0.05) {
       const forward = t > S.lastTime;
