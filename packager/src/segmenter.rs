@@ -299,11 +299,12 @@ mod tests {
         assert!(text.contains("init-1.mp4"), "{text}");
     }
 
-    #[test]
-    fn old_segments_are_deleted_a_window_later() {
+    /// A writer with a 3-segment window and `retain_segments`, fed 40 chunks (20
+    /// segments of two); returns it and the keys it deleted.
+    fn forty_chunks(retain_segments: usize) -> (RenditionWriter, Vec<String>) {
         let config = PlaylistConfig {
             window_segments: 3,
-            retain_segments: 3,
+            retain_segments,
             ..PlaylistConfig::default()
         };
         let mut w = RenditionWriter::new("ev", "720p", config);
@@ -316,6 +317,12 @@ mod tests {
                 }
             }
         }
+        (w, deleted)
+    }
+
+    #[test]
+    fn old_segments_are_deleted_a_window_later() {
+        let (_, deleted) = forty_chunks(3);
         // 20 segments: 19 closed, window 3, 16 evicted, of which 13 deleted so far.
         assert!(deleted.contains(&"live/ev/720p/seg0.m4s".to_owned()));
         assert!(deleted.contains(&"live/ev/720p/part0.0.m4s".to_owned()));
@@ -324,21 +331,7 @@ mod tests {
 
     #[test]
     fn recorded_segments_outlive_their_parts_and_end_as_vod() {
-        let config = PlaylistConfig {
-            window_segments: 3,
-            retain_segments: 8,
-            ..PlaylistConfig::default()
-        };
-        let mut w = RenditionWriter::new("ev", "720p", config);
-        w.begin_session(0, SystemTime::UNIX_EPOCH);
-        let mut deleted = Vec::new();
-        for i in 0..40 {
-            for op in w.on_chunk(chunk(i, i % 2 == 0)) {
-                if let StoreOp::Delete { key } = op {
-                    deleted.push(key);
-                }
-            }
-        }
+        let (mut w, deleted) = forty_chunks(8);
         // Parts go a window after leaving the live playlist; segments only when they
         // pass the retention (8 segments: 19 closed, 0..=10 expired).
         assert!(deleted.contains(&"live/ev/720p/part0.0.m4s".to_owned()));
