@@ -497,63 +497,91 @@ impl PlaylistEdge {
     }
 }
 
-/// Reads the edge back from a playlist `render` wrote; `None` if it is not one.
+/// Reads the edge back from a media playlist (full or delta, live or ended): the part
+/// its `EXT-X-PRELOAD-HINT` names, or, without a hint, the one after the segments and
+/// parts it lists. `None` if `text` has no `#EXT-X-TARGETDURATION` (it is not a media
+/// playlist) or a tag it needs is malformed. Tolerant of what other writers do: URIs
+/// with a path or query, fractional target durations, hints behind the listing.
 pub fn parse_edge(text: &str) -> Option<PlaylistEdge> {
-    let mut lines = text.lines();
-    if lines.next()?.trim() != "#EXTM3U" {
-        return None;
-    }
-    let mut target = None;
-    let mut part_target = None;
+    let mut target_duration = None;
+    let mut part_target = Duration::ZERO;
     let mut media_sequence = 0u64;
     let mut skipped = 0u64;
-    let mut complete = 0u64;
-    let mut open_parts = 0u32;
-    let mut hint = None;
+    let mut completed = 0u64;
+    let mut parts_in_open = 0u32;
+    let mut in_segment = false;
+    let mut hint: Option<(u64, u32)> = None;
     let mut ended = false;
-    for line in text.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
-            target = Some(Duration::from_secs(v.parse().ok()?));
-        } else if let Some(v) = line.strip_prefix("#EXT-X-PART-INF:") {
-            let v = attr(v, "PART-TARGET")?;
-            part_target = Some(Duration::try_from_secs_f64(v.parse().ok()?).ok()?);
-        } else if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
-            media_sequence = v.parse().ok()?;
-        } else if let Some(v) = line.strip_prefix("#EXT-X-SKIP:") {
-            skipped = attr(v, "SKIPPED-SEGMENTS")?.parse().ok()?;
-        } else if line.starts_with("#EXT-X-PART:") {
-            open_parts += 1;
-        } else if line.starts_with("#EXTINF:") {
-            complete += 1;
-            open_parts = 0;
-        } else if let Some(v) = line.strip_prefix("#EXT-X-PRELOAD-HINT:") {
-            let uri = attr(v, "URI")?;
-            if let Some(crate::names::MediaName::Part { msn, part }) =
-                crate::names::parse_media_name(uri)
-            {
-                hint = Some((msn, part));
+
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some(tag) = line.strip_prefix('#') else {
+            // A URI line: it closes the segment an EXTINF opened.
+            if in_segment {
+                completed = completed.saturating_add(1);
+                parts_in_open = 0;
+                in_segment = false;
             }
-        } else if line == "#EXT-X-ENDLIST" {
-            ended = true;
+            continue;
+        };
+        let (name, value) = tag.split_once(':').unwrap_or((tag, ""));
+        match name {
+            "EXT-X-TARGETDURATION" => target_duration = seconds(value),
+            "EXT-X-PART-INF" => {
+                if let Some(d) = attribute(value, "PART-TARGET").and_then(seconds) {
+                    part_target = d;
+                }
+            }
+            "EXT-X-MEDIA-SEQUENCE" => media_sequence = value.trim().parse().ok()?,
+            "EXT-X-SKIP" => {
+                skipped = attribute(value, "SKIPPED-SEGMENTS")?.parse().ok()?;
+            }
+            "EXTINF" => in_segment = true,
+            "EXT-X-PART" => parts_in_open = parts_in_open.saturating_add(1),
+            "EXT-X-PRELOAD-HINT" if attribute(value, "TYPE") == Some("PART") => {
+                let uri = attribute(value, "URI").unwrap_or_default();
+                let uri = uri.split(['?', '#']).next().unwrap_or_default();
+                let file = uri.rsplit('/').next().unwrap_or_default();
+                if let Some(crate::names::MediaName::Part { msn, part }) =
+                    crate::names::parse_media_name(file)
+                {
+                    hint = Some((msn, part));
+                }
+            }
+            "EXT-X-ENDLIST" => ended = true,
+            _ => {}
         }
     }
-    let (next_msn, next_part) = hint.unwrap_or_else(|| {
-        let msn = media_sequence + skipped + complete;
-        (msn, open_parts)
-    });
-    let target_duration = target?;
+
+    let listed = (
+        media_sequence
+            .saturating_add(skipped)
+            .saturating_add(completed),
+        parts_in_open,
+    );
+    let (next_msn, next_part) = match hint {
+        Some(h) => h.max(listed),
+        None => listed,
+    };
     Some(PlaylistEdge {
         next_msn,
         next_part,
-        target_duration,
-        // A playlist without parts (a VOD recording) has no part target.
-        part_target: part_target.unwrap_or(Duration::ZERO),
+        target_duration: target_duration?,
+        part_target,
         ended,
     })
 }
 
+fn seconds(s: &str) -> Option<Duration> {
+    let v: f64 = s.trim().parse().ok()?;
+    Duration::try_from_secs_f64(v).ok()
+}
+
 /// The value of attribute `name` in an attribute list, without quotes.
-fn attr<'a>(list: &'a str, name: &str) -> Option<&'a str> {
+pub fn attribute<'a>(list: &'a str, name: &str) -> Option<&'a str> {
     let mut rest = list;
     while !rest.is_empty() {
         let (key, after) = rest.split_once('=')?;
@@ -828,9 +856,12 @@ mod tests {
 
     #[test]
     fn attribute_lists() {
-        assert_eq!(attr("TYPE=PART,URI=\"a,b.m4s\"", "URI"), Some("a,b.m4s"));
-        assert_eq!(attr("A=1,B=2", "B"), Some("2"));
-        assert_eq!(attr("A=1", "C"), None);
-        assert_eq!(attr("junk", "C"), None);
+        assert_eq!(
+            attribute("TYPE=PART,URI=\"a,b.m4s\"", "URI"),
+            Some("a,b.m4s")
+        );
+        assert_eq!(attribute("A=1,B=2", "B"), Some("2"));
+        assert_eq!(attribute("A=1", "C"), None);
+        assert_eq!(attribute("junk", "C"), None);
     }
 }

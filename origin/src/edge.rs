@@ -1,115 +1,12 @@
 //! Reads the live edge back from a stored media playlist and decides, without any I/O,
 //! what a blocking request or a preload-hint request should get.
 //!
-//! The edge is the part the `EXT-X-PRELOAD-HINT` names: every part before it exists.
-//! `amphi_hls::playlist::parse_edge` has the same contract; this private reader keeps
-//! the origin independent of the writer's progress and also accepts playlists without a
-//! hint (ended ones), deriving the edge from the segments and parts listed.
+//! The edge is the part the `EXT-X-PRELOAD-HINT` names: every part before it exists
+//! (`amphi_hls::playlist::parse_edge` reads it, also from ended playlists).
 
-use amphi_hls::names::{parse_media_name, MediaName};
 use amphi_hls::playlist::PlaylistEdge;
-use std::time::Duration;
 
-/// Parses the edge of a media playlist (full or delta); `None` if `text` has no
-/// `#EXT-X-TARGETDURATION` (it is not a media playlist).
-pub(crate) fn parse_edge(text: &str) -> Option<PlaylistEdge> {
-    let mut target_duration = None;
-    let mut part_target = Duration::ZERO;
-    let mut media_sequence = 0u64;
-    let mut skipped = 0u64;
-    let mut completed = 0u64;
-    let mut parts_in_open = 0u32;
-    let mut in_segment = false;
-    let mut hint: Option<(u64, u32)> = None;
-    let mut ended = false;
-
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let Some(tag) = line.strip_prefix('#') else {
-            // A URI line: it closes the segment an EXTINF opened.
-            if in_segment {
-                completed = completed.saturating_add(1);
-                parts_in_open = 0;
-                in_segment = false;
-            }
-            continue;
-        };
-        let (name, value) = tag.split_once(':').unwrap_or((tag, ""));
-        match name {
-            "EXT-X-TARGETDURATION" => target_duration = seconds(value),
-            "EXT-X-PART-INF" => {
-                if let Some(d) = attribute(value, "PART-TARGET").and_then(seconds) {
-                    part_target = d;
-                }
-            }
-            "EXT-X-MEDIA-SEQUENCE" => media_sequence = value.trim().parse().ok()?,
-            "EXT-X-SKIP" => {
-                skipped = attribute(value, "SKIPPED-SEGMENTS")?.parse().ok()?;
-            }
-            "EXTINF" => in_segment = true,
-            "EXT-X-PART" => parts_in_open = parts_in_open.saturating_add(1),
-            "EXT-X-PRELOAD-HINT" if attribute(value, "TYPE") == Some("PART") => {
-                let uri = attribute(value, "URI").unwrap_or_default();
-                let uri = uri.split(['?', '#']).next().unwrap_or_default();
-                let file = uri.rsplit('/').next().unwrap_or_default();
-                if let Some(MediaName::Part { msn, part }) = parse_media_name(file) {
-                    hint = Some((msn, part));
-                }
-            }
-            "EXT-X-ENDLIST" => ended = true,
-            _ => {}
-        }
-    }
-
-    let listed = (
-        media_sequence
-            .saturating_add(skipped)
-            .saturating_add(completed),
-        parts_in_open,
-    );
-    let (next_msn, next_part) = match hint {
-        Some(h) => h.max(listed),
-        None => listed,
-    };
-    Some(PlaylistEdge {
-        next_msn,
-        next_part,
-        target_duration: target_duration?,
-        part_target,
-        ended,
-    })
-}
-
-fn seconds(s: &str) -> Option<Duration> {
-    let v: f64 = s.trim().parse().ok()?;
-    Duration::try_from_secs_f64(v).ok()
-}
-
-/// The value of `name` in an attribute list (`A=1,B="x,y"`), quotes removed.
-fn attribute<'a>(list: &'a str, name: &str) -> Option<&'a str> {
-    let mut rest = list;
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once('=')?;
-        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"')?;
-            let tail = &quoted[end + 1..];
-            (&quoted[..end], tail.strip_prefix(',').unwrap_or(tail))
-        } else {
-            match after.split_once(',') {
-                Some((v, n)) => (v, n),
-                None => (after, ""),
-            }
-        };
-        if key.trim() == name {
-            return Some(value);
-        }
-        rest = next;
-    }
-    None
-}
+pub(crate) use amphi_hls::playlist::parse_edge;
 
 /// A blocking playlist request: `_HLS_msn=N[&_HLS_part=M]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +86,8 @@ pub(crate) fn decide_media(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use amphi_hls::playlist::attribute;
+    use std::time::Duration;
 
     const LIVE: &str = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n\
         #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.002\n\
@@ -262,11 +161,10 @@ mod tests {
     }
 
     /// Playlists the packager's writer renders, full and delta, at every step of a
-    /// stream: this reader agrees with the writer's `next_part` and with
-    /// `amphi_hls::playlist::parse_edge`.
+    /// stream: the edge read back agrees with the writer's `next_part`.
     #[test]
     fn agrees_with_the_playlist_writer() {
-        use amphi_hls::playlist::{self, MediaPlaylist, PlaylistConfig};
+        use amphi_hls::playlist::{MediaPlaylist, PlaylistConfig};
         use std::time::SystemTime;
         let mut p = MediaPlaylist::new(PlaylistConfig {
             window_segments: 4,
@@ -276,7 +174,6 @@ mod tests {
             for skip in [false, true] {
                 let text = p.render(skip, &[]);
                 let mine = parse_edge(&text).expect("an edge");
-                assert_eq!(Some(&mine), playlist::parse_edge(&text).as_ref(), "{text}");
                 assert_eq!(mine.ended, p.is_ended(), "{text}");
                 if !p.is_ended() {
                     assert_eq!((mine.next_msn, mine.next_part), p.next_part(), "{text}");
