@@ -192,19 +192,25 @@ fn parts(playlist: &str) -> Vec<(String, f64)> {
 }
 
 /// ffprobe's `codec_type,codec_name,profile,...` lines for one file.
-fn probe(path: &Path) -> String {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_type,codec_name,profile,sample_rate,channels,width,height,start_time",
-            "-of",
-            "csv=p=0",
-        ])
+/// `ffprobe -v error ARGS… -of csv=p=0 PATH`.
+fn ffprobe(args: &[&str], path: &Path) -> std::process::Output {
+    Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .args(["-of", "csv=p=0"])
         .arg(path)
         .output()
-        .expect("ffprobe runs");
+        .expect("ffprobe runs")
+}
+
+fn probe(path: &Path) -> String {
+    let out = ffprobe(
+        &[
+            "-show_entries",
+            "stream=codec_type,codec_name,profile,sample_rate,channels,width,height,start_time",
+        ],
+        path,
+    );
     assert!(
         out.status.success(),
         "ffprobe {}: {:?}",
@@ -216,21 +222,16 @@ fn probe(path: &Path) -> String {
 
 /// Decodes every frame of `path`; returns the number of video frames decoded.
 fn decode(path: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    let out = ffprobe(
+        &[
             "-count_frames",
             "-select_streams",
             "v:0",
             "-show_entries",
             "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
+        ],
+        path,
+    );
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "decoding {}: {}",
