@@ -14,6 +14,8 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
   pkgs+=(chromium)
   # The RTSP camera stand-in (scripts/rtsp-test-server.py).
   pkgs+=(python3-gi gir1.2-gst-rtsp-server-1.0)
+  # Network fault tests: namespaces, tc (scripts/netns.sh).
+  pkgs+=(iproute2)
 fi
 if [ "$mode" = bench ]; then
   pkgs+=(nginx libnginx-mod-rtmp)
