@@ -5,7 +5,7 @@ CARGO ?= cargo
 HTTP ?= 0.0.0.0:8080
 RTMP ?= 0.0.0.0:1935
 
-.PHONY: run test bench deps-run deps-test player build build-release check fmt clippy clean
+.PHONY: run test bench soak deps-run deps-test player build build-release check fmt clippy clean
 
 run: deps-run player build-release
 	./target/release/amphi serve --http $(HTTP) --rtmp $(RTMP) --demo --first-event
@@ -16,6 +16,11 @@ test: deps-test player
 
 bench: deps-bench player build-release
 	bash bench/run.sh
+
+# Not in CI: a whole lecture (SOAK_MINUTES, default 120) with viewers attached.
+soak: deps-bench player build-release
+	$(CARGO) build --release --bin amphi-loadgen
+	bash bench/soak.sh
 
 deps-run:
 	@bash scripts/check-toolchain.sh

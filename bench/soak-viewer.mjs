@@ -1,0 +1,176 @@
+// The soak's observer (bench/soak.sh starts it): for the whole lecture it
+//  - plays /watch/{event} in headless Chromium (the player, hls.js) and counts stalls:
+//    the video's `waiting` events and every stretch of 1 s or more in which
+//    currentTime did not advance while playing;
+//  - follows the lowest rendition's live edge with blocking reloads and samples
+//    wall clock − EXT-X-PROGRAM-DATE-TIME at the end of each new part (the server's
+//    program time against the wall clock: its drift over the lecture is what counts);
+//  - samples the amphi process's RSS and open file descriptors every 10 s.
+// Prints one SOAK_SAMPLE line per minute and a SOAK_REPORT line (JSON) at the end.
+//
+// Usage: node bench/soak-viewer.mjs HTTP_BASE AMPHI_PID MINUTES [EVENT]
+import { readFileSync, readdirSync } from 'node:fs';
+import { launchBrowser, sleep, waitFor, waitForPlaying } from '../tests/browser/harness.mjs';
+import { median } from './viewer.mjs';
+
+const [http, pidArg, minutesArg, event = 'lecture'] = process.argv.slice(2);
+if (!http || !pidArg || !minutesArg) {
+  console.error('usage: node bench/soak-viewer.mjs HTTP_BASE AMPHI_PID MINUTES [EVENT]');
+  process.exit(2);
+}
+const pid = Number(pidArg);
+const endAt = Date.now() + Number(minutesArg) * 60_000;
+
+function procSample() {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) * 1024;
+    const fds = readdirSync(`/proc/${pid}/fd`).length;
+    return { t: Date.now(), rss, fds };
+  } catch (_) {
+    return null;
+  }
+}
+
+// `#EXT-X-PROGRAM-DATE-TIME` + durations: the program time at the end of each part.
+function partEnds(text) {
+  const ends = [];
+  let pdt = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) pdt = Date.parse(line.slice(25).trim());
+    else if (line.startsWith('#EXT-X-PART:') && pdt != null) {
+      const uri = /URI="([^"]+)"/.exec(line)[1];
+      const d = Number(/DURATION=([\d.]+)/.exec(line)[1]);
+      // Parts of the segment that follows this PDT line, in order.
+      const before = ends.filter((e) => e.pdtBase === pdt).reduce((s, e) => s + e.d, 0);
+      ends.push({ uri, d, pdtBase: pdt, end: pdt + (before + d) * 1000 });
+    } else if (line.startsWith('#EXTINF:') && pdt != null) {
+      // The segment is complete; the next PDT line starts the next one.
+      const d = Number(line.slice(8).split(',')[0]);
+      pdt += d * 1000;
+    }
+  }
+  return ends;
+}
+
+async function followEdge(samples) {
+  const master = await (await fetch(`${http}/live/${event}/master.m3u8`)).text();
+  const uris = master.split('\n').filter((l) => l && !l.startsWith('#'));
+  const url = `${http}/live/${event}/${uris[uris.length - 1]}`;
+  let next = null;
+  const seen = new Set();
+  let first = true;
+  while (Date.now() < endAt) {
+    const q = next ? `?_HLS_msn=${next[0]}&_HLS_part=${next[1]}` : '';
+    let text;
+    try {
+      const r = await fetch(url + q, { signal: AbortSignal.timeout(15000) });
+      if (!r.ok) throw new Error(String(r.status));
+      text = await r.text();
+    } catch (_) {
+      next = null;
+      await sleep(500);
+      continue;
+    }
+    const now = Date.now();
+    for (const p of partEnds(text)) {
+      if (seen.has(p.uri)) continue;
+      seen.add(p.uri);
+      if (!first) samples.push({ t: now, lag: now - p.end });
+    }
+    first = false;
+    const hint = /#EXT-X-PRELOAD-HINT:.*URI="part(\d+)\.(\d+)\.m4s"/.exec(text);
+    next = hint ? [Number(hint[1]), Number(hint[2])] : null;
+    if (!next) await sleep(500);
+  }
+}
+
+async function watch(stalls) {
+  const browser = await launchBrowser();
+  try {
+    await waitFor(async () => (await fetch(`${http}/live/${event}/master.m3u8`)).ok, 60000, { what: 'master' });
+    await browser.page.goto(`${http}/watch/${event}`);
+    await waitForPlaying(browser.page, 60000);
+    await browser.page.evaluate(() => {
+      window.__soakWaiting = 0;
+      document.querySelector('video').addEventListener('waiting', () => (window.__soakWaiting += 1));
+    });
+    let last = null;
+    let frozenSince = null;
+    while (Date.now() < endAt) {
+      await sleep(250);
+      const s = await browser.page.evaluate(() => {
+        const v = document.querySelector('video');
+        return { ct: v.currentTime, paused: v.paused, waiting: window.__soakWaiting };
+      });
+      const now = Date.now();
+      stalls.waitingEvents = s.waiting;
+      if (last && !s.paused && s.ct <= last.ct + 0.01) {
+        frozenSince ??= now - 250;
+      } else if (frozenSince != null) {
+        const ms = now - frozenSince;
+        if (ms >= 1000) stalls.frozen.push({ at: new Date(frozenSince).toISOString(), ms });
+        frozenSince = null;
+      }
+      last = s;
+    }
+    stalls.pageErrors = browser.errors.length;
+  } finally {
+    await browser.close();
+  }
+}
+
+const proc = [];
+const lags = [];
+const stalls = { waitingEvents: 0, frozen: [], pageErrors: 0 };
+const sampler = (async () => {
+  let n = 0;
+  while (Date.now() < endAt) {
+    const s = procSample();
+    if (s) proc.push(s);
+    if (++n % 6 === 0 && s) {
+      const recent = lags.filter((l) => l.t > Date.now() - 60000).map((l) => l.lag);
+      console.log(
+        `SOAK_SAMPLE t=${((Date.now() - (endAt - Number(minutesArg) * 60000)) / 60000).toFixed(1)}min` +
+          ` rss=${(s.rss / 1048576).toFixed(1)}MiB fds=${s.fds}` +
+          ` pdt_lag_median=${recent.length ? median(recent) : 'n/a'}ms` +
+          ` stalls=${stalls.frozen.length} waiting=${stalls.waitingEvents}`,
+      );
+    }
+    await sleep(10000);
+  }
+})();
+
+await Promise.all([followEdge(lags), watch(stalls), sampler]);
+
+// Drift: median lag over the first and the last tenth of the run (at least a minute).
+const span = Math.max(60000, (Number(minutesArg) * 60000) / 10);
+const t0 = lags.length ? lags[0].t : 0;
+const t1 = lags.length ? lags[lags.length - 1].t : 0;
+const head = lags.filter((l) => l.t <= t0 + span).map((l) => l.lag);
+const tail = lags.filter((l) => l.t >= t1 - span).map((l) => l.lag);
+// Growth: the process after warm-up (first tenth) against the end.
+const warm = proc.filter((p) => p.t >= proc[0].t + span);
+const base = warm.length ? warm[0] : proc[0];
+const lastP = proc[proc.length - 1];
+const report = {
+  minutes: Number(minutesArg),
+  pdt_lag_ms_start: head.length ? median(head) : null,
+  pdt_lag_ms_end: tail.length ? median(tail) : null,
+  pdt_drift_ms: head.length && tail.length ? median(tail) - median(head) : null,
+  pdt_samples: lags.length,
+  rss_mib_after_warmup: +(base.rss / 1048576).toFixed(1),
+  rss_mib_end: +(lastP.rss / 1048576).toFixed(1),
+  rss_mib_max: +(Math.max(...proc.map((p) => p.rss)) / 1048576).toFixed(1),
+  rss_growth_pct: +(((lastP.rss - base.rss) / base.rss) * 100).toFixed(1),
+  fds_after_warmup: base.fds,
+  fds_end: lastP.fds,
+  fds_max: Math.max(...proc.map((p) => p.fds)),
+  fd_growth_pct: +(((lastP.fds - base.fds) / base.fds) * 100).toFixed(1),
+  hls_stalls: stalls.frozen.length,
+  hls_stall_ms_total: stalls.frozen.reduce((s, f) => s + f.ms, 0),
+  hls_stalls_list: stalls.frozen.slice(0, 20),
+  video_waiting_events: stalls.waitingEvents,
+  page_errors: stalls.pageErrors,
+};
+console.log(`SOAK_REPORT ${JSON.stringify(report)}`);
