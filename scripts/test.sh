@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 export RUST_BACKTRACE=1
 echo "== unit tests"
 cargo test --workspace --lib --bins
+echo "== player unit tests"
+node --test player/test/
 echo "== integration and end-to-end tests"
 cargo test --workspace --test '*' -- --test-threads=1
 echo "== browser tests"

@@ -1,0 +1,471 @@
+// Amphi player, shared by the watch page (/watch/{event}) and the embed page
+// (/embed/{event}): plays /live/{event}/master.m3u8 with hls.js (LL-HLS), or natively where
+// the browser plays HLS itself (Safari, iOS). Waits for the lecturer when there is no stream
+// yet (a waiting room with the event's title and start time), and recovers from network
+// errors, media errors, stalls and encoder reconnects without reloading the page.
+//
+// ES modules bundled by player/build.mjs into one plain browser script, assets/player.js:
+// hls.min.js is loaded before it and defines window.Hls. Everything user-visible is set
+// with textContent. This module wires the others to the page: the state machine
+// (state.js), the latency policy (latency.js), the quality menu (quality.js), the Q&A
+// panel's view of the player (qa-glue.js).
+//
+// Page elements, by id: video, stage, overlay, message, play, mute, golive, quality,
+// latency, fullscreen (required); title, wr-title, wr-starts, cc, captions (optional).
+
+import { setupCaptions } from './captions.js';
+import { bindKeys } from './keyboard.js';
+import {
+  forgivenTarget,
+  holdBackOf,
+  jumpOnResume,
+  latencyText,
+  latencyVerdict,
+  MAX_CATCH_UP_RATE,
+  STALL_INCREASE_S,
+  targetOr,
+} from './latency.js';
+import { announceState, exposePlayer } from './qa-glue.js';
+import { qualityMenu } from './quality.js';
+import { parseEventId, probeLive, sourceUrl, viewerToken } from './source.js';
+import { enter, fatalAction, mediaError, networkRetry, newMachine, resetAttempt, watchdog } from './state.js';
+import { followEventInfo } from './waiting-room.js';
+
+const WAIT_RETRY_MS = 2000; // how often to look for the stream while nobody is publishing
+const TICK_MS = 500; // latency display and stall watchdog
+
+const $ = (id) => document.getElementById(id);
+const video = $('video');
+const stage = $('stage');
+const overlay = $('overlay');
+const message = $('message');
+const titleEl = $('title');
+const playBtn = $('play');
+const muteBtn = $('mute');
+const liveBtn = $('golive');
+const latencyEl = $('latency');
+const fullscreenBtn = $('fullscreen');
+const wrTitle = $('wr-title'); // waiting room (optional)
+const wrStarts = $('wr-starts');
+const ccBtn = $('cc'); // captions toggle (optional)
+const captionsTrack = $('captions'); // <track> slot (optional)
+
+const eventId = parseEventId(location.pathname);
+const source = sourceUrl(eventId, viewerToken(location.search), location.href);
+
+// The state machine's record, and what only the page has: the player and its timers.
+const S = Object.assign(newMachine(performance.now()), {
+  mode: null, // 'hls' | 'native'
+  hls: null,
+  generation: 0, // bumped by teardown(); stale async work compares against it
+  timers: new Set(),
+});
+let eventInfo = null;
+const quality = qualityMenu($('quality'), () => S.hls);
+
+// ---------------------------------------------------------------- helpers
+
+function later(fn, ms) {
+  const gen = S.generation;
+  const t = setTimeout(() => {
+    S.timers.delete(t);
+    if (gen === S.generation) fn();
+  }, ms);
+  S.timers.add(t);
+}
+
+function log(...args) {
+  console.info('[amphi]', ...args);
+}
+
+function setState(state, text) {
+  const change = enter(S, state, text);
+  if (!change) return;
+  if (change.from !== state) log('state', change.from, '→', state);
+  document.body.dataset.state = state;
+  message.textContent = change.message;
+  overlay.hidden = change.message === '';
+  announceState(state);
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+function teardown() {
+  S.generation++;
+  for (const t of S.timers) clearTimeout(t);
+  S.timers.clear();
+  if (S.hls) {
+    const hls = S.hls;
+    S.hls = null;
+    try {
+      hls.destroy();
+    } catch (e) {
+      log('destroy failed', e);
+    }
+  } else if (S.attached) {
+    video.removeAttribute('src');
+    try {
+      video.load();
+    } catch (_) {
+      /* nothing to unload */
+    }
+  }
+  S.attached = false;
+  resetAttempt(S, performance.now(), 0);
+  quality.reset();
+}
+
+// Looks for the stream every WAIT_RETRY_MS and starts playing as soon as it is live.
+function waitForStream(state) {
+  teardown();
+  setState(state || (S.state === 'connecting' ? 'connecting' : 'waiting'));
+  const gen = S.generation;
+  const poll = () => {
+    probeLive(source).then((live) => {
+      if (gen !== S.generation) return;
+      if (live) attach();
+      else {
+        setState('waiting');
+        later(poll, WAIT_RETRY_MS);
+      }
+    });
+  };
+  poll();
+}
+
+// Throws the player away and starts again from the stream probe (no page reload).
+function reload(reason) {
+  S.recoveries++;
+  log('reloading the source:', reason);
+  waitForStream('recovering');
+}
+
+function attach() {
+  S.networkRetries = 0;
+  resetAttempt(S, performance.now(), video.currentTime);
+  setState('loading');
+  if (S.mode === 'hls') attachHls();
+  else attachNative();
+  S.attached = true;
+}
+
+function attachHls() {
+  const Hls = window.Hls;
+  const hls = new Hls({
+    lowLatencyMode: true,
+    // The target latency comes from the server's PART-HOLD-BACK (LL-HLS); hls.js
+    // speeds playback up to catch up when it falls behind it, but never above 1.5x.
+    maxLiveSyncPlaybackRate: MAX_CATCH_UP_RATE,
+    liveSyncOnStallIncrease: STALL_INCREASE_S,
+    liveDurationInfinity: true,
+    backBufferLength: 30,
+    // A lecture watched in a small window does not need the 1080p rendition.
+    capLevelToPlayerSize: true,
+    startFragPrefetch: true,
+  });
+  S.hls = hls;
+  const E = Hls.Events;
+  const mine = (fn) =>
+    function (event, data) {
+      if (S.hls === hls) fn(data);
+    };
+  hls.on(E.MANIFEST_PARSED, mine(onManifestParsed));
+  hls.on(E.LEVEL_SWITCHED, mine(quality.update));
+  hls.on(E.ERROR, mine(onHlsError));
+  hls.attachMedia(video);
+  hls.loadSource(source);
+}
+
+function attachNative() {
+  video.src = source;
+  startPlayback();
+}
+
+function startPlayback() {
+  if (S.userPaused) return;
+  const p = video.play();
+  if (p && typeof p.catch === 'function') {
+    p.catch((e) => {
+      if (e && e.name === 'NotAllowedError') {
+        S.userPaused = true;
+        setState('blocked');
+      }
+    });
+  }
+}
+
+// ---------------------------------------------------------------- hls.js events
+
+function onManifestParsed() {
+  quality.build();
+  startPlayback();
+}
+
+function onHlsError(data) {
+  const Hls = window.Hls;
+  if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) S.lastStallAt = performance.now();
+  if (!data.fatal) return; // hls.js retries these itself
+  log('fatal error', data.type, data.details, data.response ? data.response.code : '');
+  const action = fatalAction(data, Hls.ErrorTypes, Hls.ErrorDetails);
+  if (action === 'network') retryNetwork();
+  else if (action === 'media') recoverMedia();
+  else reload(data.details);
+}
+
+function retryNetwork() {
+  const hls = S.hls;
+  const delay = networkRetry(S);
+  if (delay == null) {
+    reload('network errors');
+    return;
+  }
+  setState('recovering');
+  probeLive(source).then((live) => {
+    if (S.hls !== hls) return;
+    if (!live) {
+      // The publisher is gone (or the stream ended): wait for the next publish.
+      waitForStream('waiting');
+      return;
+    }
+    later(() => {
+      log('network retry', S.networkRetries);
+      hls.startLoad();
+    }, delay);
+  });
+}
+
+function recoverMedia() {
+  const hls = S.hls;
+  const step = mediaError(S, performance.now());
+  if (step === 'reload') {
+    reload('repeated media errors');
+    return;
+  }
+  setState('recovering');
+  if (step === 'swap') {
+    log('media error again: swapping audio codec');
+    hls.swapAudioCodec();
+  }
+  hls.recoverMediaError();
+}
+
+// ---------------------------------------------------------------- latency
+
+// Wall clock minus the program date-time of the frame on screen: glass-to-glass, as
+// far as the publisher's clock and ours agree.
+function programTime() {
+  let date = null;
+  if (S.hls) date = S.hls.playingDate;
+  else if (S.attached && typeof video.getStartDate === 'function') {
+    const start = video.getStartDate().getTime();
+    if (Number.isFinite(start)) date = new Date(start + video.currentTime * 1000);
+  }
+  return date && Number.isFinite(date.getTime()) ? date.getTime() : null;
+}
+
+function pdtLatencyMs() {
+  const t = programTime();
+  return t != null ? Date.now() - t : null;
+}
+
+function latencySeconds() {
+  if (S.hls) return S.hls.latency;
+  if (S.attached && video.seekable.length) {
+    return Math.max(0, video.seekable.end(video.seekable.length - 1) - video.currentTime);
+  }
+  return null;
+}
+
+function targetLatency() {
+  return targetOr(S.hls && S.hls.targetLatency);
+}
+
+function jumpToLive() {
+  if (S.hls && S.hls.liveSyncPosition != null) video.currentTime = S.hls.liveSyncPosition;
+  else if (video.seekable.length) video.currentTime = Math.max(0, video.seekable.end(video.seekable.length - 1) - 3);
+}
+
+function forgiveStalls(now) {
+  const hls = S.hls;
+  if (!hls) return;
+  const level = hls.levels && hls.levels[hls.currentLevel];
+  const details = hls.latestLevelDetails || (level && level.details);
+  const target = hls.targetLatency;
+  const next = forgivenTarget({
+    now,
+    lastStallAt: S.lastStallAt,
+    lastProgressAt: S.lastProgressAt,
+    holdBack: holdBackOf(details),
+    target,
+  });
+  if (next != null) {
+    log('target latency back to', next, 's from', target.toFixed(2), 's');
+    hls.targetLatency = next;
+  }
+}
+
+// ---------------------------------------------------------------- watchdog + display
+
+function tick() {
+  const now = performance.now();
+  forgiveStalls(now);
+  const verdict = watchdog(S, {
+    now,
+    currentTime: video.currentTime,
+    paused: video.paused,
+    readyState: video.readyState,
+  });
+  if (verdict.state) setState(verdict.state);
+  if (verdict.reload) reload(verdict.reload);
+
+  const lat = latencySeconds();
+  const pdt = pdtLatencyMs();
+  if (S.attached && S.playedThisAttempt && (lat || pdt != null)) {
+    latencyEl.textContent = latencyText(lat, pdt);
+    const { behind, jump } = latencyVerdict({ latency: lat, target: targetLatency(), paused: video.paused });
+    liveBtn.classList.toggle('behind', behind);
+    if (jump) {
+      log('far behind live (' + lat.toFixed(1) + ' s): jumping to the live edge');
+      jumpToLive();
+    }
+  } else {
+    latencyEl.textContent = 'Latency –';
+    liveBtn.classList.remove('behind');
+  }
+}
+
+// ---------------------------------------------------------------- controls
+
+function updatePlayButton() {
+  const label = video.paused ? 'Play' : 'Pause';
+  playBtn.textContent = label;
+  playBtn.setAttribute('aria-label', label);
+}
+
+function updateMuteButton() {
+  const label = video.muted || video.volume === 0 ? 'Unmute' : 'Mute';
+  muteBtn.textContent = label;
+  muteBtn.setAttribute('aria-label', label);
+  muteBtn.classList.toggle('btn-accent', label === 'Unmute');
+}
+
+function updateFullscreenButton() {
+  const label = document.fullscreenElement ? 'Exit full screen' : 'Full screen';
+  fullscreenBtn.textContent = label;
+  fullscreenBtn.setAttribute('aria-label', label);
+}
+
+playBtn.addEventListener('click', () => {
+  if (video.paused) {
+    S.userPaused = false;
+    if (!S.attached) return;
+    if (jumpOnResume(latencySeconds(), targetLatency())) jumpToLive();
+    S.lastProgressAt = performance.now();
+    startPlayback();
+    if (S.state === 'blocked' || S.state === 'paused') setState('loading');
+  } else {
+    S.userPaused = true;
+    video.pause();
+    setState('paused');
+  }
+});
+
+muteBtn.addEventListener('click', () => {
+  if (video.muted || video.volume === 0) {
+    video.muted = false;
+    if (video.volume === 0) video.volume = 1;
+  } else {
+    video.muted = true;
+  }
+});
+
+liveBtn.addEventListener('click', () => {
+  if (S.attached) jumpToLive();
+});
+
+fullscreenBtn.addEventListener('click', () => {
+  if (document.fullscreenElement) document.exitFullscreen();
+  else if (stage.requestFullscreen) stage.requestFullscreen().catch(() => {});
+  else if (video.webkitEnterFullscreen) video.webkitEnterFullscreen();
+});
+if (!document.fullscreenEnabled && !video.webkitEnterFullscreen) fullscreenBtn.hidden = true;
+
+video.addEventListener('play', updatePlayButton);
+video.addEventListener('pause', updatePlayButton);
+video.addEventListener('volumechange', updateMuteButton);
+document.addEventListener('fullscreenchange', updateFullscreenButton);
+video.addEventListener('waiting', () => {
+  if (S.attached && S.state === 'playing') setState('buffering');
+});
+video.addEventListener('ended', () => {
+  // EXT-X-ENDLIST reached: the lecturer stopped. Wait for the next publish.
+  if (S.attached) waitForStream('waiting');
+});
+video.addEventListener('error', () => {
+  if (S.mode === 'native' && S.attached) reload('video element error');
+});
+bindKeys({ play: playBtn, mute: muteBtn, fullscreen: fullscreenBtn, live: liveBtn, cc: ccBtn });
+
+// ---------------------------------------------------------------- start
+
+function stats() {
+  const hls = S.hls;
+  const level = hls ? hls.currentLevel : -1;
+  const current = hls && level >= 0 ? hls.levels[level] : null;
+  return {
+    currentTime: video.currentTime,
+    latency: latencySeconds(),
+    pdtLatency: pdtLatencyMs(),
+    level,
+    height: current ? current.height : video.videoHeight || null,
+    levels: hls ? hls.levels.map((l) => l.height) : [],
+    state: S.state,
+    recoveries: S.recoveries,
+    mode: S.mode,
+    paused: video.paused,
+    muted: video.muted,
+    targetLatency: hls ? hls.targetLatency : null,
+  };
+}
+
+exposePlayer(eventId, {
+  hls: () => S.hls,
+  event: () => eventInfo,
+  state: () => S.state,
+  stats,
+  programTime,
+});
+
+function start() {
+  updatePlayButton();
+  updateMuteButton();
+  updateFullscreenButton();
+  quality.reset();
+
+  if (!eventId) {
+    setState('error', 'There is no such event. Check the link.');
+    return;
+  }
+  if (titleEl) titleEl.textContent = eventId;
+  if (wrTitle) wrTitle.textContent = eventId;
+  followEventInfo(
+    eventId,
+    { titleEl, wrTitle, wrStarts },
+    (ev) => {
+      eventInfo = ev;
+    },
+    () => !S.attached || !S.playedThisAttempt
+  );
+  setupCaptions(video, captionsTrack, ccBtn, () => S.hls);
+
+  if (window.Hls && window.Hls.isSupported()) S.mode = 'hls';
+  else if (video.canPlayType('application/vnd.apple.mpegurl')) S.mode = 'native';
+  else {
+    setState('error', 'This browser cannot play the lecture stream (HLS).');
+    return;
+  }
+  setInterval(tick, TICK_MS);
+  waitForStream('connecting');
+}
+
+start();
