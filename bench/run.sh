@@ -7,6 +7,8 @@ echo "== transcoding ladder vs gst-launch-1.0"
 bash bench/ladder.sh
 echo "== glass-to-glass latency vs nginx-rtmp"
 AMPHI_BIN="$PWD/target/release/amphi" node bench/latency.mjs "${BENCH_SECONDS:-60}"
+echo "== glass-to-glass from the picture (barcode), Amphi vs nginx-rtmp"
+AMPHI_BIN="$PWD/target/release/amphi" node bench/g2g.mjs "${G2G_SECONDS:-30}"
 echo "== scale out: origin vs nginx, viewers through Varnish"
 bash bench/scale.sh
 echo "== Opus → AAC transcoding cost (browser audio)"
