@@ -5,8 +5,10 @@
 //! its own modules; the tokio glue that owns sockets is kept apart. Every byte from
 //! the network is hostile: parsers are bounded and never panic.
 
+pub mod codec;
 pub mod frame;
 pub mod hub;
+pub mod limits;
 pub mod pii;
 pub mod rtmp;
 pub mod rtsp;
@@ -16,4 +18,7 @@ pub use frame::{
     AudioConfig, EncodedFrame, FrameKind, MediaTime, SessionEpoch, SessionMessage, StreamConfig,
     VideoConfig,
 };
-pub use hub::{EventId, Hub, KeyDirectory, Protocol, PublishError, PublishSession, Publisher};
+pub use hub::{
+    EventId, Hub, KeyDirectory, Protocol, PublishError, PublishSession, Publisher, Takeover,
+};
+pub use limits::{SourceLimits, SourceRefusal};

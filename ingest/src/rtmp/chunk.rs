@@ -31,14 +31,19 @@ pub enum ChunkError {
         "chunk stream {csid}: header type {fmt} with no previous full header (at byte {offset})"
     )]
     NoPreviousHeader { csid: u32, fmt: u8, offset: u64 },
-    #[error("chunk stream {csid}: message of {len} bytes exceeds the {MAX_MESSAGE_LEN}-byte limit (at byte {offset})")]
-    MessageTooLong { csid: u32, len: u32, offset: u64 },
+    #[error("chunk stream {csid}: message of {len} bytes exceeds the {limit}-byte limit (at byte {offset})")]
+    MessageTooLong {
+        csid: u32,
+        len: u32,
+        limit: u32,
+        offset: u64,
+    },
     #[error(
         "more than {MAX_CHUNK_STREAMS} chunk streams in use (chunk stream {csid} at byte {offset})"
     )]
     TooManyChunkStreams { csid: u32, offset: u64 },
-    #[error("more than {MAX_PENDING_BYTES} bytes in partly received messages (at byte {offset})")]
-    TooMuchPending { offset: u64 },
+    #[error("more than {limit} bytes in partly received messages (at byte {offset})")]
+    TooMuchPending { limit: usize, offset: u64 },
     #[error("chunk stream {csid}: new message header while a message is {received} of {len} bytes in (at byte {offset})")]
     InterruptedMessage {
         csid: u32,
@@ -80,6 +85,10 @@ pub struct ChunkDecoder {
     chunk_size: u32,
     streams: HashMap<u32, ChunkStream>,
     pending: usize,
+    /// Caps on one message's length and on the bytes of partly received messages
+    /// (lowered until the peer is authenticated, see [`Self::set_limits`]).
+    max_message_len: u32,
+    max_pending: usize,
     /// Bytes consumed so far (after the handshake), for error offsets.
     offset: u64,
 }
@@ -97,8 +106,19 @@ impl ChunkDecoder {
             chunk_size: DEFAULT_CHUNK_SIZE,
             streams: HashMap::new(),
             pending: 0,
+            max_message_len: MAX_MESSAGE_LEN,
+            max_pending: MAX_PENDING_BYTES,
             offset: 0,
         }
+    }
+
+    /// Sets the caps on one message's length and on the bytes held in partly received
+    /// messages, clamped to [`MAX_MESSAGE_LEN`] and [`MAX_PENDING_BYTES`]. A server
+    /// keeps them small until the peer is authenticated: commands are small, media
+    /// comes after `publish`. Lowering them applies to messages not yet started.
+    pub fn set_limits(&mut self, max_message_len: u32, max_pending: usize) {
+        self.max_message_len = max_message_len.min(MAX_MESSAGE_LEN);
+        self.max_pending = max_pending.min(MAX_PENDING_BYTES);
     }
 
     /// Appends bytes received from the peer.
@@ -240,10 +260,11 @@ impl ChunkDecoder {
                 pos += 4;
             }
         }
-        if header.length > MAX_MESSAGE_LEN {
+        if header.length > self.max_message_len {
             return Err(ChunkError::MessageTooLong {
                 csid,
                 len: header.length,
+                limit: self.max_message_len,
                 offset,
             });
         }
@@ -253,8 +274,11 @@ impl ChunkDecoder {
         if b.len() < pos + chunk_len {
             return Ok(None);
         }
-        if new_message && chunk_len < remaining && self.pending + chunk_len > MAX_PENDING_BYTES {
-            return Err(ChunkError::TooMuchPending { offset });
+        if new_message && chunk_len < remaining && self.pending + chunk_len > self.max_pending {
+            return Err(ChunkError::TooMuchPending {
+                limit: self.max_pending,
+                offset,
+            });
         }
 
         // The chunk is complete: commit.
@@ -278,8 +302,11 @@ impl ChunkDecoder {
                 return Ok(Some(None));
             }
             Some(mut partial) => {
-                if self.pending + data.len() > MAX_PENDING_BYTES {
-                    return Err(ChunkError::TooMuchPending { offset });
+                if self.pending + data.len() > self.max_pending {
+                    return Err(ChunkError::TooMuchPending {
+                        limit: self.max_pending,
+                        offset,
+                    });
                 }
                 self.pending += data.len();
                 partial.unsplit(data);

@@ -258,3 +258,43 @@ fn garbage_never_panics() {
         while let Ok(Some(_)) = dec.poll_message() {}
     }
 }
+
+#[test]
+fn lowered_limits_refuse_large_messages_before_buffering_them() {
+    let mut dec = ChunkDecoder::new();
+    dec.set_limits(64 * 1024, 128 * 1024);
+    // A 1 MiB video message announced before authentication: refused at its header.
+    dec.push(&[0x04, 0, 0, 0, 0x10, 0, 0, 9, 1, 0, 0, 0]);
+    assert!(matches!(
+        dec.poll_message(),
+        Err(ChunkError::MessageTooLong {
+            len: 0x10_0000,
+            limit: 65536,
+            ..
+        })
+    ));
+    assert!(dec.buffered() <= 12, "nothing beyond the header was kept");
+    // Many partly received messages: refused past the pending cap.
+    let mut dec = ChunkDecoder::new();
+    dec.set_limits(64 * 1024, 128 * 1024);
+    dec.set_chunk_size(60_000).unwrap();
+    let mut err = None;
+    for csid in 3..10u8 {
+        dec.push(&[csid, 0, 0, 0, 0, 0xFF, 0xFF, 9, 1, 0, 0, 0]);
+        dec.push(&vec![0u8; 60_000]);
+        if let Err(e) = dec.poll_message() {
+            err = Some(e);
+            break;
+        }
+    }
+    assert!(
+        matches!(err, Some(ChunkError::TooMuchPending { limit: 131072, .. })),
+        "{err:?}"
+    );
+    // Raising them back allows full-size media.
+    let mut dec = ChunkDecoder::new();
+    dec.set_limits(64 * 1024, 128 * 1024);
+    dec.set_limits(MAX_MESSAGE_LEN, MAX_PENDING_BYTES);
+    dec.push(&[0x04, 0, 0, 0, 0x10, 0, 0, 9, 1, 0, 0, 0]);
+    assert_eq!(dec.poll_message(), Ok(None));
+}

@@ -1,41 +1,54 @@
-//! The tokio glue: accepts TCP connections and drives one [`Handshake`] and one
-//! [`Session`] per connection, applying the session's events to the [`Hub`].
+//! The tokio glue: accepts TCP connections within the listener's [`RtmpLimits`] and
+//! drives one [`Handshake`] and one [`Session`] per connection, applying the
+//! session's events to the [`Hub`] and the connection's deadlines ([`Watchdog`]).
 //!
-//! Every connection runs in its own task and `rtmp` span (peer address, then the
-//! event id once publishing). Any error ends the connection with one `warn!` line;
-//! dropping the [`Publisher`] releases the event.
+//! Every connection runs in its own task and `rtmp` span (redacted peer address,
+//! then the event id once publishing). Any error ends the connection with one
+//! `warn!` line; dropping the [`Publisher`] releases the event. A publisher that
+//! another one takes the event over from is closed at once, whatever it is doing.
 
+use super::budget::{Expired, RtmpLimits, Watchdog};
 use super::handshake::{Handshake, HandshakeError, RANDOM_SIZE};
 use super::session::{Event, Session, SessionError};
-use crate::hub::{EventId, Hub, Protocol, PublishError, Publisher};
-use crate::pii::Redacted;
+use crate::hub::{EventId, Hub, Protocol, PublishError, Publisher, Takeover};
+use crate::limits::SourceRefusal;
+use crate::pii::{Redacted, RedactedAddr};
 use bytes::Bytes;
 use rand::RngCore;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 use tracing::{debug, warn, Instrument};
 
-/// Time allowed for the whole handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection that sends nothing for this long is closed.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed for one write to the peer.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for the last words to a peer being closed (its refusal).
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Reads once publishing (media).
 const READ_BUFFER: usize = 64 * 1024;
+/// Reads before the publish is accepted (handshake and commands).
+const PRE_PUBLISH_READ_BUFFER: usize = 4 * 1024;
+/// TCP keepalive on accepted sockets: first probe after this much silence, then
+/// probes every `KEEPALIVE_INTERVAL`, `KEEPALIVE_RETRIES` times.
+const KEEPALIVE_TIME: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+/// At most one log line per this period about refused connections (a flood must not
+/// flood the log too).
+const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnError {
-    #[error("handshake timed out")]
-    HandshakeTimeout,
     #[error("handshake: {0}")]
     Handshake(#[from] HandshakeError),
     #[error("connection closed during the handshake")]
     ClosedInHandshake,
-    #[error("publisher timed out (nothing received for {} s)", READ_TIMEOUT.as_secs())]
-    ReadTimeout,
+    #[error("timed out: {0}")]
+    Expired(Expired),
     #[error("write to the peer timed out")]
     WriteTimeout,
     #[error("publisher disconnected without unpublishing")]
@@ -44,13 +57,53 @@ pub(crate) enum ConnError {
     Session(#[from] SessionError),
     #[error("publish refused: {0}")]
     Refused(PublishError),
+    #[error("taken over by {0}")]
+    TakenOver(Takeover),
+    #[error("source refused: {0}")]
+    SourceRefused(SourceRefusal),
     #[error("{0}")]
     Publish(PublishError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
 
-pub(super) async fn serve(listener: TcpListener, hub: Hub) -> std::io::Result<()> {
+/// Counts refused connections and logs them at most once per period.
+struct RefusalLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    fn refused(&mut self, peer: SocketAddr, reason: &str) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_PERIOD)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        warn!(
+            peer = %RedactedAddr(peer),
+            also_refused = self.suppressed,
+            "rtmp connection refused: {reason}"
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
+pub(super) async fn serve(
+    listener: TcpListener,
+    hub: Hub,
+    limits: RtmpLimits,
+) -> std::io::Result<()> {
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let unauthenticated = Arc::new(Semaphore::new(limits.max_unauthenticated));
+    let mut refusals = RefusalLog {
+        last: None,
+        suppressed: 0,
+    };
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -61,23 +114,69 @@ pub(super) async fn serve(listener: TcpListener, hub: Hub) -> std::io::Result<()
                 continue;
             }
         };
-        if let Err(e) = stream.set_nodelay(true) {
-            debug!(%peer, error = %e, "set_nodelay failed");
-        }
-        let span = tracing::info_span!("rtmp", %peer, event = tracing::field::Empty);
-        tokio::spawn(run(stream, peer, hub.clone()).instrument(span));
+        // Refused connections are closed at once: before the handshake there is no
+        // way to tell the peer why (no onStatus without a NetConnection).
+        let Ok(connection) = connections.clone().try_acquire_owned() else {
+            refusals.refused(
+                peer,
+                &format!("{} connections open already", limits.max_connections),
+            );
+            continue;
+        };
+        let Ok(pending) = unauthenticated.clone().try_acquire_owned() else {
+            refusals.refused(
+                peer,
+                &format!(
+                    "{} connections not yet publishing already",
+                    limits.max_unauthenticated
+                ),
+            );
+            continue;
+        };
+        tune_socket(&stream, peer);
+        let span =
+            tracing::info_span!("rtmp", peer = %RedactedAddr(peer), event = tracing::field::Empty);
+        let hub = hub.clone();
+        tokio::spawn(
+            async move {
+                let _ = run(stream, peer, hub, limits, Some(pending)).await;
+                drop(connection);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+fn tune_socket(stream: &TcpStream, peer: SocketAddr) {
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(peer = %RedactedAddr(peer), error = %e, "set_nodelay failed");
+    }
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_TIME)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_RETRIES);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        debug!(peer = %RedactedAddr(peer), error = %e, "TCP keepalive not set");
     }
 }
 
 /// Runs one connection to its end and logs why it ended.
-pub(crate) async fn run<S>(stream: S, peer: SocketAddr, hub: Hub) -> Result<(), ()>
+pub(crate) async fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    hub: Hub,
+    limits: RtmpLimits,
+    pending: Option<OwnedSemaphorePermit>,
+) -> Result<(), ()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut conn = Connection::new(stream, hub);
+    let mut conn = Connection::new(stream, hub, Some(peer), limits);
+    conn.pending = pending;
     debug!("rtmp connection accepted");
     let result = conn.run().await;
     let event = conn.event.as_ref().map(EventId::as_str).unwrap_or("-");
+    let peer = RedactedAddr(peer);
     match result {
         Ok(()) => {
             debug!(%peer, event, "rtmp connection closed");
@@ -93,60 +192,119 @@ where
 struct Connection<S> {
     stream: S,
     hub: Hub,
+    peer: Option<SocketAddr>,
+    limits: RtmpLimits,
+    /// A place among the connections not yet publishing, given back on publish.
+    pending: Option<OwnedSemaphorePermit>,
     publisher: Option<Publisher>,
     /// The last event this connection published to.
     event: Option<EventId>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    fn new(stream: S, hub: Hub) -> Self {
+    fn new(stream: S, hub: Hub, peer: Option<SocketAddr>, limits: RtmpLimits) -> Self {
         Connection {
             stream,
             hub,
+            peer,
+            limits,
+            pending: None,
             publisher: None,
             event: None,
         }
     }
 
     async fn run(&mut self) -> Result<(), ConnError> {
-        let remaining = timeout(HANDSHAKE_TIMEOUT, self.handshake())
-            .await
-            .map_err(|_| ConnError::HandshakeTimeout)??;
+        let mut watchdog = Watchdog::new(now(), self.limits);
         let mut session = Session::new();
-        let result = self.drive(&mut session, remaining).await;
-        if result.is_err() {
+        let result = match self.handshake(&mut watchdog).await {
+            Ok(remaining) => self.drive(&mut session, &mut watchdog, remaining).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            // Release the event before the last words to the peer.
+            self.publisher = None;
+            match e {
+                ConnError::TakenOver(_) => {
+                    session.fail_publish("Another publisher took this event over.")
+                }
+                ConnError::SourceRefused(reason) => {
+                    session.fail_publish(&format!("Source refused: {reason}."))
+                }
+                ConnError::Publish(e) => session.fail_publish(&format!("{e}.")),
+                _ => {}
+            }
             // Best effort: the peer may be told why (`_error`, `onStatus`).
-            let _ = self.flush(&mut session).await;
+            let _ = timeout(FAREWELL_TIMEOUT, self.flush(&mut session)).await;
         }
         result
     }
 
-    async fn handshake(&mut self) -> Result<Bytes, ConnError> {
+    /// Reads some bytes, within the watchdog's deadlines, unless the event is taken
+    /// over meanwhile.
+    async fn read_some(
+        &mut self,
+        buf: &mut [u8],
+        watchdog: &mut Watchdog,
+    ) -> Result<usize, ConnError> {
+        let taken = self.publisher.as_ref().map(Publisher::taken_over);
+        let taken = async move {
+            match taken {
+                Some(t) => t.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(taken);
+        loop {
+            let deadline = tokio::time::Instant::from_std(watchdog.poll_timeout());
+            tokio::select! {
+                read = self.stream.read(buf) => {
+                    let n = read?;
+                    watchdog.on_bytes(now(), n);
+                    return Ok(n);
+                }
+                by = &mut taken => return Err(ConnError::TakenOver(by)),
+                _ = tokio::time::sleep_until(deadline) => {
+                    watchdog.check(now()).map_err(ConnError::Expired)?;
+                }
+            }
+        }
+    }
+
+    async fn handshake(&mut self, watchdog: &mut Watchdog) -> Result<Bytes, ConnError> {
         let mut random = Box::new([0u8; RANDOM_SIZE]);
         rand::thread_rng().fill_bytes(&mut random[..]);
         let mut hs = Handshake::new(0, random);
-        let mut buf = vec![0u8; 4096];
+        let mut buf = vec![0u8; PRE_PUBLISH_READ_BUFFER];
         while !hs.is_done() {
-            let n = self.stream.read(&mut buf).await?;
+            let n = self.read_some(&mut buf, watchdog).await?;
             if n == 0 {
                 return Err(ConnError::ClosedInHandshake);
             }
             hs.handle_input(&buf[..n])?;
             if let Some(out) = hs.poll_transmit() {
-                self.stream.write_all(&out).await?;
+                timeout(WRITE_TIMEOUT, self.stream.write_all(&out))
+                    .await
+                    .map_err(|_| ConnError::WriteTimeout)??;
             }
         }
         Ok(hs.into_remaining())
     }
 
-    async fn drive(&mut self, session: &mut Session, first: Bytes) -> Result<(), ConnError> {
+    async fn drive(
+        &mut self,
+        session: &mut Session,
+        watchdog: &mut Watchdog,
+        first: Bytes,
+    ) -> Result<(), ConnError> {
         session.handle_input(&first)?;
-        self.apply_events(session).await?;
-        let mut buf = vec![0u8; READ_BUFFER];
+        self.apply_events(session, watchdog).await?;
+        let mut buf = vec![0u8; PRE_PUBLISH_READ_BUFFER];
         loop {
-            let n = timeout(READ_TIMEOUT, self.stream.read(&mut buf))
-                .await
-                .map_err(|_| ConnError::ReadTimeout)??;
+            if self.publisher.is_some() && buf.len() < READ_BUFFER {
+                buf.resize(READ_BUFFER, 0);
+            }
+            let n = self.read_some(&mut buf, watchdog).await?;
             if n == 0 {
                 return if self.publisher.is_some() {
                     Err(ConnError::Disconnected)
@@ -155,30 +313,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 };
             }
             session.handle_input(&buf[..n])?;
-            self.apply_events(session).await?;
+            self.apply_events(session, watchdog).await?;
         }
     }
 
-    async fn apply_events(&mut self, session: &mut Session) -> Result<(), ConnError> {
+    async fn apply_events(
+        &mut self,
+        session: &mut Session,
+        watchdog: &mut Watchdog,
+    ) -> Result<(), ConnError> {
         while let Some(event) = session.poll_event() {
             match event {
-                Event::Publish { key } => match self.hub.begin_publish(&key, Protocol::Rtmp) {
-                    Ok(publisher) => {
-                        let event = publisher.event().clone();
-                        tracing::Span::current().record("event", event.as_str());
-                        debug!(key = %Redacted::new(&key), %event, "publishing");
-                        self.event = Some(event);
-                        self.publisher = Some(publisher);
-                        session.accept_publish()?;
-                    }
-                    Err(e) => {
-                        session.refuse_publish();
-                        if let PublishError::AlreadyLive(event) = &e {
-                            self.event = Some(event.clone());
+                Event::Publish { key } => {
+                    let peer = self.peer.map(|p| RedactedAddr(p).to_string());
+                    let claimed = self
+                        .hub
+                        .event_for_key(&key)
+                        .and_then(|event| self.hub.claim(event, Protocol::Rtmp, peer));
+                    match claimed {
+                        Ok(publisher) => {
+                            let event = publisher.event().clone();
+                            tracing::Span::current().record("event", event.as_str());
+                            debug!(key = %Redacted::new(&key), %event, "publishing");
+                            self.event = Some(event);
+                            self.publisher = Some(publisher);
+                            self.pending = None;
+                            watchdog.on_publishing(now());
+                            session.accept_publish()?;
                         }
-                        return Err(ConnError::Refused(e));
+                        Err(e) => {
+                            session.refuse_publish();
+                            if let PublishError::AlreadyLive(event) = &e {
+                                self.event = Some(event.clone());
+                            }
+                            return Err(ConnError::Refused(e));
+                        }
                     }
-                },
+                }
                 Event::Configure(config) => {
                     if let Some(p) = &mut self.publisher {
                         p.configure(config);
@@ -188,12 +359,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     // Flush replies (acks) before possibly waiting on the packager.
                     self.flush(session).await?;
                     if let Some(p) = &mut self.publisher {
-                        p.send(frame).await.map_err(ConnError::Publish)?;
+                        if let Err(e) = p.send(frame).await {
+                            return Err(match e {
+                                PublishError::TakenOver(_) => match p.taken_over_by() {
+                                    Some(by) => ConnError::TakenOver(by),
+                                    None => ConnError::Publish(e),
+                                },
+                                PublishError::SourceRefused { reason, .. } => {
+                                    ConnError::SourceRefused(reason)
+                                }
+                                e => ConnError::Publish(e),
+                            });
+                        }
                     }
                 }
                 Event::Unpublish => {
                     debug!("unpublished");
                     self.publisher = None;
+                    watchdog.on_unpublished(now());
                 }
             }
         }
@@ -208,6 +391,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         Ok(())
     }
+}
+
+/// The clock deadlines are computed on (tokio's, so tests can pause it).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 #[cfg(test)]

@@ -24,7 +24,11 @@ fn hub() -> (Hub, mpsc::Receiver<PublishSession>) {
 fn start(hub: &Hub) -> (DuplexStream, tokio::task::JoinHandle<Result<(), ConnError>>) {
     let (client, server) = tokio::io::duplex(256 * 1024);
     let hub = hub.clone();
-    let task = tokio::spawn(async move { Connection::new(server, hub).run().await });
+    let task = tokio::spawn(async move {
+        Connection::new(server, hub, None, RtmpLimits::default())
+            .run()
+            .await
+    });
     (client, task)
 }
 
@@ -141,7 +145,7 @@ async fn unknown_key_refused() {
 }
 
 #[tokio::test]
-async fn second_publisher_refused_first_unaffected() {
+async fn second_publisher_takes_over_and_the_first_is_closed() {
     let (hub, mut sessions) = hub();
     let (mut s1, task1) = start(&hub);
     let mut c1 = Client::new();
@@ -149,31 +153,53 @@ async fn second_publisher_refused_first_unaffected() {
         publish(&mut s1, &mut c1, "k1").await,
         "NetStream.Publish.Start"
     );
-    let (mut s2, task2) = start(&hub);
-    let mut c2 = Client::new();
-    assert_eq!(
-        publish(&mut s2, &mut c2, "k1").await,
-        "NetStream.Publish.BadName"
-    );
-    let err = task2.await.unwrap().unwrap_err();
-    assert!(
-        err.to_string().contains("already has a live publisher"),
-        "{err}"
-    );
-
     let mut media = c1.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, AVCC));
     media.extend(c1.media(msg_type::VIDEO, 0, video_tag(1, 1, 0, KEYFRAME)));
     s1.write_all(&media).await.unwrap();
-    let mut session = sessions.recv().await.unwrap();
+    let mut first = sessions.recv().await.unwrap();
     assert!(matches!(
-        session.messages.recv().await,
+        first.messages.recv().await,
+        Some(SessionMessage::Config(_))
+    ));
+
+    // The first publisher then goes silent (half-open); a second one publishes.
+    let (mut s2, _task2) = start(&hub);
+    let mut c2 = Client::new();
+    assert_eq!(
+        publish(&mut s2, &mut c2, "k1").await,
+        "NetStream.Publish.Start"
+    );
+    let err = timeout(Duration::from_secs(1), task1)
+        .await
+        .expect("the first connection ends at once")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, ConnError::TakenOver(_)), "{err}");
+    // It was told why, then closed; its session ended.
+    let msgs = read_until(&mut s1, &mut c1, is_status).await;
+    assert_eq!(
+        status_code(msgs.last().unwrap()),
+        crate::rtmp::session::PUBLISH_REJECTED
+    );
+    assert!(matches!(
+        first.messages.recv().await,
+        Some(SessionMessage::Frame(_))
+    ));
+    assert!(first.messages.recv().await.is_none());
+
+    let mut media = c2.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, AVCC));
+    media.extend(c2.media(msg_type::VIDEO, 0, video_tag(1, 1, 0, KEYFRAME)));
+    s2.write_all(&media).await.unwrap();
+    let mut second = sessions.recv().await.unwrap();
+    assert!(matches!(
+        second.messages.recv().await,
         Some(SessionMessage::Config(_))
     ));
     assert!(matches!(
-        session.messages.recv().await,
+        second.messages.recv().await,
         Some(SessionMessage::Frame(_))
     ));
-    assert!(!task1.is_finished());
+    assert_eq!(hub.live_events().len(), 1);
 }
 
 #[tokio::test]
@@ -216,7 +242,7 @@ async fn broken_avc_header_disconnects_and_releases_the_event() {
 }
 
 #[tokio::test]
-async fn wrong_handshake_version_and_timeouts() {
+async fn wrong_handshake_version_and_deadlines() {
     let (hub, _sessions) = hub();
     let (mut s, task) = start(&hub);
     s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
@@ -228,12 +254,79 @@ async fn wrong_handshake_version_and_timeouts() {
     ));
 
     tokio::time::pause();
+    // Silent from the start: closed at the establishing deadline.
     let (_s, task) = start(&hub);
+    let t0 = tokio::time::Instant::now();
     assert!(matches!(
         task.await.unwrap(),
-        Err(ConnError::HandshakeTimeout)
+        Err(ConnError::Expired(Expired::Establish(_)))
     ));
+    let deadline = RtmpLimits::default().establish;
+    assert!(t0.elapsed() >= deadline && t0.elapsed() <= deadline + Duration::from_millis(5));
+    // Handshake and connect, then a byte a second: the same deadline.
     let (mut s, task) = start(&hub);
+    let t0 = tokio::time::Instant::now();
     handshake(&mut s).await;
-    assert!(matches!(task.await.unwrap(), Err(ConnError::ReadTimeout)));
+    s.write_all(&Client::new().connect("live")).await.unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if s.write_all(&[0x03]).await.is_err() {
+                break;
+            }
+        }
+    });
+    assert!(matches!(
+        task.await.unwrap(),
+        Err(ConnError::Expired(Expired::Establish(_)))
+    ));
+    assert!(t0.elapsed() <= RtmpLimits::default().establish + Duration::from_millis(5));
+    trickle.abort();
+}
+
+#[tokio::test]
+async fn publishers_that_go_silent_or_trickle_are_closed() {
+    let (hub, _sessions) = hub();
+    tokio::time::pause();
+    let (mut s, task) = start(&hub);
+    let mut c = Client::new();
+    assert_eq!(
+        publish(&mut s, &mut c, "k1").await,
+        "NetStream.Publish.Start"
+    );
+    let t0 = tokio::time::Instant::now();
+    assert!(matches!(
+        task.await.unwrap(),
+        Err(ConnError::Expired(Expired::Idle(_)))
+    ));
+    assert!(t0.elapsed() <= RtmpLimits::default().idle + Duration::from_millis(5));
+    assert!(hub.live_events().is_empty(), "the event is released");
+
+    let (mut s, task) = start(&hub);
+    let mut c = Client::new();
+    assert_eq!(
+        publish(&mut s, &mut c, "k1").await,
+        "NetStream.Publish.Start"
+    );
+    let t0 = tokio::time::Instant::now();
+    // One byte a second of a large message: the idle time never runs out, the rate does.
+    s.write_all(&[0x06, 0, 0, 0, 0, 0x40, 0, 9, 1, 0, 0, 0])
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if s.write_all(&[0]).await.is_err() {
+                break;
+            }
+        }
+    });
+    let err = task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, ConnError::Expired(Expired::TooSlow { .. })),
+        "{err}"
+    );
+    let limits = RtmpLimits::default();
+    assert!(t0.elapsed() <= limits.rate_window + Duration::from_millis(5));
+    trickle.abort();
 }

@@ -7,6 +7,7 @@
 //! replies and media events out). The tokio glue lives in [`io`].
 
 pub mod amf0;
+pub mod budget;
 pub mod chunk;
 pub mod flv;
 pub mod handshake;
@@ -14,12 +15,23 @@ mod io;
 pub mod message;
 pub mod session;
 
+pub use budget::RtmpLimits;
+
 use crate::Hub;
 use tokio::net::TcpListener;
 
-/// Accepts RTMP connections forever, each on its own task.
+/// Accepts RTMP connections forever, each on its own task, with the default limits.
 pub async fn serve(listener: TcpListener, hub: Hub) -> std::io::Result<()> {
-    io::serve(listener, hub).await
+    io::serve(listener, hub, RtmpLimits::default()).await
+}
+
+/// Accepts RTMP connections forever within `limits` (connection counts, deadlines).
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    hub: Hub,
+    limits: RtmpLimits,
+) -> std::io::Result<()> {
+    io::serve(listener, hub, limits).await
 }
 
 #[cfg(test)]

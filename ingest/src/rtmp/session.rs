@@ -28,6 +28,15 @@ pub const WINDOW_ACK_SIZE: u32 = 2_500_000;
 pub const OUT_CHUNK_SIZE: u32 = 4096;
 /// The message stream id `createStream` hands out.
 pub const STREAM_ID: u32 = 1;
+/// Largest message before the publish is accepted: commands are small, and nothing
+/// large is buffered for a peer that has not shown a valid key.
+pub const PRE_PUBLISH_MAX_MESSAGE: u32 = 64 * 1024;
+/// Most bytes of partly received messages before the publish is accepted.
+pub const PRE_PUBLISH_MAX_PENDING: usize = 128 * 1024;
+/// Media time a publish may send audio without any H.264 video before it is refused.
+pub const AUDIO_ONLY_LIMIT_MS: i64 = 5_000;
+/// The onStatus code of a publish the server stops (source beyond limits, taken over).
+pub const PUBLISH_REJECTED: &str = "NetStream.Publish.Rejected";
 
 /// What the caller must act on, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +86,8 @@ pub enum SessionError {
     PlayUnsupported(String),
     #[error("publish refused")]
     PublishRefused,
+    #[error("audio only: no H.264 video in the first {} s of media (video is required)", AUDIO_ONLY_LIMIT_MS / 1000)]
+    AudioOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,8 +152,10 @@ impl Default for Session {
 
 impl Session {
     pub fn new() -> Self {
+        let mut decoder = ChunkDecoder::new();
+        decoder.set_limits(PRE_PUBLISH_MAX_MESSAGE, PRE_PUBLISH_MAX_PENDING);
         Session {
-            decoder: ChunkDecoder::new(),
+            decoder,
             encoder: ChunkEncoder::new(),
             out: BytesMut::new(),
             events: VecDeque::new(),
@@ -182,6 +195,10 @@ impl Session {
         };
         self.state = State::Publishing { stream_id };
         self.media = Media::default();
+        self.decoder.set_limits(
+            super::chunk::MAX_MESSAGE_LEN,
+            super::chunk::MAX_PENDING_BYTES,
+        );
         self.send(
             csid::CONTROL,
             Message::user_control(user_control::STREAM_BEGIN, stream_id),
@@ -204,6 +221,15 @@ impl Session {
                 "NetStream.Publish.BadName",
                 "Publishing refused.",
             );
+        }
+        self.state = State::Closed;
+    }
+
+    /// The caller stops an accepted publish (the source is beyond limits, another
+    /// publisher took the event over): tell the peer why; the connection should close.
+    pub fn fail_publish(&mut self, description: &str) {
+        if let State::Publishing { stream_id } | State::PublishPending { stream_id } = self.state {
+            self.on_status(stream_id, "error", PUBLISH_REJECTED, description);
         }
         self.state = State::Closed;
     }
@@ -522,6 +548,20 @@ impl Session {
                 }
             },
             AudioTag::AacRaw(data) => {
+                if self.media.configured.is_none()
+                    && self.media.avcc.is_none()
+                    && dts >= AUDIO_ONLY_LIMIT_MS
+                {
+                    if let State::Publishing { stream_id } = self.state {
+                        self.on_status(
+                            stream_id,
+                            "error",
+                            PUBLISH_REJECTED,
+                            "No H.264 video: a video track is required.",
+                        );
+                    }
+                    return Err(SessionError::AudioOnly);
+                }
                 let audio = self
                     .media
                     .configured

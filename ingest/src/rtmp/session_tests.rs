@@ -322,3 +322,71 @@ fn garbage_never_panics() {
         let _ = s.handle_input(&c.media(type_id, seed as u32, body));
     }
 }
+
+#[test]
+fn nothing_large_is_accepted_before_the_publish() {
+    let mut s = Session::new();
+    let mut c = Client::new();
+    s.handle_input(&c.connect("live")).unwrap();
+    output(&mut s, &mut c);
+    // A 1 MiB message announced by a peer that has shown no key: refused at its header.
+    let e = s
+        .handle_input(&[0x04, 0, 0, 0, 0x10, 0, 0, 9, 1, 0, 0, 0])
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SessionError::Chunk(crate::rtmp::chunk::ChunkError::MessageTooLong { .. })
+        ),
+        "{e:?}"
+    );
+    // After the publish is accepted, full-size media is fine.
+    let (mut s, c) = publishing();
+    let big = vec![0u8; 200_000];
+    let mut body = vec![0, 0, 0, 0];
+    body[..4].copy_from_slice(&(big.len() as u32 - 4).to_be_bytes());
+    let mut nal = body;
+    nal.extend_from_slice(&big[4..]);
+    s.handle_input(&c.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, AVCC)))
+        .unwrap();
+    s.handle_input(&c.media(msg_type::VIDEO, 0, video_tag(1, 1, 0, &nal)))
+        .unwrap();
+    assert!(events(&mut s)
+        .iter()
+        .any(|e| matches!(e, Event::Frame(f) if f.data.len() == 200_000)));
+}
+
+#[test]
+fn an_audio_only_publish_is_refused_with_a_reason() {
+    let (mut s, mut c) = publishing();
+    s.handle_input(&c.media(msg_type::AUDIO, 0, audio_tag(0, ASC)))
+        .unwrap();
+    let mut result = Ok(());
+    for i in 0..300u32 {
+        result = s.handle_input(&c.media(msg_type::AUDIO, i * 21, audio_tag(1, AAC)));
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(result, Err(SessionError::AudioOnly));
+    assert!(SessionError::AudioOnly
+        .to_string()
+        .contains("no H.264 video"));
+    let out = output(&mut s, &mut c);
+    assert_eq!(status_code(out.last().unwrap()), PUBLISH_REJECTED);
+}
+
+#[test]
+fn a_stopped_publish_tells_the_peer_why() {
+    let (mut s, mut c) = publishing();
+    s.fail_publish("Another publisher took this event over.");
+    let out = output(&mut s, &mut c);
+    assert_eq!(status_code(&out[0]), PUBLISH_REJECTED);
+    assert_eq!(
+        values(&out[0])[3]
+            .get("description")
+            .and_then(Amf0Value::as_str),
+        Some("Another publisher took this event over.")
+    );
+    assert!(!s.is_publishing());
+}

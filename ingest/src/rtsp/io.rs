@@ -102,6 +102,13 @@ async fn pull_forever(hub: Hub, source: RtspSource) {
                 }
                 tokio::time::sleep(LIVE_ELSEWHERE_RETRY).await;
             }
+            Err(PullError::Publish(PublishError::TakenOver(_))) => {
+                // An encoder published to the event: it has the event until it leaves,
+                // then the camera takes it again.
+                warn!("an encoder took the event over; the camera waits until it leaves");
+                waiting = true;
+                tokio::time::sleep(LIVE_ELSEWHERE_RETRY).await;
+            }
             Err(reason) => {
                 waiting = false;
                 let wait = backoff.after_attempt(ran);

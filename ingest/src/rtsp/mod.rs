@@ -9,7 +9,10 @@
 //! clock), [`backoff`] (when to try again) — and the tokio glue in `io.rs`.
 //!
 //! Invariants: one puller per event; it claims the event only once the camera sends
-//! a keyframe, and waits while another publisher (e.g. RTMP) has the event. Whatever
+//! a keyframe, and waits while another publisher (e.g. RTMP) has the event. An
+//! encoder that publishes (RTMP, WHIP) takes the event over from the camera at once;
+//! the camera never takes over from an encoder, it takes the event again once the
+//! encoder leaves. Whatever
 //! ends a camera session (refused, unreachable, silent, closed) ends the publish
 //! session — the packager shows the gap as a discontinuity — and the puller retries
 //! with [`backoff::Backoff`]. Nothing the camera sends can panic the puller.

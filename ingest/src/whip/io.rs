@@ -10,7 +10,7 @@ use super::session::{EndReason, SessionOutput, WhipSession};
 use super::signal::{bearer_token, check_content_type, inspect_offer, WhipError};
 use crate::frame::SessionMessage;
 use crate::hub::{EventId, Hub, Protocol, PublishError, Publisher};
-use crate::pii::Redacted;
+use crate::pii::{Redacted, RedactedAddr};
 use rand::RngCore;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,6 +46,7 @@ enum Command {
     },
     End {
         id: String,
+        reason: EndReason,
         done: oneshot::Sender<()>,
     },
 }
@@ -101,6 +102,8 @@ impl WhipServer {
     }
 
     /// Handles `POST /whip/{event}`. Every refusal is logged once (token redacted).
+    /// A publish with the event's token takes a live event over from its current
+    /// publisher (see [`Hub::claim`]).
     pub fn publish(
         &self,
         event: &str,
@@ -108,7 +111,19 @@ impl WhipServer {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<WhipAnswer, WhipError> {
-        let result = self.try_publish(event, authorization, content_type, body);
+        self.publish_from(event, authorization, content_type, body, None)
+    }
+
+    /// [`Self::publish`] from the HTTP client at `peer` (shown redacted in logs).
+    pub fn publish_from(
+        &self,
+        event: &str,
+        authorization: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+        peer: Option<SocketAddr>,
+    ) -> Result<WhipAnswer, WhipError> {
+        let result = self.try_publish(event, authorization, content_type, body, peer);
         if let Err(e) = &result {
             warn!(event, status = e.status(), "whip publish refused: {e}");
         }
@@ -121,6 +136,7 @@ impl WhipServer {
         authorization: Option<&str>,
         content_type: Option<&str>,
         body: &[u8],
+        peer: Option<SocketAddr>,
     ) -> Result<WhipAnswer, WhipError> {
         let token = bearer_token(authorization)?;
         let event = match (EventId::parse(event), self.shared.hub.event_for_key(token)) {
@@ -129,14 +145,8 @@ impl WhipServer {
         };
         check_content_type(content_type)?;
         let (sdp, summary) = inspect_offer(body)?;
-        let publisher = self
-            .shared
-            .hub
-            .begin_publish_event(event.clone(), Protocol::Whip)
-            .map_err(|e| match e {
-                PublishError::AlreadyLive(ev) => WhipError::AlreadyLive(ev),
-                _ => WhipError::Unavailable,
-            })?;
+        // The offer must be acceptable before the event is claimed: a bad offer never
+        // takes a live event over.
         let accepted = WhipSession::accept(
             &sdp,
             summary.opus_channels,
@@ -147,12 +157,25 @@ impl WhipServer {
         if !accepted.answer.contains("H264/90000") {
             return Err(WhipError::NoH264(summary.video_codecs.join(", ")));
         }
+        let peer = peer.map(|p| RedactedAddr(p).to_string());
+        let publisher = self
+            .shared
+            .hub
+            .claim(event.clone(), Protocol::Whip, peer)
+            .map_err(|e| match e {
+                PublishError::AlreadyLive(ev) => WhipError::AlreadyLive(ev),
+                _ => WhipError::Unavailable,
+            })?;
         let id = random_hex(16);
         let etag = format!("\"{}\"", random_hex(8));
         let span = tracing::info_span!("whip", event = %event, session = &id[..8]);
         let (tx, rx) = mpsc::channel(SESSION_QUEUE);
         self.sessions().insert(id.clone(), event.clone());
-        tokio::spawn(forward(publisher, rx).instrument(span.clone()));
+        let stop = Stop {
+            id: id.clone(),
+            commands: self.shared.commands.clone(),
+        };
+        tokio::spawn(forward(publisher, rx, stop).instrument(span.clone()));
         let add = Command::Add {
             id: id.clone(),
             session: Box::new(accepted.session),
@@ -190,6 +213,7 @@ impl WhipServer {
         let (done, wait) = oneshot::channel();
         let cmd = Command::End {
             id: session_id.to_owned(),
+            reason: EndReason::Deleted,
             done,
         };
         self.shared
@@ -214,15 +238,53 @@ fn random_hex(bytes: usize) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// How a session's publisher task ends its WebRTC session.
+struct Stop {
+    id: String,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Stop {
+    fn stop(self, why: String) {
+        let (done, _) = oneshot::channel();
+        let _ = self.commands.send(Command::End {
+            id: self.id,
+            reason: EndReason::Stopped(why),
+            done,
+        });
+    }
+}
+
 /// Hands one session's messages to its hub publisher; dropping the publisher at the end
-/// releases the event.
-async fn forward(mut publisher: Publisher, mut messages: mpsc::Receiver<SessionMessage>) {
-    while let Some(msg) = messages.recv().await {
+/// releases the event. A takeover or a source beyond limits ends the WebRTC session.
+async fn forward(
+    mut publisher: Publisher,
+    mut messages: mpsc::Receiver<SessionMessage>,
+    stop: Stop,
+) {
+    let taken = publisher.taken_over();
+    tokio::pin!(taken);
+    loop {
+        let msg = tokio::select! {
+            msg = messages.recv() => msg,
+            by = &mut taken => {
+                warn!("whip session taken over by {by}");
+                stop.stop(format!("taken over by {by}"));
+                return;
+            }
+        };
+        let Some(msg) = msg else { break };
         match msg {
             SessionMessage::Config(config) => publisher.configure(config),
             SessionMessage::Frame(frame) => {
                 if let Err(e) = publisher.send(frame).await {
-                    warn!("whip session stopped: {e}");
+                    let why = match (&e, publisher.taken_over_by()) {
+                        (PublishError::TakenOver(_), Some(by)) => format!("taken over by {by}"),
+                        _ => e.to_string(),
+                    };
+                    warn!("whip session stopped: {why}");
+                    drop(publisher);
+                    stop.stop(why);
                     return;
                 }
             }
@@ -291,9 +353,9 @@ impl Driver {
                 self.sessions.insert(id.clone(), entry);
                 self.drain(&id, now);
             }
-            Command::End { id, done } => {
+            Command::End { id, reason, done } => {
                 if let Some(entry) = self.sessions.get_mut(&id) {
-                    entry.session.end(EndReason::Deleted);
+                    entry.session.end(reason);
                     self.drain(&id, now);
                 }
                 let _ = done.send(());

@@ -45,6 +45,9 @@ pub enum EndReason {
     PackagerGone,
     /// str0m stopped the connection.
     Rtc(String),
+    /// The server stopped the session (taken over by another publisher, source
+    /// beyond limits).
+    Stopped(String),
 }
 
 impl fmt::Display for EndReason {
@@ -55,6 +58,7 @@ impl fmt::Display for EndReason {
             EndReason::NoMedia => write!(f, "no media for {} s", MEDIA_TIMEOUT.as_secs()),
             EndReason::PackagerGone => f.write_str("the packager closed the session"),
             EndReason::Rtc(e) => write!(f, "WebRTC error: {e}"),
+            EndReason::Stopped(why) => write!(f, "stopped: {why}"),
         }
     }
 }
