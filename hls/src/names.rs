@@ -1,5 +1,6 @@
 //! Stable, cache-friendly object names (DESIGN.md): `live/{event}/master.m3u8`,
 //! `live/{event}/{rendition}/index.m3u8`, `init.mp4`, `seg{msn}.m4s`, `part{msn}.{n}.m4s`.
+//! `recording.m3u8` beside each `index.m3u8` lists the whole recording.
 //! Every name is immutable once written except the playlists.
 
 /// Key prefix of an event: `live/{event}`.
@@ -19,6 +20,15 @@ pub fn playlist_key(event: &str, rendition: &str) -> String {
 pub fn delta_playlist_key(event: &str, rendition: &str) -> String {
     format!("live/{event}/{rendition}/index.delta.m3u8")
 }
+
+/// A rendition's recording: every complete segment from the first publish on, as an
+/// event playlist while live and a VOD playlist once the live has ended.
+pub fn recording_key(event: &str, rendition: &str) -> String {
+    format!("live/{event}/{rendition}/{RECORDING_PLAYLIST}")
+}
+
+/// File name of a rendition's recording playlist.
+pub const RECORDING_PLAYLIST: &str = "recording.m3u8";
 
 pub fn rendition_key(event: &str, rendition: &str, name: &str) -> String {
     format!("live/{event}/{rendition}/{name}")

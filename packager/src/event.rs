@@ -2,12 +2,16 @@
 //! ladder pipeline per session, and writes what the segmenters produce to the store.
 //! The event outlives its sessions: media sequence numbers continue and a new session
 //! starts a new discontinuity, so an encoder that reconnects never ends the event.
+//! It also outlives the process: the task starts by resuming what the store holds
+//! (see [`crate::resume`]), so a restart or a crash continues the numbering too.
 
 use crate::codec::{self, AudioInfo};
 use crate::ladder::{self, KeyframePolicy, Plan};
 use crate::pipeline::{LadderPipeline, MuxOutput, PipelineEvent};
-use crate::retry::RetryQueue;
+use crate::resume;
+use crate::retry::{RetryQueue, SpoolAction};
 use crate::segmenter::{RenditionWriter, StoreOp};
+use crate::spool::Spool;
 use crate::stats::PackagerStats;
 use crate::PackagerConfig;
 use amphi_hls::master::{render_master, Variant};
@@ -15,7 +19,7 @@ use amphi_hls::names;
 use amphi_hls::playlist::RenditionReport;
 use amphi_hls::store::{ContentType, Object, Store};
 use amphi_ingest::{AudioConfig, PublishSession, SessionMessage, VideoConfig};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -26,6 +30,11 @@ use tracing::{debug, info, warn, Instrument};
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a finished session keeps retrying writes the store refused.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a backlog of refused writes is drained in one go, so new media keeps
+/// being queued (and spilled) while an outage's backlog drains.
+pub const DRAIN_SLICE: Duration = Duration::from_millis(50);
+/// How often queued writes are retried while nothing else happens.
+pub const IDLE_RETRY: Duration = Duration::from_millis(200);
 
 pub(crate) struct EventPackager {
     event: String,
@@ -36,8 +45,11 @@ pub(crate) struct EventPackager {
     master: Option<String>,
     /// Store errors are logged once per burst, not per write.
     store_failing: bool,
-    /// Writes not stored yet, retried in order (bounded).
+    /// Writes not stored yet, retried in order (memory, then the spool).
     retry: RetryQueue,
+    spool: Spool,
+    /// The spool holds writes (warned once per outage).
+    spilling: bool,
     stats: PackagerStats,
     /// Wall clock of the current session's media time zero.
     epoch: Option<SystemTime>,
@@ -50,6 +62,8 @@ impl EventPackager {
         config: PackagerConfig,
         stats: PackagerStats,
     ) -> Self {
+        let retry = RetryQueue::new(config.retry_limits);
+        let spool = Spool::new(&config.spool_dir, &event);
         EventPackager {
             event,
             store,
@@ -58,7 +72,9 @@ impl EventPackager {
             sessions_seen: 0,
             master: None,
             store_failing: false,
-            retry: RetryQueue::default(),
+            retry,
+            spool,
+            spilling: false,
             stats,
             epoch: None,
         }
@@ -66,25 +82,29 @@ impl EventPackager {
 
     pub(crate) async fn run(mut self, mut sessions: mpsc::Receiver<PublishSession>) {
         // After a session, the event stays live for `end_after` so that an encoder
-        // that reconnects continues it; then its playlists become the recording.
-        let mut live = false;
+        // that reconnects continues it; then its playlists become the recording. An
+        // event the store shows live (a restart or crash cut it) waits the same way.
+        let mut live = self.resume().await;
+        let mut idle_since = tokio::time::Instant::now();
         loop {
-            let next = if live {
-                match tokio::time::timeout(self.config.end_after, sessions.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        self.end_live().await;
-                        live = false;
-                        continue;
-                    }
+            let end_at = idle_since + self.config.end_after;
+            let next = tokio::select! {
+                next = sessions.recv() => next,
+                _ = tokio::time::sleep_until(end_at), if live => {
+                    self.end_live().await;
+                    live = false;
+                    continue;
                 }
-            } else {
-                sessions.recv().await
+                _ = tokio::time::sleep(IDLE_RETRY), if !self.retry.is_empty() => {
+                    self.apply(Vec::new()).await;
+                    continue;
+                }
             };
             let Some(session) = next else { break };
             let span = tracing::info_span!("session", event = %self.event, protocol = %session.protocol, generation = self.sessions_seen);
             self.run_session(session).instrument(span).await;
             live = true;
+            idle_since = tokio::time::Instant::now();
         }
         if live {
             self.end_live().await;
@@ -339,19 +359,28 @@ impl EventPackager {
     }
 
     /// Queues `ops` and writes what is due, in order. While the store fails this makes
-    /// at most one attempt per backoff period, so the live edge is never held long.
+    /// at most one attempt per backoff period, so the live edge is never held long;
+    /// a backlog drains in slices of [`DRAIN_SLICE`].
     async fn apply(&mut self, ops: Vec<StoreOp>) {
         for op in ops {
             self.retry.push(op);
         }
-        let dropped = self.retry.take_dropped();
-        if dropped > 0 {
-            warn!(
-                dropped,
-                "store unavailable for too long: dropped the oldest unwritten objects"
-            );
-        }
-        while let Some(op) = self.retry.next(std::time::Instant::now()) {
+        self.run_spool().await;
+        let started = Instant::now();
+        loop {
+            while let Some(id) = self.retry.wants_load() {
+                match self.spool.read(id).await {
+                    Ok(op) => self.retry.loaded(id, op),
+                    Err(e) => {
+                        warn!(reason = %e, "could not read a spooled write back: it is lost");
+                        self.retry.spool_failed(id);
+                    }
+                }
+                self.run_spool().await;
+            }
+            let Some(op) = self.retry.next(Instant::now()) else {
+                break;
+            };
             let result = match op {
                 StoreOp::Put { key, object } => self.store.put(key, object.clone()).await,
                 StoreOp::Delete { key } => self.store.delete(key).await,
@@ -359,21 +388,211 @@ impl EventPackager {
             match result {
                 Ok(()) => {
                     self.retry.succeeded();
+                    self.run_spool().await;
                     if self.store_failing && self.retry.is_empty() {
                         info!("store writes succeed again; delayed writes flushed");
                         self.store_failing = false;
                     }
                 }
                 Err(e) => {
-                    self.retry.failed(std::time::Instant::now());
+                    self.retry.failed(Instant::now());
                     if !self.store_failing {
                         warn!(reason = %e, "store write failed; retrying in order (errors are not logged again until it recovers)");
                         self.store_failing = true;
                     }
+                    break;
+                }
+            }
+            if started.elapsed() >= DRAIN_SLICE {
+                break;
+            }
+        }
+        let (spooled, bytes) = self.retry.spooled();
+        if spooled == 0 && self.spilling {
+            info!("spooled writes are all back in the store");
+            self.spilling = false;
+        }
+        let dropped = self.retry.take_dropped();
+        if dropped > 0 {
+            warn!(
+                dropped,
+                spooled,
+                spool_bytes = bytes,
+                "the spool is full: writes the store refused were lost"
+            );
+        }
+    }
+
+    /// Writes and removes the spool files the queue asks for.
+    async fn run_spool(&mut self) {
+        for action in self.retry.take_actions() {
+            match action {
+                SpoolAction::Write { id, op } => {
+                    if !self.spilling {
+                        warn!(dir = %self.spool.dir().display(), "store unavailable for too long: spilling writes to the local spool (bounded by its free space)");
+                        self.spilling = true;
+                    }
+                    if let Err(e) = self.spool.write(id, &op).await {
+                        warn!(reason = %e, "spool write failed");
+                        self.retry.spool_failed(id);
+                    }
+                }
+                SpoolAction::Remove { id } => self.spool.remove(id).await,
+            }
+        }
+    }
+
+    /// Reads a key, retrying while the store fails: resuming must see what is stored
+    /// before writing anything, or it could write a name twice.
+    async fn read_retrying(&self, key: &str) -> Option<Object> {
+        let mut backoff = crate::retry::INITIAL_RETRY;
+        let mut warned = false;
+        loop {
+            match self.store.get(key).await {
+                Ok(o) => return o,
+                Err(e) => {
+                    if !warned {
+                        warn!(reason = %e, "store unreadable; resuming when it answers");
+                        warned = true;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(crate::retry::MAX_RETRY);
+                }
+            }
+        }
+    }
+
+    async fn list_retrying(&self, prefix: &str) -> Vec<String> {
+        let mut backoff = crate::retry::INITIAL_RETRY;
+        let mut warned = false;
+        loop {
+            match self.store.list(prefix).await {
+                Ok(keys) => return keys,
+                Err(e) => {
+                    if !warned {
+                        warn!(reason = %e, "store unreadable; resuming when it answers");
+                        warned = true;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(crate::retry::MAX_RETRY);
+                }
+            }
+        }
+    }
+
+    /// Reads back what the store holds for this event and continues it: every
+    /// rendition's numbering, the init generation, the recording. Returns whether the
+    /// store showed the event live (a restart or crash cut it).
+    async fn resume(&mut self) -> bool {
+        let started = Instant::now();
+        let prefix = format!("{}/", names::event_prefix(&self.event));
+        let mut files: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for key in self.list_retrying(&prefix).await {
+            let Some((rendition, file)) = key
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.split_once('/'))
+            else {
+                continue;
+            };
+            if !file.contains('/') {
+                files
+                    .entry(rendition.to_owned())
+                    .or_default()
+                    .push(file.to_owned());
+            }
+        }
+        let mut live = false;
+        let mut max_generation: Option<u64> = None;
+        for (rendition, files) in files {
+            let has = |f: &str| files.iter().any(|x| x == f);
+            let text = |o: Option<Object>| o.map(|o| String::from_utf8_lossy(&o.data).into_owned());
+            let playlist = if has("index.m3u8") {
+                text(
+                    self.read_retrying(&names::playlist_key(&self.event, &rendition))
+                        .await,
+                )
+            } else {
+                None
+            };
+            let recording = if has(names::RECORDING_PLAYLIST) {
+                text(
+                    self.read_retrying(&names::recording_key(&self.event, &rendition))
+                        .await,
+                )
+            } else {
+                None
+            };
+            let restored = resume::restore(
+                playlist.as_deref(),
+                recording.as_deref(),
+                &files,
+                self.config.playlist.part_target,
+            );
+            max_generation = max_generation.max(restored.max_generation);
+            if restored.is_empty() {
+                continue;
+            }
+            for (msn, parts) in &restored.build_segments {
+                self.build_segment(&rendition, *msn, *parts).await;
+            }
+            let writer = RenditionWriter::resume(
+                &self.event,
+                &rendition,
+                self.config.playlist.clone(),
+                &restored,
+            );
+            info!(
+                event = %self.event,
+                rendition = %rendition,
+                next_msn = restored.next_msn(),
+                segments = restored.segments.len(),
+                ended = restored.ended,
+                "resumed from the store"
+            );
+            let recording_op = writer.recording();
+            self.writers.insert(rendition.clone(), writer);
+            if !restored.ended {
+                live = true;
+                // The segment a crash left open is closed now, for players too.
+                self.apply(recording_op.into_iter().collect()).await;
+                self.write_playlists(&rendition).await;
+            }
+        }
+        self.sessions_seen = max_generation.map_or(0, |g| g + 1);
+        if !self.writers.is_empty() {
+            info!(
+                event = %self.event,
+                live,
+                next_generation = self.sessions_seen,
+                took_ms = started.elapsed().as_millis() as u64,
+                "event resumed"
+            );
+        }
+        live
+    }
+
+    /// Writes the segment object of a segment a crash left open, from its parts
+    /// (unless a part is missing: then the segment object stays absent).
+    async fn build_segment(&mut self, rendition: &str, msn: u64, parts: u32) {
+        let mut data = BytesMut::new();
+        for p in 0..parts {
+            let key = names::rendition_key(&self.event, rendition, &names::part_name(msn, p));
+            match self.read_retrying(&key).await {
+                Some(o) => data.extend_from_slice(&o.data),
+                None => {
+                    warn!(%rendition, msn, part = p, "a part of the interrupted segment is missing; its segment object is not written");
                     return;
                 }
             }
         }
+        self.apply(vec![StoreOp::Put {
+            key: names::rendition_key(&self.event, rendition, &names::segment_name(msn)),
+            object: Object {
+                data: data.freeze(),
+                content_type: ContentType::Mp4,
+            },
+        }])
+        .await;
     }
 
     /// Retries queued writes until they are stored or `timeout` passes.
@@ -395,7 +614,7 @@ impl EventPackager {
         if !self.retry.is_empty() {
             warn!(
                 pending = self.retry.len(),
-                "session ended with writes the store still refuses; they are kept for the next session"
+                "session ended with writes the store still refuses; they stay queued and are retried in order"
             );
         }
     }

@@ -6,14 +6,21 @@
 //! and written to a `Store`. Invariants: media before the playlists that list them;
 //! a segment is the exact concatenation of its parts; every rendition's segments start
 //! at the same source keyframes; one event's failure never touches another's.
+//!
+//! Persistence: an event's task starts by reading back what the store holds for it
+//! (`resume`), so numbering continues after a restart or a crash and no name served
+//! `immutable` is ever written again; writes the store refuses are retried in order,
+//! spilling to a local spool past a memory bound (`retry`, `spool`).
 
 pub mod codec;
 pub mod demo;
 mod event;
 pub mod ladder;
 pub mod pipeline;
+pub mod resume;
 mod retry;
 pub mod segmenter;
+mod spool;
 pub mod stats;
 pub mod timing;
 
@@ -24,6 +31,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc;
 use tracing::warn;
+
+pub use retry::Limits as RetryLimits;
+pub use spool::free_bytes;
 
 #[non_exhaustive]
 #[derive(Debug, Clone, thiserror::Error)]
@@ -43,6 +53,10 @@ pub struct PackagerConfig {
     /// How long an event stays live without a publisher before its playlists become
     /// the recording (an encoder reconnecting within this time continues the live).
     pub end_after: std::time::Duration,
+    /// How much of the store retry queue stays in memory before spilling to disk.
+    pub retry_limits: RetryLimits,
+    /// Where writes the store refuses go past `retry_limits` (one folder per event).
+    pub spool_dir: std::path::PathBuf,
 }
 
 /// Default for [`PackagerConfig::end_after`].
@@ -65,6 +79,8 @@ impl Default for PackagerConfig {
             playlist,
             ladder: ladder::DEFAULT_LADDER.to_vec(),
             end_after: DEFAULT_END_AFTER,
+            retry_limits: RetryLimits::default(),
+            spool_dir: std::env::temp_dir().join("amphi-spool"),
         }
     }
 }
@@ -101,6 +117,8 @@ pub struct Packager {
     store: Arc<dyn Store>,
     config: PackagerConfig,
     stats: stats::PackagerStats,
+    /// Events whose stored state is resumed at start, before any publisher comes back.
+    known_events: Vec<String>,
 }
 
 impl Packager {
@@ -109,7 +127,28 @@ impl Packager {
             store,
             config,
             stats: stats::PackagerStats::default(),
+            known_events: Vec::new(),
         }
+    }
+
+    /// Events to resume at start: each one the store shows live (a crash or restart
+    /// cut it) continues its numbering and, if no publisher returns within
+    /// `end_after`, ends as a recording.
+    pub fn with_events(mut self, events: Vec<String>) -> Self {
+        self.known_events = events;
+        self
+    }
+
+    fn spawn_event(&self, id: &str) -> mpsc::Sender<PublishSession> {
+        let (tx, rx) = mpsc::channel(4);
+        let task = event::EventPackager::new(
+            id.to_owned(),
+            self.store.clone(),
+            self.config.clone(),
+            self.stats.clone(),
+        );
+        tokio::spawn(task.run(rx));
+        tx
     }
 
     /// Records the ladder's figures (real-time factor, lag) into `stats`.
@@ -121,29 +160,18 @@ impl Packager {
     /// Runs until `sessions` closes: one task per event.
     pub async fn run(self, mut sessions: mpsc::Receiver<PublishSession>) {
         let mut events: HashMap<String, mpsc::Sender<PublishSession>> = HashMap::new();
+        for id in &self.known_events {
+            events.insert(id.clone(), self.spawn_event(id));
+        }
         while let Some(session) = sessions.recv().await {
             let id = session.event.to_string();
-            let tx = events.entry(id.clone()).or_insert_with(|| {
-                let (tx, rx) = mpsc::channel(4);
-                let task = event::EventPackager::new(
-                    id.clone(),
-                    self.store.clone(),
-                    self.config.clone(),
-                    self.stats.clone(),
-                );
-                tokio::spawn(task.run(rx));
-                tx
-            });
+            let tx = events
+                .entry(id.clone())
+                .or_insert_with(|| self.spawn_event(&id));
             if let Err(e) = tx.send(session).await {
+                // A new task resumes from the store where the lost one stopped.
                 warn!(event = %id, "event task is gone; restarting it");
-                let (tx2, rx) = mpsc::channel(4);
-                let task = event::EventPackager::new(
-                    id.clone(),
-                    self.store.clone(),
-                    self.config.clone(),
-                    self.stats.clone(),
-                );
-                tokio::spawn(task.run(rx));
+                let tx2 = self.spawn_event(&id);
                 let _ = tx2.send(e.0).await;
                 events.insert(id, tx2);
             }

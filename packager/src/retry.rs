@@ -1,16 +1,20 @@
-//! Bounded retry of store writes, without I/O: the event task asks what to write next
-//! and reports how it went.
+//! Retry of store writes, without I/O: the event task asks what to write next and
+//! reports how it went; nothing produced is dropped while there is disk to spill to.
 //!
 //! Writes keep their order (a playlist never names a part the store has not got before
 //! it). While the store fails, new writes queue behind the failed one and one attempt
 //! is made per backoff period (200 ms doubling to 2 s), so the live edge is held by at
 //! most one failing store call at a time. A newer put of a key replaces a queued older
-//! one (playlists), so an outage queues media, not playlist versions. The queue is
-//! bounded: past [`MAX_PENDING_OPS`] or [`MAX_PENDING_BYTES`], the oldest writes are
-//! dropped (and counted).
+//! one (playlists), so an outage queues media, not playlist versions.
+//!
+//! Memory holds the head of the queue, up to [`Limits`]; past them the tail goes to a
+//! local spool (the caller writes and reads the files this queue asks for), so the
+//! queue is "memory first, then disk", in order. When the store returns and the head
+//! drains, spooled writes are loaded back (oldest first) as memory frees up. Only a
+//! spool write that fails (disk full) loses a write; it is counted.
 
 use crate::segmenter::StoreOp;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 pub const INITIAL_RETRY: Duration = Duration::from_millis(200);
@@ -19,14 +23,60 @@ pub const MAX_PENDING_OPS: usize = 4096;
 /// About a minute of a full 1080p ladder.
 pub const MAX_PENDING_BYTES: usize = 128 << 20;
 
+/// How much of the queue is kept in memory before spilling to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_ops: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_ops: MAX_PENDING_OPS,
+            max_bytes: MAX_PENDING_BYTES,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Entry {
+    Memory(StoreOp),
+    /// In the spool file `id`; only its key and size stay in memory.
+    Spooled {
+        key: String,
+        bytes: usize,
+        put: bool,
+    },
+}
+
+/// What the caller must do with the spool, in order, before asking for more.
+#[derive(Debug, PartialEq)]
+pub(crate) enum SpoolAction {
+    /// Write this op to spool file `id`.
+    Write { id: u64, op: StoreOp },
+    /// Spool file `id` is no longer needed (loaded back or superseded).
+    Remove { id: u64 },
+}
+
 #[derive(Default)]
 pub(crate) struct RetryQueue {
-    pending: VecDeque<StoreOp>,
-    bytes: usize,
+    limits: Limits,
+    /// Queued writes by sequence number (the order they are written in). Memory
+    /// entries always come before spooled ones; a spooled entry's id is its sequence.
+    entries: BTreeMap<u64, Entry>,
+    next_seq: u64,
+    /// Queued puts by key, to supersede them.
+    puts: HashMap<String, u64>,
+    memory_ops: usize,
+    memory_bytes: usize,
+    spooled_ops: usize,
+    spooled_bytes: usize,
+    actions: Vec<SpoolAction>,
     /// Set while failing: no attempt before this instant.
     next_attempt: Option<Instant>,
     backoff: Duration,
-    /// Writes dropped since the last report.
+    /// Writes lost since the last report (the spool could not take them).
     dropped: u64,
 }
 
@@ -44,56 +94,140 @@ fn key(op: &StoreOp) -> &str {
 }
 
 impl RetryQueue {
+    pub(crate) fn new(limits: Limits) -> Self {
+        RetryQueue {
+            limits,
+            ..RetryQueue::default()
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.pending.len()
+        self.entries.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.entries.is_empty()
+    }
+
+    /// Writes and bytes waiting in the spool.
+    pub(crate) fn spooled(&self) -> (usize, usize) {
+        (self.spooled_ops, self.spooled_bytes)
+    }
+
+    fn remove(&mut self, seq: u64) {
+        match self.entries.remove(&seq) {
+            Some(Entry::Memory(op)) => {
+                self.memory_ops -= 1;
+                self.memory_bytes -= size(&op);
+                if matches!(op, StoreOp::Put { .. }) {
+                    self.puts.remove(key(&op));
+                }
+            }
+            Some(Entry::Spooled { key, bytes, put }) => {
+                self.spooled_ops -= 1;
+                self.spooled_bytes -= bytes;
+                if put {
+                    self.puts.remove(&key);
+                }
+                self.actions.push(SpoolAction::Remove { id: seq });
+            }
+            None => {}
+        }
+    }
+
+    fn memory_has_room(&self, bytes: usize) -> bool {
+        self.memory_ops == 0
+            || (self.memory_ops < self.limits.max_ops
+                && self.memory_bytes + bytes <= self.limits.max_bytes)
     }
 
     /// Queues a write behind the pending ones.
     pub(crate) fn push(&mut self, op: StoreOp) {
-        if !self.pending.is_empty() {
+        let is_put = matches!(op, StoreOp::Put { .. });
+        if is_put {
             // A queued put of the same key is superseded (playlists are rewritten).
-            let k = key(&op);
-            if let Some(i) = self
-                .pending
-                .iter()
-                .position(|p| matches!(p, StoreOp::Put { .. }) && key(p) == k)
-            {
-                if let Some(old) = self.pending.remove(i) {
-                    self.bytes -= size(&old);
-                }
+            if let Some(old) = self.puts.get(key(&op)).copied() {
+                self.remove(old);
             }
         }
-        self.bytes += size(&op);
-        self.pending.push_back(op);
-        while self.pending.len() > MAX_PENDING_OPS
-            || (self.bytes > MAX_PENDING_BYTES && self.pending.len() > 1)
-        {
-            match self.pending.pop_front() {
-                Some(old) => {
-                    self.bytes -= size(&old);
-                    self.dropped += 1;
-                }
-                None => break,
-            }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if is_put {
+            self.puts.insert(key(&op).to_owned(), seq);
+        }
+        let bytes = size(&op);
+        if self.spooled_ops == 0 && self.memory_has_room(bytes) {
+            self.memory_ops += 1;
+            self.memory_bytes += bytes;
+            self.entries.insert(seq, Entry::Memory(op));
+        } else {
+            self.spooled_ops += 1;
+            self.spooled_bytes += bytes;
+            self.entries.insert(
+                seq,
+                Entry::Spooled {
+                    key: key(&op).to_owned(),
+                    bytes,
+                    put: is_put,
+                },
+            );
+            self.actions.push(SpoolAction::Write { id: seq, op });
         }
     }
 
-    /// The next write to attempt at `now`, if one is due.
+    /// What the caller must do with the spool now, in order.
+    pub(crate) fn take_actions(&mut self) -> Vec<SpoolAction> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// A spool write failed (disk full): that write is lost.
+    pub(crate) fn spool_failed(&mut self, id: u64) {
+        if matches!(self.entries.get(&id), Some(Entry::Spooled { .. })) {
+            self.remove(id);
+            self.dropped += 1;
+        }
+    }
+
+    /// The spooled write to load back now, if memory has room for it.
+    pub(crate) fn wants_load(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .find_map(|(seq, e)| match e {
+                Entry::Spooled { bytes, .. } => Some((*seq, *bytes)),
+                Entry::Memory(_) => None,
+            })
+            .filter(|(_, bytes)| self.memory_has_room(*bytes))
+            .map(|(seq, _)| seq)
+    }
+
+    /// Spool file `id` was read back as `op` (the file may go).
+    pub(crate) fn loaded(&mut self, id: u64, op: StoreOp) {
+        let Some(Entry::Spooled { bytes, .. }) = self.entries.get(&id) else {
+            return;
+        };
+        self.spooled_ops -= 1;
+        self.spooled_bytes -= bytes;
+        self.memory_ops += 1;
+        self.memory_bytes += size(&op);
+        self.entries.insert(id, Entry::Memory(op));
+        self.actions.push(SpoolAction::Remove { id });
+    }
+
+    /// The next write to attempt at `now`, if one is due (and loaded).
     pub(crate) fn next(&self, now: Instant) -> Option<&StoreOp> {
         match self.next_attempt {
             Some(t) if now < t => None,
-            _ => self.pending.front(),
+            _ => match self.entries.first_key_value() {
+                Some((_, Entry::Memory(op))) => Some(op),
+                _ => None,
+            },
         }
     }
 
     /// The write [`next`](Self::next) returned succeeded.
     pub(crate) fn succeeded(&mut self) {
-        if let Some(op) = self.pending.pop_front() {
-            self.bytes -= size(&op);
+        if let Some((&seq, Entry::Memory(_))) = self.entries.first_key_value() {
+            self.remove(seq);
         }
         self.next_attempt = None;
         self.backoff = Duration::ZERO;
@@ -111,10 +245,10 @@ impl RetryQueue {
 
     /// When the next attempt is due, while failing.
     pub(crate) fn retry_at(&self) -> Option<Instant> {
-        self.next_attempt.filter(|_| !self.pending.is_empty())
+        self.next_attempt.filter(|_| !self.entries.is_empty())
     }
 
-    /// Writes dropped since the last call.
+    /// Writes lost since the last call.
     pub(crate) fn take_dropped(&mut self) -> u64 {
         std::mem::take(&mut self.dropped)
     }
@@ -136,8 +270,49 @@ mod tests {
         }
     }
 
-    fn keys(q: &RetryQueue) -> Vec<&str> {
-        q.pending.iter().map(key).collect()
+    fn keys(q: &RetryQueue) -> Vec<String> {
+        q.entries
+            .values()
+            .map(|e| match e {
+                Entry::Memory(op) => key(op).to_owned(),
+                Entry::Spooled { key, .. } => format!("spool:{key}"),
+            })
+            .collect()
+    }
+
+    /// Plays the caller: a spool in a map, loads as memory allows, then writes what
+    /// is due to `store` until it fails or the queue is empty.
+    fn drive(
+        q: &mut RetryQueue,
+        spool: &mut HashMap<u64, StoreOp>,
+        now: Instant,
+        store: &mut Vec<String>,
+        up: bool,
+    ) {
+        loop {
+            for a in q.take_actions() {
+                match a {
+                    SpoolAction::Write { id, op } => {
+                        spool.insert(id, op);
+                    }
+                    SpoolAction::Remove { id } => {
+                        spool.remove(&id);
+                    }
+                }
+            }
+            if let Some(id) = q.wants_load() {
+                let op = spool.get(&id).cloned().expect("spooled before loaded");
+                q.loaded(id, op);
+                continue;
+            }
+            let Some(op) = q.next(now) else { return };
+            if !up {
+                q.failed(now);
+                return;
+            }
+            store.push(key(op).to_owned());
+            q.succeeded();
+        }
     }
 
     #[test]
@@ -164,7 +339,7 @@ mod tests {
                 "a/seg0.m4s"
             ]
         );
-        assert_eq!(q.bytes, 26);
+        assert_eq!(q.memory_bytes, 26);
         let t1 = t0 + INITIAL_RETRY;
         assert_eq!(q.next(t1).map(key), Some("a/part1.0.m4s"));
         q.failed(t1);
@@ -178,28 +353,84 @@ mod tests {
             q.succeeded();
         }
         assert!(q.is_empty());
-        assert_eq!(q.bytes, 0);
+        assert_eq!(q.memory_bytes, 0);
         assert_eq!(q.retry_at(), None);
         assert_eq!(q.take_dropped(), 0);
+        assert!(
+            q.take_actions().is_empty(),
+            "no spool while memory sufficed"
+        );
     }
 
     #[test]
-    fn bounded_by_count_and_bytes() {
-        let mut q = RetryQueue::default();
-        for i in 0..MAX_PENDING_OPS + 10 {
-            q.push(put(&format!("a/part{i}.0.m4s"), 1));
+    fn past_the_memory_limits_the_tail_spills_and_drains_in_order() {
+        let t0 = Instant::now();
+        let mut q = RetryQueue::new(Limits {
+            max_ops: 3,
+            max_bytes: 100,
+        });
+        let mut spool = HashMap::new();
+        let mut stored = Vec::new();
+        let mut produced = Vec::new();
+        // An outage: 20 parts of 40 bytes and a playlist after each.
+        for i in 0..20 {
+            let k = format!("a/part{i}.0.m4s");
+            q.push(put(&k, 40));
+            produced.push(k);
+            q.push(put("a/index.m3u8", 5));
+            drive(&mut q, &mut spool, t0, &mut stored, false);
         }
-        assert_eq!(q.len(), MAX_PENDING_OPS);
-        assert_eq!(q.take_dropped(), 10);
-        assert_eq!(keys(&q)[0], "a/part10.0.m4s");
-        let mut q = RetryQueue::default();
-        for i in 0..5 {
-            q.push(put(&format!("a/seg{i}.m4s"), MAX_PENDING_BYTES / 2));
-        }
-        assert_eq!(q.len(), 2);
-        assert_eq!(q.take_dropped(), 3);
-        // A single write larger than the bound is still kept.
-        q.push(put("a/huge.m4s", MAX_PENDING_BYTES + 1));
+        assert!(stored.is_empty());
+        // Memory holds at most the limits; the rest is on disk, not dropped.
+        assert!(
+            q.memory_bytes <= 100 && q.memory_ops <= 3,
+            "{}",
+            q.memory_bytes
+        );
+        let (ops, bytes) = q.spooled();
+        assert_eq!(ops + q.memory_ops, 21, "20 parts and one playlist");
+        assert_eq!(bytes, spool.values().map(size).sum::<usize>());
+        assert_eq!(spool.len(), ops, "superseded playlists left the spool");
+        assert_eq!(q.take_dropped(), 0);
+        assert!(keys(&q)[0].starts_with("a/part0"));
+        assert!(keys(&q).last().is_some_and(|k| k == "spool:a/index.m3u8"));
+        // The store returns: everything arrives, in the order it was produced, the
+        // playlist last (after the parts it lists).
+        drive(&mut q, &mut spool, t0 + MAX_RETRY, &mut stored, true);
+        let mut expected = produced.clone();
+        expected.push("a/index.m3u8".into());
+        assert_eq!(stored, expected);
+        assert!(q.is_empty() && spool.is_empty());
+        assert_eq!(q.spooled(), (0, 0));
+        // New writes go to memory again.
+        q.push(put("a/part20.0.m4s", 40));
+        assert!(q.take_actions().is_empty());
+    }
+
+    #[test]
+    fn a_failed_spool_write_is_the_only_loss() {
+        let mut q = RetryQueue::new(Limits {
+            max_ops: 1,
+            max_bytes: 10,
+        });
+        q.push(put("a/part0.0.m4s", 5));
+        q.push(put("a/part1.0.m4s", 5));
+        q.push(put("a/part2.0.m4s", 5));
+        let actions = q.take_actions();
+        assert_eq!(actions.len(), 2);
+        let SpoolAction::Write { id, .. } = &actions[0] else {
+            panic!("a spool write: {actions:?}");
+        };
+        q.spool_failed(*id);
+        assert_eq!(q.take_dropped(), 1);
+        assert_eq!(keys(&q), vec!["a/part0.0.m4s", "spool:a/part2.0.m4s"]);
+        // A single write larger than the memory bound is still kept in memory.
+        let mut q = RetryQueue::new(Limits {
+            max_ops: 4,
+            max_bytes: 10,
+        });
+        q.push(put("a/huge.m4s", 11));
         assert_eq!(keys(&q), vec!["a/huge.m4s"]);
+        assert!(q.take_actions().is_empty());
     }
 }

@@ -7,6 +7,7 @@
 //! are deleted only after a further window, so clients holding an older playlist can
 //! still fetch what it lists.
 
+use crate::resume::Restored;
 use amphi_hls::names;
 use amphi_hls::playlist::{MediaPlaylist, PlaylistConfig, RenditionReport};
 use amphi_hls::store::{ContentType, Object};
@@ -45,7 +46,13 @@ pub struct RenditionWriter {
     retired: VecDeque<(u64, u32, bool)>,
     /// Chunks before the first fragment start of a session (cannot be played alone).
     dropped_chunks: u64,
+    /// Segments closed since the recording playlist was last written.
+    unrecorded: usize,
 }
+
+/// The recording playlist is rewritten after this many segments (fewer than a live
+/// window, so a crash loses none: the live playlist lists the rest).
+pub const RECORDING_EVERY: usize = 5;
 
 impl RenditionWriter {
     pub fn new(event: &str, name: &str, config: PlaylistConfig) -> Self {
@@ -58,7 +65,72 @@ impl RenditionWriter {
             open_parts: Vec::new(),
             retired: VecDeque::new(),
             dropped_chunks: 0,
+            unrecorded: 0,
         }
+    }
+
+    /// A writer that continues what the store holds (see [`crate::resume`]): the
+    /// restored segments are replayed into the playlist model, so the window, the
+    /// recording and the discontinuity sequence come out as the first run left them.
+    /// Parts still stored for segments outside the window are deleted a window later.
+    pub fn resume(event: &str, name: &str, config: PlaylistConfig, restored: &Restored) -> Self {
+        let mut w = RenditionWriter::new(event, name, config);
+        let Some(first) = restored.segments.first() else {
+            return w;
+        };
+        w.playlist.next_msn = first.msn;
+        for seg in &restored.segments {
+            if seg.discontinuity {
+                w.playlist.discontinuity(seg.generation);
+            } else {
+                w.playlist.generation = seg.generation;
+            }
+            w.playlist
+                .begin_segment(seg.program_date_time.unwrap_or(SystemTime::UNIX_EPOCH));
+            for p in &seg.parts {
+                // A playlist just opened accepts parts.
+                let _ = w.playlist.push_part(p.duration, p.independent);
+            }
+            w.playlist.close_segment();
+            w.generation = seg.generation;
+        }
+        let window_start = w.playlist.segments.front().map_or(0, |s| s.msn);
+        for msn in restored
+            .stored_part_msns
+            .iter()
+            .filter(|m| **m < window_start)
+        {
+            w.retired.push_back((*msn, MAX_PARTS_PER_SEGMENT, false));
+        }
+        w
+    }
+
+    /// The recording playlist: an event playlist while live, VOD once ended.
+    pub fn recording(&self) -> Option<StoreOp> {
+        if !self.playlist.records() || self.playlist.segments.is_empty() {
+            return None;
+        }
+        let vod = self.playlist.render_vod();
+        let text = if self.playlist.is_ended() {
+            vod
+        } else {
+            vod.replace("#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT")
+                .replace("#EXT-X-ENDLIST\n", "")
+        };
+        Some(StoreOp::Put {
+            key: names::recording_key(&self.event, &self.name),
+            object: Object {
+                data: Bytes::from(text),
+                content_type: ContentType::Playlist,
+            },
+        })
+    }
+
+    fn write_recording(&mut self, ops: &mut Vec<StoreOp>) {
+        if let Some(op) = self.recording() {
+            ops.push(op);
+        }
+        self.unrecorded = 0;
     }
 
     pub fn name(&self) -> &str {
@@ -126,6 +198,7 @@ impl RenditionWriter {
         let mut ops = Vec::new();
         self.close_segment(&mut ops);
         self.playlist.end();
+        self.write_recording(&mut ops);
         ops
     }
 
@@ -133,6 +206,7 @@ impl RenditionWriter {
     pub fn finish(&mut self) -> Vec<StoreOp> {
         let mut ops = Vec::new();
         self.close_segment(&mut ops);
+        self.write_recording(&mut ops);
         ops
     }
 
@@ -151,6 +225,10 @@ impl RenditionWriter {
                 content_type: ContentType::Mp4,
             },
         });
+        self.unrecorded += 1;
+        if self.unrecorded >= RECORDING_EVERY {
+            self.write_recording(ops);
+        }
         let window = self.playlist.config.window_segments.max(1);
         let recorded = self.playlist.records();
         for msn in closed.evicted {
@@ -347,5 +425,112 @@ mod tests {
         assert!(vod.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{vod}");
         assert!(vod.contains("#EXT-X-MEDIA-SEQUENCE:12\n"), "{vod}");
         assert!(vod.ends_with("seg19.m4s\n#EXT-X-ENDLIST\n"), "{vod}");
+    }
+
+    fn text(op: &StoreOp) -> String {
+        match op {
+            StoreOp::Put { object, .. } => String::from_utf8_lossy(&object.data).into_owned(),
+            StoreOp::Delete { .. } => String::new(),
+        }
+    }
+
+    /// A writer fed `segments` segments of two chunks, then cut (a crash): what the
+    /// store holds at that moment (last put of each key), and the next chunk index.
+    fn crashed_run(segments: u32) -> (std::collections::BTreeMap<String, StoreOp>, u32) {
+        let mut w = RenditionWriter::new("ev", "720p", PlaylistConfig::default());
+        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        let mut stored = std::collections::BTreeMap::new();
+        let mut put = |ops: Vec<StoreOp>| {
+            for op in ops {
+                if let StoreOp::Put { key, .. } = &op {
+                    stored.insert(key.clone(), op.clone());
+                }
+            }
+        };
+        put(w.on_init(Bytes::from_static(b"init")));
+        let chunks = segments * 2 + 1; // the last segment is left open
+        for i in 0..chunks {
+            put(w.on_chunk(chunk(i, i % 2 == 0)));
+            put(w.playlists(&[]));
+        }
+        (stored, chunks)
+    }
+
+    fn restore_from(stored: &std::collections::BTreeMap<String, StoreOp>) -> Restored {
+        let get = |k: &str| stored.get(k).map(text);
+        let files: Vec<String> = stored
+            .keys()
+            .filter_map(|k| k.strip_prefix("live/ev/720p/").map(str::to_owned))
+            .collect();
+        crate::resume::restore(
+            get("live/ev/720p/index.m3u8").as_deref(),
+            get("live/ev/720p/recording.m3u8").as_deref(),
+            &files,
+            Duration::from_millis(333),
+        )
+    }
+
+    #[test]
+    fn a_resumed_writer_never_writes_a_stored_name_again() {
+        let (stored, chunks) = crashed_run(7);
+        let restored = restore_from(&stored);
+        assert_eq!(restored.next_msn(), 8, "7 closed, the open one closed too");
+        assert_eq!(restored.build_segments, vec![(7, 1)]);
+        let mut w = RenditionWriter::resume("ev", "720p", PlaylistConfig::default(), &restored);
+        w.begin_session(1, SystemTime::UNIX_EPOCH + Duration::from_secs(60));
+        let mut written = w.on_init(Bytes::from_static(b"init2"));
+        for i in 0..6 {
+            written.extend(w.on_chunk(chunk(chunks + i, i % 2 == 0)));
+        }
+        written.extend(w.finish());
+        for op in &written {
+            if let StoreOp::Put { key, .. } = op {
+                let media = !key.ends_with(".m3u8");
+                assert!(
+                    !(media && stored.contains_key(key)),
+                    "{key} was already stored"
+                );
+            }
+        }
+        assert!(puts(&written).contains(&"live/ev/720p/init-1.mp4"));
+        assert!(puts(&written).contains(&"live/ev/720p/part8.0.m4s"));
+        let live = w.playlist().render(false, &[]);
+        assert!(live.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{live}");
+        assert!(
+            live.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\""),
+            "{live}"
+        );
+    }
+
+    #[test]
+    fn the_recording_lists_every_segment_across_a_crash() {
+        // 30 segments: far more than the live window of 12.
+        let (stored, chunks) = crashed_run(30);
+        let restored = restore_from(&stored);
+        assert_eq!(restored.next_msn(), 31);
+        let mut w = RenditionWriter::resume("ev", "720p", PlaylistConfig::default(), &restored);
+        w.begin_session(1, SystemTime::UNIX_EPOCH + Duration::from_secs(600));
+        w.on_init(Bytes::from_static(b"init2"));
+        for i in 0..4 {
+            w.on_chunk(chunk(chunks + i, i % 2 == 0));
+        }
+        let ops = w.end();
+        let vod = ops
+            .iter()
+            .find(|op| matches!(op, StoreOp::Put { key, .. } if key.ends_with("recording.m3u8")))
+            .map(text)
+            .expect("the recording is written at the end");
+        let listed: Vec<String> = vod
+            .lines()
+            .filter(|l| l.starts_with("seg"))
+            .map(str::to_owned)
+            .collect();
+        let expected: Vec<String> = (0..33).map(|m| format!("seg{m}.m4s")).collect();
+        assert_eq!(listed, expected, "{vod}");
+        assert_eq!(vod.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{vod}");
+        assert!(vod.ends_with("#EXT-X-ENDLIST\n"), "{vod}");
+        // The live playlist was the window only, far behind.
+        let live = text(&stored["live/ev/720p/index.m3u8"]);
+        assert!(!live.contains("\nseg0.m4s"), "{live}");
     }
 }

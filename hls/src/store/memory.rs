@@ -73,36 +73,5 @@ impl Store for MemoryStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::ContentType;
-    use bytes::Bytes;
-
-    #[tokio::test]
-    async fn put_get_list_notify() {
-        let s = MemoryStore::new();
-        let mut rx = s.subscribe();
-        let obj = Object {
-            data: Bytes::from_static(b"abc"),
-            content_type: ContentType::Mp4,
-        };
-        s.put("live/a/1.m4s", obj.clone()).await.expect("put");
-        s.put("live/b/1.m4s", obj.clone()).await.expect("put");
-        assert_eq!(&*rx.recv().await.expect("notified"), "live/a/1.m4s");
-        assert_eq!(s.get("live/a/1.m4s").await.expect("get"), Some(obj));
-        assert_eq!(s.list("live/a/").await.expect("list"), vec!["live/a/1.m4s"]);
-        s.delete("live/a/1.m4s").await.expect("delete");
-        assert_eq!(s.get("live/a/1.m4s").await.expect("get"), None);
-        assert!(s
-            .put(
-                "../x",
-                Object {
-                    data: Bytes::new(),
-                    content_type: ContentType::Mp4
-                }
-            )
-            .await
-            .is_err());
-    }
-}
+// The store contract (put, get, list, delete, announcements) is tested for every
+// backend in `tests/store_contract.rs`.
