@@ -7,6 +7,8 @@
 
 pub mod codec;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hub;
 pub mod limits;
 pub mod pii;

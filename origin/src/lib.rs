@@ -23,6 +23,8 @@
 
 mod assets;
 mod edge;
+#[doc(hidden)]
+pub mod fuzzing;
 mod live;
 pub mod metrics;
 pub mod notify;

@@ -19,6 +19,8 @@
 pub mod error;
 pub mod events;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod model;
 pub mod ratelimit;

@@ -21,3 +21,6 @@ pub mod timing;
 pub use io::{WhipAnswer, WhipServer};
 pub use session::{EndReason, MEDIA_TIMEOUT, PLI_INTERVAL};
 pub use signal::{WhipError, MAX_OFFER_BYTES, SDP_CONTENT_TYPE};
+
+#[cfg(test)]
+mod capture_tests;
