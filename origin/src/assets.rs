@@ -90,31 +90,57 @@ impl Page {
         }
     }
 
-    /// Headers beyond the content type.
+    /// Headers beyond the content type and the CSP.
     fn headers(self) -> Vec<(HeaderName, &'static str)> {
         let mut h = vec![(header::X_CONTENT_TYPE_OPTIONS, "nosniff")];
         match self {
-            // Embedded by MOOC pages on any site.
-            Page::Embed => {
-                h.push((header::CACHE_CONTROL, CACHE_PAGE));
-                h.push((header::CONTENT_SECURITY_POLICY, "frame-ancestors *"));
-            }
             // Moderator tokens and stream keys live in these pages' addresses: never
-            // cached nor framed.
+            // cached nor framed, nor sent on as a referrer.
             Page::Moderate | Page::Publish => {
                 h.push((header::CACHE_CONTROL, "no-store"));
                 h.push((header::X_FRAME_OPTIONS, "DENY"));
                 h.push((header::REFERRER_POLICY, "no-referrer"));
             }
-            Page::Index | Page::Watch | Page::Present => {
-                h.push((header::CACHE_CONTROL, CACHE_PAGE))
+            Page::Present => {
+                h.push((header::CACHE_CONTROL, CACHE_PAGE));
+                h.push((header::REFERRER_POLICY, "no-referrer"));
+            }
+            Page::Index | Page::Watch | Page::Embed => {
+                h.push((header::CACHE_CONTROL, CACHE_PAGE));
+                h.push((header::REFERRER_POLICY, REFERRER_POLICY));
             }
         }
         h
     }
+
+    /// Who may frame the page when the event does not say (watch and embed pages
+    /// follow the event's embed setting instead).
+    fn default_frame_ancestors(self) -> &'static str {
+        match self {
+            Page::Moderate | Page::Publish => "frame-ancestors 'none'",
+            Page::Index | Page::Present => "frame-ancestors 'self'",
+            Page::Watch | Page::Embed => "frame-ancestors *",
+        }
+    }
 }
 
-fn page(table: AssetTable, page: Page) -> Response {
+/// `Referrer-Policy` of every response that sets no stricter one.
+pub const REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
+
+/// The `Content-Security-Policy` of every page, before its `frame-ancestors`: scripts,
+/// styles and everything else from this origin only (no inline script or style, no
+/// eval); `blob:` for what hls.js makes itself (its worker, MediaSource URLs); `data:`
+/// images (the empty favicon). Q&A live updates (SSE, WebSocket) and WHIP go to 'self'.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+img-src 'self' data:; media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; \
+font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'";
+
+/// The whole policy of a page whose framing is `frame_ancestors` (a directive).
+pub fn page_csp(frame_ancestors: &str) -> String {
+    format!("{PAGE_CSP}; {frame_ancestors}")
+}
+
+fn page(table: AssetTable, page: Page, frame_ancestors: Option<&str>) -> Response {
     let Some(data) = lookup(table, page.file()) else {
         return missing(table, page.file());
     };
@@ -123,10 +149,21 @@ fn page(table: AssetTable, page: Page) -> Response {
         res.headers_mut()
             .insert(name, HeaderValue::from_static(value));
     }
+    let csp = page_csp(frame_ancestors.unwrap_or(page.default_frame_ancestors()));
+    match HeaderValue::from_str(&csp) {
+        Ok(v) => {
+            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        // Sources are filtered by `valid_frame_ancestor`: this cannot happen; if it
+        // did, the page is not served without its policy.
+        Err(_) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "invalid page policy\n").into_response()
+        }
+    }
     res
 }
 
-async fn event_page(table: AssetTable, which: Page, event: &str) -> Response {
+async fn event_page(state: &AppState, which: Page, event: &str) -> Response {
     if !valid_event(event) {
         debug!(%event, page = which.file(), "page for an invalid event id");
         return (
@@ -136,7 +173,12 @@ async fn event_page(table: AssetTable, which: Page, event: &str) -> Response {
         )
             .into_response();
     }
-    page(table, which)
+    // Watch and embed pages may be framed where the event's embed setting says.
+    let framing = matches!(which, Page::Watch | Page::Embed).then(|| {
+        let allowed = state.catalog.frame_ancestors(event);
+        crate::frame_ancestors_policy(allowed.as_deref())
+    });
+    page(state.assets, which, framing.as_deref())
 }
 
 async fn asset(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
@@ -158,13 +200,13 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(
             "/",
-            get(|State(s): State<Arc<AppState>>| async move { page(s.assets, Page::Index) }),
+            get(|State(s): State<Arc<AppState>>| async move { page(s.assets, Page::Index, None) }),
         )
         .route(
             "/watch/{event}",
             get(
                 |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
-                    event_page(s.assets, Page::Watch, &e).await
+                    event_page(&s, Page::Watch, &e).await
                 },
             ),
         )
@@ -172,15 +214,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/embed/{event}",
             get(
                 |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
-                    let mut res = event_page(s.assets, Page::Embed, &e).await;
-                    if res.status().is_success() {
-                        let allowed = s.catalog.frame_ancestors(&e);
-                        let policy = crate::frame_ancestors_policy(allowed.as_deref());
-                        if let Ok(v) = HeaderValue::from_str(&policy) {
-                            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-                        }
-                    }
-                    res
+                    event_page(&s, Page::Embed, &e).await
                 },
             ),
         )
@@ -188,7 +222,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/moderate/{event}",
             get(
                 |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
-                    event_page(s.assets, Page::Moderate, &e).await
+                    event_page(&s, Page::Moderate, &e).await
                 },
             ),
         )
@@ -196,7 +230,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/publish/{event}",
             get(
                 |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
-                    event_page(s.assets, Page::Publish, &e).await
+                    event_page(&s, Page::Publish, &e).await
                 },
             ),
         )
@@ -204,7 +238,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/present/{event}",
             get(
                 |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
-                    event_page(s.assets, Page::Present, &e).await
+                    event_page(&s, Page::Present, &e).await
                 },
             ),
         )
@@ -230,6 +264,12 @@ mod tests {
     #[tokio::test]
     async fn serves_pages_with_their_headers() {
         let app = router_with(FAKE);
+        let csp = |res: &Response| {
+            res.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .expect("ascii policy")
+                .to_owned()
+        };
         let res = request(&app, "GET", "/").await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(
@@ -237,20 +277,27 @@ mod tests {
             "text/html; charset=utf-8"
         );
         assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
+        assert_eq!(
+            res.headers()[header::CONTENT_SECURITY_POLICY],
+            format!("{PAGE_CSP}; frame-ancestors 'self'").as_str()
+        );
         assert_eq!(body_string(res).await, "<p>index</p>");
 
         let res = request(&app, "GET", "/watch/cs101").await;
+        assert_eq!(csp(&res), format!("{PAGE_CSP}; frame-ancestors *"));
+        assert_eq!(
+            res.headers()[header::REFERRER_POLICY],
+            "strict-origin-when-cross-origin"
+        );
         assert_eq!(body_string(res).await, "<p>watch</p>");
 
         let res = request(&app, "GET", "/embed/cs101").await;
-        assert_eq!(
-            res.headers()[header::CONTENT_SECURITY_POLICY],
-            "frame-ancestors *"
-        );
+        assert_eq!(csp(&res), format!("{PAGE_CSP}; frame-ancestors *"));
         assert!(res.headers().get(header::X_FRAME_OPTIONS).is_none());
         assert_eq!(body_string(res).await, "<p>embed</p>");
 
         let res = request(&app, "GET", "/moderate/cs101").await;
+        assert!(csp(&res).ends_with("; frame-ancestors 'none'"));
         assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
         assert_eq!(res.headers()[header::X_FRAME_OPTIONS], "DENY");
 
@@ -267,6 +314,62 @@ mod tests {
 
         let res = request(&app, "GET", "/watch/Not%20An%20Id").await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+
+    struct EmbedOnLms;
+    impl crate::EventCatalog for EmbedOnLms {
+        fn events(&self) -> Vec<crate::EventInfo> {
+            Vec::new()
+        }
+        fn frame_ancestors(&self, event: &str) -> Option<Vec<String>> {
+            (event == "cs101").then(|| vec!["https://lms.example.edu".to_owned()])
+        }
+    }
+
+    #[tokio::test]
+    async fn watch_and_embed_follow_the_events_embed_setting() {
+        let app = crate::build(
+            Arc::new(amphi_hls::store::MemoryStore::new()),
+            Arc::new(EmbedOnLms),
+            crate::OriginConfig::default(),
+            FAKE,
+            Arc::default(),
+        );
+        for path in ["/watch/cs101", "/embed/cs101"] {
+            let res = request(&app, "GET", path).await;
+            assert_eq!(
+                res.headers()[header::CONTENT_SECURITY_POLICY],
+                format!("{PAGE_CSP}; frame-ancestors 'self' https://lms.example.edu").as_str(),
+                "{path}"
+            );
+        }
+        let res = request(&app, "GET", "/watch/other").await;
+        assert!(res.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii")
+            .ends_with("; frame-ancestors *"));
+        let res = request(&app, "GET", "/present/cs101").await;
+        assert!(res.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii")
+            .ends_with("; frame-ancestors 'self'"));
+    }
+
+    #[test]
+    fn page_policy_forbids_inline_code() {
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "worker-src 'self' blob:",
+            "media-src 'self' blob:",
+            "connect-src 'self'",
+            "object-src 'none'",
+        ] {
+            assert!(PAGE_CSP.split("; ").any(|d| d == directive), "{directive}");
+        }
+        assert!(!PAGE_CSP.contains("unsafe"));
+        assert!(!PAGE_CSP.contains("frame-ancestors"));
     }
 
     #[test]

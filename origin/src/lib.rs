@@ -22,14 +22,21 @@
 //! `/publish/{event}`, `/assets/{file}`) embedded at build time from `player/dist/`.
 
 mod assets;
+pub mod budget;
+pub mod client_addr;
 mod edge;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod listener;
 mod live;
 pub mod metrics;
 pub mod notify;
 mod query;
 pub mod token;
+mod waiters;
+
+pub use client_addr::{ClientAddr, TrustedProxies};
+pub use listener::{serve, HttpLimits};
 
 use amphi_hls::store::Store;
 use axum::http::{header, Method, Request};
@@ -121,6 +128,10 @@ pub struct OriginConfig {
     pub max_blocking_wait: Duration,
     /// How far beyond the live edge (in segments) a request may wait.
     pub max_segments_ahead: u64,
+    /// Blocking requests held at once by this process; beyond, 503 + `Retry-After`.
+    pub max_held_requests: usize,
+    /// Blocking requests held at once per client address ([`ClientAddr`]).
+    pub max_held_requests_per_client: usize,
 }
 
 impl Default for OriginConfig {
@@ -129,6 +140,8 @@ impl Default for OriginConfig {
             blocking_timeout_factor: DEFAULT_BLOCKING_TIMEOUT_FACTOR,
             max_blocking_wait: DEFAULT_MAX_BLOCKING_WAIT,
             max_segments_ahead: DEFAULT_MAX_SEGMENTS_AHEAD,
+            max_held_requests: budget::DEFAULT_MAX_HELD_REQUESTS,
+            max_held_requests_per_client: budget::DEFAULT_MAX_HELD_REQUESTS_PER_CLIENT,
         }
     }
 }
@@ -154,6 +167,8 @@ pub(crate) struct AppState {
     pub config: OriginConfig,
     pub assets: assets::AssetTable,
     pub metrics: Arc<metrics::Metrics>,
+    pub held: Arc<budget::HeldBudget>,
+    pub waiters: Arc<waiters::Waiters>,
 }
 
 /// The origin's routes. Defines no fallback, so it can be merged with other routers.
@@ -183,12 +198,18 @@ pub(crate) fn build(
     assets: assets::AssetTable,
     metrics: Arc<metrics::Metrics>,
 ) -> Router {
+    let held = Arc::new(budget::HeldBudget::new(
+        config.max_held_requests,
+        config.max_held_requests_per_client,
+    ));
     let state = Arc::new(AppState {
         store,
         catalog,
         config,
         assets,
         metrics,
+        held,
+        waiters: Arc::default(),
     });
     // MOOC pages on other sites embed the player and fetch media and the event list.
     let cors = CorsLayer::new()

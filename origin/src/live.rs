@@ -5,18 +5,22 @@
 //! store's notifications, re-reads the object it waits for when its key is announced
 //! (or when it lagged), and gives up at a deadline derived from the target duration.
 
+use crate::budget::{HeldPermit, HeldRefusal};
+use crate::client_addr::ClientAddr;
 use crate::edge::{self, decide_media, decide_playlist, MediaDecision, PlaylistDecision};
 use crate::token::{self, TokenError};
+use crate::waiters::Watch;
 use crate::{query, Access, AppState};
 use amphi_hls::names::{self, MediaName};
 use amphi_hls::playlist::PlaylistEdge;
-use amphi_hls::store::{ContentType, Object, Store, StoreError, ANY_KEY};
+use amphi_hls::store::{ContentType, Object, Store, StoreError};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::Bytes;
+use std::net::IpAddr;
 use std::sync::Arc;
-use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -41,6 +45,9 @@ pub(crate) enum LiveError {
     NotFound(&'static str),
     #[error("{0}")]
     Unavailable(&'static str),
+    /// The held-request budget is spent (per process or per client address).
+    #[error("{0}")]
+    Busy(&'static str),
     #[error("this event is private: the path needs a viewer token, /live/{{event}}/t/{{token}}/…")]
     Unauthorized,
     #[error(transparent)]
@@ -54,7 +61,7 @@ impl LiveError {
         match self {
             LiveError::BadRequest(_) => StatusCode::BAD_REQUEST,
             LiveError::NotFound(_) => StatusCode::NOT_FOUND,
-            LiveError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            LiveError::Unavailable(_) | LiveError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             LiveError::Unauthorized => StatusCode::UNAUTHORIZED,
             LiveError::Forbidden(_) => StatusCode::FORBIDDEN,
             LiveError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -72,7 +79,12 @@ impl IntoResponse for LiveError {
         let mut res = (status, body).into_response();
         let headers = res.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_ERROR));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let LiveError::Busy(_) = self {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::budget::BUDGET_RETRY_AFTER_SECS),
+            );
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         res
@@ -169,12 +181,14 @@ fn unix_now() -> u64 {
 pub(crate) async fn handle(
     State(state): State<Arc<AppState>>,
     Path((event, rest)): Path<(String, String)>,
+    client: Option<Extension<ClientAddr>>,
     uri: Uri,
 ) -> Response {
     let (token, name) = split_token(&rest);
     let allowed = check_access(&state.catalog.access(&event), &event, token, unix_now());
+    let client = client.map(|Extension(c)| c.0);
     let result = match allowed {
-        Ok(()) => serve(&state, &event, name, uri.query()).await,
+        Ok(()) => serve(&state, &event, name, uri.query(), client).await,
         Err(e) => Err(e),
     };
     match result {
@@ -199,6 +213,7 @@ async fn serve(
     event: &str,
     rest: &str,
     query: Option<&str>,
+    client: Option<IpAddr>,
 ) -> Result<Response, LiveError> {
     if !valid_event(event) {
         return Err(LiveError::BadRequest(
@@ -226,8 +241,12 @@ async fn serve(
             file,
             name,
         } => match name {
-            MediaName::Playlist => serve_playlist(state, event, rendition, false, query).await,
-            MediaName::DeltaPlaylist => serve_playlist(state, event, rendition, true, query).await,
+            MediaName::Playlist => {
+                serve_playlist(state, event, rendition, false, query, client).await
+            }
+            MediaName::DeltaPlaylist => {
+                serve_playlist(state, event, rendition, true, query, client).await
+            }
             MediaName::Init { .. } => {
                 let obj = store
                     .get(&names::rendition_key(event, rendition, file))
@@ -236,10 +255,10 @@ async fn serve(
                 Ok(object_response(obj.data, ContentType::Mp4, CACHE_IMMUTABLE))
             }
             MediaName::Segment { msn } => {
-                serve_media(state, event, rendition, file, msn, None).await
+                serve_media(state, event, rendition, file, (msn, None), client).await
             }
             MediaName::Part { msn, part } => {
-                serve_media(state, event, rendition, file, msn, Some(part)).await
+                serve_media(state, event, rendition, file, (msn, Some(part)), client).await
             }
         },
     }
@@ -272,26 +291,27 @@ fn edge_of(obj: &Object) -> Option<PlaylistEdge> {
         .and_then(edge::parse_edge)
 }
 
-/// Waits until one of `keys` is announced (or notifications were lost); `false` at
-/// the deadline.
-async fn announced(
-    rx: &mut broadcast::Receiver<Arc<str>>,
-    keys: &[&str],
-    deadline: Instant,
-) -> bool {
-    let wait = async {
-        loop {
-            match rx.recv().await {
-                Ok(key) if *key == *ANY_KEY || keys.iter().any(|k| **k == *key) => return,
-                Ok(_) => {}
-                // Some announcements were dropped: re-read to be safe.
-                Err(RecvError::Lagged(_)) => return,
-                // The store is gone; nothing will be announced again.
-                Err(RecvError::Closed) => std::future::pending::<()>().await,
+/// Waits until one of the watched keys is announced (or notifications were lost);
+/// `false` at the deadline.
+async fn announced(watch: &mut Watch, deadline: Instant) -> bool {
+    tokio::time::timeout_at(deadline, watch.changed())
+        .await
+        .is_ok()
+}
+
+/// A place in the held-request budget for a request about to wait.
+fn hold(state: &AppState, client: Option<IpAddr>) -> Result<HeldPermit, LiveError> {
+    state.held.try_hold(client).map_err(|refusal| {
+        debug!(?refusal, held = state.held.held(), "blocking request refused: budget spent");
+        LiveError::Busy(match refusal {
+            HeldRefusal::Process => {
+                "too many blocking requests held by this server: retry after the Retry-After delay"
             }
-        }
-    };
-    tokio::time::timeout_at(deadline, wait).await.is_ok()
+            HeldRefusal::Client => {
+                "too many blocking requests held for this client address: retry after the Retry-After delay"
+            }
+        })
+    })
 }
 
 async fn serve_playlist(
@@ -300,6 +320,7 @@ async fn serve_playlist(
     rendition: &str,
     delta_only: bool,
     query: Option<&str>,
+    client: Option<IpAddr>,
 ) -> Result<Response, LiveError> {
     let directives = query::parse(query).map_err(|e| LiveError::BadRequest(e.to_string()))?;
     let full = names::playlist_key(event, rendition);
@@ -324,9 +345,10 @@ async fn serve_playlist(
         ));
     };
 
-    // Subscribe before reading, so no put between the read and the wait is missed.
-    let mut rx = store.subscribe();
+    // Register before reading, so no put between the read and the wait is missed.
+    let mut watch = state.waiters.watch(&state.store, &keys);
     let mut deadline = None;
+    let mut held = None;
     loop {
         let obj = first_of(store, &keys).await?.ok_or(NOT_LIVE)?;
         let Some(edge) = edge_of(&obj) else {
@@ -353,10 +375,13 @@ async fn serve_playlist(
             }
             PlaylistDecision::Wait => {}
         }
+        if held.is_none() {
+            held = Some(hold(state, client)?);
+        }
         let deadline = *deadline.get_or_insert_with(|| {
             Instant::now() + state.config.blocking_timeout(edge.target_duration)
         });
-        if !announced(&mut rx, &keys, deadline).await {
+        if !announced(&mut watch, deadline).await {
             return Err(LiveError::Unavailable(
                 "the requested part did not appear in time: retry the blocking request",
             ));
@@ -371,8 +396,8 @@ async fn serve_media(
     event: &str,
     rendition: &str,
     file: &str,
-    msn: u64,
-    part: Option<u32>,
+    (msn, part): (u64, Option<u32>),
+    client: Option<IpAddr>,
 ) -> Result<Response, LiveError> {
     let store = &*state.store;
     let key = names::rendition_key(event, rendition, file);
@@ -380,8 +405,9 @@ async fn serve_media(
         return Ok(object_response(obj.data, ContentType::Mp4, CACHE_IMMUTABLE));
     }
     let playlist = names::playlist_key(event, rendition);
-    let mut rx = store.subscribe();
+    let mut watch = state.waiters.watch(&state.store, &[&key, &playlist]);
     let mut deadline = None;
+    let mut held = None;
     loop {
         // Read again after subscribing: it may have been put in between.
         if let Some(obj) = store.get(&key).await? {
@@ -409,10 +435,13 @@ async fn serve_media(
             }
             MediaDecision::Wait => {}
         }
+        if held.is_none() {
+            held = Some(hold(state, client)?);
+        }
         let deadline = *deadline.get_or_insert_with(|| {
             Instant::now() + state.config.blocking_timeout(edge.target_duration)
         });
-        if !announced(&mut rx, &[&key, &playlist], deadline).await {
+        if !announced(&mut watch, deadline).await {
             return Err(LiveError::NotFound(
                 "not produced within the blocking timeout",
             ));
