@@ -283,8 +283,24 @@ impl amphi_qa::QaEvents for Directory {
         self.with_event(event, |e| amphi_qa::EventQaSettings {
             premoderated: e.premoderated,
             require_name: e.named_viewers,
+            private: e.private,
             ..Default::default()
         })
+    }
+
+    fn check_viewer_token(
+        &self,
+        event: &str,
+        token: &str,
+        now_unix: u64,
+    ) -> Option<amphi_qa::TokenClaims> {
+        let secret = self.with_event(event, |e| e.viewer_secret.clone())?;
+        amphi_origin::token::verify_claims(secret.as_bytes(), event, token, now_unix)
+            .ok()
+            .map(|c| amphi_qa::TokenClaims {
+                expires_unix: c.expires_unix,
+                name: c.name,
+            })
     }
 }
 

@@ -69,6 +69,10 @@ enum EventAction {
         /// The server's public URL, as viewers reach it.
         #[arg(long, default_value = DEFAULT_BASE_URL)]
         base_url: String,
+        /// A token for one named viewer: the Q&A of a named-viewer event asks under
+        /// this name (the media URLs keep the cohort part of the token).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Print the code that embeds an event's player in a web page.
     Embed {
@@ -176,7 +180,12 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
                 );
             }
         }
-        EventAction::Token { id, ttl, base_url } => {
+        EventAction::Token {
+            id,
+            ttl,
+            base_url,
+            name,
+        } => {
             // Persist a generated viewer secret, so later tokens share it.
             let events = store.load()?;
             store.save(&events)?;
@@ -190,7 +199,17 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_secs();
             let expires = now.saturating_add(ttl.as_secs());
-            let token = amphi_origin::token::sign(e.viewer_secret.as_bytes(), &e.id, expires);
+            let secret = e.viewer_secret.as_bytes();
+            let token = match &name {
+                None => amphi_origin::token::sign(secret, &e.id, expires),
+                Some(n) => amphi_origin::token::sign_named(secret, &e.id, expires, n.trim())
+                    .with_context(|| {
+                        format!(
+                            "--name: 1 to {} bytes of text",
+                            amphi_origin::token::MAX_NAME_BYTES
+                        )
+                    })?,
+            };
             let base = base_url.trim_end_matches('/');
             println!("token:   {token}");
             println!("expires: {expires} (unix time, in {}s)", ttl.as_secs());

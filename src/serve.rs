@@ -226,7 +226,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
             amphi_qa::QaState::sqlite(args.data_dir.join(QA_SQLITE_FILE), directory.clone()).await
         }
     }
-    .context("opening the Q&A database")?;
+    .context("opening the Q&A database")?
+    // One rule for the client address (trusted proxies' X-Forwarded-For): the listener's.
+    .with_client_addr(|parts| {
+        parts
+            .extensions
+            .get::<amphi_origin::ClientAddr>()
+            .map(|c| c.0)
+    });
     let mut app = amphi_origin::router_with_metrics(
         store.clone(),
         catalog,

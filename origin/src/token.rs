@@ -5,6 +5,12 @@
 //! platform mints one token per event and expiry bucket and hands the same text to a
 //! whole cohort, so the path segment `/live/{event}/t/{token}/…` stays cacheable.
 //!
+//! A *named* token adds the viewer's display name for events whose Q&A takes names from
+//! the course platform: `{expiry_unix}.{base64url(mac)}.{base64url(name)}.{base64url(mac2)}`
+//! where `mac2` is keyed the same over `{event_id}|{expiry_unix}|{name}`. Its first two
+//! fields are the cohort token, so the player keeps media URLs shared by the cohort and
+//! sends the whole token only to the Q&A API.
+//!
 //! Tokens use only `0-9`, `.`, `A-Z`, `a-z`, `-` and `_`: safe as one URL path segment.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,7 +21,9 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Longest token text checked; anything longer is refused before decoding.
-pub const MAX_TOKEN_LEN: usize = 128;
+pub const MAX_TOKEN_LEN: usize = 512;
+/// Longest display name a named token carries, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 240;
 /// Length of the base64url text of a SHA-256 MAC without padding.
 const MAC_B64_LEN: usize = 43;
 
@@ -29,6 +37,14 @@ pub enum TokenError {
     Expired { expires_unix: u64 },
     #[error("viewer token signature does not match this event")]
     BadSignature,
+}
+
+/// What a valid token grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub expires_unix: u64,
+    /// The viewer's display name, for a named token.
+    pub name: Option<String>,
 }
 
 fn mac(secret: &[u8], event: &str, expires_unix: u64) -> HmacSha256 {
@@ -47,12 +63,50 @@ pub fn sign(secret: &[u8], event: &str, expires_unix: u64) -> String {
     format!("{expires_unix}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
+fn name_mac(secret: &[u8], event: &str, expires_unix: u64, name: &str) -> HmacSha256 {
+    let mut mac = mac(secret, event, expires_unix);
+    mac.update(b"|");
+    mac.update(name.as_bytes());
+    mac
+}
+
+/// A named token for one viewer of `event` until `expires_unix`; `None` when the name is
+/// empty or longer than [`MAX_NAME_BYTES`].
+pub fn sign_named(secret: &[u8], event: &str, expires_unix: u64, name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES {
+        return None;
+    }
+    let tag = name_mac(secret, event, expires_unix, name)
+        .finalize()
+        .into_bytes();
+    Some(format!(
+        "{}.{}.{}",
+        sign(secret, event, expires_unix),
+        URL_SAFE_NO_PAD.encode(name.as_bytes()),
+        URL_SAFE_NO_PAD.encode(tag)
+    ))
+}
+
 /// Checks `token` for `event` at `now_unix`; returns its expiry when valid.
 pub fn verify(secret: &[u8], event: &str, token: &str, now_unix: u64) -> Result<u64, TokenError> {
+    verify_claims(secret, event, token, now_unix).map(|c| c.expires_unix)
+}
+
+/// Checks a cohort or named `token` for `event` at `now_unix`; returns what it grants.
+pub fn verify_claims(
+    secret: &[u8],
+    event: &str,
+    token: &str,
+    now_unix: u64,
+) -> Result<Claims, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
-    let (expiry, tag) = token.split_once('.').ok_or(TokenError::Malformed)?;
+    let mut fields = token.splitn(3, '.');
+    let (Some(expiry), Some(tag)) = (fields.next(), fields.next()) else {
+        return Err(TokenError::Malformed);
+    };
+    let named = fields.next();
     if expiry.is_empty() || expiry.len() > 20 || !expiry.bytes().all(|b| b.is_ascii_digit()) {
         return Err(TokenError::Malformed);
     }
@@ -72,10 +126,38 @@ pub fn verify(secret: &[u8], event: &str, token: &str, now_unix: u64) -> Result<
     if expiry != expires_unix.to_string() {
         return Err(TokenError::Malformed);
     }
+    let name = match named {
+        None => None,
+        Some(named) => Some(verify_name(secret, event, expires_unix, named)?),
+    };
     if now_unix >= expires_unix {
         return Err(TokenError::Expired { expires_unix });
     }
-    Ok(expires_unix)
+    Ok(Claims { expires_unix, name })
+}
+
+/// Checks the `{base64url(name)}.{base64url(mac2)}` tail of a named token.
+fn verify_name(
+    secret: &[u8],
+    event: &str,
+    expires_unix: u64,
+    named: &str,
+) -> Result<String, TokenError> {
+    let (name, tag) = named.split_once('.').ok_or(TokenError::Malformed)?;
+    if tag.len() != MAC_B64_LEN || name.is_empty() || name.contains('.') {
+        return Err(TokenError::Malformed);
+    }
+    let name = URL_SAFE_NO_PAD
+        .decode(name)
+        .map_err(|_| TokenError::Malformed)?;
+    let tag = URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| TokenError::Malformed)?;
+    let name = String::from_utf8(name).map_err(|_| TokenError::Malformed)?;
+    name_mac(secret, event, expires_unix, &name)
+        .verify_slice(&tag)
+        .map_err(|_| TokenError::BadSignature)?;
+    Ok(name)
 }
 
 #[cfg(test)]
@@ -142,6 +224,44 @@ mod tests {
             verify(SECRET, "ev", &padded, NOW),
             Err(TokenError::Malformed)
         );
+    }
+
+    #[test]
+    fn named_tokens() {
+        let t = sign_named(SECRET, "ev", NOW + 60, "Ada Lovelace").expect("a name");
+        let claims = verify_claims(SECRET, "ev", &t, NOW).expect("valid");
+        assert_eq!(claims.name.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(claims.expires_unix, NOW + 60);
+        // Its first two fields are the cohort token, valid without a name.
+        let cohort: Vec<&str> = t.splitn(3, '.').take(2).collect();
+        let cohort = cohort.join(".");
+        assert_eq!(cohort, sign(SECRET, "ev", NOW + 60));
+        assert_eq!(
+            verify_claims(SECRET, "ev", &cohort, NOW).map(|c| c.name),
+            Ok(None)
+        );
+        // Another name with the same MAC is refused, and so is a wrong secret.
+        let (head, tail) = t.rsplit_once('.').expect("dots");
+        let (head, _) = head.rsplit_once('.').expect("dots");
+        let other = format!("{head}.{}.{tail}", URL_SAFE_NO_PAD.encode("Eve"));
+        assert_eq!(
+            verify_claims(SECRET, "ev", &other, NOW),
+            Err(TokenError::BadSignature)
+        );
+        assert!(verify_claims(b"other", "ev", &t, NOW).is_err());
+        assert_eq!(
+            verify_claims(SECRET, "ev", &t, NOW + 60),
+            Err(TokenError::Expired {
+                expires_unix: NOW + 60
+            })
+        );
+        assert_eq!(sign_named(SECRET, "ev", NOW, ""), None);
+        assert_eq!(sign_named(SECRET, "ev", NOW, &"x".repeat(241)), None);
+        assert!(sign_named(SECRET, "ev", NOW + 60, &"é".repeat(120))
+            .is_some_and(|t| t.len() <= MAX_TOKEN_LEN));
+        for bad in [format!("{t}."), format!("{t}.x"), format!("{head}..{tail}")] {
+            assert!(verify_claims(SECRET, "ev", &bad, NOW).is_err(), "{bad}");
+        }
     }
 
     #[test]

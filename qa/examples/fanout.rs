@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amphi_qa::{router, EventQaSettings, QaEvents, QaState};
+use amphi_qa::{router, EventQaSettings, QaEvents, QaState, TokenClaims};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,9 +23,11 @@ impl QaEvents for Events {
     fn settings(&self, _: &str) -> Option<EventQaSettings> {
         Some(EventQaSettings {
             premoderated: true,
-            questions_per_minute: 5,
-            require_name: false,
+            ..Default::default()
         })
+    }
+    fn check_viewer_token(&self, _: &str, _: &str, _: u64) -> Option<TokenClaims> {
+        None
     }
 }
 
@@ -99,12 +101,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = axum::serve(listener, router(state)).await;
     });
 
-    // A pending question to approve later.
+    // A viewer id, then a pending question to approve later.
+    let minted = request(
+        addr,
+        format!("POST /api/qa/{EVENT}/viewer HTTP/1.1\r\nHost: b\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+    )
+    .await?;
+    let viewer = minted
+        .split("\"viewer\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .ok_or("no viewer id in the response")?
+        .to_owned();
     let body = r#"{"text":"Will this be on the exam?"}"#;
     let resp = request(
         addr,
         format!(
-            "POST /api/qa/{EVENT}/questions HTTP/1.1\r\nHost: b\r\nConnection: close\r\nX-Amphi-Viewer: bench-viewer\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /api/qa/{EVENT}/questions HTTP/1.1\r\nHost: b\r\nConnection: close\r\nAuthorization: Bearer {viewer}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         ),
     )

@@ -28,8 +28,10 @@ pub enum StoreError {
 pub enum QaError {
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
-    #[error("missing or invalid X-Amphi-Viewer header (8..64 characters of A-Z a-z 0-9 _ -)")]
+    #[error("missing, forged or expired viewer id: send `Authorization: Bearer <viewer>` with a viewer id from POST /api/qa/{{event}}/viewer")]
     InvalidViewer,
+    #[error("this event is private: the Q&A needs the event's viewer token")]
+    TokenRequired,
     #[error("unknown event")]
     UnknownEvent,
     #[error("no question {id} in this event")]
@@ -54,7 +56,8 @@ impl QaError {
     /// HTTP status code for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            QaError::InvalidInput { .. } | QaError::InvalidViewer => StatusCode::BAD_REQUEST,
+            QaError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+            QaError::InvalidViewer | QaError::TokenRequired => StatusCode::UNAUTHORIZED,
             QaError::UnknownEvent | QaError::NotFound { .. } | QaError::NoRoute => {
                 StatusCode::NOT_FOUND
             }
@@ -72,6 +75,7 @@ impl QaError {
         match self {
             QaError::InvalidInput { .. } => "invalid_input",
             QaError::InvalidViewer => "invalid_viewer",
+            QaError::TokenRequired => "token_required",
             QaError::UnknownEvent => "unknown_event",
             QaError::NotFound { .. } => "not_found",
             QaError::NoRoute => "no_route",
@@ -97,7 +101,10 @@ impl IntoResponse for QaError {
         if let QaError::RateLimited { retry_after_secs } = self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
-        if let QaError::Unauthorized = self {
+        if matches!(
+            self,
+            QaError::Unauthorized | QaError::InvalidViewer | QaError::TokenRequired
+        ) {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"amphi-qa\""),

@@ -11,17 +11,24 @@
 //! - each change is serialised once (moderator and viewer forms) and shared by
 //!   every connected panel through one broadcast channel per event per process;
 //! - viewers never see pending or hidden questions, nor other viewers' ids;
-//! - text is plain text in JSON strings: no HTML is produced server-side.
+//! - text is plain text in JSON strings: no HTML is produced server-side;
+//! - viewers are known by ids the server mints and signs ([`identity`]); rate
+//!   limits key on the id and on the client address, votes count once per id;
+//! - a private event's Q&A is closed to anyone without its viewer token.
 //!
 //! Pure rules live in [`model`] (validation, moderation transitions),
-//! [`ratelimit`] and [`export`]; I/O lives in [`store`], [`http`] and [`sse`].
+//! [`ratelimit`], [`identity`] and [`export`]; [`core`] applies them, once, in a
+//! transaction of either store; the stores ([`store`]) only read and write rows;
+//! HTTP lives in [`http`] and [`sse`].
 
+pub mod core;
 pub mod error;
 pub mod events;
 pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod identity;
 pub mod model;
 pub mod ratelimit;
 pub mod sse;
@@ -29,6 +36,6 @@ pub mod store;
 
 pub use error::{QaError, StoreError};
 pub use events::{QaEvent, QaEventKind};
-pub use http::{router, QaEvents, QaState};
-pub use model::{EventQaSettings, Question, Status};
+pub use http::{router, QaEvents, QaState, TokenClaims};
+pub use model::{EventQaSettings, Limits, Question, Status};
 pub use store::{PgStore, QaStore, SqliteStore};

@@ -110,10 +110,15 @@ impl Question {
 pub struct EventQaSettings {
     /// New questions wait for a moderator's approval.
     pub premoderated: bool,
-    /// Questions one viewer may post per rolling minute.
+    /// Questions one viewer id may post per rolling minute.
     pub questions_per_minute: u32,
-    /// Viewers must give a display name to ask (named, not anonymous, events).
+    /// Viewers must be named to ask (named, not anonymous, events): by their viewer
+    /// token when it carries a name, else by the name they type.
     pub require_name: bool,
+    /// Only holders of the event's viewer token may read or use the Q&A.
+    pub private: bool,
+    /// Limits per viewer id and per client address beyond `questions_per_minute`.
+    pub limits: Limits,
 }
 
 impl Default for EventQaSettings {
@@ -122,6 +127,37 @@ impl Default for EventQaSettings {
             premoderated: false,
             questions_per_minute: DEFAULT_QUESTIONS_PER_MINUTE,
             require_name: false,
+            private: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Rate limits per rolling minute. Per-address limits are higher than per-id ones
+/// because a lecture hall shares one address behind its NAT; they stop one client
+/// from escaping the per-id limits with many ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Votes one viewer id may cast.
+    pub votes_per_minute: u32,
+    /// Questions from every viewer behind one client address.
+    pub address_questions_per_minute: u32,
+    /// Votes from every viewer behind one client address.
+    pub address_votes_per_minute: u32,
+    /// Fresh viewer ids minted for one client address (renewals are not counted).
+    pub address_mints_per_minute: u32,
+    /// How long (ms) an address a banned viewer used may not mint fresh ids.
+    pub address_ban_ms: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            votes_per_minute: 60,
+            address_questions_per_minute: 30,
+            address_votes_per_minute: 600,
+            address_mints_per_minute: 60,
+            address_ban_ms: 10 * 60_000,
         }
     }
 }
@@ -151,12 +187,12 @@ fn is_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
-/// Checks an opaque viewer id (`X-Amphi-Viewer`).
+/// Checks the shape of a viewer id named by a moderator (a ban).
 pub fn validate_viewer(raw: &str) -> Result<(), QaError> {
     if VIEWER_ID_LEN.contains(&raw.len()) && raw.chars().all(is_id_char) {
         Ok(())
     } else {
-        Err(QaError::InvalidViewer)
+        Err(invalid("viewer", "8..64 characters of A-Z a-z 0-9 _ -"))
     }
 }
 

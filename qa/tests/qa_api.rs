@@ -1,19 +1,17 @@
 //! The Q&A HTTP API against SQLite and PostgreSQL: lifecycle, votes, bans,
-//! bad input, XSS text, exports and restart durability.
+//! viewer ids, bad input, XSS text, exports and restart durability.
 
 mod common;
 
 use axum::http::StatusCode;
 use common::{backends, ids, Backend, Client, TOKEN};
 
-const V1: &str = "viewer-0001";
-const V2: &str = "viewer-0002";
-const V3: &str = "viewer-0003";
-
 async fn lifecycle(b: &Backend) {
     let c = Client::new(b.open().await);
     let ev = "ev-premod-life";
-    let r = c.ask(ev, V1, "  What is a monad?  ").await;
+    let (v1, v2, v3) = (c.mint(ev).await, c.mint(ev).await, c.mint(ev).await);
+    let (s1, s2, s3) = (v1.signed.as_str(), v2.signed.as_str(), v3.signed.as_str());
+    let r = c.ask(ev, s1, "  What is a monad?  ").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}: {}", b.name(), r.text);
     let q = r.json();
     assert_eq!(q["text"], "What is a monad?");
@@ -31,21 +29,25 @@ async fn lifecycle(b: &Backend) {
         )
         .await;
     assert_eq!(ids(&r.json()), vec![id]);
-    assert_eq!(c.vote(ev, id, V2).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(c.vote(ev, id, s2).await.status, StatusCode::NOT_FOUND);
     assert_eq!(c.moderate(ev, id, "pin").await.status, StatusCode::CONFLICT);
 
     let r = c.moderate(ev, id, "approve").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json()["status"], "approved");
-    assert_eq!(r.json()["viewer"], V1, "moderators see the asker");
+    assert_eq!(
+        r.json()["viewer"],
+        v1.id.as_str(),
+        "moderators see the asker"
+    );
 
-    // One vote per viewer.
-    assert_eq!(c.vote(ev, id, V2).await.json()["votes"], 1);
-    assert_eq!(c.vote(ev, id, V2).await.json()["votes"], 1);
-    assert_eq!(c.vote(ev, id, V3).await.json()["votes"], 2);
+    // One vote per viewer id.
+    assert_eq!(c.vote(ev, id, s2).await.json()["votes"], 1);
+    assert_eq!(c.vote(ev, id, s2).await.json()["votes"], 1);
+    assert_eq!(c.vote(ev, id, s3).await.json()["votes"], 2);
 
     // A second question, then ordering by votes.
-    let id2 = c.ask(ev, V2, "second").await.json()["id"]
+    let id2 = c.ask(ev, s2, "second").await.json()["id"]
         .as_i64()
         .expect("id");
     c.moderate(ev, id2, "approve").await;
@@ -96,7 +98,9 @@ async fn lifecycle(b: &Backend) {
 async fn auth_and_bad_input(b: &Backend) {
     let c = Client::new(b.open().await);
     let ev = "ev-bad";
-    let id = c.ask(ev, V1, "ok").await.json()["id"].as_i64().expect("id");
+    let v1 = c.mint(ev).await;
+    let s1 = v1.signed.as_str();
+    let id = c.ask(ev, s1, "ok").await.json()["id"].as_i64().expect("id");
     let u = format!("/api/qa/{ev}/questions/{id}/hide");
     assert_eq!(c.post(&u, &[], "").await.status, StatusCode::UNAUTHORIZED);
     let r = c.post(&u, &[("authorization", "Bearer wrong")], "").await;
@@ -112,36 +116,57 @@ async fn auth_and_bad_input(b: &Backend) {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     let q = format!("/api/qa/{ev}/questions");
+    let auth = format!("Bearer {s1}");
+    let valid = ("authorization", auth.as_str());
     type Case<'a> = (Vec<(&'a str, &'a str)>, String, StatusCode);
     let cases: Vec<Case<'_>> = vec![
-        (vec![], r#"{"text":"x"}"#.into(), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", "short")], r#"{"text":"x"}"#.into(), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", "bad viewer id")], r#"{"text":"x"}"#.into(), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", V1)], r#"{"text":"   "}"#.into(), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", V1)], format!(r#"{{"text":"{}"}}"#, "a".repeat(501)), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", V1)], r#"{"text":"a\u0000b"}"#.into(), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", V1)], r#"{"text":"x","name":"0123456789012345678901234567890123456789012345678901234567890"}"#.into(), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", V1)], r#"{"text":"x","program_time":-5}"#.into(), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", V1)], r#"{"text":"x","extra":1}"#.into(), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", V1)], r#"{"text":"#.into(), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", V1)], "[]".into(), StatusCode::BAD_REQUEST),
-        (vec![("x-amphi-viewer", V1)], format!(r#"{{"text":"{}"}}"#, "a".repeat(20_000)), StatusCode::PAYLOAD_TOO_LARGE),
+        (vec![], r#"{"text":"x"}"#.into(), StatusCode::UNAUTHORIZED),
+        // The client's own say-so is no identity any more.
+        (vec![("x-amphi-viewer", "viewer-0001")], r#"{"text":"x"}"#.into(), StatusCode::UNAUTHORIZED),
+        (vec![("authorization", "Bearer viewer-0001")], r#"{"text":"x"}"#.into(), StatusCode::UNAUTHORIZED),
+        (vec![valid], r#"{"text":"   "}"#.into(), StatusCode::BAD_REQUEST),
+        (vec![valid], format!(r#"{{"text":"{}"}}"#, "a".repeat(501)), StatusCode::BAD_REQUEST),
+        (vec![valid], r#"{"text":"a\u0000b"}"#.into(), StatusCode::BAD_REQUEST),
+        (vec![valid], r#"{"text":"x","name":"0123456789012345678901234567890123456789012345678901234567890"}"#.into(), StatusCode::BAD_REQUEST),
+        (vec![valid], r#"{"text":"x","program_time":-5}"#.into(), StatusCode::BAD_REQUEST),
+        (vec![valid], r#"{"text":"x","extra":1}"#.into(), StatusCode::BAD_REQUEST),
+        (vec![valid], r#"{"text":"#.into(), StatusCode::BAD_REQUEST),
+        (vec![valid], "[]".into(), StatusCode::BAD_REQUEST),
+        (vec![valid], format!(r#"{{"text":"{}"}}"#, "a".repeat(20_000)), StatusCode::PAYLOAD_TOO_LARGE),
     ];
     for (headers, body, want) in cases {
         let r = c.post(&q, &headers, &body).await;
         assert_eq!(r.status, want, "{}: {body:.80}", b.name());
         assert!(r.json()["error"].is_string(), "JSON error reason");
     }
+    // An id of another event, or with its signature or expiry changed, is refused.
+    let other = c.mint("ev-other").await;
+    assert_eq!(
+        c.ask(ev, &other.signed, "x").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let mut parts: Vec<String> = s1.split('.').map(str::to_owned).collect();
+    parts[1] = (common::unix_now() + 999_999).to_string();
+    let r = c.ask(ev, &parts.join("."), "x").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["error"], "invalid_viewer");
+    assert!(r.headers.contains_key("www-authenticate"));
+    assert_eq!(
+        c.vote(ev, id, &other.signed).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // An event whose viewers must be named refuses anonymous questions.
     let named = "/api/qa/ev-named/questions";
-    let h = [("x-amphi-viewer", V1)];
+    let vn = c.mint("ev-named").await;
+    let auth_named = format!("Bearer {}", vn.signed);
+    let h = [("authorization", auth_named.as_str())];
     let r = c.post(named, &h, r#"{"text":"who am I?"}"#).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", b.name());
     assert_eq!(r.json()["error"], "invalid_input");
     let r = c.post(named, &h, r#"{"text":"hello","name":"Ada"}"#).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", b.name());
     // Unknown and malformed events, ids and actions.
-    assert_eq!(c.ask("nope", V1, "x").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(c.ask("nope", s1, "x").await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         c.get("/api/qa/nope/questions", None).await.status,
         StatusCode::NOT_FOUND
@@ -150,13 +175,9 @@ async fn auth_and_bad_input(b: &Backend) {
         c.get("/api/qa/ev%00x/questions", None).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(c.vote(ev, -1, V1).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(c.vote(ev, -1, s1).await.status, StatusCode::NOT_FOUND);
     let r = c
-        .post(
-            &format!("/api/qa/{ev}/questions/abc/vote"),
-            &[("x-amphi-viewer", V1)],
-            "",
-        )
+        .post(&format!("/api/qa/{ev}/questions/abc/vote"), &[valid], "")
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = c
@@ -188,12 +209,15 @@ async fn auth_and_bad_input(b: &Backend) {
 async fn xss_ban_export(b: &Backend) {
     let c = Client::new(b.open().await);
     let ev = "ev-xss";
+    let (v1, v2) = (c.mint(ev).await, c.mint(ev).await);
+    let (s1, s2) = (v1.signed.as_str(), v2.signed.as_str());
+    let auth1 = format!("Bearer {s1}");
     let xss = "<script>alert('x')</script><img src=x onerror=alert(1)> & \"q\", =cmd()";
     let body = serde_json::json!({ "text": xss, "name": "<b>Eve</b>", "program_time": 1_764_000_000_000i64 }).to_string();
     let r = c
         .post(
             &format!("/api/qa/{ev}/questions"),
-            &[("x-amphi-viewer", V1)],
+            &[("authorization", &auth1)],
             &body,
         )
         .await;
@@ -217,7 +241,7 @@ async fn xss_ban_export(b: &Backend) {
         .post(
             &format!("/api/qa/{ev}/bans"),
             &[("authorization", &auth)],
-            &format!(r#"{{"viewer":"{V1}"}}"#),
+            &format!(r#"{{"viewer":"{}"}}"#, v1.id),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -225,7 +249,7 @@ async fn xss_ban_export(b: &Backend) {
         .post(
             &format!("/api/qa/{ev}/bans"),
             &[("authorization", &auth)],
-            &format!(r#"{{"viewer":"{V1}"}}"#),
+            &format!(r#"{{"viewer":"{}"}}"#, v1.id),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "bans are idempotent");
@@ -249,13 +273,21 @@ async fn xss_ban_export(b: &Backend) {
         .status,
         StatusCode::BAD_REQUEST
     );
-    let r = c.ask(ev, V1, "again").await;
+    let r = c.ask(ev, s1, "again").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json()["error"], "banned");
-    assert_eq!(c.vote(ev, id, V1).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(c.ask(ev, V2, "fine").await.status, StatusCode::CREATED);
+    assert_eq!(c.vote(ev, id, s1).await.status, StatusCode::FORBIDDEN);
+    // A banned id cannot be renewed either.
+    let r = c
+        .mint_with(ev, &serde_json::json!({ "viewer": s1 }).to_string())
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(c.ask(ev, s2, "fine").await.status, StatusCode::CREATED);
+    let elsewhere = c.mint("ev-elsewhere").await;
     assert_eq!(
-        c.ask("ev-elsewhere", V1, "other event").await.status,
+        c.ask("ev-elsewhere", &elsewhere.signed, "other event")
+            .await
+            .status,
         StatusCode::CREATED
     );
 
@@ -282,24 +314,26 @@ async fn xss_ban_export(b: &Backend) {
     let all = r.json();
     assert_eq!(all.as_array().expect("array").len(), 2);
     assert_eq!(all[0]["text"], xss);
-    assert_eq!(all[0]["viewer"], V1);
+    assert_eq!(all[0]["viewer"], v1.id.as_str());
 }
 
 async fn restart(b: &Backend) {
     let ev = "ev-restart";
-    let (id, id2) = {
+    let (id, id2, v2) = {
         let st = b.open().await;
         let c = Client::new(st);
-        let id = c.ask(ev, V1, "survive?").await.json()["id"]
+        let (v1, v2) = (c.mint(ev).await, c.mint(ev).await);
+        let (s1, s2) = (v1.signed.as_str(), v2.signed.as_str());
+        let id = c.ask(ev, s1, "survive?").await.json()["id"]
             .as_i64()
             .expect("id");
-        let id2 = c.ask(ev, V2, "me too").await.json()["id"]
+        let id2 = c.ask(ev, s2, "me too").await.json()["id"]
             .as_i64()
             .expect("id");
-        c.vote(ev, id, V2).await;
+        c.vote(ev, id, s2).await;
         c.moderate(ev, id, "pin").await;
         c.moderate(ev, id2, "hide").await;
-        (id, id2)
+        (id, id2, v2)
     };
     // Everything dropped: reopen the same database.
     tokio::task::yield_now().await;
@@ -315,11 +349,48 @@ async fn restart(b: &Backend) {
     assert_eq!(all[0]["pinned"], true);
     assert_eq!(all[1]["id"], id2);
     assert_eq!(all[1]["status"], "hidden");
-    // Votes are still one per viewer after the restart.
-    assert_eq!(c.vote(ev, id, V2).await.json()["votes"], 1);
+    // Ids minted before the restart still hold (the key is in the database), and
+    // votes are still one per viewer id.
+    assert_eq!(c.vote(ev, id, &v2.signed).await.json()["votes"], 1);
+    // Renewing keeps the id.
+    let r = c
+        .mint_with(ev, &serde_json::json!({ "viewer": v2.signed }).to_string())
+        .await;
+    assert_eq!(r.json()["id"], v2.id.as_str());
+    assert_eq!(
+        c.vote(ev, id, r.json()["viewer"].as_str().expect("viewer"))
+            .await
+            .json()["votes"],
+        1
+    );
     // The sequence continues.
     let list = c.get(&format!("/api/qa/{ev}/questions"), None).await.json();
     assert!(list["seq"].as_i64().expect("seq") >= 5);
+}
+
+/// An id signed hours ago has expired: refused, and renewing it gives a fresh id.
+async fn expiry(b: &Backend) {
+    let ev = "ev-expiry";
+    let then = 1_800_000_000_000i64;
+    let old = Client::new(b.open().await.with_clock(move || then));
+    let v = old.mint(ev).await;
+    let later = then + (amphi_qa::identity::VIEWER_ID_TTL_SECS as i64 + 1) * 1000;
+    let c = Client::new(b.open().await.with_clock(move || later));
+    let r = c.ask(ev, &v.signed, "too late").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", b.name());
+    let r = c
+        .mint_with(ev, &serde_json::json!({ "viewer": v.signed }).to_string())
+        .await;
+    assert_ne!(
+        r.json()["id"],
+        v.id.as_str(),
+        "an expired id is not renewed"
+    );
+    let fresh = r.json()["viewer"].as_str().expect("viewer").to_owned();
+    assert_eq!(
+        c.ask(ev, &fresh, "in time").await.status,
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,6 +400,7 @@ async fn api_on_every_backend() {
         auth_and_bad_input(&b).await;
         xss_ban_export(&b).await;
         restart(&b).await;
+        expiry(&b).await;
         eprintln!("{}: ok", b.name());
     }
 }

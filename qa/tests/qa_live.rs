@@ -20,8 +20,9 @@ async fn approval_reaches_viewer(b: &Backend) {
     let snap = viewer.next(SEC).await.expect("snapshot");
     assert_eq!(snap.data["type"], "snapshot");
     moderator.next(SEC).await.expect("snapshot");
+    let (v1, v2) = (c.mint(ev).await, c.mint(ev).await);
 
-    let id = c.ask(ev, "viewer-0001", "<i>live?</i>").await.json()["id"]
+    let id = c.ask(ev, &v1.signed, "<i>live?</i>").await.json()["id"]
         .as_i64()
         .expect("id");
     let m = moderator
@@ -29,7 +30,7 @@ async fn approval_reaches_viewer(b: &Backend) {
         .await
         .expect("moderator sees pending");
     assert_eq!(m.data["question"]["status"], "pending");
-    assert_eq!(m.data["question"]["viewer"], "viewer-0001");
+    assert_eq!(m.data["question"]["viewer"], v1.id.as_str());
 
     let t0 = Instant::now();
     assert_eq!(c.moderate(ev, id, "approve").await.status, 200);
@@ -44,7 +45,7 @@ async fn approval_reaches_viewer(b: &Backend) {
     assert!(m.data["question"].get("viewer").is_none());
     let approved_seq = m.id.expect("id");
 
-    c.vote(ev, id, "viewer-0002").await;
+    c.vote(ev, id, &v2.signed).await;
     let m = viewer.next(SEC).await.expect("vote");
     assert_eq!(m.data["type"], "votes_changed");
     assert_eq!(m.data["votes"], 1);
@@ -92,8 +93,15 @@ async fn two_origins_share_postgres() {
     let mut panel_on_z = z.stream(&format!("/api/qa/{ev}/stream")).await;
     panel_on_z.next(SEC).await.expect("snapshot");
 
+    // Ids minted by one origin are good on the other: the key is in the database.
+    let (v1, v2, v3, v9) = (
+        a.mint(ev).await,
+        z.mint(ev).await,
+        a.mint(ev).await,
+        z.mint(ev).await,
+    );
     let t0 = Instant::now();
-    let id = a.ask(ev, "viewer-0001", "from origin A").await.json()["id"]
+    let id = a.ask(ev, &v1.signed, "from origin A").await.json()["id"]
         .as_i64()
         .expect("id");
     let m = panel_on_z
@@ -105,9 +113,9 @@ async fn two_origins_share_postgres() {
     eprintln!("origin A -> origin B panel: {:?}", t0.elapsed());
 
     // Votes through both origins count once per viewer and arrive in order.
-    a.vote(ev, id, "viewer-0002").await;
-    z.vote(ev, id, "viewer-0002").await;
-    z.vote(ev, id, "viewer-0003").await;
+    a.vote(ev, id, &v2.signed).await;
+    z.vote(ev, id, &v2.signed).await;
+    z.vote(ev, id, &v3.signed).await;
     let m1 = panel_on_z.next(SEC).await.expect("vote 1");
     let m2 = panel_on_z.next(SEC).await.expect("vote 2");
     assert_eq!(
@@ -121,7 +129,7 @@ async fn two_origins_share_postgres() {
     for i in 0..8 {
         let c = if i % 2 == 0 { &a } else { &z };
         statuses.push(
-            c.ask(ev, "viewer-0009", &format!("q{i}"))
+            c.ask(ev, &v9.signed, &format!("q{i}"))
                 .await
                 .status
                 .as_u16(),

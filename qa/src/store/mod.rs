@@ -1,13 +1,21 @@
 //! Durable Q&A state behind the [`QaStore`] trait, and the in-process fan-out
 //! [`Hub`] each backend feeds with committed changes, in sequence order.
 //!
+//! The stores are storage only: reads and writes of rows inside a transaction
+//! ([`QaTx`]). Every rule (bans, rate limits, moderation, which changes a panel
+//! sees) lives once in [`crate::core`], which drives a transaction of either
+//! backend.
+//!
 //! Invariants both backends keep:
-//! - each event has a change counter (`qa_events.last_seq`); every change takes
-//!   the event's row lock, bumps the counter and writes a `qa_changes` row in the
-//!   same transaction, so per-event sequence order is commit order;
-//! - the rate limit and bans are checked inside that transaction, so they hold
-//!   across origin processes sharing the database;
-//! - a change reaches the [`Hub`] only after it is committed.
+//! - each event has a change counter (`qa_events.last_seq`); a transaction
+//!   opened with the event lock holds the event's row lock until it ends, and
+//!   [`QaTx::commit`] writes the `qa_changes` rows and advances the counter in
+//!   that transaction, so per-event sequence order is commit order;
+//! - rate-limit counts and bans read under that lock are exact across origin
+//!   processes sharing the database;
+//! - a change reaches the [`Hub`] only after it is committed;
+//! - a transaction dropped without [`QaTx::commit`] or [`QaTx::rollback`]
+//!   (a cancelled request) is rolled back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,9 +23,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::error::QaError;
+use crate::error::StoreError;
 use crate::events::{Change, ChangeRecord};
-use crate::model::{EventQaSettings, ModAction, NewQuestion, Question};
+use crate::model::{NewQuestion, Question, Status};
 
 pub mod postgres;
 pub mod sqlite;
@@ -32,40 +40,140 @@ pub struct Snapshot {
     pub questions: Vec<Question>,
 }
 
-/// Storage of questions, votes, bans and the change log.
+/// What a viewer did, counted for rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    Question,
+    Vote,
+    /// A fresh viewer id was minted.
+    Mint,
+}
+
+impl Activity {
+    /// Stable name used in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activity::Question => "question",
+            Activity::Vote => "vote",
+            Activity::Mint => "mint",
+        }
+    }
+}
+
+/// Whose activity is counted: one viewer id, or every viewer behind one client address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    Viewer(&'a str),
+    /// An address tag (a keyed hash of the client address, never the address itself).
+    Address(&'a str),
+}
+
+/// Activity in a window: how many, and when the oldest was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Window {
+    pub count: u64,
+    pub oldest_ms: Option<i64>,
+}
+
+/// Storage of questions, votes, bans, activity and the change log.
 #[async_trait]
 pub trait QaStore: Send + Sync + 'static {
-    /// Stores a new question after checking the ban list and the rate limit.
-    async fn post(
-        &self,
-        q: NewQuestion,
-        settings: EventQaSettings,
-        now_ms: i64,
-    ) -> Result<Question, QaError>;
-    /// Records one vote of `viewer`; returns the question's vote count.
-    async fn vote(&self, event: &str, id: i64, viewer: &str, now_ms: i64) -> Result<u32, QaError>;
-    /// Applies a moderator action; returns the question's new state.
-    async fn moderate(
-        &self,
-        event: &str,
-        id: i64,
-        action: ModAction,
-        program_time: Option<i64>,
-        now_ms: i64,
-    ) -> Result<Question, QaError>;
-    /// Bans a viewer from posting and voting in an event (idempotent).
-    async fn ban(&self, event: &str, viewer: &str, now_ms: i64) -> Result<(), QaError>;
+    /// Opens a transaction. With `lock_event`, it holds `event`'s lock until it ends
+    /// (changes of the event are serialised); without it, it is for cheap reads only
+    /// and must end with [`QaTx::rollback`].
+    async fn begin(&self, event: &str, lock_event: bool) -> Result<Box<dyn QaTx>, StoreError>;
     /// Every question of the event (any status) and the matching sequence.
-    async fn snapshot(&self, event: &str) -> Result<Snapshot, QaError>;
+    async fn snapshot(&self, event: &str) -> Result<Snapshot, StoreError>;
     /// Changes of the event with `seq > after`, oldest first, at most `limit`.
     async fn changes_since(
         &self,
         event: &str,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<ChangeRecord>, QaError>;
+    ) -> Result<Vec<ChangeRecord>, StoreError>;
+    /// The secret named `name`, stored as `fresh` the first time it is asked for;
+    /// every process sharing the database reads the same value.
+    async fn secret(&self, name: &str, fresh: &str) -> Result<String, StoreError>;
     /// The fan-out this store publishes committed changes to.
     fn hub(&self) -> &Hub;
+}
+
+/// One transaction: row reads and writes, no rules.
+#[async_trait]
+pub trait QaTx: Send {
+    /// The event's change sequence when the transaction took its lock (0 without it).
+    fn last_seq(&self) -> i64;
+    /// Whether `viewer` is banned from the event.
+    async fn is_banned(&mut self, event: &str, viewer: &str) -> Result<bool, StoreError>;
+    /// Until when (ms) the address tag may not mint viewer ids for the event, if banned.
+    async fn address_banned_until(
+        &mut self,
+        event: &str,
+        addr: &str,
+    ) -> Result<Option<i64>, StoreError>;
+    /// `actor`'s activity of `kind` in the event since `since_ms` (exclusive).
+    async fn activity(
+        &mut self,
+        event: &str,
+        kind: Activity,
+        actor: Actor<'_>,
+        since_ms: i64,
+    ) -> Result<Window, StoreError>;
+    /// Records one activity; forgets the event's activity older than `forget_before_ms`.
+    async fn log_activity(
+        &mut self,
+        event: &str,
+        kind: Activity,
+        viewer: &str,
+        addr: Option<&str>,
+        now_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The address tag `viewer` last acted from in the event, if any is remembered.
+    async fn last_address(
+        &mut self,
+        event: &str,
+        viewer: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Stores a new question; returns its id.
+    async fn insert_question(
+        &mut self,
+        q: &NewQuestion,
+        status: Status,
+        now_ms: i64,
+    ) -> Result<i64, StoreError>;
+    /// One question of the event.
+    async fn question(&mut self, event: &str, id: i64) -> Result<Option<Question>, StoreError>;
+    /// Records `viewer`'s vote on question `id` unless it is already there; returns the
+    /// new vote count, or `None` when the viewer had voted.
+    async fn add_vote(
+        &mut self,
+        id: i64,
+        viewer: &str,
+        now_ms: i64,
+    ) -> Result<Option<u32>, StoreError>;
+    /// Sets a question's status and pin.
+    async fn set_state(&mut self, id: i64, status: Status, pinned: bool) -> Result<(), StoreError>;
+    /// Unpins every pinned question of the event but `id`; returns them as they now are.
+    async fn unpin_others(&mut self, event: &str, id: i64) -> Result<Vec<Question>, StoreError>;
+    /// Bans `viewer` from the event (idempotent).
+    async fn ban(&mut self, event: &str, viewer: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Refuses new viewer ids to the address tag until `until_ms` (the later deadline wins).
+    async fn ban_address(
+        &mut self,
+        event: &str,
+        addr: &str,
+        until_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Writes `changes` (consecutive sequence numbers after [`QaTx::last_seq`]) to the
+    /// change log, advances the event's sequence, commits, then publishes them.
+    async fn commit(
+        self: Box<Self>,
+        changes: Vec<ChangeRecord>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Ends the transaction without writing.
+    async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// Capacity of each event's broadcast channel; a panel lagging further behind
@@ -109,16 +217,36 @@ impl Hub {
     }
 }
 
-pub(crate) fn status_from_db(s: &str) -> Result<crate::model::Status, crate::error::StoreError> {
-    crate::model::Status::parse(s).ok_or_else(|| crate::error::StoreError::Corrupt {
+pub(crate) fn status_from_db(s: &str) -> Result<Status, StoreError> {
+    Status::parse(s).ok_or_else(|| StoreError::Corrupt {
         table: "qa_questions",
         reason: format!("unknown status {s:?}"),
     })
 }
 
-pub(crate) fn votes_from_db(v: i64) -> Result<u32, crate::error::StoreError> {
-    u32::try_from(v).map_err(|_| crate::error::StoreError::Corrupt {
+pub(crate) fn votes_from_db(v: i64) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt {
         table: "qa_questions",
         reason: format!("vote count {v}"),
     })
 }
+
+/// Schema changes after the first version, shared by both backends (portable SQL).
+pub(crate) const MIGRATION_2: &str = r#"
+CREATE TABLE qa_activity (
+    event TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    viewer TEXT NOT NULL,
+    addr TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX qa_activity_by_viewer ON qa_activity (event, kind, viewer, created_at);
+CREATE INDEX qa_activity_by_addr ON qa_activity (event, kind, addr, created_at);
+CREATE TABLE qa_address_bans (
+    event TEXT NOT NULL,
+    addr TEXT NOT NULL,
+    until_ms BIGINT NOT NULL,
+    PRIMARY KEY (event, addr)
+);
+CREATE TABLE qa_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"#;

@@ -14,15 +14,14 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::StreamExt;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
-use super::{status_from_db, votes_from_db, Hub, QaStore, Snapshot};
-use crate::error::{QaError, StoreError};
-use crate::events::{self, ChangeRecord, Stamp};
-use crate::model::{initial_status, transition, EventQaSettings, ModAction, NewQuestion, Question};
-use crate::ratelimit;
+use super::{status_from_db, votes_from_db, Activity, Actor, Hub, QaStore, QaTx, Snapshot, Window};
+use crate::error::StoreError;
+use crate::events::ChangeRecord;
+use crate::model::{NewQuestion, Question, Status};
 
 /// The NOTIFY channel shared by every origin.
 pub const CHANNEL: &str = "amphi_qa";
@@ -30,7 +29,8 @@ pub const CHANNEL: &str = "amphi_qa";
 pub const POOL_SIZE: usize = 16;
 const PAGE: u32 = 1000;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE qa_events (event TEXT PRIMARY KEY, last_seq BIGINT NOT NULL DEFAULT 0);
 CREATE TABLE qa_questions (
     id BIGSERIAL PRIMARY KEY,
@@ -66,7 +66,9 @@ CREATE TABLE qa_changes (
     viewer TEXT,
     PRIMARY KEY (event, seq)
 );
-"#];
+"#,
+    super::MIGRATION_2,
+];
 
 const QUESTION_COLS: &str =
     "id, event, viewer, name, text, created_at, program_time, status, pinned, votes";
@@ -197,33 +199,367 @@ fn change_from_row(r: &Row) -> Result<ChangeRecord, StoreError> {
     })
 }
 
-/// Takes the event's row lock (serialising its changes) and returns its sequence.
-async fn lock_event<C: GenericClient>(tx: &C, event: &str) -> Result<i64, StoreError> {
-    tx.execute(
-        "INSERT INTO qa_events (event, last_seq) VALUES ($1, 0) ON CONFLICT (event) DO NOTHING",
-        &[&event],
-    )
-    .await?;
-    let row = tx
-        .query_one(
-            "SELECT last_seq FROM qa_events WHERE event = $1 FOR UPDATE",
-            &[&event],
-        )
-        .await?;
-    Ok(row.try_get(0)?)
+/// A transaction on one pooled connection. Without the event lock it is plain
+/// autocommit reads. Dropped while open, its connection leaves the pool (closing
+/// it makes the server roll the transaction back).
+struct PgTx {
+    client: Option<Object>,
+    in_transaction: bool,
+    last_seq: i64,
 }
 
-async fn load<C: GenericClient>(tx: &C, event: &str, id: i64) -> Result<Question, QaError> {
-    let row = tx
-        .query_opt(
-            &format!("SELECT {QUESTION_COLS} FROM qa_questions WHERE id = $1 AND event = $2"),
-            &[&id, &event],
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if self.in_transaction {
+                drop(Object::take(client));
+            }
+        }
+    }
+}
+
+impl PgTx {
+    fn client(&self) -> Result<&Object, StoreError> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| StoreError::Pool("transaction already ended".into()))
+    }
+}
+
+fn window_from_row(r: &Row) -> Result<Window, StoreError> {
+    let count: i64 = r.try_get(0)?;
+    Ok(Window {
+        count: u64::try_from(count).unwrap_or(0),
+        oldest_ms: r.try_get(1)?,
+    })
+}
+
+#[async_trait]
+impl QaStore for PgStore {
+    async fn begin(&self, event: &str, lock_event: bool) -> Result<Box<dyn QaTx>, StoreError> {
+        let client = self.client().await?;
+        let mut tx = PgTx {
+            client: Some(client),
+            in_transaction: false,
+            last_seq: 0,
+        };
+        if lock_event {
+            let c = tx.client()?;
+            c.batch_execute("BEGIN").await?;
+            tx.in_transaction = true;
+            let c = tx.client()?;
+            c.execute(
+                "INSERT INTO qa_events (event, last_seq) VALUES ($1, 0) ON CONFLICT (event) DO NOTHING",
+                &[&event],
+            )
+            .await?;
+            let row = c
+                .query_one(
+                    "SELECT last_seq FROM qa_events WHERE event = $1 FOR UPDATE",
+                    &[&event],
+                )
+                .await?;
+            tx.last_seq = row.try_get(0)?;
+        }
+        Ok(Box::new(tx))
+    }
+
+    async fn snapshot(&self, event: &str) -> Result<Snapshot, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let seq = match tx
+            .query_opt("SELECT last_seq FROM qa_events WHERE event = $1", &[&event])
+            .await?
+        {
+            Some(r) => r.try_get(0)?,
+            None => 0,
+        };
+        let rows = tx
+            .query(
+                &format!("SELECT {QUESTION_COLS} FROM qa_questions WHERE event = $1 ORDER BY id"),
+                &[&event],
+            )
+            .await?;
+        let questions = rows
+            .iter()
+            .map(question_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await?;
+        Ok(Snapshot { seq, questions })
+    }
+
+    async fn changes_since(
+        &self,
+        event: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let client = self.client().await?;
+        fetch_changes(&client, event, after, i64::from(limit)).await
+    }
+
+    async fn secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO qa_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &fresh],
+            )
+            .await?;
+        let row = client
+            .query_one("SELECT value FROM qa_secrets WHERE name = $1", &[&name])
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.hub
+    }
+}
+
+#[async_trait]
+impl QaTx for PgTx {
+    fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
+    async fn is_banned(&mut self, event: &str, viewer: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .client()?
+            .query_opt(
+                "SELECT 1 FROM qa_bans WHERE event = $1 AND viewer = $2",
+                &[&event, &viewer],
+            )
+            .await?
+            .is_some())
+    }
+
+    async fn address_banned_until(
+        &mut self,
+        event: &str,
+        addr: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        match self
+            .client()?
+            .query_opt(
+                "SELECT until_ms FROM qa_address_bans WHERE event = $1 AND addr = $2",
+                &[&event, &addr],
+            )
+            .await?
+        {
+            Some(r) => Ok(Some(r.try_get(0)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn activity(
+        &mut self,
+        event: &str,
+        kind: Activity,
+        actor: Actor<'_>,
+        since_ms: i64,
+    ) -> Result<Window, StoreError> {
+        let (column, who) = match actor {
+            Actor::Viewer(v) => ("viewer", v),
+            Actor::Address(a) => ("addr", a),
+        };
+        let row = self
+            .client()?
+            .query_one(
+                &format!(
+                    "SELECT COUNT(*), MIN(created_at) FROM qa_activity
+                     WHERE event = $1 AND kind = $2 AND {column} = $3 AND created_at > $4"
+                ),
+                &[&event, &kind.as_str(), &who, &since_ms],
+            )
+            .await?;
+        window_from_row(&row)
+    }
+
+    async fn log_activity(
+        &mut self,
+        event: &str,
+        kind: Activity,
+        viewer: &str,
+        addr: Option<&str>,
+        now_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        let c = self.client()?;
+        c.execute(
+            "DELETE FROM qa_activity WHERE event = $1 AND kind = $2 AND created_at < $3",
+            &[&event, &kind.as_str(), &forget_before_ms],
         )
-        .await
-        .map_err(StoreError::from)?;
-    match row {
-        Some(r) => Ok(question_from_row(&r)?),
-        None => Err(QaError::NotFound { id }),
+        .await?;
+        c.execute(
+            "INSERT INTO qa_activity (event, kind, viewer, addr, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&event, &kind.as_str(), &viewer, &addr, &now_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn last_address(
+        &mut self,
+        event: &str,
+        viewer: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match self
+            .client()?
+            .query_opt(
+                "SELECT addr FROM qa_activity WHERE event = $1 AND viewer = $2 AND addr IS NOT NULL
+                 ORDER BY created_at DESC LIMIT 1",
+                &[&event, &viewer],
+            )
+            .await?
+        {
+            Some(r) => Ok(r.try_get(0)?),
+            None => Ok(None),
+        }
+    }
+
+    async fn insert_question(
+        &mut self,
+        q: &NewQuestion,
+        status: Status,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let row = self
+            .client()?
+            .query_one(
+                "INSERT INTO qa_questions (event, viewer, name, text, created_at, program_time, status)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                &[&q.event, &q.viewer, &q.name, &q.text, &now_ms, &q.program_time, &status.as_str()],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn question(&mut self, event: &str, id: i64) -> Result<Option<Question>, StoreError> {
+        match self
+            .client()?
+            .query_opt(
+                &format!("SELECT {QUESTION_COLS} FROM qa_questions WHERE id = $1 AND event = $2"),
+                &[&id, &event],
+            )
+            .await?
+        {
+            Some(r) => Ok(Some(question_from_row(&r)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn add_vote(
+        &mut self,
+        id: i64,
+        viewer: &str,
+        now_ms: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        let c = self.client()?;
+        let inserted = c
+            .execute(
+                "INSERT INTO qa_votes (question_id, viewer, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&id, &viewer, &now_ms],
+            )
+            .await?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        let row = c
+            .query_one(
+                "UPDATE qa_questions SET votes = votes + 1 WHERE id = $1 RETURNING votes",
+                &[&id],
+            )
+            .await?;
+        Ok(Some(votes_from_db(row.try_get(0)?)?))
+    }
+
+    async fn set_state(&mut self, id: i64, status: Status, pinned: bool) -> Result<(), StoreError> {
+        self.client()?
+            .execute(
+                "UPDATE qa_questions SET status = $2, pinned = $3 WHERE id = $1",
+                &[&id, &status.as_str(), &pinned],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn unpin_others(&mut self, event: &str, id: i64) -> Result<Vec<Question>, StoreError> {
+        let rows = self
+            .client()?
+            .query(
+                &format!(
+                    "UPDATE qa_questions SET pinned = FALSE
+                     WHERE event = $1 AND pinned AND id <> $2 RETURNING {QUESTION_COLS}"
+                ),
+                &[&event, &id],
+            )
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(question_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|q| q.id);
+        Ok(out)
+    }
+
+    async fn ban(&mut self, event: &str, viewer: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.client()?
+            .execute(
+                "INSERT INTO qa_bans (event, viewer, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&event, &viewer, &now_ms],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn ban_address(
+        &mut self,
+        event: &str,
+        addr: &str,
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.client()?
+            .execute(
+                "INSERT INTO qa_address_bans (event, addr, until_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (event, addr) DO UPDATE
+                 SET until_ms = GREATEST(qa_address_bans.until_ms, excluded.until_ms)",
+                &[&event, &addr, &until_ms],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn commit(
+        mut self: Box<Self>,
+        changes: Vec<ChangeRecord>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if self.in_transaction {
+            let c = self.client()?;
+            record(c, now_ms, &changes).await?;
+            c.batch_execute("COMMIT").await?;
+            self.in_transaction = false;
+        }
+        // Changes reach this process's hub through LISTEN, like every other process's.
+        self.client.take();
+        Ok(())
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
+        if self.in_transaction {
+            self.client()?.batch_execute("ROLLBACK").await?;
+            self.in_transaction = false;
+        }
+        self.client.take();
+        Ok(())
     }
 }
 
@@ -252,254 +588,6 @@ async fn record<C: GenericClient>(
     tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
         .await?;
     Ok(())
-}
-
-async fn is_banned<C: GenericClient>(c: &C, event: &str, viewer: &str) -> Result<bool, StoreError> {
-    Ok(c.query_opt(
-        "SELECT 1 FROM qa_bans WHERE event = $1 AND viewer = $2",
-        &[&event, &viewer],
-    )
-    .await?
-    .is_some())
-}
-
-/// Ban and rate-limit check; run once without a lock (cheap rejection of
-/// floods) and again under the event lock (exact across processes).
-async fn admit<C: GenericClient>(
-    c: &C,
-    q: &NewQuestion,
-    settings: &EventQaSettings,
-    now_ms: i64,
-) -> Result<(), QaError> {
-    if is_banned(c, &q.event, &q.viewer).await? {
-        return Err(QaError::Banned);
-    }
-    let row = c
-        .query_one(
-            "SELECT COUNT(*), MIN(created_at) FROM qa_questions
-             WHERE event = $1 AND viewer = $2 AND created_at > $3",
-            &[&q.event, &q.viewer, &ratelimit::window_start(now_ms)],
-        )
-        .await
-        .map_err(StoreError::from)?;
-    let recent: i64 = row.try_get(0).map_err(StoreError::from)?;
-    let oldest: Option<i64> = row.try_get(1).map_err(StoreError::from)?;
-    let recent = u64::try_from(recent).unwrap_or(0);
-    match ratelimit::decide(recent, oldest, settings.questions_per_minute, now_ms) {
-        ratelimit::Decision::Allow => Ok(()),
-        ratelimit::Decision::Deny { retry_after_secs } => {
-            Err(QaError::RateLimited { retry_after_secs })
-        }
-    }
-}
-
-#[async_trait]
-impl QaStore for PgStore {
-    async fn post(
-        &self,
-        q: NewQuestion,
-        settings: EventQaSettings,
-        now_ms: i64,
-    ) -> Result<Question, QaError> {
-        let mut client = self.client().await?;
-        admit(&client, &q, &settings, now_ms).await?;
-        let tx = client.transaction().await.map_err(StoreError::from)?;
-        let seq = lock_event(&tx, &q.event).await? + 1;
-        admit(&tx, &q, &settings, now_ms).await?;
-        let status = initial_status(&settings);
-        let row = tx
-            .query_one(
-                "INSERT INTO qa_questions (event, viewer, name, text, created_at, program_time, status)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                &[&q.event, &q.viewer, &q.name, &q.text, &now_ms, &q.program_time, &status.as_str()],
-            )
-            .await
-            .map_err(StoreError::from)?;
-        let question = Question {
-            id: row.try_get(0).map_err(StoreError::from)?,
-            event: q.event,
-            viewer: q.viewer,
-            name: q.name,
-            text: q.text,
-            created_at: now_ms,
-            program_time: q.program_time,
-            status,
-            pinned: false,
-            votes: 0,
-        };
-        let stamp = Stamp {
-            seq,
-            at: now_ms,
-            program_time: question.program_time,
-        };
-        let change =
-            events::question_change(stamp, &question, true, false).map_err(StoreError::from)?;
-        record(&tx, now_ms, &[change]).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(question)
-    }
-
-    async fn vote(&self, event: &str, id: i64, viewer: &str, now_ms: i64) -> Result<u32, QaError> {
-        let mut client = self.client().await?;
-        if is_banned(&client, event, viewer).await? {
-            return Err(QaError::Banned);
-        }
-        let tx = client.transaction().await.map_err(StoreError::from)?;
-        let seq = lock_event(&tx, event).await? + 1;
-        let mut q = load(&tx, event, id).await?;
-        if !q.status.visible_to_viewers() {
-            return Err(QaError::NotFound { id });
-        }
-        let inserted = tx
-            .execute(
-                "INSERT INTO qa_votes (question_id, viewer, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-                &[&id, &viewer, &now_ms],
-            )
-            .await
-            .map_err(StoreError::from)?;
-        if inserted == 0 {
-            return Ok(q.votes);
-        }
-        let row = tx
-            .query_one(
-                "UPDATE qa_questions SET votes = votes + 1 WHERE id = $1 RETURNING votes",
-                &[&id],
-            )
-            .await
-            .map_err(StoreError::from)?;
-        q.votes = votes_from_db(row.try_get(0).map_err(StoreError::from)?)?;
-        let stamp = Stamp {
-            seq,
-            at: now_ms,
-            program_time: None,
-        };
-        let change = events::votes_change(stamp, &q).map_err(StoreError::from)?;
-        record(&tx, now_ms, &[change]).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(q.votes)
-    }
-
-    async fn moderate(
-        &self,
-        event: &str,
-        id: i64,
-        action: ModAction,
-        program_time: Option<i64>,
-        now_ms: i64,
-    ) -> Result<Question, QaError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(StoreError::from)?;
-        let mut seq = lock_event(&tx, event).await?;
-        let mut q = load(&tx, event, id).await?;
-        let t = transition(action, q.status, q.pinned)?;
-        let mut changes = Vec::new();
-        let stamp = |seq: &mut i64| {
-            *seq += 1;
-            Stamp {
-                seq: *seq,
-                at: now_ms,
-                program_time,
-            }
-        };
-        if t.unpin_others {
-            let rows = tx
-                .query(
-                    &format!(
-                        "UPDATE qa_questions SET pinned = FALSE
-                         WHERE event = $1 AND pinned AND id <> $2 RETURNING {QUESTION_COLS}"
-                    ),
-                    &[&event, &id],
-                )
-                .await
-                .map_err(StoreError::from)?;
-            for r in rows {
-                let o = question_from_row(&r)?;
-                changes.push(events::pinned_change(stamp(&mut seq), &o).map_err(StoreError::from)?);
-            }
-        }
-        if t.changes(q.status, q.pinned) {
-            let was_visible = q.status.visible_to_viewers();
-            let status_changed = t.status != q.status;
-            q.status = t.status;
-            q.pinned = t.pinned;
-            tx.execute(
-                "UPDATE qa_questions SET status = $2, pinned = $3 WHERE id = $1",
-                &[&id, &q.status.as_str(), &q.pinned],
-            )
-            .await
-            .map_err(StoreError::from)?;
-            let s = stamp(&mut seq);
-            let change = if status_changed {
-                events::question_change(s, &q, false, was_visible)
-            } else {
-                events::pinned_change(s, &q)
-            };
-            changes.push(change.map_err(StoreError::from)?);
-        }
-        record(&tx, now_ms, &changes).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(q)
-    }
-
-    async fn ban(&self, event: &str, viewer: &str, now_ms: i64) -> Result<(), QaError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO qa_bans (event, viewer, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-                &[&event, &viewer, &now_ms],
-            )
-            .await
-            .map_err(StoreError::from)?;
-        Ok(())
-    }
-
-    async fn snapshot(&self, event: &str) -> Result<Snapshot, QaError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(StoreError::from)?;
-        let seq = match tx
-            .query_opt("SELECT last_seq FROM qa_events WHERE event = $1", &[&event])
-            .await
-            .map_err(StoreError::from)?
-        {
-            Some(r) => r.try_get(0).map_err(StoreError::from)?,
-            None => 0,
-        };
-        let rows = tx
-            .query(
-                &format!("SELECT {QUESTION_COLS} FROM qa_questions WHERE event = $1 ORDER BY id"),
-                &[&event],
-            )
-            .await
-            .map_err(StoreError::from)?;
-        let questions = rows
-            .iter()
-            .map(question_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(Snapshot { seq, questions })
-    }
-
-    async fn changes_since(
-        &self,
-        event: &str,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<ChangeRecord>, QaError> {
-        let client = self.client().await?;
-        Ok(fetch_changes(&client, event, after, i64::from(limit)).await?)
-    }
-
-    fn hub(&self) -> &Hub {
-        &self.hub
-    }
 }
 
 async fn fetch_changes<C: GenericClient>(

@@ -1,20 +1,23 @@
-//! SQLite backend: one connection (WAL) used from `spawn_blocking`. A single
-//! process owns the file, so its [`Hub`] is fed directly after each commit,
-//! while the connection lock is still held (which keeps sequence order).
+//! SQLite backend: one connection (WAL) owned by one thread, which runs the
+//! statements it is sent in order. A transaction holds the store's async lock
+//! from `BEGIN` to its end, so nothing else runs on the connection meanwhile; a
+//! single process owns the file, so its [`Hub`] is fed right after `COMMIT`,
+//! while that lock is still held (which keeps sequence order).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::{status_from_db, votes_from_db, Hub, QaStore, Snapshot};
-use crate::error::{QaError, StoreError};
-use crate::events::{self, ChangeRecord, Stamp};
-use crate::model::{initial_status, transition, EventQaSettings, ModAction, NewQuestion, Question};
-use crate::ratelimit;
+use super::{status_from_db, votes_from_db, Activity, Actor, Hub, QaStore, QaTx, Snapshot, Window};
+use crate::error::StoreError;
+use crate::events::ChangeRecord;
+use crate::model::{NewQuestion, Question, Status};
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE qa_events (event TEXT PRIMARY KEY, last_seq INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE qa_questions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -50,14 +53,55 @@ CREATE TABLE qa_changes (
     viewer TEXT,
     PRIMARY KEY (event, seq)
 );
-"#];
+"#,
+    super::MIGRATION_2,
+];
 
 const QUESTION_COLS: &str =
     "id, event, viewer, name, text, created_at, program_time, status, pinned, votes";
 
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The thread that owns the connection.
+#[derive(Clone)]
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Worker {
+    fn spawn(mut conn: Connection) -> Result<Worker, StoreError> {
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("amphi-qa-sqlite".into())
+            .spawn(move || {
+                for job in rx {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Task(format!("starting the SQLite thread: {e}")))?;
+        Ok(Worker { jobs })
+    }
+
+    /// Runs `f` on the connection's thread.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |c: &mut Connection| {
+                let _ = tx.send(f(c));
+            }))
+            .map_err(|_| StoreError::Task("the SQLite thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Task("the SQLite thread dropped a statement".into()))?
+    }
+}
+
 /// Q&A storage in one SQLite file.
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    worker: Arc<Mutex<Worker>>,
     hub: Arc<Hub>,
 }
 
@@ -83,32 +127,19 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            worker: Arc::new(Mutex::new(Worker::spawn(conn)?)),
             hub: Arc::new(Hub::new()),
         })
     }
 
-    async fn with_tx<T, F>(&self, f: F) -> Result<T, QaError>
+    /// Runs `f` alone on the connection (no transaction of another request is open).
+    async fn exclusive<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<(T, Vec<ChangeRecord>), QaError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        let hub = Arc::clone(&self.hub);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StoreError::from)?;
-            let (value, changes) = f(&tx)?;
-            tx.commit().map_err(StoreError::from)?;
-            for c in changes {
-                hub.publish(c.into());
-            }
-            Ok(value)
-        })
-        .await
-        .map_err(|e| QaError::Store(StoreError::Task(e.to_string())))?
+        let worker = self.worker.lock().await;
+        worker.run(f).await
     }
 }
 
@@ -140,7 +171,7 @@ fn row_to_question(r: &Row<'_>) -> rusqlite::Result<(Question, String, i64)> {
             text: r.get(4)?,
             created_at: r.get(5)?,
             program_time: r.get(6)?,
-            status: crate::model::Status::Pending,
+            status: Status::Pending,
             pinned: r.get(8)?,
             votes: 0,
         },
@@ -156,267 +187,108 @@ fn finish(raw: (Question, String, i64)) -> Result<Question, StoreError> {
     Ok(q)
 }
 
-fn load(tx: &Transaction<'_>, event: &str, id: i64) -> Result<Question, QaError> {
-    let raw = tx
-        .query_row(
-            &format!("SELECT {QUESTION_COLS} FROM qa_questions WHERE id = ?1 AND event = ?2"),
-            params![id, event],
-            row_to_question,
-        )
-        .optional()
-        .map_err(StoreError::from)?;
-    match raw {
-        Some(raw) => Ok(finish(raw)?),
-        None => Err(QaError::NotFound { id }),
+fn questions(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Question>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {QUESTION_COLS} FROM qa_questions WHERE {filter} ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(args, row_to_question)?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(finish(r?)?);
     }
+    Ok(out)
 }
 
-/// Current sequence of the event, creating its row.
-fn last_seq(tx: &Transaction<'_>, event: &str) -> Result<i64, StoreError> {
-    tx.execute(
-        "INSERT INTO qa_events (event, last_seq) VALUES (?1, 0) ON CONFLICT (event) DO NOTHING",
-        [event],
-    )?;
-    Ok(tx.query_row(
-        "SELECT last_seq FROM qa_events WHERE event = ?1",
-        [event],
-        |r| r.get(0),
-    )?)
-}
-
-fn record(tx: &Transaction<'_>, now_ms: i64, changes: &[ChangeRecord]) -> Result<(), StoreError> {
-    let Some(last) = changes.last() else {
-        return Ok(());
-    };
-    for c in changes {
-        tx.execute(
-            "INSERT INTO qa_changes (event, seq, created_at, moderator, viewer) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![c.event, c.seq, now_ms, c.moderator, c.viewer],
-        )?;
+/// Rolls back whatever a dropped transaction left open.
+fn end_open_transaction(conn: &mut Connection) -> Result<(), StoreError> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
     }
-    tx.execute(
-        "UPDATE qa_events SET last_seq = ?2 WHERE event = ?1",
-        params![last.event, last.seq],
-    )?;
     Ok(())
 }
 
-fn is_banned(tx: &Transaction<'_>, event: &str, viewer: &str) -> Result<bool, StoreError> {
-    Ok(tx
-        .query_row(
-            "SELECT 1 FROM qa_bans WHERE event = ?1 AND viewer = ?2",
-            [event, viewer],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+/// A transaction on the connection, holding the store's lock until it ends.
+struct SqliteTx {
+    worker: Option<OwnedMutexGuard<Worker>>,
+    hub: Arc<Hub>,
+    last_seq: i64,
+}
+
+impl SqliteTx {
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.worker {
+            Some(w) => w.run(f).await,
+            None => Err(StoreError::Task("transaction already ended".into())),
+        }
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if let Some(w) = self.worker.take() {
+            // Queued before the lock is released: the next transaction finds the
+            // connection clean.
+            let _ = w.jobs.send(Box::new(|c: &mut Connection| {
+                if let Err(e) = end_open_transaction(c) {
+                    tracing::warn!(error = %e, "rolling back an abandoned q&a transaction");
+                }
+            }));
+        }
+    }
 }
 
 #[async_trait]
 impl QaStore for SqliteStore {
-    async fn post(
-        &self,
-        q: NewQuestion,
-        settings: EventQaSettings,
-        now_ms: i64,
-    ) -> Result<Question, QaError> {
-        self.with_tx(move |tx| {
-            if is_banned(tx, &q.event, &q.viewer)? {
-                return Err(QaError::Banned);
-            }
-            let (recent, oldest): (i64, Option<i64>) = tx
-                .query_row(
-                    "SELECT COUNT(*), MIN(created_at) FROM qa_questions
-                     WHERE event = ?1 AND viewer = ?2 AND created_at > ?3",
-                    params![q.event, q.viewer, ratelimit::window_start(now_ms)],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(StoreError::from)?;
-            let recent = u64::try_from(recent).unwrap_or(0);
-            let decision =
-                ratelimit::decide(recent, oldest, settings.questions_per_minute, now_ms);
-            if let ratelimit::Decision::Deny { retry_after_secs } = decision {
-                return Err(QaError::RateLimited { retry_after_secs });
-            }
-            let seq = last_seq(tx, &q.event)? + 1;
-            let status = initial_status(&settings);
-            tx.execute(
-                "INSERT INTO qa_questions (event, viewer, name, text, created_at, program_time, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![q.event, q.viewer, q.name, q.text, now_ms, q.program_time, status.as_str()],
-            )
-            .map_err(StoreError::from)?;
-            let question = Question {
-                id: tx.last_insert_rowid(),
-                event: q.event,
-                viewer: q.viewer,
-                name: q.name,
-                text: q.text,
-                created_at: now_ms,
-                program_time: q.program_time,
-                status,
-                pinned: false,
-                votes: 0,
-            };
-            let stamp = Stamp { seq, at: now_ms, program_time: question.program_time };
-            let change =
-                events::question_change(stamp, &question, true, false).map_err(StoreError::from)?;
-            record(tx, now_ms, std::slice::from_ref(&change))?;
-            Ok((question, vec![change]))
-        })
-        .await
-    }
-
-    async fn vote(&self, event: &str, id: i64, viewer: &str, now_ms: i64) -> Result<u32, QaError> {
-        let (event, viewer) = (event.to_owned(), viewer.to_owned());
-        self.with_tx(move |tx| {
-            if is_banned(tx, &event, &viewer)? {
-                return Err(QaError::Banned);
-            }
-            let mut q = load(tx, &event, id)?;
-            if !q.status.visible_to_viewers() {
-                return Err(QaError::NotFound { id });
-            }
-            let inserted = tx
-                .execute(
-                    "INSERT INTO qa_votes (question_id, viewer, created_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT DO NOTHING",
-                    params![id, viewer, now_ms],
-                )
-                .map_err(StoreError::from)?;
-            if inserted == 0 {
-                return Ok((q.votes, Vec::new()));
-            }
-            let seq = last_seq(tx, &event)? + 1;
-            tx.execute(
-                "UPDATE qa_questions SET votes = votes + 1 WHERE id = ?1",
-                [id],
-            )
-            .map_err(StoreError::from)?;
-            q.votes = q.votes.saturating_add(1);
-            let stamp = Stamp {
-                seq,
-                at: now_ms,
-                program_time: None,
-            };
-            let change = events::votes_change(stamp, &q).map_err(StoreError::from)?;
-            record(tx, now_ms, std::slice::from_ref(&change))?;
-            Ok((q.votes, vec![change]))
-        })
-        .await
-    }
-
-    async fn moderate(
-        &self,
-        event: &str,
-        id: i64,
-        action: ModAction,
-        program_time: Option<i64>,
-        now_ms: i64,
-    ) -> Result<Question, QaError> {
+    async fn begin(&self, event: &str, lock_event: bool) -> Result<Box<dyn QaTx>, StoreError> {
+        let worker = Arc::clone(&self.worker).lock_owned().await;
         let event = event.to_owned();
-        self.with_tx(move |tx| {
-            let mut q = load(tx, &event, id)?;
-            let t = transition(action, q.status, q.pinned)?;
-            let mut seq = last_seq(tx, &event)?;
-            let mut changes = Vec::new();
-            let stamp = |seq: &mut i64| {
-                *seq += 1;
-                Stamp {
-                    seq: *seq,
-                    at: now_ms,
-                    program_time,
+        let last_seq = worker
+            .run(move |c| {
+                end_open_transaction(c)?;
+                if !lock_event {
+                    c.execute_batch("BEGIN DEFERRED")?;
+                    return Ok(0);
                 }
-            };
-            if t.unpin_others {
-                let others: Vec<Question> = {
-                    let mut stmt = tx
-                        .prepare(&format!(
-                            "SELECT {QUESTION_COLS} FROM qa_questions
-                             WHERE event = ?1 AND pinned = 1 AND id != ?2"
-                        ))
-                        .map_err(StoreError::from)?;
-                    let rows = stmt
-                        .query_map(params![event, id], row_to_question)
-                        .map_err(StoreError::from)?;
-                    let mut v = Vec::new();
-                    for r in rows {
-                        v.push(finish(r.map_err(StoreError::from)?)?);
-                    }
-                    v
-                };
-                for mut o in others {
-                    tx.execute("UPDATE qa_questions SET pinned = 0 WHERE id = ?1", [o.id])
-                        .map_err(StoreError::from)?;
-                    o.pinned = false;
-                    changes.push(
-                        events::pinned_change(stamp(&mut seq), &o).map_err(StoreError::from)?,
-                    );
-                }
-            }
-            if t.changes(q.status, q.pinned) {
-                let was_visible = q.status.visible_to_viewers();
-                let status_changed = t.status != q.status;
-                q.status = t.status;
-                q.pinned = t.pinned;
-                tx.execute(
-                    "UPDATE qa_questions SET status = ?2, pinned = ?3 WHERE id = ?1",
-                    params![id, q.status.as_str(), q.pinned],
-                )
-                .map_err(StoreError::from)?;
-                let s = stamp(&mut seq);
-                let change = if status_changed {
-                    events::question_change(s, &q, false, was_visible)
-                } else {
-                    events::pinned_change(s, &q)
-                };
-                changes.push(change.map_err(StoreError::from)?);
-            }
-            record(tx, now_ms, &changes)?;
-            Ok((q, changes))
-        })
-        .await
+                c.execute_batch("BEGIN IMMEDIATE")?;
+                c.execute(
+                    "INSERT INTO qa_events (event, last_seq) VALUES (?1, 0) ON CONFLICT (event) DO NOTHING",
+                    [&event],
+                )?;
+                Ok(c.query_row(
+                    "SELECT last_seq FROM qa_events WHERE event = ?1",
+                    [&event],
+                    |r| r.get(0),
+                )?)
+            })
+            .await?;
+        Ok(Box::new(SqliteTx {
+            worker: Some(worker),
+            hub: Arc::clone(&self.hub),
+            last_seq,
+        }))
     }
 
-    async fn ban(&self, event: &str, viewer: &str, now_ms: i64) -> Result<(), QaError> {
-        let (event, viewer) = (event.to_owned(), viewer.to_owned());
-        self.with_tx(move |tx| {
-            tx.execute(
-                "INSERT INTO qa_bans (event, viewer, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-                params![event, viewer, now_ms],
-            )
-            .map_err(StoreError::from)?;
-            Ok(((), Vec::new()))
-        })
-        .await
-    }
-
-    async fn snapshot(&self, event: &str) -> Result<Snapshot, QaError> {
+    async fn snapshot(&self, event: &str) -> Result<Snapshot, StoreError> {
         let event = event.to_owned();
-        self.with_tx(move |tx| {
-            let seq: i64 = tx
+        self.exclusive(move |c| {
+            let seq: i64 = c
                 .query_row(
                     "SELECT last_seq FROM qa_events WHERE event = ?1",
                     [&event],
                     |r| r.get(0),
                 )
-                .optional()
-                .map_err(StoreError::from)?
+                .optional()?
                 .unwrap_or(0);
-            let mut stmt = tx
-                .prepare(&format!(
-                    "SELECT {QUESTION_COLS} FROM qa_questions WHERE event = ?1 ORDER BY id"
-                ))
-                .map_err(StoreError::from)?;
-            let rows = stmt
-                .query_map([&event], row_to_question)
-                .map_err(StoreError::from)?;
-            let mut questions = Vec::new();
-            for r in rows {
-                questions.push(finish(r.map_err(StoreError::from)?)?);
-            }
-            Ok((Snapshot { seq, questions }, Vec::new()))
+            let questions = questions(c, "event = ?1", [&event])?;
+            Ok(Snapshot { seq, questions })
         })
         .await
     }
@@ -426,35 +298,309 @@ impl QaStore for SqliteStore {
         event: &str,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<ChangeRecord>, QaError> {
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
         let event = event.to_owned();
-        self.with_tx(move |tx| {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT event, seq, moderator, viewer FROM qa_changes
-                     WHERE event = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-                )
-                .map_err(StoreError::from)?;
-            let rows = stmt
-                .query_map(params![event, after, limit], |r| {
-                    Ok(ChangeRecord {
-                        event: r.get(0)?,
-                        seq: r.get(1)?,
-                        moderator: r.get(2)?,
-                        viewer: r.get(3)?,
-                    })
+        self.exclusive(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT event, seq, moderator, viewer FROM qa_changes
+                 WHERE event = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![event, after, limit], |r| {
+                Ok(ChangeRecord {
+                    event: r.get(0)?,
+                    seq: r.get(1)?,
+                    moderator: r.get(2)?,
+                    viewer: r.get(3)?,
                 })
-                .map_err(StoreError::from)?;
+            })?;
             let mut out = Vec::new();
             for r in rows {
-                out.push(r.map_err(StoreError::from)?);
+                out.push(r?);
             }
-            Ok((out, Vec::new()))
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        let (name, fresh) = (name.to_owned(), fresh.to_owned());
+        self.exclusive(move |c| {
+            c.execute(
+                "INSERT INTO qa_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                [&name, &fresh],
+            )?;
+            Ok(c.query_row(
+                "SELECT value FROM qa_secrets WHERE name = ?1",
+                [&name],
+                |r| r.get(0),
+            )?)
         })
         .await
     }
 
     fn hub(&self) -> &Hub {
         &self.hub
+    }
+}
+
+#[async_trait]
+impl QaTx for SqliteTx {
+    fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
+    async fn is_banned(&mut self, event: &str, viewer: &str) -> Result<bool, StoreError> {
+        let (event, viewer) = (event.to_owned(), viewer.to_owned());
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT 1 FROM qa_bans WHERE event = ?1 AND viewer = ?2",
+                [&event, &viewer],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+        })
+        .await
+    }
+
+    async fn address_banned_until(
+        &mut self,
+        event: &str,
+        addr: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let (event, addr) = (event.to_owned(), addr.to_owned());
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT until_ms FROM qa_address_bans WHERE event = ?1 AND addr = ?2",
+                [&event, &addr],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn activity(
+        &mut self,
+        event: &str,
+        kind: Activity,
+        actor: Actor<'_>,
+        since_ms: i64,
+    ) -> Result<Window, StoreError> {
+        let (column, who) = match actor {
+            Actor::Viewer(v) => ("viewer", v.to_owned()),
+            Actor::Address(a) => ("addr", a.to_owned()),
+        };
+        let event = event.to_owned();
+        self.run(move |c| {
+            let (count, oldest): (i64, Option<i64>) = c.query_row(
+                &format!(
+                    "SELECT COUNT(*), MIN(created_at) FROM qa_activity
+                     WHERE event = ?1 AND kind = ?2 AND {column} = ?3 AND created_at > ?4"
+                ),
+                params![event, kind.as_str(), who, since_ms],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(Window {
+                count: u64::try_from(count).unwrap_or(0),
+                oldest_ms: oldest,
+            })
+        })
+        .await
+    }
+
+    async fn log_activity(
+        &mut self,
+        event: &str,
+        kind: Activity,
+        viewer: &str,
+        addr: Option<&str>,
+        now_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (event, viewer, addr) = (event.to_owned(), viewer.to_owned(), addr.map(str::to_owned));
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM qa_activity WHERE event = ?1 AND kind = ?2 AND created_at < ?3",
+                params![event, kind.as_str(), forget_before_ms],
+            )?;
+            c.execute(
+                "INSERT INTO qa_activity (event, kind, viewer, addr, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![event, kind.as_str(), viewer, addr, now_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn last_address(
+        &mut self,
+        event: &str,
+        viewer: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (event, viewer) = (event.to_owned(), viewer.to_owned());
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT addr FROM qa_activity WHERE event = ?1 AND viewer = ?2 AND addr IS NOT NULL
+                 ORDER BY created_at DESC LIMIT 1",
+                [&event, &viewer],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn insert_question(
+        &mut self,
+        q: &NewQuestion,
+        status: Status,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let q = q.clone();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO qa_questions (event, viewer, name, text, created_at, program_time, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![q.event, q.viewer, q.name, q.text, now_ms, q.program_time, status.as_str()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn question(&mut self, event: &str, id: i64) -> Result<Option<Question>, StoreError> {
+        let event = event.to_owned();
+        self.run(move |c| {
+            Ok(questions(c, "id = ?1 AND event = ?2", params![id, event])?
+                .into_iter()
+                .next())
+        })
+        .await
+    }
+
+    async fn add_vote(
+        &mut self,
+        id: i64,
+        viewer: &str,
+        now_ms: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        let viewer = viewer.to_owned();
+        self.run(move |c| {
+            let inserted = c.execute(
+                "INSERT INTO qa_votes (question_id, viewer, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![id, viewer, now_ms],
+            )?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let votes: i64 = c.query_row(
+                "UPDATE qa_questions SET votes = votes + 1 WHERE id = ?1 RETURNING votes",
+                [id],
+                |r| r.get(0),
+            )?;
+            Ok(Some(votes_from_db(votes)?))
+        })
+        .await
+    }
+
+    async fn set_state(&mut self, id: i64, status: Status, pinned: bool) -> Result<(), StoreError> {
+        self.run(move |c| {
+            c.execute(
+                "UPDATE qa_questions SET status = ?2, pinned = ?3 WHERE id = ?1",
+                params![id, status.as_str(), pinned],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unpin_others(&mut self, event: &str, id: i64) -> Result<Vec<Question>, StoreError> {
+        let event = event.to_owned();
+        self.run(move |c| {
+            let mut others = questions(
+                c,
+                "event = ?1 AND pinned = 1 AND id != ?2",
+                params![event, id],
+            )?;
+            c.execute(
+                "UPDATE qa_questions SET pinned = 0 WHERE event = ?1 AND pinned = 1 AND id != ?2",
+                params![event, id],
+            )?;
+            for o in &mut others {
+                o.pinned = false;
+            }
+            Ok(others)
+        })
+        .await
+    }
+
+    async fn ban(&mut self, event: &str, viewer: &str, now_ms: i64) -> Result<(), StoreError> {
+        let (event, viewer) = (event.to_owned(), viewer.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO qa_bans (event, viewer, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![event, viewer, now_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ban_address(
+        &mut self,
+        event: &str,
+        addr: &str,
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (event, addr) = (event.to_owned(), addr.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO qa_address_bans (event, addr, until_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (event, addr) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)",
+                params![event, addr, until_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn commit(
+        mut self: Box<Self>,
+        changes: Vec<ChangeRecord>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let records = changes.clone();
+        self.run(move |c| {
+            for ch in &records {
+                c.execute(
+                    "INSERT INTO qa_changes (event, seq, created_at, moderator, viewer) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![ch.event, ch.seq, now_ms, ch.moderator, ch.viewer],
+                )?;
+            }
+            if let Some(last) = records.last() {
+                c.execute(
+                    "UPDATE qa_events SET last_seq = ?2 WHERE event = ?1",
+                    params![last.event, last.seq],
+                )?;
+            }
+            c.execute_batch("COMMIT")?;
+            Ok(())
+        })
+        .await?;
+        for ch in changes {
+            self.hub.publish(ch.into());
+        }
+        // Released only now, after publishing: sequence order is publication order.
+        self.worker.take();
+        Ok(())
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<(), StoreError> {
+        let result = self.run(end_open_transaction).await;
+        self.worker.take();
+        result
     }
 }

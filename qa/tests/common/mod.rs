@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amphi_qa::{router, EventQaSettings, QaEvents, QaState};
+use amphi_qa::{router, EventQaSettings, QaEvents, QaState, TokenClaims};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
@@ -17,9 +17,13 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub const TOKEN: &str = "moderator-secret-token-1234";
+/// Key of the viewer tokens of private test events.
+pub const VIEWER_SECRET: &[u8] = b"viewer-secret-of-private-events";
 
 /// Events known to the tests: every name starting with `ev` exists; names
-/// containing `premod` are premoderated; names containing `slow` allow 2/min.
+/// containing `premod` are premoderated; names containing `slow` allow 2/min;
+/// `named` ones need names; `private` ones need a viewer token signed with
+/// [`VIEWER_SECRET`] (checked by the origin's token module, as the binary does).
 pub struct TestEvents;
 
 impl QaEvents for TestEvents {
@@ -31,8 +35,40 @@ impl QaEvents for TestEvents {
             premoderated: event.contains("premod"),
             questions_per_minute: if event.contains("slow") { 2 } else { 5 },
             require_name: event.contains("named"),
+            private: event.contains("private"),
+            ..Default::default()
         })
     }
+    fn check_viewer_token(&self, event: &str, token: &str, now_unix: u64) -> Option<TokenClaims> {
+        amphi_origin::token::verify_claims(VIEWER_SECRET, event, token, now_unix)
+            .ok()
+            .map(|c| TokenClaims {
+                expires_unix: c.expires_unix,
+                name: c.name,
+            })
+    }
+}
+
+/// Seconds since 1970.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// A cohort viewer token of a private test event, valid for `secs`.
+pub fn viewer_token(event: &str, secs: u64) -> String {
+    amphi_origin::token::sign(VIEWER_SECRET, event, unix_now() + secs)
+}
+
+/// A signed viewer id as the mint route returns it.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// The bearer value.
+    pub signed: String,
+    /// The stable id moderators see and ban.
+    pub id: String,
 }
 
 /// Where a test's database lives.
@@ -159,14 +195,34 @@ impl Resp {
 
 pub struct Client {
     pub app: Router,
+    /// The client address every request comes from, when set.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Client {
     pub fn new(state: QaState) -> Client {
-        Client { app: router(state) }
+        Client {
+            app: router(state),
+            peer: None,
+        }
     }
 
-    pub async fn send(&self, req: Request<Body>) -> Resp {
+    /// A client whose requests come from `ip` (as a server with ConnectInfo sees them).
+    pub fn from_address(state: QaState, ip: &str) -> Client {
+        Client {
+            app: router(state),
+            peer: Some(std::net::SocketAddr::new(
+                ip.parse().expect("an IP address"),
+                40000,
+            )),
+        }
+    }
+
+    pub async fn send(&self, mut req: Request<Body>) -> Resp {
+        if let Some(peer) = self.peer {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         let resp = self.app.clone().oneshot(req).await.expect("infallible");
         let status = resp.status();
         let headers = resp.headers().clone();
@@ -195,11 +251,30 @@ impl Client {
             .await
     }
 
+    /// Asks the mint route; `body` is its JSON (`""` for none).
+    pub async fn mint_with(&self, event: &str, body: &str) -> Resp {
+        self.post(&format!("/api/qa/{event}/viewer"), &[], body)
+            .await
+    }
+
+    /// A fresh signed viewer id for `event`.
+    pub async fn mint(&self, event: &str) -> Viewer {
+        let r = self.mint_with(event, "").await;
+        assert_eq!(r.status, StatusCode::OK, "mint: {}", r.text);
+        let j = r.json();
+        Viewer {
+            signed: j["viewer"].as_str().expect("viewer").to_owned(),
+            id: j["id"].as_str().expect("id").to_owned(),
+        }
+    }
+
+    /// Posts a question as `viewer` (a signed viewer id, sent as bearer).
     pub async fn ask(&self, event: &str, viewer: &str, text: &str) -> Resp {
         let body = serde_json::json!({ "text": text }).to_string();
+        let auth = format!("Bearer {viewer}");
         self.post(
             &format!("/api/qa/{event}/questions"),
-            &[("x-amphi-viewer", viewer)],
+            &[("authorization", &auth)],
             &body,
         )
         .await
@@ -216,9 +291,10 @@ impl Client {
     }
 
     pub async fn vote(&self, event: &str, id: i64, viewer: &str) -> Resp {
+        let auth = format!("Bearer {viewer}");
         self.post(
             &format!("/api/qa/{event}/questions/{id}/vote"),
-            &[("x-amphi-viewer", viewer)],
+            &[("authorization", &auth)],
             "",
         )
         .await
@@ -226,12 +302,7 @@ impl Client {
 
     /// Opens an SSE stream.
     pub async fn stream(&self, uri: &str) -> Sse {
-        let resp = self
-            .app
-            .clone()
-            .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
-            .await
-            .expect("infallible");
+        let resp = self.open_stream(uri).await;
         assert_eq!(resp.status(), StatusCode::OK, "stream {uri}");
         assert_eq!(
             resp.headers()["content-type"].to_str().expect("ascii"),
@@ -241,6 +312,15 @@ impl Client {
             body: resp.into_body(),
             buf: String::new(),
         }
+    }
+
+    /// Opens an SSE stream, whatever the answer.
+    pub async fn open_stream(&self, uri: &str) -> axum::response::Response {
+        self.app
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible")
     }
 }
 
