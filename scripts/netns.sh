@@ -32,6 +32,12 @@ nsdo() { ip netns exec "$NS" "$@"; }
 down() {
   if [ -f "$RUN/pid" ]; then
     pid="$(cat "$RUN/pid")"
+    # The link's counters, for the record.
+    if [ -p "$RUN/control" ] && kill -0 "$pid" 2>/dev/null; then
+      echo stats >"$RUN/control"
+      sleep 0.2
+      cat "$RUN/emulator.log" >&2
+    fi
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   fi

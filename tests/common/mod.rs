@@ -70,16 +70,13 @@ impl Amphi {
     /// [`Amphi::start_in`] with extra `amphi serve` arguments.
     pub fn start_in_with(data: &std::path::Path, events: &[&str], extra: &[&str]) -> Amphi {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_amphi"));
-        cmd.args([
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--rtmp",
-            "127.0.0.1:0",
-            "--no-demo",
-        ])
-        .arg("--data-dir")
-        .arg(data);
+        cmd.args(["serve", "--no-demo"]).arg("--data-dir").arg(data);
+        // Loopback with ephemeral ports unless the test listens elsewhere (a namespace).
+        for flag in ["--http", "--rtmp"] {
+            if !extra.contains(&flag) {
+                cmd.args([flag, "127.0.0.1:0"]);
+            }
+        }
         for e in events {
             cmd.args(["--event", e]);
         }
