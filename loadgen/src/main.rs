@@ -4,13 +4,14 @@
 //! latency behind the live edge, then one `LOADGEN_SUMMARY {json}` line for scripts.
 //! Exits 1 if any viewer saw an error (transport error, non-2xx status, bad playlist).
 
-use amphi_loadgen::{parse_master, parse_media, percentile, pick, MediaPlaylist, Pick};
+use amphi_hls::playlist::{read_media, read_multivariant, ListedPart, MediaListing};
+use amphi_loadgen::{behind_ms, percentile, pick, Pick};
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use clap::Parser;
 use reqwest::{Client, Url};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "amphi-loadgen", about = "Simulated LL-HLS viewers")]
@@ -58,13 +59,6 @@ struct ViewerStats {
     retries: u64,
 }
 
-fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 struct Viewer<'a> {
     client: &'a Client,
     stats: ViewerStats,
@@ -102,18 +96,18 @@ impl Viewer<'_> {
         Ok(body)
     }
 
-    async fn playlist(&mut self, kind: Kind, url: &Url) -> Result<MediaPlaylist> {
+    async fn playlist(&mut self, kind: Kind, url: &Url) -> Result<MediaListing> {
         let body = self.get(kind, url).await?;
         let text = std::str::from_utf8(&body).map_err(|_| anyhow!("GET {url}: not UTF-8"))?;
-        parse_media(text).map_err(|e| anyhow!("GET {url}: {e}"))
+        read_media(text).map_err(|e| anyhow!("GET {url}: {e}"))
     }
 
-    async fn part(&mut self, base: &Url, part: &amphi_loadgen::Part) -> Result<()> {
+    async fn part(&mut self, base: &Url, part: &ListedPart) -> Result<()> {
         let url = base.join(&part.uri)?;
         self.get(Kind::Part, &url).await?;
         self.stats.parts += 1;
-        if let Some(pdt) = part.pdt_ms {
-            self.stats.behind_ms.push(wall_ms() - pdt);
+        if let Some(pdt) = part.program_date_time {
+            self.stats.behind_ms.push(behind_ms(SystemTime::now(), pdt));
         }
         Ok(())
     }
@@ -121,7 +115,7 @@ impl Viewer<'_> {
     /// One session: from the master playlist until `end` or the stream ends.
     async fn session(&mut self, args: &Args, master: &Url, end: Instant) -> Result<()> {
         let body = self.get(Kind::Master, master).await?;
-        let variants = parse_master(&String::from_utf8_lossy(&body));
+        let variants = read_multivariant(&String::from_utf8_lossy(&body));
         let variant = pick(&variants, &args.rendition)
             .ok_or_else(|| anyhow!("{master}: no variant matches {:?}", args.rendition))?;
         let media = master.join(&variant.uri)?;
@@ -135,7 +129,7 @@ impl Viewer<'_> {
             last = Some((newest.msn, newest.index));
         }
         while Instant::now() < end && !pl.ended {
-            let (msn, part) = pl.next;
+            let (msn, part) = pl.next();
             let mut url = media.clone();
             url.set_query(Some(&format!("_HLS_msn={msn}&_HLS_part={part}")));
             pl = self.playlist(Kind::Blocking, &url).await?;

@@ -291,45 +291,22 @@ pub fn get_bytes(c: &reqwest::blocking::Client, url: &str) -> Option<Vec<u8>> {
     r.bytes().ok().map(|b| b.to_vec())
 }
 
-/// The value of `NAME=` in an attribute list line (quotes stripped).
+/// The value of `NAME=` in a tag line's attribute list (`#TAG:A=1,B="x"`, quotes
+/// stripped), read with the server's own attribute-list reader.
 pub fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let (_, rest) = line.split_once(':')?;
-    let mut rest = rest;
-    while !rest.is_empty() {
-        let (k, v) = rest.split_once('=')?;
-        let (value, tail) = if let Some(q) = v.strip_prefix('"') {
-            let end = q.find('"')?;
-            (&q[..end], q[end + 1..].trim_start_matches(','))
-        } else {
-            match v.find(',') {
-                Some(i) => (&v[..i], &v[i + 1..]),
-                None => (v, ""),
-            }
-        };
-        if k.trim() == name {
-            return Some(value);
-        }
-        rest = tail;
-    }
-    None
+    let (_, list) = line.split_once(':')?;
+    amphi_hls::playlist::attribute(list, name)
 }
 
 /// Last `(msn, part)` announced by the preload hint of a media playlist.
 pub fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
-    let line = playlist
-        .lines()
-        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))?;
-    let uri = attr(line, "URI")?;
-    let rest = uri.strip_prefix("part")?.strip_suffix(".m4s")?;
-    let (m, p) = rest.split_once('.')?;
-    Some((m.parse().ok()?, p.parse().ok()?))
+    amphi_hls::playlist::read_media(playlist).ok()?.hint
 }
 
 pub fn media_sequence(playlist: &str) -> Option<u64> {
-    playlist
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
-        .and_then(|v| v.trim().parse().ok())
+    amphi_hls::playlist::read_media(playlist)
+        .ok()
+        .map(|l| l.media_sequence)
 }
 
 /// Segment URIs (the non-tag lines) of a media playlist.

@@ -121,7 +121,9 @@ pub fn validate_key(key: &str) -> Result<(), StoreError> {
 
 pub mod fs;
 mod memory;
+#[cfg(feature = "s3")]
 pub mod s3;
 pub use fs::FsStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Store};
