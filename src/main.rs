@@ -2,7 +2,9 @@
 //! process; `amphi event …` manages events and their stream keys.
 
 mod events;
+mod http_limits;
 mod liveness;
+mod rlimit;
 mod roles;
 mod rtsp_sources;
 mod serve;
@@ -83,7 +85,8 @@ enum EventAction {
     },
     /// List events (keys are not shown; use `show`).
     List,
-    /// Show one event with its stream key and the URLs to use.
+    /// Show one event with its secrets: stream key (also the WHIP bearer token),
+    /// moderator token, and the viewer secret of a private event.
     Show { id: String },
     /// Pull an event from an IP camera (rtsp://user:password@host/path), or stop with --clear.
     SetRtsp {
@@ -128,9 +131,11 @@ fn embed_iframe(base: &str, id: &str, token: Option<&str>) -> String {
 }
 
 fn main() -> Result<()> {
+    // First of all, before any socket or file is opened: logged once tracing is up.
+    let nofile = rlimit::raise_nofile();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve::run(*args),
+        Command::Serve(args) => serve::run(*args, nofile),
         Command::Event { data_dir, action } => event_command(&data_dir, action),
     }
 }
@@ -236,13 +241,23 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             }
         }
         EventAction::Show { id } => {
-            let Some(e) = store.load()?.into_iter().find(|e| e.id == id) else {
+            // Persist generated secrets (an older file without a moderator token).
+            let events = store.load()?;
+            if !events.is_empty() {
+                store.save(&events)?;
+            }
+            let Some(e) = events.into_iter().find(|e| e.id == id) else {
                 anyhow::bail!("no event {id}");
             };
             println!(
                 "event:      {}\ntitle:      {}\nstream key: {}",
                 e.id, e.title, e.stream_key
             );
+            println!("WHIP token: {} (the stream key)", e.stream_key);
+            println!("moderator:  {}", e.moderator_token);
+            if e.private {
+                println!("viewer secret: {}", e.viewer_secret);
+            }
             if let Some(url) = &e.rtsp_url {
                 println!("rtsp:       {}", amphi_ingest::rtsp::redact_password(url));
             }

@@ -5,7 +5,6 @@ use crate::roles::{Role, ScaleArgs, StoreKind};
 use amphi_hls::store::Store;
 use amphi_ingest::{EventId, Hub};
 use anyhow::{bail, Context, Result};
-use axum::serve::ListenerExt;
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +64,13 @@ pub struct ServeArgs {
     /// WebRTC (WHIP) ingest.
     #[command(flatten)]
     whip: crate::whip_http::WhipArgs,
+    /// HTTP connection budget (timeouts, connection and held-request caps).
+    #[command(flatten)]
+    http_limits: crate::http_limits::HttpLimitArgs,
+    /// Print stream keys, moderator tokens and viewer secrets even when stdout is not a
+    /// terminal (for scripts that start amphi and read them: keep that output private).
+    #[arg(long)]
+    print_secrets: bool,
 }
 
 fn packager_config(args: &ServeArgs) -> amphi_packager::PackagerConfig {
@@ -78,19 +84,50 @@ fn packager_config(args: &ServeArgs) -> amphi_packager::PackagerConfig {
     config
 }
 
-pub fn run(args: ServeArgs) -> Result<()> {
+pub fn run(args: ServeArgs, nofile: std::io::Result<crate::rlimit::NoFile>) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
+    let fd_room = log_nofile(&nofile);
     amphi_packager::init().context("initialising GStreamer")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    rt.block_on(serve(args))
+    rt.block_on(serve(args, fd_room))
+}
+
+/// Logs the open-file limit; returns how many HTTP connections fit in it.
+fn log_nofile(nofile: &std::io::Result<crate::rlimit::NoFile>) -> Option<usize> {
+    match nofile {
+        Ok(l) => {
+            let room = crate::rlimit::connections_within(l.soft);
+            if l.soft < crate::rlimit::RECOMMENDED_NOFILE {
+                tracing::warn!(
+                    soft = l.soft,
+                    hard = l.hard,
+                    http_connections = room,
+                    "open-file limit is low for a large cohort: raise the hard limit (systemd LimitNOFILE={}, or ulimit -n)",
+                    crate::rlimit::RECOMMENDED_NOFILE
+                );
+            } else {
+                info!(
+                    soft = l.soft,
+                    was = l.was,
+                    http_connections = room,
+                    "open-file limit (RLIMIT_NOFILE)"
+                );
+            }
+            Some(room)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the open-file limit");
+            None
+        }
+    }
 }
 
 /// Viewer secret of private events given on the command line (else one is generated).
@@ -121,7 +158,7 @@ fn parse_cli_event(s: &str) -> Result<EventRecord> {
     Ok(record)
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
+async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     let file = EventsFileStore::new(&args.data_dir);
     let mut records = file.load()?;
     if !records.is_empty() {
@@ -152,10 +189,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding HTTP on {}", args.http))?;
     let http_addr = http_listener.local_addr()?;
-    // Blocking playlist answers and notifications are small writes: send them at once.
-    let http_listener = http_listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    // Sockets get TCP_NODELAY there: blocking playlist answers are small writes.
+    let http_limits = args.http_limits.listener(fd_room);
 
     let (packager_task, rtmp_task, rtmp_addr) = if role == Role::Origin {
         (None, None, None)
@@ -182,7 +217,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let whip_routes = whip.as_ref().map(|w| w.router.clone()).unwrap_or_default();
     if let Some(w) = &whip {
         let public_host = args.public_host.as_deref();
-        crate::whip_http::print_banner(public_host, http_addr, &w.server, &directory.list());
+        crate::whip_http::print_banner(
+            public_host,
+            http_addr,
+            &w.server,
+            &directory.list(),
+            show_secrets(&args),
+        );
     }
 
     if args.demo && role != Role::Origin {
@@ -215,7 +256,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .merge(whip_routes);
         print_banner(&args, http_addr, rtmp_addr, &directory.list());
         info!(%http_addr, ?rtmp_addr, "amphi packager is running");
-        let http = axum::serve(http_listener, app).with_graceful_shutdown(shutdown_signal());
+        let http = amphi_origin::serve(http_listener, app, http_limits, shutdown_signal());
         return run_until_stopped(http, packager_task, rtmp_task).await;
     }
     let qa = match &args.qa_database {
@@ -237,7 +278,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let mut app = amphi_origin::router_with_metrics(
         store.clone(),
         catalog,
-        Default::default(),
+        args.http_limits.origin(),
         metrics.clone(),
     )
     .merge(amphi_qa::router(qa))
@@ -249,7 +290,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     print_banner(&args, http_addr, rtmp_addr, &directory.list());
     info!(%http_addr, ?rtmp_addr, ?role, "amphi is running");
 
-    let http = axum::serve(http_listener, app).with_graceful_shutdown(shutdown_signal());
+    let http = amphi_origin::serve(http_listener, app, http_limits, shutdown_signal());
     run_until_stopped(http, packager_task, rtmp_task).await
 }
 
@@ -280,6 +321,21 @@ async fn run_until_stopped(
     Ok(())
 }
 
+/// Whether secrets go to stdout: a person at a terminal (an interactive first run), or
+/// a script that asked with `--print-secrets`. Under systemd or Kubernetes stdout is a
+/// log that many can read and that is kept: the banner says where to read them instead.
+fn show_secrets(args: &ServeArgs) -> bool {
+    use std::io::IsTerminal;
+    args.print_secrets || std::io::stdout().is_terminal()
+}
+
+impl ServeArgs {
+    /// Whether `id` was given with `--event` (not saved in the data directory).
+    fn cli_event(&self, id: &str) -> bool {
+        self.events.iter().any(|e| e.split(':').next() == Some(id))
+    }
+}
+
 fn print_banner(
     args: &ServeArgs,
     http: SocketAddr,
@@ -308,8 +364,9 @@ fn print_banner(
         return;
     };
     let rtmp_url = format!("rtmp://{}:{}/live", host(rtmp), rtmp.port());
-    // Machine-readable line for scripts and tests.
-    for e in events {
+    let show = show_secrets(args);
+    // Machine-readable lines for scripts and tests (secrets: see `show_secrets`).
+    for e in events.iter().filter(|_| show) {
         println!("AMPHI_MODERATOR event={} token={}", e.id, e.moderator_token);
         if e.private {
             println!(
@@ -327,14 +384,47 @@ fn print_banner(
         println!("  Event \"{}\" ({})", e.title, e.id);
         println!("    Watch          {web}/watch/{}", e.id);
         println!("    Embed          <iframe src=\"{web}/embed/{}\" allow=\"autoplay; fullscreen\" width=\"960\" height=\"540\"></iframe>", e.id);
-        println!(
-            "    Moderate       {web}/moderate/{}#token={}",
-            e.id, e.moderator_token
-        );
+        if show {
+            println!(
+                "    Moderate       {web}/moderate/{}#token={}",
+                e.id, e.moderator_token
+            );
+        } else {
+            println!("    Moderate       {web}/moderate/{}#token=…", e.id);
+        }
         if e.id != DEMO_EVENT {
             println!("    OBS server     {rtmp_url}");
-            println!("    OBS stream key {}", e.stream_key);
-            println!("    or ffmpeg      ffmpeg -re -i lecture.mp4 -c:v libx264 -g 60 -c:a aac -f flv {rtmp_url}/{}", e.stream_key);
+            if show {
+                println!("    OBS stream key {}", e.stream_key);
+                println!("    or ffmpeg      ffmpeg -re -i lecture.mp4 -c:v libx264 -g 60 -c:a aac -f flv {rtmp_url}/{}", e.stream_key);
+            } else {
+                println!("    OBS stream key (not shown)");
+            }
+        }
+    }
+    if !show {
+        println!();
+        println!("  Stream keys and moderator tokens are not shown: stdout is not a terminal, and");
+        println!("  logs (journald, kubectl logs) keep what is printed. To read them:");
+        let in_file: Vec<String> = EventsFileStore::new(&args.data_dir)
+            .load()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        let saved = |e: &&EventRecord| in_file.contains(&e.id) && !args.cli_event(&e.id);
+        for e in events.iter().filter(saved) {
+            println!(
+                "    amphi event --data-dir {} show {}",
+                args.data_dir.display(),
+                e.id
+            );
+        }
+        if events.iter().any(|e| !saved(&e)) {
+            println!(
+                "    events given with --event (and the demo) live in this process only: start"
+            );
+            println!("    with --print-secrets (scripts), or save them with `amphi event create`");
         }
     }
     println!();

@@ -223,6 +223,7 @@ pub fn print_banner(
     http: SocketAddr,
     server: &WhipServer,
     events: &[crate::events::EventRecord],
+    show_secrets: bool,
 ) {
     let host = match public_host {
         Some(h) => h.to_owned(),
@@ -233,9 +234,15 @@ pub fn print_banner(
     let udp = server.candidate();
     println!("AMPHI_WHIP url={web}/whip udp={udp}");
     for e in events.iter().filter(|e| e.id != crate::serve::DEMO_EVENT) {
+        // The bearer token is the stream key: shown only where the RTMP key is.
+        let token = if show_secrets {
+            e.stream_key.as_str()
+        } else {
+            "(the stream key)"
+        };
         println!(
-            "  WHIP (OBS 30+, browsers) \"{}\": Server URL {web}/whip/{}  Bearer token {}",
-            e.title, e.id, e.stream_key
+            "  WHIP (OBS 30+, browsers) \"{}\": Server URL {web}/whip/{}  Bearer token {token}",
+            e.title, e.id
         );
     }
     println!("  WebRTC media: UDP {udp} (open this port to publishers)");

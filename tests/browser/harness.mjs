@@ -95,8 +95,9 @@ export function amphiBin() {
 }
 
 // Starts `amphi serve` with ephemeral ports; resolves once it printed its READY line.
-// `moderatorTokens` maps event ids to the moderator tokens amphi prints on stdout
-// (`AMPHI_MODERATOR event=<id> token=<token>`), filled as the lines arrive;
+// `moderatorTokens` maps event ids to the moderator tokens amphi prints on stdout when
+// asked with `--print-secrets` (`AMPHI_MODERATOR event=<id> token=<token>`), filled as
+// the lines arrive;
 // `moderatorToken(event)` waits for one.
 //
 // `http` fixes the HTTP address (to restart a process on the same port), `extraArgs` are
@@ -112,7 +113,8 @@ export async function startAmphi({
   if (!existsSync(bin)) throw new Error(`amphi binary not found at ${bin} (build it, or set AMPHI_BIN)`);
   const dataDir = mkdtempSync(join(tmpdir(), 'amphi-browser-data-'));
   tempDirs.add(dataDir);
-  const args = ['serve', '--http', http, '--rtmp', '127.0.0.1:0', '--no-demo', '--data-dir', dataDir];
+  // --print-secrets: stdout is a pipe here, and the tests read the moderator tokens.
+  const args = ['serve', '--http', http, '--rtmp', '127.0.0.1:0', '--no-demo', '--data-dir', dataDir, '--print-secrets'];
   // WebRTC (WHIP) media on an ephemeral loopback port, so tests never collide on the
   // default port with another amphi on the machine (unless the test chooses one).
   if (!extraArgs.includes('--webrtc-udp')) args.push('--webrtc-udp', '127.0.0.1:0');
