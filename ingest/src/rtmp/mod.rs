@@ -36,3 +36,6 @@ pub async fn serve_with_limits(
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod capture_tests;
