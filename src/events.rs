@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 pub const EVENTS_FILE: &str = "events.json";
+/// The demo event the server publishes itself (a synthetic lecture): listed like any
+/// other, but it takes no publisher, so no RTMP or WHIP instructions are printed for it.
+pub const DEMO_EVENT: &str = "demo";
 /// Length of generated stream keys (alphanumeric, ~190 bits).
 pub const STREAM_KEY_LEN: usize = 32;
 

@@ -1,6 +1,6 @@
 //! `amphi serve`: wires ingest → packager → store → origin in one process.
 
-use crate::events::{Catalog, Directory, EventRecord, EventsFileStore};
+use crate::events::{Catalog, Directory, EventRecord, EventsFileStore, DEMO_EVENT};
 use crate::roles::{Role, ScaleArgs, StoreKind};
 use amphi_hls::store::Store;
 use amphi_ingest::{EventId, Hub};
@@ -14,7 +14,6 @@ use tracing::info;
 
 pub const DEFAULT_HTTP: &str = "0.0.0.0:8080";
 pub const DEFAULT_RTMP: &str = "0.0.0.0:1935";
-pub const DEMO_EVENT: &str = "demo";
 pub const DEFAULT_EVENT: &str = "lecture";
 pub const QA_SQLITE_FILE: &str = "qa.sqlite3";
 

@@ -233,7 +233,7 @@ pub fn print_banner(
     let web = format!("http://{host}:{}", http.port());
     let udp = server.candidate();
     println!("AMPHI_WHIP url={web}/whip udp={udp}");
-    for e in events.iter().filter(|e| e.id != crate::serve::DEMO_EVENT) {
+    for e in events.iter().filter(|e| e.id != crate::events::DEMO_EVENT) {
         // The bearer token is the stream key: shown only where the RTMP key is.
         let token = if show_secrets {
             e.stream_key.as_str()
