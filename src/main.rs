@@ -4,6 +4,8 @@
 mod events;
 mod http_limits;
 mod liveness;
+mod persistence;
+mod recording;
 mod rlimit;
 mod roles;
 mod rtsp_sources;
@@ -100,6 +102,19 @@ enum EventAction {
     RotateKey { id: String },
     /// Delete an event.
     Delete { id: String },
+    /// Write an event's whole recording as one MP4 (no re-encoding), e.g. for PeerTube.
+    /// Reads the store `amphi serve` wrote to: give the same --store options.
+    Recording {
+        id: String,
+        /// The MP4 file to write.
+        #[arg(long, value_name = "FILE")]
+        mp4: PathBuf,
+        /// Rendition to export (default: the highest).
+        #[arg(long)]
+        rendition: Option<String>,
+        #[command(flatten)]
+        scale: roles::ScaleArgs,
+    },
 }
 
 /// Base URL printed in embed code when `--base-url` is not given.
@@ -277,6 +292,12 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             let e = store.rotate_key(&id)?;
             println!("new stream key for {}: {}", e.id, e.stream_key);
         }
+        EventAction::Recording {
+            id,
+            mp4,
+            rendition,
+            scale,
+        } => recording::export_mp4(data_dir, &scale, &id, rendition.as_deref(), &mp4)?,
         EventAction::Delete { id } => {
             store.delete(&id)?;
             println!("deleted event {id}");

@@ -46,10 +46,9 @@ pub struct ServeArgs {
     /// Host name to print in URLs (defaults to the bound address or localhost).
     #[arg(long)]
     public_host: Option<String>,
-    /// Minutes of each event kept as its recording (VOD after the live); 0 keeps only
-    /// the live window. Memory use grows with it when the store is in memory.
-    #[arg(long, default_value_t = 10, env = "AMPHI_RECORD_MINUTES")]
-    record_minutes: u64,
+    /// Recording length and the spool of writes the store refused.
+    #[command(flatten)]
+    persistence: crate::persistence::PersistenceArgs,
     /// Seconds an event stays live after its publisher leaves (a reconnecting encoder
     /// continues it); then its playlists become the recording.
     #[arg(long, default_value_t = amphi_packager::DEFAULT_END_AFTER.as_secs())]
@@ -74,11 +73,8 @@ pub struct ServeArgs {
 
 fn packager_config(args: &ServeArgs) -> amphi_packager::PackagerConfig {
     let mut config = amphi_packager::PackagerConfig::default();
-    let segment = config.playlist.segment_duration.as_secs().max(1);
-    config.playlist.retain_segments = config
-        .playlist
-        .window_segments
-        .max((args.record_minutes.saturating_mul(60) / segment) as usize);
+    args.persistence
+        .configure(&mut config, args.scale.store, &args.data_dir);
     config.end_after = std::time::Duration::from_secs(args.end_after.max(1));
     config
 }
@@ -196,7 +192,8 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     } else {
         let stats = amphi_packager::stats::PackagerStats::default();
         let packager = amphi_packager::Packager::new(store.clone(), packager_config(&args))
-            .with_stats(stats.clone());
+            .with_stats(stats.clone())
+            .with_events(directory.list().into_iter().map(|e| e.id).collect());
         let packager_task = tokio::spawn(packager.run(sessions));
         crate::telemetry::spawn(hub.clone(), stats, metrics.clone());
         let rtmp_listener = TcpListener::bind(args.rtmp)

@@ -9,102 +9,11 @@
 mod common;
 
 use common::infra::S3Server;
+use common::tcp_proxy::Proxy;
 use common::*;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BUCKET: &str = "amphi-e2e";
-
-/// A loopback TCP proxy that can go down (refusing connections, cutting open ones) and
-/// come back on the same port.
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(target: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-        let port = listener.local_addr().expect("addr").port();
-        let up = Arc::new(AtomicBool::new(true));
-        let conns = Arc::new(Mutex::new(Vec::new()));
-        let (up2, conns2) = (up.clone(), conns.clone());
-        std::thread::spawn(move || {
-            let mut listener = Some(listener);
-            loop {
-                match (&listener, up2.load(Ordering::SeqCst)) {
-                    (Some(_), false) => listener = None, // down: refuse connections
-                    (None, true) => listener = TcpListener::bind(("127.0.0.1", port)).ok(),
-                    _ => {}
-                }
-                let Some(l) = &listener else {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                };
-                l.set_nonblocking(true).expect("nonblocking");
-                match l.accept() {
-                    Ok((client, _)) => {
-                        let _ = client.set_nonblocking(false);
-                        let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
-                            continue;
-                        };
-                        let _ = client.set_nodelay(true);
-                        let _ = server.set_nodelay(true);
-                        let mut list = conns2.lock().expect("conns");
-                        for s in [&client, &server] {
-                            if let Ok(c) = s.try_clone() {
-                                list.push(c);
-                            }
-                        }
-                        pipe(&client, &server);
-                        pipe(&server, &client);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Proxy { port, up, conns }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn down(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for c in self.conns.lock().expect("conns").drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn up(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-fn pipe(from: &TcpStream, to: &TcpStream) {
-    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if to.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = to.shutdown(Shutdown::Write);
-    });
-}
 
 fn start_origin(s3: &S3Server, endpoint: &str, packager: &Amphi) -> Amphi {
     let notify = format!("{}/internal/notify", packager.http);

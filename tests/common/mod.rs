@@ -23,6 +23,7 @@ pub struct Amphi {
 
 pub mod infra;
 pub mod rtmp_client;
+pub mod tcp_proxy;
 
 pub mod tempdir {
     use std::path::{Path, PathBuf};
