@@ -5,7 +5,7 @@ CARGO ?= cargo
 HTTP ?= 0.0.0.0:8080
 RTMP ?= 0.0.0.0:1935
 
-.PHONY: run test bench soak deps-run deps-test player build build-release check fmt clippy clean
+.PHONY: fuzz run test bench soak deps-run deps-test player build build-release check fmt clippy clean
 
 run: deps-run player build-release
 	./target/release/amphi serve --http $(HTTP) --rtmp $(RTMP) --demo --first-event
@@ -36,6 +36,12 @@ deps-bench:
 
 player:
 	@cd player && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run --silent build
+
+# Each fuzz target for FUZZ_SECONDS on nightly at nice 19 (`make test` replays the
+# committed corpora on stable: tests/fuzz_corpus.rs).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
 
 build-release:
 	$(CARGO) build --release --bin amphi
