@@ -47,6 +47,10 @@ pub struct EventRecord {
     /// IP camera the event is pulled from (`rtsp://user:password@host/path`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtsp_url: Option<String>,
+    /// A second publish with the key is refused while the event is live, instead of
+    /// taking the event over from the current publisher (the default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_takeover: bool,
 }
 
 impl EventRecord {
@@ -65,6 +69,7 @@ impl EventRecord {
             named_viewers: false,
             embed_on: Vec::new(),
             rtsp_url: None,
+            no_takeover: false,
         }
     }
 }
@@ -274,6 +279,12 @@ impl KeyDirectory for Directory {
             .iter()
             .find(|e| constant_time_eq(e.stream_key.as_bytes(), key.as_bytes()))
             .and_then(|e| EventId::parse(&e.id).ok())
+    }
+
+    fn takeover(&self, event: &EventId) -> bool {
+        !self
+            .with_event(event.as_str(), |e| e.no_takeover)
+            .unwrap_or(false)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod events;
 mod http_limits;
+mod ingest_limits;
 mod liveness;
 mod persistence;
 mod recording;

@@ -62,6 +62,9 @@ pub struct ServeArgs {
     /// WebRTC (WHIP) ingest.
     #[command(flatten)]
     whip: crate::whip_http::WhipArgs,
+    /// Publisher limits (source size, frame rate, bitrate; RTMP connection budget).
+    #[command(flatten)]
+    ingest_limits: crate::ingest_limits::IngestLimitArgs,
     /// HTTP connection budget (timeouts, connection and held-request caps).
     #[command(flatten)]
     http_limits: crate::http_limits::HttpLimitArgs,
@@ -174,7 +177,7 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
         records.push(EventRecord::new(&demo, "Demo (test pattern)".into()));
     }
     let directory = Arc::new(Directory::new(records));
-    let (hub, sessions) = Hub::new(directory.clone());
+    let (hub, sessions) = Hub::with_limits(directory.clone(), args.ingest_limits.source());
     let role = args.scale.role;
     let store: Arc<dyn Store> = args.scale.open_store(&args.data_dir).await?;
     // Counters of the origin and gauges of the ingest and packager stages: `/metrics`.
@@ -200,7 +203,11 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
             .await
             .with_context(|| format!("binding RTMP on {}", args.rtmp))?;
         let rtmp_addr = rtmp_listener.local_addr()?;
-        let rtmp_task = tokio::spawn(amphi_ingest::rtmp::serve(rtmp_listener, hub.clone()));
+        let rtmp_task = tokio::spawn(amphi_ingest::rtmp::serve_with_limits(
+            rtmp_listener,
+            hub.clone(),
+            args.ingest_limits.rtmp(),
+        ));
         (Some(packager_task), Some(rtmp_task), Some(rtmp_addr))
     };
     let whip = match role {

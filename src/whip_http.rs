@@ -1,4 +1,5 @@
-//! WHIP over HTTP (RFC 9725): `POST /whip/{event}` answers an SDP offer,
+//! WHIP over HTTP (RFC 9725): `POST /whip/{event}` answers an SDP offer (with the
+//! event's token it takes a live event over from its current publisher),
 //! `DELETE /whip/{event}/{session}` ends the session, `OPTIONS` answers CORS
 //! preflights, `PATCH` (trickle ICE) is refused with 405. The logic is in
 //! `amphi_ingest::whip`; this file maps it to axum and starts the media socket.
@@ -147,6 +148,11 @@ async fn publish(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    // The client's address, when the listener records it (for the takeover log line).
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let header = |name: header::HeaderName| {
         parts
             .headers
@@ -158,11 +164,12 @@ async fn publish(
         Ok(b) => b,
         Err(_) => return refusal(&WhipError::TooLarge(MAX_OFFER_BYTES + 1)),
     };
-    let answer = match server.publish(
+    let answer = match server.publish_from(
         &event,
         header(header::AUTHORIZATION).as_deref(),
         header(header::CONTENT_TYPE).as_deref(),
         &body,
+        peer,
     ) {
         Ok(a) => a,
         Err(e) => return refusal(&e),
