@@ -251,8 +251,14 @@ impl Session {
             self.state,
             State::Start | State::Connected | State::Publishing { .. }
         ) {
-            let Some(msg) = self.decoder.poll_message()? else {
-                break;
+            let msg = match self.decoder.poll_message() {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(e) => {
+                    // A broken chunk stream ends the session like any other error.
+                    self.state = State::Closed;
+                    return Err(e.into());
+                }
             };
             if let Err(e) = self.handle_message(msg) {
                 self.state = State::Closed;
