@@ -114,7 +114,7 @@ enum EventAction {
         #[arg(long)]
         rendition: Option<String>,
         #[command(flatten)]
-        scale: roles::ScaleArgs,
+        scale: Box<roles::ScaleArgs>,
     },
 }
 
