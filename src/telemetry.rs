@@ -7,6 +7,10 @@
 //!   per wall-clock second (1.0 = keeping up with the lecturer);
 //! - `amphi_encoder_lag_seconds{event,rendition}`: arrival at ingest → chunk out of the
 //!   muxer.
+//! - `amphi_renditions_shed{event}`: renditions stopped for want of CPU (graceful
+//!   overload), and per rendition `amphi_rendition_shed{event,rendition}` (1 = shed)
+//!   and `amphi_encoder_dropped_frames{event,rendition}` (frames its encoder's queue
+//!   dropped in the current session).
 //!
 //! Series of events that stopped publishing are removed.
 
@@ -23,6 +27,9 @@ pub const INTERVAL: Duration = Duration::from_secs(2);
 const BITRATE: &str = "amphi_ingest_bitrate_bps";
 const RTF: &str = "amphi_encoder_realtime_factor";
 const LAG: &str = "amphi_encoder_lag_seconds";
+const SHED: &str = "amphi_renditions_shed";
+const RENDITION_SHED: &str = "amphi_rendition_shed";
+const DROPPED: &str = "amphi_encoder_dropped_frames";
 
 /// Turns running byte counts into rates between two samples.
 #[derive(Debug, Default)]
@@ -118,6 +125,11 @@ pub fn spawn(hub: Hub, stats: PackagerStats, metrics: Arc<Metrics>) -> tokio::ta
         let mut meter = BitrateMeter::default();
         let (mut bitrate, mut rtf, mut lag) =
             (Family::new(BITRATE), Family::new(RTF), Family::new(LAG));
+        let (mut shed, mut rendition_shed, mut dropped) = (
+            Family::new(SHED),
+            Family::new(RENDITION_SHED),
+            Family::new(DROPPED),
+        );
         let mut tick = tokio::time::interval(INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -152,6 +164,28 @@ pub fn spawn(hub: Hub, stats: PackagerStats, metrics: Arc<Metrics>) -> tokio::ta
                     })
                     .collect(),
             );
+            let load = stats.load_snapshot(now);
+            let mut per_event: std::collections::BTreeMap<&str, f64> = Default::default();
+            for f in &load {
+                *per_event.entry(f.event.as_str()).or_default() += if f.shed { 1.0 } else { 0.0 };
+            }
+            shed.publish(
+                &metrics,
+                per_event
+                    .into_iter()
+                    .map(|(e, n)| (labels(&[("event", e)]), n))
+                    .collect(),
+            );
+            let per_rendition = |value: fn(&amphi_packager::stats::LoadFigures) -> f64| {
+                load.iter()
+                    .map(|f| {
+                        let l = labels(&[("event", &f.event), ("rendition", &f.rendition)]);
+                        (l, value(f))
+                    })
+                    .collect()
+            };
+            rendition_shed.publish(&metrics, per_rendition(|f| if f.shed { 1.0 } else { 0.0 }));
+            dropped.publish(&metrics, per_rendition(|f| f.dropped_frames as f64));
         }
     })
 }

@@ -217,6 +217,9 @@ impl EventPackager {
                     Some(PipelineEvent::Output { rendition, output }) => {
                         self.on_output(&plan, &names, &mut inits, rendition, output).await;
                     }
+                    Some(PipelineEvent::Load(load)) => {
+                        self.on_load(&plan, &names, &inits, load).await;
+                    }
                     Some(PipelineEvent::Eos) => break,
                     Some(PipelineEvent::Error(e)) => {
                         warn!(reason = %e, "ladder pipeline error; waiting for the publisher to leave");
@@ -300,6 +303,24 @@ impl EventPackager {
         };
         self.apply(ops).await;
         self.write_playlists(name).await;
+    }
+
+    /// The ladder's load (graceful overload): figures for `/metrics`; a rendition shed
+    /// or restored leaves or rejoins the multivariant playlist (its own playlist goes
+    /// on without a gap).
+    async fn on_load(
+        &mut self,
+        plan: &Plan,
+        names: &[String],
+        inits: &[Option<Bytes>],
+        load: crate::shedding::LadderLoad,
+    ) {
+        self.stats
+            .record_load(&self.event, names, &load, Instant::now());
+        if load.changed.is_some() && inits.iter().all(Option::is_some) {
+            let (listed, inits) = crate::shedding::listed(plan, inits, &load.running);
+            self.write_master(&listed, &inits).await;
+        }
     }
 
     async fn write_master(&mut self, plan: &Plan, inits: &[Option<Bytes>]) {

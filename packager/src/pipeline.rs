@@ -23,6 +23,7 @@
 
 use crate::ladder::{KeyframePolicy, Plan, RenditionKind};
 use crate::segmenter::Chunk;
+use crate::shedding::{LadderLoad, Shedding};
 use crate::timing::FrameGrid;
 use crate::PackagerError;
 use amphi_ingest::{AudioConfig, EncodedFrame, FrameKind, MediaTime};
@@ -55,9 +56,14 @@ pub enum MuxOutput {
 
 #[derive(Debug)]
 pub enum PipelineEvent {
-    Output { rendition: usize, output: MuxOutput },
+    Output {
+        rendition: usize,
+        output: MuxOutput,
+    },
     Eos,
     Error(String),
+    /// The ladder's load and shedding state (every `shedding::TICK` and on changes).
+    Load(LadderLoad),
 }
 
 pub struct LadderPipeline {
@@ -73,6 +79,44 @@ pub struct LadderPipeline {
     /// the first video frame.
     /// The first video frame's timestamp and the grid through it.
     grid: std::cell::OnceCell<(MediaTime, Option<FrameGrid>)>,
+    /// Graceful overload: frame drops, lag, renditions shed.
+    shedding: Arc<Shedding>,
+}
+
+/// Shortest part duration an event may choose (6 frames at 30 fps).
+pub const MIN_PART_DURATION: Duration = Duration::from_millis(200);
+/// Longest part duration an event may choose.
+pub const MAX_PART_DURATION: Duration = Duration::from_secs(1);
+
+/// Reads a part duration in seconds, [`MIN_PART_DURATION`] to [`MAX_PART_DURATION`]
+/// (e.g. `0.2`, `0.333`, `0.5`), as given on the command line.
+pub fn parse_part_duration(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let d = Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))?;
+    if !(MIN_PART_DURATION..=MAX_PART_DURATION).contains(&d) {
+        return Err(format!(
+            "part duration {secs} s is outside {} s to {} s",
+            MIN_PART_DURATION.as_secs_f64(),
+            MAX_PART_DURATION.as_secs_f64()
+        ));
+    }
+    Ok(d)
+}
+
+impl crate::PackagerConfig {
+    /// Sets the part duration of the muxers and the playlists' PART-TARGET (the
+    /// playlist writer derives PART-HOLD-BACK, 3 × PART-TARGET, from it). Segments keep
+    /// their duration; the muxer rounds the part to a whole fraction of it.
+    pub fn set_part_duration(&mut self, part: Duration) {
+        let part = part.clamp(MIN_PART_DURATION, MAX_PART_DURATION);
+        self.mux.part_duration = part;
+        let (_, chunk) = mux_durations(&self.mux);
+        // Announced in whole milliseconds, never below a real part.
+        self.playlist.part_target = Duration::from_millis((chunk as u64).div_ceil(1_000_000));
+    }
 }
 
 /// Fragment and chunk durations in nanoseconds. The fragment is a whole number of
@@ -100,9 +144,17 @@ fn audio_branch(audio: &AudioConfig) -> String {
 
 fn launch_description(plan: &Plan, audio: Option<&AudioConfig>, settings: &MuxSettings) -> String {
     let (frag, chunk) = mux_durations(settings);
-    // Queues: compressed branches hold a few seconds, raw ones one second.
+    // Queues: compressed branches hold a few seconds. Each encoder reads decoded
+    // frames from a queue one part long that drops its oldest frame when full (an
+    // encoder short of CPU loses frames, not time); `shedding` filters what enters it.
+    // The queues into each muxer leak (drop their oldest buffer) when full rather than
+    // block: a muxer stuck for five seconds then loses its own input instead of
+    // blocking a tee and, through it, every other rendition of the event.
     let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
-    let qraw = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000";
+    let qmux =
+        "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
+    let qraw =
+        format!("queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time={chunk}");
     let mut d = String::from("appsrc name=vsrc format=time ! h264parse ! tee name=vt ");
     let encoded = plan
         .renditions
@@ -116,14 +168,14 @@ fn launch_description(plan: &Plan, audio: Option<&AudioConfig>, settings: &MuxSe
             "isofmp4mux name=mux{i} fragment-duration={frag} chunk-duration={chunk} send-force-keyunit=false ! appsink name=sink{i} sync=false async=false "
         );
         match r.kind {
-            RenditionKind::Passthrough => d += &format!("vt. ! {q} ! mux{i}. "),
+            RenditionKind::Passthrough => d += &format!("vt. ! {qmux} ! mux{i}. "),
             RenditionKind::Encoded { bitrate } => {
                 let kbps = (bitrate / 1000).max(100);
                 let profile = if r.height > 720 { "high" } else { "main" };
                 d += &format!(
-                    "dt. ! {qraw} ! videoscale ! videoconvert ! video/x-raw,format=I420,width={w},height={h},pixel-aspect-ratio=1/1 ! \
+                    "dt. ! {qraw} name=rawq{i} ! videoscale ! videoconvert ! video/x-raw,format=I420,width={w},height={h},pixel-aspect-ratio=1/1 ! \
                      x264enc name=enc{i} tune=zerolatency speed-preset={preset} bitrate={kbps} vbv-buf-capacity=1000 key-int-max=1200 \
-                     bframes=0 b-adapt=false option-string=scenecut=0 ! video/x-h264,profile={profile} ! h264parse ! {q} ! mux{i}. ",
+                     bframes=0 b-adapt=false option-string=scenecut=0 ! video/x-h264,profile={profile} ! h264parse ! {qmux} ! mux{i}. ",
                     w = r.width,
                     h = r.height,
                     preset = settings.x264_preset,
@@ -135,7 +187,7 @@ fn launch_description(plan: &Plan, audio: Option<&AudioConfig>, settings: &MuxSe
         d += &audio_branch(audio);
         d += " ! tee name=at ";
         for i in 0..plan.renditions.len() {
-            d += &format!("at. ! {q} ! mux{i}. ");
+            d += &format!("at. ! {qmux} ! mux{i}. ");
         }
     }
     d
@@ -178,6 +230,7 @@ impl LadderPipeline {
                 .build(),
         ));
         configure_appsrc(&video);
+        let shedding = Shedding::install(&pipeline, plan, events.clone())?;
         let audio = match (audio, &plan.audio) {
             (Some(config), Some(info)) => {
                 let a = by_name("asrc")?
@@ -219,13 +272,13 @@ impl LadderPipeline {
                     return Err(PackagerError::Pipeline("keyframe queue missing".into()))
                 }
             };
-            install_keyframe_forcing(&dec, forcing)?;
+            install_keyframe_forcing(&dec, forcing, shedding.clone())?;
         }
         for i in 0..plan.renditions.len() {
             let sink = by_name(&format!("sink{i}"))?
                 .downcast::<gst_app::AppSink>()
                 .map_err(|_| PackagerError::Pipeline("not an appsink".into()))?;
-            install_sink(&sink, i, events.clone());
+            install_sink(&sink, i, events.clone(), shedding.clone());
         }
         let bus = pipeline
             .bus()
@@ -261,6 +314,7 @@ impl LadderPipeline {
                 KeyframePolicy::Grid(_) => None,
             },
             grid: std::cell::OnceCell::new(),
+            shedding,
         })
     }
 
@@ -290,6 +344,12 @@ impl LadderPipeline {
         };
         let pts = gst::ClockTime::from_nseconds(pts.as_nanos().max(0) as u64);
         let dts = gst::ClockTime::from_nseconds(dts.as_nanos().max(0) as u64);
+        if let FrameKind::Video { .. } = frame.kind {
+            let now = std::time::Instant::now();
+            self.shedding
+                .on_arrival(Duration::from_nanos(pts.nseconds()), now);
+            self.shedding.tick(now);
+        }
         {
             let b = buffer
                 .get_mut()
@@ -388,6 +448,7 @@ impl GridCutter {
 fn install_keyframe_forcing(
     dec: &gst::Element,
     forcing: KeyframeForcing,
+    shedding: Arc<Shedding>,
 ) -> Result<(), PackagerError> {
     let src = dec
         .static_pad("src")
@@ -423,6 +484,7 @@ fn install_keyframe_forcing(
                 pts = pts.nseconds(),
                 "forcing a keyframe in every encoded rendition"
             );
+            shedding.on_forced_keyframe();
             let event = gstreamer_video::DownstreamForceKeyUnitEvent::builder()
                 .timestamp(pts)
                 .all_headers(true)
@@ -445,6 +507,7 @@ fn install_sink(
     sink: &gst_app::AppSink,
     rendition: usize,
     events: mpsc::UnboundedSender<PipelineEvent>,
+    shedding: Arc<Shedding>,
 ) {
     struct Pending {
         data: BytesMut,
@@ -492,6 +555,12 @@ fn install_sink(
                 }
                 if flags.contains(gst::BufferFlags::MARKER) {
                     if let Some(p) = pending.take() {
+                        shedding.on_chunk(
+                            rendition,
+                            Duration::from_nanos((p.pts + p.duration).nseconds()),
+                            p.fragment_start,
+                            std::time::Instant::now(),
+                        );
                         let _ = events.send(PipelineEvent::Output {
                             rendition,
                             output: MuxOutput::Chunk(Chunk {
@@ -523,6 +592,32 @@ mod tests {
         let (frag, chunk) = mux_durations(&s);
         assert_eq!(chunk, 333_333_333);
         assert_eq!(frag, 6 * chunk);
+    }
+
+    #[test]
+    fn part_durations_from_the_command_line() {
+        assert_eq!(parse_part_duration("0.2"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_part_duration(" 1 "), Ok(Duration::from_secs(1)));
+        for bad in ["0.1", "1.5", "-1", "fast", "NaN"] {
+            assert!(parse_part_duration(bad).is_err(), "{bad}");
+        }
+        let mut c = crate::PackagerConfig::default();
+        for (asked, chunk_ms, target_ms) in [
+            (200, 200, 200),
+            (333, 333, 334),
+            (500, 500, 500),
+            (250, 250, 250),
+            (300, 285, 286),
+        ] {
+            c.set_part_duration(Duration::from_millis(asked));
+            let (frag, chunk) = mux_durations(&c.mux);
+            assert!(
+                (1_999_999_990..=2_000_000_000).contains(&frag),
+                "segments stay 2 s: {frag}"
+            );
+            assert_eq!((chunk / 1_000_000) as u64, chunk_ms, "asked {asked} ms");
+            assert_eq!(c.playlist.part_target, Duration::from_millis(target_ms));
+        }
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! - its lag: how long after the frame arrived at ingest its chunk left the muxer
 //!   (wall clock now − the session's epoch − the chunk's end on the media clock).
 //!
+//! - graceful overload: whether each rendition is shed (stopped and out of the
+//!   multivariant playlist), and how many frames its encoder's queue dropped.
+//!
 //! Entries not updated for [`STALE_AFTER`] (the event's publisher left) are dropped.
 
 use std::collections::BTreeMap;
@@ -37,11 +40,25 @@ struct Entry {
     updated: Instant,
 }
 
+/// The shedding state of one rendition of one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadFigures {
+    pub event: String,
+    pub rendition: String,
+    pub shed: bool,
+    /// Frames the encoder's input queue dropped in the current session.
+    pub dropped_frames: u64,
+}
+
 /// Shared between the packager (which records) and whoever exports the figures.
 #[derive(Debug, Clone, Default)]
 pub struct PackagerStats {
     inner: Arc<Mutex<BTreeMap<(String, String), Entry>>>,
+    load: Arc<Mutex<LoadMap>>,
 }
+
+/// Shedding state per (event, rendition), with the time it was reported.
+type LoadMap = BTreeMap<(String, String), (LoadFigures, Instant)>;
 
 impl PackagerStats {
     /// Records a chunk that ends at `media_end` on the session's media clock, whose
@@ -90,6 +107,37 @@ impl PackagerStats {
                 );
             }
         }
+    }
+
+    /// Records the ladder's load report (renditions named by `names`, in plan order).
+    pub fn record_load(
+        &self,
+        event: &str,
+        names: &[String],
+        load: &crate::shedding::LadderLoad,
+        now: Instant,
+    ) {
+        let Ok(mut map) = self.load.lock() else {
+            return;
+        };
+        for (i, name) in names.iter().enumerate() {
+            let figures = LoadFigures {
+                event: event.to_owned(),
+                rendition: name.clone(),
+                shed: !load.running.get(i).copied().unwrap_or(true),
+                dropped_frames: load.dropped_frames.get(i).copied().unwrap_or(0),
+            };
+            map.insert((event.to_owned(), name.clone()), (figures, now));
+        }
+    }
+
+    /// Current shedding state (stale entries are dropped).
+    pub fn load_snapshot(&self, now: Instant) -> Vec<LoadFigures> {
+        let Ok(mut map) = self.load.lock() else {
+            return Vec::new();
+        };
+        map.retain(|_, (_, at)| now.duration_since(*at) < STALE_AFTER);
+        map.values().map(|(f, _)| f.clone()).collect()
     }
 
     /// Current figures (stale entries are dropped).
@@ -165,6 +213,29 @@ mod tests {
         let f = stats.snapshot(t0 + at(5000));
         assert_eq!(f[0].realtime_factor, None);
         assert!(stats.snapshot(t0 + at(5000) + STALE_AFTER).is_empty());
+    }
+
+    #[test]
+    fn load_reports_name_the_shed_renditions() {
+        let stats = PackagerStats::default();
+        let t0 = Instant::now();
+        let names: Vec<String> = ["1080p", "720p", "360p"].map(String::from).to_vec();
+        let load = crate::shedding::LadderLoad {
+            running: vec![true, false, true],
+            dropped_frames: vec![0, 40, 3],
+            changed: Some(1),
+        };
+        stats.record_load("ev", &names, &load, t0);
+        let f = stats.load_snapshot(t0);
+        let shed: Vec<(&str, bool, u64)> = f
+            .iter()
+            .map(|f| (f.rendition.as_str(), f.shed, f.dropped_frames))
+            .collect();
+        assert_eq!(
+            shed,
+            [("1080p", false, 0), ("360p", false, 3), ("720p", true, 40)]
+        );
+        assert!(stats.load_snapshot(t0 + STALE_AFTER).is_empty());
     }
 
     #[test]

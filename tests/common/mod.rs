@@ -135,6 +135,11 @@ impl Amphi {
         format!("{}{}", self.http, path)
     }
 
+    /// The amphi process's id (to signal it or limit its CPU).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log_contains(&self, needle: &str) -> bool {
         self.log.lock().expect("log lock").contains(needle)
     }

@@ -1,0 +1,337 @@
+//! Graceful overload: amphi starved of CPU (a cgroup CPU quota of half a core, or, where
+//! cgroups cannot be written, SIGSTOP/SIGCONT duty cycling to the same share) while a
+//! 1080p lecture (passthrough + 720p/480p/360p encoded) and a second, 360p event
+//! publish. The ladder must shed work instead of falling behind: every rendition still
+//! listed stays within a bounded distance of real time, the shedding shows in
+//! `/metrics`, the second event stays live, and when the CPU comes back the shed
+//! renditions return to the multivariant playlist.
+//!
+//! The publishers send pre-encoded files in real time (`-re -c copy`), so their own
+//! encoding takes no CPU from amphi during the test.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// CPU share amphi gets while starved (the full ladder needs ~1.2 cores).
+const STARVED_CORES: f64 = 0.5;
+/// How far behind real time a listed rendition's newest part may be while starved:
+/// a part and its encoding, plus the throttling's own stop-and-go and the playlist
+/// request served by the same starved process.
+const MAX_EDGE_LAG: Duration = Duration::from_millis(2500);
+
+/// Limits a process's CPU: a cgroup v1/v2 CPU quota, or a duty cycle of SIGSTOP and
+/// SIGCONT. Lifted on drop.
+enum Starver {
+    Cgroup(PathBuf),
+    DutyCycle(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>, u32),
+}
+
+impl Starver {
+    fn start(pid: u32, cores: f64) -> Starver {
+        let name = format!("amphi-overload-{}", std::process::id());
+        let period = 100_000u64;
+        let quota = (cores * period as f64) as u64;
+        let v1 = Path::new("/sys/fs/cgroup/cpu").join(&name);
+        let v2 = Path::new("/sys/fs/cgroup").join(&name);
+        let tries: [(&Path, Vec<(&str, String)>); 2] = [
+            (
+                &v1,
+                vec![
+                    ("cpu.cfs_period_us", period.to_string()),
+                    ("cpu.cfs_quota_us", quota.to_string()),
+                ],
+            ),
+            (&v2, vec![("cpu.max", format!("{quota} {period}"))]),
+        ];
+        for (dir, files) in tries {
+            if std::fs::create_dir(dir).is_err() {
+                continue;
+            }
+            let ok = files
+                .iter()
+                .all(|(f, v)| std::fs::write(dir.join(f), v).is_ok())
+                && std::fs::write(dir.join("cgroup.procs"), pid.to_string()).is_ok();
+            if ok {
+                eprintln!("starving amphi with a cgroup CPU quota of {cores} core ({dir:?})");
+                return Starver::Cgroup(dir.to_path_buf());
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+        // Duty cycle on 100 ms: stopped for the share of a 2-core machine it must lose.
+        let run_ms = ((cores / 2.0) * 100.0).clamp(5.0, 95.0) as u64;
+        eprintln!("starving amphi by SIGSTOP/SIGCONT, running {run_ms} ms of every 100 ms");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                signal(pid, "STOP");
+                std::thread::sleep(Duration::from_millis(100 - run_ms));
+                signal(pid, "CONT");
+                std::thread::sleep(Duration::from_millis(run_ms));
+            }
+        });
+        Starver::DutyCycle(stop, Some(thread), pid)
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
+}
+
+impl Drop for Starver {
+    fn drop(&mut self) {
+        match self {
+            Starver::Cgroup(dir) => {
+                // Lift the quota, move the tasks back to the root, remove the group.
+                for (f, v) in [("cpu.cfs_quota_us", "-1"), ("cpu.max", "max 100000")] {
+                    let _ = std::fs::write(dir.join(f), v);
+                }
+                let root = dir.parent().map(|p| p.join("cgroup.procs"));
+                if let (Ok(procs), Some(root)) =
+                    (std::fs::read_to_string(dir.join("cgroup.procs")), root)
+                {
+                    for pid in procs.lines() {
+                        let _ = std::fs::write(&root, pid);
+                    }
+                }
+                let _ = std::fs::remove_dir(&*dir);
+            }
+            Starver::DutyCycle(stop, thread, pid) => {
+                stop.store(true, Ordering::Relaxed);
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+                signal(*pid, "CONT");
+            }
+        }
+    }
+}
+
+struct Paced(Child);
+
+impl Drop for Paced {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Encodes `seconds` of a lecture-like test pattern once (OBS settings: 2 s GOP, AAC).
+fn encode_source(dir: &Path, width: u32, height: u32, kbps: u32) -> PathBuf {
+    let out = dir.join(format!("source-{height}p.mp4"));
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={width}x{height}:rate=30"),
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            "20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
+        .args(["-b:v", &format!("{kbps}k"), "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"])
+        .arg(&out)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "encoding the source failed");
+    out
+}
+
+/// Sends `file` in a loop, in real time, without re-encoding.
+fn publish_paced(file: &Path, url: &str) -> Paced {
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-stream_loop", "-1", "-i"])
+        .arg(file)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn ffmpeg");
+    Paced(child)
+}
+
+/// Renditions the multivariant playlist lists (their folder names).
+fn listed(c: &reqwest::blocking::Client, amphi: &Amphi, event: &str) -> Vec<String> {
+    get_text(c, &amphi.url(&format!("/live/{event}/master.m3u8")))
+        .map(|m| {
+            segment_uris(&m)
+                .into_iter()
+                .filter_map(|u| u.split('/').next().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How far the newest listed part of a media playlist trails the wall clock (its end on
+/// the program-date-time clock, which counts from the arrival of the first frame).
+fn edge_lag(
+    c: &reqwest::blocking::Client,
+    amphi: &Amphi,
+    event: &str,
+    rendition: &str,
+) -> Option<Duration> {
+    let text = get_text(
+        c,
+        &amphi.url(&format!("/live/{event}/{rendition}/index.m3u8")),
+    )?;
+    let listing = amphi_hls::playlist::read_media(&text).ok()?;
+    let last = listing.parts.last()?;
+    let end = last.program_date_time? + last.duration;
+    Some(
+        SystemTime::now()
+            .duration_since(end)
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// A gauge's value for the given label text, e.g. `event="lecture"`.
+fn gauge(c: &reqwest::blocking::Client, amphi: &Amphi, name: &str, labels: &str) -> Option<f64> {
+    let text = get_text(c, &amphi.url("/metrics"))?;
+    let prefix = format!("{name}{{{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
+    let scratch = common::tempdir::TempDir::new("overload");
+    let lecture = encode_source(scratch.path(), 1920, 1080, 4500);
+    let small = encode_source(scratch.path(), 640, 360, 600);
+    let amphi = Amphi::start(&[&format!("lecture:{KEY}"), &format!("other:{KEY}-other")]);
+    let _p1 = publish_paced(&lecture, &format!("{}/{KEY}", amphi.rtmp));
+    let _p2 = publish_paced(&small, &format!("{}/{KEY}-other", amphi.rtmp));
+    let c = client();
+    let all = wait_for("four renditions listed", Duration::from_secs(40), || {
+        let l = listed(&c, &amphi, "lecture");
+        (l.len() == 4).then_some(l)
+    });
+    wait_for("the second event live", Duration::from_secs(30), || {
+        (!listed(&c, &amphi, "other").is_empty()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let before: Vec<Duration> = all
+        .iter()
+        .filter_map(|r| edge_lag(&c, &amphi, "lecture", r))
+        .collect();
+    eprintln!("edge lag before starving: {before:?}");
+
+    // Starved for 30 s: sample every listed rendition of both events.
+    let starver = Starver::start(amphi.pid(), STARVED_CORES);
+    let start = Instant::now();
+    let mut samples: Vec<(Duration, String, Duration)> = Vec::new();
+    let mut max_shed = 0.0f64;
+    while start.elapsed() < Duration::from_secs(30) {
+        for r in listed(&c, &amphi, "lecture") {
+            if let Some(lag) = edge_lag(&c, &amphi, "lecture", &r) {
+                samples.push((start.elapsed(), format!("lecture/{r}"), lag));
+            }
+        }
+        for r in listed(&c, &amphi, "other") {
+            if let Some(lag) = edge_lag(&c, &amphi, "other", &r) {
+                samples.push((start.elapsed(), format!("other/{r}"), lag));
+            }
+        }
+        if let Some(n) = gauge(&c, &amphi, "amphi_renditions_shed", "event=\"lecture\"") {
+            max_shed = max_shed.max(n);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let listed_starved = listed(&c, &amphi, "lecture");
+    drop(starver);
+    let late: Vec<&(Duration, String, Duration)> = samples
+        .iter()
+        .filter(|(t, _, _)| *t >= Duration::from_secs(15))
+        .collect();
+    let worst = late.iter().map(|s| s.2).max().unwrap_or_default();
+    eprintln!(
+        "starved: {} samples, worst edge lag over the last 15 s {worst:?}, renditions shed at most {max_shed}, listed at the end {listed_starved:?}",
+        samples.len()
+    );
+    for (t, r, lag) in samples.iter().step_by(4) {
+        eprintln!(
+            "  t={:5.1}s {r:16} {:.2}s",
+            t.as_secs_f64(),
+            lag.as_secs_f64()
+        );
+    }
+    assert!(
+        max_shed >= 1.0 && amphi.log_contains("rendition shed"),
+        "nothing was shed while starved (amphi_renditions_shed max {max_shed})"
+    );
+    assert!(
+        listed_starved.len() < 4 && listed_starved.contains(&all[0]),
+        "the costliest encoded rendition leaves the listing, passthrough stays: {listed_starved:?}"
+    );
+    assert!(
+        late.iter().any(|s| s.1.starts_with("other/"))
+            && late.iter().any(|s| s.1.starts_with("lecture/")),
+        "both events kept publishing parts while starved"
+    );
+    assert!(
+        worst <= MAX_EDGE_LAG,
+        "a listed rendition fell {worst:?} behind real time while starved (bound {MAX_EDGE_LAG:?})"
+    );
+    let dropped: f64 = all
+        .iter()
+        .filter_map(|r| {
+            gauge(
+                &c,
+                &amphi,
+                "amphi_encoder_dropped_frames",
+                &format!("event=\"lecture\",rendition=\"{r}\""),
+            )
+        })
+        .sum();
+    eprintln!("frames dropped at the encoders' queues: {dropped}");
+
+    // CPU back: every rendition returns, the gauge goes back to 0, lag small again.
+    let back = Instant::now();
+    wait_for(
+        "every rendition listed again",
+        Duration::from_secs(90),
+        || (listed(&c, &amphi, "lecture").len() == 4).then_some(()),
+    );
+    eprintln!(
+        "all renditions back {:.1} s after the CPU returned",
+        back.elapsed().as_secs_f64()
+    );
+    wait_for(
+        "amphi_renditions_shed back to 0",
+        Duration::from_secs(10),
+        || {
+            (gauge(&c, &amphi, "amphi_renditions_shed", "event=\"lecture\"") == Some(0.0))
+                .then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    for r in &all {
+        let lag = wait_for("a media playlist", Duration::from_secs(10), || {
+            edge_lag(&c, &amphi, "lecture", r)
+        });
+        assert!(
+            lag < Duration::from_millis(1500),
+            "{r} trails by {lag:?} after recovery"
+        );
+    }
+    assert!(amphi.log_contains("rendition restored"));
+}
