@@ -185,9 +185,10 @@ pub fn read_media(text: &str) -> Result<MediaListing, ReadError> {
                     uri: uri.to_owned(),
                     duration,
                     independent: attribute(value, "INDEPENDENT") == Some("YES"),
-                    program_date_time: segment_pdt.map(|p| p + offset),
+                    program_date_time: segment_pdt.and_then(|p| p.checked_add(offset)),
                 });
-                offset += duration;
+                // Durations come from the text: absurd ones must not overflow.
+                offset = offset.saturating_add(duration);
                 index = index.saturating_add(1);
             }
             "EXTINF" => {
@@ -196,7 +197,7 @@ pub fn read_media(text: &str) -> Result<MediaListing, ReadError> {
                     .next()
                     .and_then(seconds)
                     .ok_or(bad("EXTINF"))?;
-                segment_pdt = segment_pdt.map(|p| p + duration);
+                segment_pdt = segment_pdt.and_then(|p| p.checked_add(duration));
                 offset = Duration::ZERO;
                 msn = msn.saturating_add(1);
                 index = 0;
