@@ -85,7 +85,7 @@ impl Collector for Gauges {
             let name = name.clone();
             let mut family = encoder.encode_descriptor(
                 &name,
-                "Set by another stage.",
+                "Set by another stage",
                 None,
                 MetricType::Gauge,
             )?;

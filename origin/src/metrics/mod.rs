@@ -197,6 +197,8 @@ mod tests {
                     line.starts_with("# HELP ") || line.starts_with("# TYPE "),
                     "{line}"
                 );
+                // The encoder ends each help text with a full stop of its own.
+                assert!(!line.ends_with(".."), "{line}");
                 continue;
             }
             let (series, value) = line.rsplit_once(' ').expect("name value");

@@ -76,17 +76,17 @@ impl Metrics {
         let mut registry = Registry::default();
         registry.register(
             "amphi_origin_requests",
-            "HTTP requests by kind and status class.",
+            "HTTP requests by kind and status class",
             requests.clone(),
         );
         registry.register(
             "amphi_origin_blocking_wait_seconds",
-            "Time blocking playlist reloads were held.",
+            "Time blocking playlist reloads were held",
             blocking_wait.clone(),
         );
         registry.register(
             "amphi_origin_estimated_viewers",
-            "Playlist requests per second times part duration (counts CDN edges, not people, behind a cache).",
+            "Playlist requests per second times part duration (counts CDN edges, not people, behind a cache)",
             viewers.clone(),
         );
         registry.register_collector(Box::new(gauges.clone()));
