@@ -70,6 +70,8 @@ pub enum SessionError {
     WrongApp(String),
     #[error("{0} before connect")]
     BeforeConnect(String),
+    #[error("connect on a connection that is already connected")]
+    ConnectTwice,
     #[error("publish without a stream key")]
     NoStreamKey,
     #[error("publish while already publishing")]
@@ -361,6 +363,8 @@ impl Session {
             return Err(SessionError::BeforeConnect(name));
         }
         match name.as_str() {
+            // A second connect would silently drop a publish (no `Unpublish`).
+            "connect" if self.state != State::Start => return Err(SessionError::ConnectTwice),
             "connect" => {
                 let app = arg(2)
                     .and_then(|o| o.get("app"))
