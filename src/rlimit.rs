@@ -39,10 +39,12 @@ pub fn raise_nofile() -> std::io::Result<NoFile> {
         }
     }
     // RLIM_INFINITY is the largest value: as a count, "more than we will ever use".
+    // `rlim_t` is `u64` on Linux but narrower on some other targets.
+    #[allow(clippy::useless_conversion)]
     Ok(NoFile {
-        was: was as u64,
-        soft: lim.rlim_cur as u64,
-        hard: lim.rlim_max as u64,
+        was: u64::from(was),
+        soft: u64::from(lim.rlim_cur),
+        hard: u64::from(lim.rlim_max),
     })
 }
 
