@@ -450,7 +450,7 @@ impl EventPackager {
             match action {
                 SpoolAction::Write { id, op } => {
                     if !self.spilling {
-                        warn!(dir = %self.spool.dir().display(), "store unavailable for too long: spilling writes to the local spool (bounded by its free space)");
+                        warn!(dir = %self.spool.dir().display(), "writes waiting for the store passed the memory bound: spilling writes to the local spool (bounded by its free space)");
                         self.spilling = true;
                     }
                     if let Err(e) = self.spool.write(id, &op).await {
