@@ -122,8 +122,10 @@ pub fn inspect_offer(body: &[u8]) -> Result<(String, OfferSummary), WhipError> {
                 )));
             }
             let kind = m.split(' ').next().unwrap_or("").to_owned();
+            let formats = m.split(' ').skip(3).map(str::to_owned).collect();
             sections.push(Section {
                 kind,
+                formats,
                 ..Section::default()
             });
         } else if let Some(section) = sections.last_mut() {
@@ -138,6 +140,25 @@ pub fn inspect_offer(body: &[u8]) -> Result<(String, OfferSummary), WhipError> {
     }
     if sections.is_empty() {
         return Err(WhipError::MalformedSdp("no media section (m=)".into()));
+    }
+    // Each payload type is described where it is listed, and listed once in the
+    // offer: str0m's answer panics on a payload type it would claim twice.
+    let mut listed = std::collections::HashSet::new();
+    for s in &sections {
+        let shown = |pt: &str| pt.chars().take(12).collect::<String>();
+        if let Some((pt, _)) = s.rtpmap.iter().find(|(pt, _)| !s.formats.contains(pt)) {
+            return Err(WhipError::MalformedSdp(format!(
+                "a=rtpmap:{} in the {} section, whose m= line does not list it",
+                shown(pt),
+                shown(&s.kind)
+            )));
+        }
+        if let Some(pt) = s.formats.iter().find(|pt| !listed.insert(pt.as_str())) {
+            return Err(WhipError::MalformedSdp(format!(
+                "payload type {} listed by two media sections",
+                shown(pt)
+            )));
+        }
     }
     let mut video_codecs = Vec::new();
     let mut h264 = false;
@@ -189,6 +210,8 @@ pub fn inspect_offer(body: &[u8]) -> Result<(String, OfferSummary), WhipError> {
 #[derive(Debug, Default)]
 struct Section {
     kind: String,
+    /// The payload types the m= line lists.
+    formats: Vec<String>,
     rtpmap: Vec<(String, String)>,
     fmtp: Vec<(String, String)>,
 }
