@@ -133,7 +133,7 @@ const sampler = (async () => {
       console.log(
         `SOAK_SAMPLE t=${((Date.now() - (endAt - Number(minutesArg) * 60000)) / 60000).toFixed(1)}min` +
           ` rss=${(s.rss / 1048576).toFixed(1)}MiB fds=${s.fds}` +
-          ` pdt_lag_median=${recent.length ? median(recent) : 'n/a'}ms` +
+          ` pdt_lag_median=${recent.length ? Math.round(median(recent)) : 'n/a'}ms` +
           ` stalls=${stalls.frozen.length} waiting=${stalls.waitingEvents}`,
       );
     }
@@ -155,9 +155,9 @@ const base = warm.length ? warm[0] : proc[0];
 const lastP = proc[proc.length - 1];
 const report = {
   minutes: Number(minutesArg),
-  pdt_lag_ms_start: head.length ? median(head) : null,
-  pdt_lag_ms_end: tail.length ? median(tail) : null,
-  pdt_drift_ms: head.length && tail.length ? median(tail) - median(head) : null,
+  pdt_lag_ms_start: head.length ? Math.round(median(head)) : null,
+  pdt_lag_ms_end: tail.length ? Math.round(median(tail)) : null,
+  pdt_drift_ms: head.length && tail.length ? Math.round(median(tail) - median(head)) : null,
   pdt_samples: lags.length,
   rss_mib_after_warmup: +(base.rss / 1048576).toFixed(1),
   rss_mib_end: +(lastP.rss / 1048576).toFixed(1),
