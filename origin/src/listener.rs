@@ -42,6 +42,10 @@ const MAX_REFUSING: usize = 64;
 const REFUSE_WITHIN: Duration = Duration::from_secs(1);
 /// On shutdown, how long connections may take to finish their requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Sockets beyond `max_connections` that may still be open while evicted connections
+/// close (their tasks close them a moment later); past it, new ones are dropped at once
+/// so descriptors stay bounded.
+const EVICTION_SLACK: usize = 64;
 /// At most one warning per this interval about a budget being exhausted.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -148,6 +152,12 @@ pub async fn serve(
                 }
             },
         };
+        if shared.live.load(Ordering::SeqCst) >= shared.limits.max_connections + EVICTION_SLACK {
+            drop(tcp);
+            shared.warn_budget("evicted connections are still closing: dropping new ones");
+            tokio::task::yield_now().await;
+            continue;
+        }
         let ip = canonical(peer.ip());
         let exempt = trusted.contains(ip);
         let activity = Arc::new(Activity::new(Instant::now()));
@@ -225,6 +235,11 @@ async fn accept_failed(shared: &Shared, e: io::Error) {
             "out of file descriptors accepting a connection ({e}); closed an idle one: {}; raise the open-file limit (LimitNOFILE) or lower --max-connections",
             victim.is_some()
         ));
+        if victim.is_some() {
+            // Its task closes it as soon as it runs: accept again right after.
+            tokio::task::yield_now().await;
+            return;
+        }
     } else {
         debug!(error = %e, "HTTP accept failed");
     }
