@@ -1,12 +1,11 @@
 // Amphi Q&A: what the viewer panel, the moderator page and the lecturer view share. Defines
-// window.AmphiQa: the event id from the page path, the viewer id, JSON requests to
+// window.AmphiQa: the event id from the page path, the server-signed viewer id, JSON requests to
 // /api/qa/{event}/..., a live store of questions fed by the REST list and the SSE stream,
 // and small DOM helpers. A plain browser script; nothing from the API is ever parsed as
 // HTML (textContent only).
 (function () {
   'use strict';
 
-  const VIEWER_KEY = 'amphi.viewer';
   const EVENT_RE = /^[A-Za-z0-9_-]{1,64}$/;
   const STATUSES = ['pending', 'approved', 'answered', 'hidden'];
 
@@ -26,26 +25,103 @@
     return '/api/qa/' + encodeURIComponent(event);
   }
 
-  // 16 random bytes, base64url without padding: 22 characters.
-  function newViewerId() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    let bin = '';
-    for (const b of bytes) bin += String.fromCharCode(b);
-    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  // The event's viewer token, for private events: `?token=` on the page URL (the same
+  // value the player puts in media paths). Sent to the Q&A API only.
+  function viewerToken() {
+    const t = new URLSearchParams(location.search).get('token');
+    return t && /^[A-Za-z0-9._-]{1,512}$/.test(t) ? t : null;
   }
 
-  let memoryViewer = null; // when storage is blocked (some embedded contexts)
-  function viewerId() {
-    try {
-      const stored = localStorage.getItem(VIEWER_KEY);
-      if (stored && /^[A-Za-z0-9_-]{22}$/.test(stored)) return stored;
-      const id = newViewerId();
-      localStorage.setItem(VIEWER_KEY, id);
-      return id;
-    } catch (_) {
-      if (!memoryViewer) memoryViewer = newViewerId();
-      return memoryViewer;
+  // This viewer's identity on the Q&A API: an id the server mints and signs
+  // (POST /api/qa/{event}/viewer, with the viewer token of a private event), kept in
+  // localStorage per event, renewed well before it expires (same id, new expiry), and
+  // sent as `Authorization: Bearer` on the Q&A API only, never on media URLs.
+  class ViewerIdentity {
+    constructor(event, token) {
+      this.event = event;
+      this.token = token || null;
+      this.key = 'amphi.viewer.' + event;
+      const saved = storageGet('localStorage', this.key, null);
+      this.current = saved && typeof saved.viewer === 'string' ? saved : null;
+      this.pending = null;
+      this.timer = null;
+      if (this.current) this.schedule();
+    }
+
+    get id() {
+      return this.current ? this.current.id : null;
+    }
+
+    get name() {
+      return this.current ? this.current.name || null : null;
+    }
+
+    // Milliseconds the current id has left (0 when none).
+    remaining() {
+      return this.current ? Math.max(0, Number(this.current.expires_at) * 1000 - Date.now()) : 0;
+    }
+
+    // The signed id, minting one first when needed. Resolves to { viewer } or
+    // { error } (the failed mint response, e.g. 429 with retryAfter, 401 token_required).
+    async get() {
+      if (this.remaining() > 60000) return { viewer: this.current.viewer };
+      const r = await this.fetch();
+      return r.ok ? { viewer: this.current.viewer } : { error: r };
+    }
+
+    // One mint or renewal at a time.
+    fetch() {
+      if (!this.pending) {
+        const body = {};
+        if (this.token) body.token = this.token;
+        if (this.remaining() > 0) body.viewer = this.current.viewer;
+        this.pending = request('POST', apiBase(this.event) + '/viewer', { body }).then((r) => {
+          this.pending = null;
+          if (r.ok && r.data && typeof r.data.viewer === 'string') {
+            this.current = { viewer: r.data.viewer, id: r.data.id, expires_at: r.data.expires_at, name: r.data.name || null };
+            storageSet('localStorage', this.key, this.current);
+            this.schedule();
+          }
+          return r;
+        });
+      }
+      return this.pending;
+    }
+
+    // Renews at half the remaining lifetime (at least a minute from now).
+    schedule() {
+      clearTimeout(this.timer);
+      const left = this.remaining();
+      if (left <= 0) return;
+      const wait = Math.min(Math.max(left / 2, 60000), 2147483647);
+      this.timer = setTimeout(() => {
+        this.fetch().then((r) => {
+          if (!r.ok && r.status !== 403 && this.remaining() > 0) this.schedule();
+        });
+      }, wait);
+    }
+
+    forget() {
+      clearTimeout(this.timer);
+      this.current = null;
+      try {
+        localStorage.removeItem(this.key);
+      } catch (_) {
+        /* blocked storage */
+      }
+    }
+
+    // A request as this viewer. An id the server no longer accepts (expired while the
+    // laptop slept, key rotated) is replaced once and the request sent again.
+    async request(method, url, opts = {}) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const id = await this.get();
+        if (id.error) return id.error;
+        const r = await request(method, url, Object.assign({}, opts, { token: id.viewer }));
+        if (r.status !== 401 || !r.data || r.data.error !== 'invalid_viewer' || attempt > 0) return r;
+        this.forget();
+      }
+      return { ok: false, status: 0, data: null, retryAfter: null, message: 'Cannot reach the server.' };
     }
   }
 
@@ -66,12 +142,13 @@
     }
   }
 
-  // A request to the Q&A API. Resolves to { ok, status, data, retryAfter, message };
-  // never throws (network failures come back as status 0).
-  async function request(method, url, { body, viewer, token, timeoutMs = 10000 } = {}) {
+  // A request to the Q&A API. `token` is the bearer value: a moderator token, a
+  // signed viewer id, or a private event's viewer token. Resolves to
+  // { ok, status, data, retryAfter, message }; never throws (network failures come
+  // back as status 0).
+  async function request(method, url, { body, token, timeoutMs = 10000 } = {}) {
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (viewer) headers['X-Amphi-Viewer'] = viewer;
     if (token) headers.Authorization = 'Bearer ' + token;
     let res;
     try {
@@ -108,6 +185,8 @@
       case 403:
         return 'A moderator has blocked you from asking questions in this lecture.';
       case 401:
+        if (data && data.error === 'token_required') return 'This lecture is private: open it with the link your course gave you.';
+        if (data && data.error === 'invalid_viewer') return 'Your Q&A session has expired. Reload the page.';
         return 'The moderator link is missing its token or the token is wrong.';
       case 404:
         return 'Q&A is not available for this event.';
@@ -130,11 +209,13 @@
   // tolerantly: any message with a `question` object is an upsert; a message we do not
   // understand makes us re-read the list, so no update is lost to an unexpected shape.
   class QuestionStore {
-    constructor({ event, moderator = false, token = null, viewer = null, onChange, onStatus }) {
+    // `token`: the moderator token (moderator view); `access`: a private event's viewer
+    // token (viewer view), needed to read its questions.
+    constructor({ event, moderator = false, token = null, access = null, onChange, onStatus }) {
       this.event = event;
       this.moderator = moderator;
       this.token = token;
-      this.viewer = viewer;
+      this.access = access;
       this.onChange = onChange || (() => {});
       this.onStatus = onStatus || (() => {});
       this.questions = new Map();
@@ -155,6 +236,7 @@
     streamUrl() {
       let url = apiBase(this.event) + '/stream';
       if (this.moderator) url += '?view=moderator&token=' + encodeURIComponent(this.token || '');
+      else if (this.access) url += '?access=' + encodeURIComponent(this.access);
       return url;
     }
 
@@ -166,7 +248,7 @@
     async refetch() {
       const seq = ++this.fetchSeq;
       const issuedAt = performance.now();
-      const r = await request('GET', this.listUrl(), { token: this.moderator ? this.token : null, viewer: this.viewer });
+      const r = await request('GET', this.listUrl(), { token: this.moderator ? this.token : this.access });
       if (seq !== this.fetchSeq || this.closed) return r;
       // The list endpoint answers `{type: "questions", seq, questions}`; a bare array is
       // read too.
@@ -397,7 +479,8 @@
   window.AmphiQa = Object.freeze({
     eventFromPath,
     apiBase,
-    viewerId,
+    viewerToken,
+    ViewerIdentity,
     storageGet,
     storageSet,
     request,

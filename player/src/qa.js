@@ -32,7 +32,8 @@
   root.hidden = false;
 
   const SYNC_TICK_MS = 250;
-  const viewer = Q.viewerId();
+  // Minted on first use (asking or voting), so opening the page costs no id.
+  const identity = new Q.ViewerIdentity(event, Q.viewerToken());
   const VOTED_KEY = 'amphi.voted.' + event;
   const MINE_KEY = 'amphi.asked.' + event;
   const COLLAPSED_KEY = 'amphi.qa.collapsed';
@@ -86,6 +87,14 @@
   nameInput.autocomplete = 'nickname';
   nameInput.placeholder = 'Anonymous';
   nameInput.value = Q.storageGet('localStorage', NAME_KEY, '') || '';
+  // A named viewer token (private events) gives the name the server asks under.
+  function showTokenName() {
+    if (!identity.name) return;
+    nameInput.value = identity.name;
+    nameInput.readOnly = true;
+    nameInput.title = 'Your name, from the link your course gave you';
+  }
+  showTokenName();
   const nameRow = el('div', 'qa-name-row');
   nameRow.append(nameLabel, nameInput);
   const submit = el('button', 'btn btn-accent qa-submit', 'Ask');
@@ -210,7 +219,8 @@
 
     form.dataset.busy = '1';
     updateSubmit();
-    const r = await Q.request('POST', Q.apiBase(event) + '/questions', { body: payload, viewer });
+    const r = await identity.request('POST', Q.apiBase(event) + '/questions', { body: payload });
+    showTokenName();
     form.dataset.busy = '';
     if (r.ok) {
       textarea.value = '';
@@ -256,7 +266,7 @@
     voted.add(id);
     Q.storageSet('localStorage', VOTED_KEY, Array.from(voted).slice(-1000));
     button.disabled = true;
-    const r = await Q.request('POST', Q.apiBase(event) + '/questions/' + encodeURIComponent(id) + '/vote', { viewer });
+    const r = await identity.request('POST', Q.apiBase(event) + '/questions/' + encodeURIComponent(id) + '/vote');
     if (r.ok) {
       if (r.data && Number.isFinite(Number(r.data.votes))) {
         store.upsert({ id: q.id, votes: Number(r.data.votes) });
@@ -371,7 +381,7 @@
 
   const store = new Q.QuestionStore({
     event,
-    viewer,
+    access: Q.viewerToken(),
     onChange: render,
     onStatus: (s) => {
       if (s.live !== undefined) root.classList.toggle('is-live', s.live === true);
@@ -395,7 +405,7 @@
   store.start();
 
   window.amphiQa = Object.freeze({
-    viewer,
+    identity,
     store,
     render,
   });

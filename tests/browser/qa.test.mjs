@@ -1,21 +1,20 @@
 // Q&A end to end, with no video: two viewer pages (separate browsers, so separate viewer
-// ids) and a moderator page. A question asked on viewer 1 reaches the moderator; approving
-// it shows it on viewer 2 within 1 s; a viewer's vote counts once; HTML in a question is
-// shown as text and never runs; a burst of 1,000 posts from one viewer is rate limited
-// while another viewer still gets a prompt answer; a banned viewer gets 403.
+// ids, minted and signed by the server) and a moderator page. A question asked on viewer 1
+// reaches the moderator; approving it shows it on viewer 2 within 1 s; a viewer's vote
+// counts once; HTML in a question is shown as text and never runs; a burst of 1,000 posts
+// from one viewer is rate limited while another viewer still gets a prompt answer; a
+// banned viewer gets 403; a made-up viewer id gets 401.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { cleanup, dumpDiagnostics, launchBrowser, sleep, startAmphi, waitFor } from './harness.mjs';
 
 const EVENT = 'lecture';
 const XSS = '<img src=x onerror="window.__xss=1">';
 
-const newViewerId = () => randomBytes(16).toString('base64url');
-
-async function api(base, method, path, { viewer, token, body } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (viewer) headers['X-Amphi-Viewer'] = viewer;
+// `viewer`: a signed viewer id; `token`: the moderator token. Both go as bearer values.
+async function api(base, method, path, { viewer, token, body, headers: extra } = {}) {
+  const headers = Object.assign({ Accept: 'application/json' }, extra);
+  if (viewer) headers.Authorization = `Bearer ${viewer}`;
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(`${base}/api/qa/${EVENT}${path}`, {
@@ -32,6 +31,13 @@ async function api(base, method, path, { viewer, token, body } = {}) {
     data = text;
   }
   return { status: res.status, data, retryAfter: res.headers.get('retry-after') };
+}
+
+// A fresh viewer id from the server: { viewer (signed), id }.
+async function mint(base) {
+  const r = await api(base, 'POST', '/viewer');
+  assert.equal(r.status, 200, `minting a viewer id answered ${r.status}`);
+  return r.data;
 }
 
 // The moderator page's copy of a question, by its text.
@@ -86,10 +92,6 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
     await waitFor(() => mod.evaluate(() => document.getElementById('mod-live').classList.contains('on')), 10000, {
       what: 'the moderator stream to connect',
     });
-    const v1 = await viewer1.evaluate(() => window.amphiQa.viewer);
-    const v2 = await viewer2.evaluate(() => window.amphiQa.viewer);
-    assert.match(v1, /^[A-Za-z0-9_-]{22}$/, 'viewer id is 22 base64url characters');
-    assert.notEqual(v1, v2, 'the two browsers are two viewers');
 
     // ---- a question from viewer 1 reaches the moderator
     const text = `Why is the sky blue? ${Date.now()}`;
@@ -98,6 +100,8 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
       what: 'viewer 1 to see its question sent',
     });
     const q = await waitFor(() => modQuestion(mod, text), 5000, { what: 'the question on the moderator page' });
+    const v1 = await viewer1.evaluate(() => window.amphiQa.identity.id);
+    assert.match(v1, /^[A-Za-z0-9_-]{22}$/, 'the server minted a 22-character viewer id');
     assert.equal(q.viewer, v1, 'the moderator sees the asker');
     await modRow(mod, q.id, q.status);
     console.log(`question ${q.id} arrived at the moderator as ${q.status}`);
@@ -131,13 +135,22 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
     });
     const v1Votes = viewer1.locator(`#qa-list li[data-id="${q.id}"] .qa-votes`);
     await waitFor(async () => (await v1Votes.textContent()) === '1', 5000, { what: 'the vote to reach viewer 1 live' });
-    const again = await api(amphi.http, 'POST', `/questions/${q.id}/vote`, { viewer: v2 });
+    const v2 = await viewer2.evaluate(() => ({ id: window.amphiQa.identity.id, viewer: window.amphiQa.identity.current.viewer }));
+    assert.notEqual(v2.id, v1, 'the two browsers are two viewers');
+    const again = await api(amphi.http, 'POST', `/questions/${q.id}/vote`, { viewer: v2.viewer });
     assert.equal(again.status, 200, `second vote answered ${again.status}`);
     assert.equal(again.data.votes, 1, 'a second vote from the same viewer does not count');
-    const fresh = newViewerId();
-    const a = await api(amphi.http, 'POST', `/questions/${q.id}/vote`, { viewer: fresh });
-    const b = await api(amphi.http, 'POST', `/questions/${q.id}/vote`, { viewer: fresh });
+    const fresh = await mint(amphi.http);
+    const a = await api(amphi.http, 'POST', `/questions/${q.id}/vote`, { viewer: fresh.viewer });
+    const b = await api(amphi.http, 'POST', `/questions/${q.id}/vote`, { viewer: fresh.viewer });
     assert.deepEqual([a.data.votes, b.data.votes], [2, 2], 'another viewer: one more vote, once');
+    // A viewer id the client makes up (the old X-Amphi-Viewer header, or a bearer value the
+    // server did not sign) counts for nothing.
+    for (const made of ['made-up-viewer-0001', 'made-up-viewer-0002']) {
+      const h = await api(amphi.http, 'POST', `/questions/${q.id}/vote`, { headers: { 'X-Amphi-Viewer': made } });
+      const t = await api(amphi.http, 'POST', `/questions/${q.id}/vote`, { viewer: made });
+      assert.deepEqual([h.status, t.status], [401, 401], 'unsigned viewer ids are refused');
+    }
     await waitFor(async () => (await v1Votes.textContent()) === '2', 5000, { what: 'the vote count to update live' });
 
     // ---- HTML is shown as text and never runs
@@ -155,12 +168,12 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
     }
 
     // ---- a burst from one viewer is rate limited; another viewer still gets through fast
-    const spammer = newViewerId();
+    const spammer = await mint(amphi.http);
     let answered = 0;
     let answeredAtAsk = null;
     const burst = Promise.all(
       Array.from({ length: 1000 }, (_, i) =>
-        api(amphi.http, 'POST', '/questions', { viewer: spammer, body: { text: `spam ${i}` } })
+        api(amphi.http, 'POST', '/questions', { viewer: spammer.viewer, body: { text: `spam ${i}` } })
           .catch((e) => ({ status: 0, error: e }))
           .finally(() => answered++),
       ),
@@ -171,11 +184,11 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
       const t = performance.now();
       const res = await fetch('/api/qa/lecture/questions', {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'X-Amphi-Viewer': viewer },
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${viewer}` },
         body: JSON.stringify({ text: 'A real question during the spam' }),
       });
       return { status: res.status, ms: Math.round(performance.now() - t) };
-    }, v2);
+    }, v2.viewer);
     answeredAtAsk = answered;
     const askMs = other.ms;
     const results = await burst;
@@ -184,7 +197,12 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
     console.log(`burst of 1000 posts: ${JSON.stringify(counts)}; another viewer's post (${answeredAtAsk} of the burst answered by then): ${other.status} in ${askMs} ms`);
     assert.equal(other.status, 201, `another viewer's post during the burst answered ${other.status}`);
     assert.ok(askMs < 1000, `another viewer's post took ${askMs} ms (limit 1000)`);
-    assert.ok((counts[429] || 0) >= 900, `most of the burst got 429 (${JSON.stringify(counts)})`);
+    // Refused by the Q&A rate limit (429), or before that by the origin's per-client
+    // connection budget (503, or the connection closed: status 0): never accepted.
+    assert.equal(counts[201] || 0, 5, `exactly the per-minute allowance of the burst was accepted (${JSON.stringify(counts)})`);
+    const refused = (counts[429] || 0) + (counts[503] || 0) + (counts[0] || 0);
+    assert.equal(refused, 995, `the rest of the burst was refused (${JSON.stringify(counts)})`);
+    assert.ok((counts[429] || 0) >= 100, `the rate limit answered many of the burst (${JSON.stringify(counts)})`);
     const limited = results.find((r) => r.status === 429);
     assert.ok(limited.retryAfter && Number(limited.retryAfter) >= 0, '429 carries Retry-After');
 
@@ -211,7 +229,7 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
           const s = window.amphiModerator.store;
           for (const q of s ? s.questions.values() : []) if (q.viewer === viewer) return { id: String(q.id), status: q.status };
           return null;
-        }, spammer),
+        }, spammer.id),
       5000,
       { what: "one of the spammer's questions on the moderator page" },
     ).catch(() => null);
@@ -236,11 +254,13 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
       await sleep(1000);
       assert.match((await mod.textContent('#mod-status')) || '', /banned/i, 'the moderator page re-read the list without an error');
     } else {
-      const r = await api(amphi.http, 'POST', '/bans', { token, body: { viewer: spammer } });
+      const r = await api(amphi.http, 'POST', '/bans', { token, body: { viewer: spammer.id } });
       assert.ok(r.status < 300, `ban answered ${r.status}`);
     }
-    const banned = await api(amphi.http, 'POST', '/questions', { viewer: spammer, body: { text: 'let me in' } });
+    const banned = await api(amphi.http, 'POST', '/questions', { viewer: spammer.viewer, body: { text: 'let me in' } });
     assert.equal(banned.status, 403, `a banned viewer's post answered ${banned.status}`);
+    const renewed = await api(amphi.http, 'POST', '/viewer', { body: { viewer: spammer.viewer } });
+    assert.equal(renewed.status, 403, 'a banned viewer id is not renewed');
 
     // ---- moderator API refuses a wrong token
     const wrong = await api(amphi.http, 'POST', `/questions/${q.id}/hide`, { token: 'not-the-token' });
