@@ -1,0 +1,169 @@
+//! The recording is the whole lecture with a persistent store: 12 minutes of media
+//! (sent faster than real time, at a low resolution) end as one VOD playlist listing
+//! every segment from the first, and `amphi event recording ID --mp4 FILE` remuxes it
+//! into one MP4 whose duration matches (checked with ffprobe).
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Seconds of media published: more than the old 10-minute recording window.
+const MEDIA_SECONDS: u32 = 12 * 60 + 10;
+
+/// ffmpeg publishing as fast as it can (no `-re`): a small OBS-like stream.
+fn fast_publisher(rtmp: &str) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &MEDIA_SECONDS.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-profile:v",
+            "high",
+        ])
+        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
+        .args(["-b:v", "200k", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "64k", "-ar", "48000", "-ac", "2"])
+        .args(["-f", "flv", &format!("{rtmp}/{KEY}")])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn ffmpeg")
+}
+
+fn extinf_total(playlist: &str) -> f64 {
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|v| v.trim_end_matches(',').parse::<f64>().ok())
+        .sum()
+}
+
+fn ffprobe_duration(path: &std::path::Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration"])
+        .args(["-of", "default=noprint_wrappers=1:nokey=1"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe duration of {}: {out:?}", path.display()))
+}
+
+#[test]
+fn a_recording_longer_than_ten_minutes_is_whole_and_exports_to_mp4() {
+    let data = tempdir::TempDir::new("recording");
+    let store = data.path().join("media");
+    let store = store.to_str().expect("utf-8 path");
+    let amphi = Amphi::start_in_with(
+        data.path(),
+        &[&format!("lecture:{KEY}")],
+        &["--store", "fs", "--store-dir", store, "--end-after", "2"],
+    );
+    wait_for(
+        "the recording policy in the log",
+        Duration::from_secs(5),
+        || {
+            amphi
+                .log_contains("recordings keep the whole event")
+                .then_some(())
+        },
+    );
+    let c = client();
+    let started = Instant::now();
+    let mut publisher = fast_publisher(&amphi.rtmp);
+    let status = wait_for("the publisher to finish", Duration::from_secs(240), || {
+        publisher.try_wait().ok().flatten()
+    });
+    assert!(status.success(), "ffmpeg published its {MEDIA_SECONDS} s");
+    println!(
+        "{MEDIA_SECONDS} s of media published in {:?}",
+        started.elapsed()
+    );
+
+    let master = wait_for("the master playlist", Duration::from_secs(10), || {
+        get_text(&c, &amphi.url("/live/lecture/master.m3u8"))
+    });
+    let rendition = segment_uris(&master)[0]
+        .split('/')
+        .next()
+        .expect("rendition")
+        .to_owned();
+    let url = amphi.url(&format!("/live/lecture/{rendition}/index.m3u8"));
+    let vod = wait_for("the VOD playlist", Duration::from_secs(60), || {
+        get_text(&c, &url).filter(|t| t.contains("#EXT-X-ENDLIST"))
+    });
+    assert_eq!(media_sequence(&vod), Some(0), "from the first segment");
+    let listed = extinf_total(&vod);
+    let segments = segment_uris(&vod);
+    println!(
+        "VOD playlist: {} segments, {listed:.1} s (published {MEDIA_SECONDS} s)",
+        segments.len()
+    );
+    assert!(
+        (listed - MEDIA_SECONDS as f64).abs() < 3.0,
+        "the whole lecture is listed: {listed:.1} s of {MEDIA_SECONDS} s"
+    );
+    let base = url.trim_end_matches("index.m3u8");
+    for uri in [&segments[0], &segments[segments.len() / 2]] {
+        assert!(
+            get_bytes(&c, &format!("{base}{uri}")).is_some(),
+            "{uri} served"
+        );
+    }
+
+    let mp4 = data.path().join("lecture.mp4");
+    let out = Command::new(env!("CARGO_BIN_EXE_amphi"))
+        .args(["event", "--data-dir"])
+        .arg(data.path())
+        .args(["recording", "lecture", "--mp4"])
+        .arg(&mp4)
+        .args(["--store", "fs", "--store-dir", store])
+        .output()
+        .expect("amphi event recording");
+    assert!(
+        out.status.success(),
+        "amphi event recording failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&out.stdout).trim());
+    let duration = ffprobe_duration(&mp4);
+    println!("MP4: {duration:.2} s");
+    assert!(
+        (duration - listed).abs() < 1.0,
+        "the MP4 lasts as long as the recording: {duration:.2} s vs {listed:.2} s"
+    );
+    let (video, audio) = probe_streams(&mp4);
+    assert_eq!(video.as_deref(), Some("h264"));
+    assert_eq!(audio.as_deref(), Some("aac"));
+}
+
+/// Codec names of the first video and audio streams.
+fn probe_streams(path: &std::path::Path) -> (Option<String>, Option<String>) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let find = |kind: &str| {
+        text.lines().find_map(|l| {
+            let (name, ty) = l.split_once(',')?;
+            (ty.trim() == kind).then(|| name.to_owned())
+        })
+    };
+    (find("video"), find("audio"))
+}
