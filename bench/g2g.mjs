@@ -200,6 +200,8 @@ async function amphiRows(file) {
             r = await measure({ url, player, level, source });
           } catch (e) {
             console.log(`  ${name}: ${e.message.split('\n')[0]}`);
+            const why = [source.stderr().trim(), amphi.stderr().split('\n').filter((l) => /WARN|ERROR/.test(l)).slice(-5).join('\n')];
+            console.log(`    publisher: ${why[0] || '(nothing)'}\n    amphi warnings:\n${why[1]}`);
           }
           report(name, r);
           rows.push([name, r]);
@@ -265,5 +267,5 @@ console.log(
     `(2 s keyframes, AAC), each row a fresh viewer joining the live event${EXTRA_ARGS.length ? `; amphi ${EXTRA_ARGS.join(' ')}` : ''}`,
 );
 header();
-if (!ROWS.length || ROWS.some((r) => 'amphi /watch hls.js top lowest direct varnish'.includes(r))) await amphiRows(file);
+if (!ROWS.length || ROWS.some((r) => !r.includes('nginx'))) await amphiRows(file);
 if (shouldRun('nginx')) await nginxRow(file);
