@@ -1,7 +1,8 @@
 //! WHIP ingest end to end with a real WebRTC peer (aiortc, tests/whip/publish.py):
 //! H.264 + Opus over SRTP → hub → packager → LL-HLS, decoded by ffprobe; then every
-//! refusal the endpoint makes, and a publisher that vanishes without DELETE, while an
-//! RTMP event on the same server keeps advancing.
+//! refusal the endpoint makes, a publisher that vanishes without DELETE, and a second
+//! publish that takes the event over, while an RTMP event on the same server keeps
+//! advancing.
 //!
 //! Needs the Python venv with aiortc (`scripts/install-deps.sh test`).
 
@@ -326,9 +327,6 @@ fn whip_refusals_and_a_vanishing_publisher() {
     wait_for("the WHIP event live", Duration::from_secs(10), || {
         live_protocol(&c, &amphi, "lecture")
     });
-    // A second publisher to a live event: 409.
-    let r = post(Some(&bearer), "application/sdp", H264_OFFER);
-    assert_eq!(r.status().as_u16(), 409);
     // Let some media flow, then vanish.
     std::thread::sleep(Duration::from_secs(2));
     let killed = Instant::now();
@@ -344,6 +342,23 @@ fn whip_refusals_and_a_vanishing_publisher() {
         killed.elapsed().as_secs_f64()
     );
     assert!(amphi.log_contains("whip session ended"));
+
+    // A second publish with the token to a live event takes it over (the encoder
+    // reconnecting while its old session is still up): both answered 201, the first
+    // session is ended, the event stays live for the second.
+    let r = post(Some(&bearer), "application/sdp", H264_OFFER);
+    assert_eq!(r.status().as_u16(), 201);
+    let r = post(Some(&bearer), "application/sdp", H264_OFFER);
+    assert_eq!(r.status().as_u16(), 201);
+    wait_for("the first session ended", Duration::from_secs(5), || {
+        amphi
+            .log_contains("whip session ended: stopped: taken over by a whip publisher")
+            .then_some(())
+    });
+    assert_eq!(
+        live_protocol(&c, &amphi, "lecture").as_deref(),
+        Some("whip")
+    );
 
     // The RTMP event kept going all along.
     let after = wait_for("the RTMP event advancing", Duration::from_secs(10), || {

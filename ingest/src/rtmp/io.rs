@@ -234,8 +234,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 ConnError::Publish(e) => session.fail_publish(&format!("{e}.")),
                 _ => {}
             }
-            // Best effort: the peer may be told why (`_error`, `onStatus`).
-            let _ = timeout(FAREWELL_TIMEOUT, self.flush(&mut session)).await;
+            // Best effort: the peer may be told why (`_error`, `onStatus`). Then close
+            // gracefully and read what it still sends for a moment: closing with unread
+            // input resets the connection, and a reset makes the peer's system drop our
+            // last words before the encoder reads them.
+            let _ = timeout(FAREWELL_TIMEOUT, async {
+                self.flush(&mut session).await?;
+                self.stream.shutdown().await?;
+                let mut sink = [0u8; 4096];
+                while self.stream.read(&mut sink).await? > 0 {}
+                Ok::<(), ConnError>(())
+            })
+            .await;
         }
         result
     }

@@ -169,13 +169,7 @@ async fn second_publisher_takes_over_and_the_first_is_closed() {
         publish(&mut s2, &mut c2, "k1").await,
         "NetStream.Publish.Start"
     );
-    let err = timeout(Duration::from_secs(1), task1)
-        .await
-        .expect("the first connection ends at once")
-        .unwrap()
-        .unwrap_err();
-    assert!(matches!(err, ConnError::TakenOver(_)), "{err}");
-    // It was told why, then closed; its session ended.
+    // The first connection is told why at once, its session ended, then it is closed.
     let msgs = read_until(&mut s1, &mut c1, is_status).await;
     assert_eq!(
         status_code(msgs.last().unwrap()),
@@ -185,7 +179,17 @@ async fn second_publisher_takes_over_and_the_first_is_closed() {
         first.messages.recv().await,
         Some(SessionMessage::Frame(_))
     ));
-    assert!(first.messages.recv().await.is_none());
+    let ended = timeout(Duration::from_secs(1), first.messages.recv()).await;
+    assert!(matches!(ended, Ok(None)), "the first session ended at once");
+    let mut rest = Vec::new();
+    let _ = s1.read_to_end(&mut rest).await;
+    drop(s1);
+    let err = timeout(Duration::from_secs(5), task1)
+        .await
+        .expect("the first connection ends")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, ConnError::TakenOver(_)), "{err}");
 
     let mut media = c2.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, AVCC));
     media.extend(c2.media(msg_type::VIDEO, 0, video_tag(1, 1, 0, KEYFRAME)));
@@ -255,14 +259,21 @@ async fn wrong_handshake_version_and_deadlines() {
 
     tokio::time::pause();
     // Silent from the start: closed at the establishing deadline.
-    let (_s, task) = start(&hub);
+    let (mut s, task) = start(&hub);
     let t0 = tokio::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest).await;
+    let deadline = RtmpLimits::default().establish;
+    let closed = t0.elapsed();
+    assert!(
+        closed >= deadline && closed <= deadline + Duration::from_millis(5),
+        "{closed:?}"
+    );
+    drop(s);
     assert!(matches!(
         task.await.unwrap(),
         Err(ConnError::Expired(Expired::Establish(_)))
     ));
-    let deadline = RtmpLimits::default().establish;
-    assert!(t0.elapsed() >= deadline && t0.elapsed() <= deadline + Duration::from_millis(5));
     // Handshake and connect, then a byte a second: the same deadline.
     let (mut s, task) = start(&hub);
     let t0 = tokio::time::Instant::now();
@@ -280,7 +291,10 @@ async fn wrong_handshake_version_and_deadlines() {
         task.await.unwrap(),
         Err(ConnError::Expired(Expired::Establish(_)))
     ));
-    assert!(t0.elapsed() <= RtmpLimits::default().establish + Duration::from_millis(5));
+    assert!(
+        t0.elapsed()
+            <= RtmpLimits::default().establish + FAREWELL_TIMEOUT + Duration::from_millis(5)
+    );
     trickle.abort();
 }
 
@@ -295,11 +309,22 @@ async fn publishers_that_go_silent_or_trickle_are_closed() {
         "NetStream.Publish.Start"
     );
     let t0 = tokio::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest).await;
+    let closed = t0.elapsed();
+    let idle = RtmpLimits::default().idle;
+    assert!(
+        closed >= idle && closed <= idle + Duration::from_millis(5),
+        "{closed:?}"
+    );
+    drop(s);
     assert!(matches!(
         task.await.unwrap(),
         Err(ConnError::Expired(Expired::Idle(_)))
     ));
-    assert!(t0.elapsed() <= RtmpLimits::default().idle + Duration::from_millis(5));
+    assert!(
+        t0.elapsed() <= RtmpLimits::default().idle + FAREWELL_TIMEOUT + Duration::from_millis(5)
+    );
     assert!(hub.live_events().is_empty(), "the event is released");
 
     let (mut s, task) = start(&hub);
@@ -327,6 +352,6 @@ async fn publishers_that_go_silent_or_trickle_are_closed() {
         "{err}"
     );
     let limits = RtmpLimits::default();
-    assert!(t0.elapsed() <= limits.rate_window + Duration::from_millis(5));
+    assert!(t0.elapsed() <= limits.rate_window + FAREWELL_TIMEOUT + Duration::from_millis(5));
     trickle.abort();
 }
