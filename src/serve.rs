@@ -53,6 +53,14 @@ pub struct ServeArgs {
     /// continues it); then its playlists become the recording.
     #[arg(long, default_value_t = amphi_packager::DEFAULT_END_AFTER.as_secs())]
     end_after: u64,
+    /// LL-HLS part duration in seconds, 0.2 to 1 (segments stay 2 s; PART-HOLD-BACK is
+    /// three parts).
+    #[arg(long, value_name = "SECONDS", value_parser = amphi_packager::pipeline::parse_part_duration)]
+    part_duration: Option<std::time::Duration>,
+    /// Under CPU overload, shed the costliest encoded rendition (it leaves the
+    /// multivariant playlist). Off by default: a shed rendition does not come back yet.
+    #[arg(long)]
+    shed_renditions: bool,
     /// Role of this process and its store (scale out: one packager, many origins).
     #[command(flatten)]
     scale: ScaleArgs,
@@ -79,6 +87,10 @@ fn packager_config(args: &ServeArgs) -> amphi_packager::PackagerConfig {
     args.persistence
         .configure(&mut config, args.scale.store, &args.data_dir);
     config.end_after = std::time::Duration::from_secs(args.end_after.max(1));
+    config.mux.shed_renditions = args.shed_renditions;
+    if let Some(part) = args.part_duration {
+        config.set_part_duration(part);
+    }
     config
 }
 

@@ -46,6 +46,9 @@ pub struct MuxSettings {
     pub part_duration: Duration,
     /// x264 speed preset name.
     pub x264_preset: &'static str,
+    /// Whether the overload governor may shed renditions (off by default: a shed
+    /// rendition is not brought back yet). Frame drops are measured either way.
+    pub shed_renditions: bool,
 }
 
 #[derive(Debug)]
@@ -230,7 +233,7 @@ impl LadderPipeline {
                 .build(),
         ));
         configure_appsrc(&video);
-        let shedding = Shedding::install(&pipeline, plan, events.clone())?;
+        let shedding = Shedding::install(&pipeline, plan, settings.shed_renditions, events.clone())?;
         let audio = match (audio, &plan.audio) {
             (Some(config), Some(info)) => {
                 let a = by_name("asrc")?
@@ -588,6 +591,7 @@ mod tests {
             segment_duration: Duration::from_secs(2),
             part_duration: Duration::from_nanos(333_333_333),
             x264_preset: "veryfast",
+            shed_renditions: false,
         };
         let (frag, chunk) = mux_durations(&s);
         assert_eq!(chunk, 333_333_333);
@@ -637,6 +641,7 @@ mod tests {
             segment_duration: Duration::from_secs(2),
             part_duration: Duration::from_nanos(333_333_333),
             x264_preset: "veryfast",
+            shed_renditions: false,
         };
         assert!(mux_durations(&s).0 <= ms(2000).as_nanos());
     }

@@ -88,6 +88,8 @@ pub struct Shedding {
     /// would have arrived.
     base: Mutex<Option<Instant>>,
     governor: Mutex<(Governor, Option<Instant>)>,
+    /// Whether the governor's decisions are carried out (`--shed-renditions`).
+    enabled: bool,
     events: mpsc::UnboundedSender<PipelineEvent>,
 }
 
@@ -123,6 +125,7 @@ impl Shedding {
     pub fn install(
         pipeline: &gst::Pipeline,
         plan: &Plan,
+        enabled: bool,
         events: mpsc::UnboundedSender<PipelineEvent>,
     ) -> Result<Arc<Shedding>, PackagerError> {
         let mut rungs = Vec::with_capacity(plan.renditions.len());
@@ -169,6 +172,7 @@ impl Shedding {
             rungs,
             base: Mutex::new(None),
             governor: Mutex::new((Governor::new(&costs), None)),
+            enabled,
             events,
         }))
     }
@@ -265,7 +269,11 @@ impl Shedding {
                 }
             })
             .collect();
-        let action = g.0.tick(now, &readings);
+        let action = if self.enabled {
+            g.0.tick(now, &readings)
+        } else {
+            None
+        };
         drop(g);
         let changed = match action {
             Some(Action::Shed(i)) => {
