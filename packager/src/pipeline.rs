@@ -233,7 +233,8 @@ impl LadderPipeline {
                 .build(),
         ));
         configure_appsrc(&video);
-        let shedding = Shedding::install(&pipeline, plan, settings.shed_renditions, events.clone())?;
+        let shedding =
+            Shedding::install(&pipeline, plan, settings.shed_renditions, events.clone())?;
         let audio = match (audio, &plan.audio) {
             (Some(config), Some(info)) => {
                 let a = by_name("asrc")?
