@@ -88,42 +88,39 @@ fn bad_publishers_are_refused_and_others_unaffected() {
     );
     assert_other_advances(&c, &amphi, "a broken AVC header");
 
-    // 4. A second publisher on a key already live is refused, never mixed in.
-    let _first = Publisher::start(&amphi.rtmp, KEY, 640, 360, 60);
-    wait_for("lecture to be live", Duration::from_secs(30), || {
-        get_text(&c, &amphi.url("/api/events")).filter(|t| {
-            serde_json::from_str::<serde_json::Value>(t)
-                .ok()
-                .and_then(|v| {
-                    v.as_array()?
-                        .iter()
-                        .find(|e| e["id"] == "lecture")
-                        .map(|e| e["live"] == true)
-                })
-                .unwrap_or(false)
-        })
-    });
-    let second = Publisher::start(&amphi.rtmp, KEY, 320, 180, 20);
-    let (ok, _) = second.wait(Duration::from_secs(15));
+    // 4. A second publisher with the key takes the event over (the lecturer's encoder
+    //    reconnecting): the first is closed, the two are never mixed.
+    let first = Publisher::start(&amphi.rtmp, KEY, 640, 360, 60);
+    wait_for(
+        "the first publisher's ladder",
+        Duration::from_secs(30),
+        || {
+            get_text(&c, &amphi.url("/live/lecture/master.m3u8"))
+                .filter(|m| m.contains("RESOLUTION=640x360"))
+        },
+    );
+    let _second = Publisher::start(&amphi.rtmp, KEY, 320, 180, 30);
+    let (ok, _) = first.wait(Duration::from_secs(15));
     assert_eq!(
         ok,
         Some(false),
-        "a second publisher on a live key must be refused"
+        "the first publisher must be closed when another takes the event over"
     );
     assert!(
-        amphi.log_contains("already has a live publisher"),
+        amphi.log_contains("publisher taken over"),
         "{}",
         amphi.log()
     );
-    // The lecture's playlist is still the first publisher's: 360p top rendition only.
-    // (The event is live as soon as the publish is accepted; the master playlist
-    // follows once every rendition has its init segment.)
+    // The master playlist becomes the second publisher's alone (once each of its
+    // renditions has an init segment): 320x180, nothing of the first.
     let master = wait_for(
-        "the lecture's master playlist",
+        "the second publisher's master playlist",
         Duration::from_secs(30),
-        || get_text(&c, &amphi.url("/live/lecture/master.m3u8")),
+        || {
+            get_text(&c, &amphi.url("/live/lecture/master.m3u8"))
+                .filter(|m| m.contains("RESOLUTION=320x180"))
+        },
     );
-    assert!(master.contains("RESOLUTION=640x360"), "{master}");
-    assert!(!master.contains("RESOLUTION=320x180"), "{master}");
+    assert!(!master.contains("RESOLUTION=640x360"), "{master}");
     assert_other_advances(&c, &amphi, "a second publisher");
 }
