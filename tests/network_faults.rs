@@ -494,18 +494,7 @@ struct WhipPublisher {
 
 impl WhipPublisher {
     fn start(ns: &Netns, url: &str) -> WhipPublisher {
-        let venv = std::env::var_os("AMPHI_VENV")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                    .join(".cache/amphi-venv")
-            });
-        let py = venv.join("bin/python");
-        assert!(
-            py.exists(),
-            "{} missing: run scripts/install-deps.sh test",
-            py.display()
-        );
+        let py = aiortc_python();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/whip/publish.py");
         let mut child = ns
             .command(py.to_str().expect("utf-8 venv path"))

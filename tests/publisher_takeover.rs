@@ -11,7 +11,6 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -159,21 +158,6 @@ fn rtmp_half_open_publisher_is_taken_over_within_3_s() {
 
 const WHIP_KEY: &str = "whip-takeover-key";
 
-fn python() -> PathBuf {
-    let venv = std::env::var_os("AMPHI_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/amphi-venv")
-        });
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "{} missing: run scripts/install-deps.sh test (creates a venv with aiortc)",
-        py.display()
-    );
-    py
-}
-
 /// The aiortc publisher with its stdout lines (and when each arrived).
 struct Whip {
     proc: Proc,
@@ -183,7 +167,7 @@ struct Whip {
 impl Whip {
     fn start(url: &str, seconds: u32) -> Whip {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/whip/publish.py");
-        let mut child = Command::new(python())
+        let mut child = Command::new(aiortc_python())
             .arg(script)
             .args([
                 url,

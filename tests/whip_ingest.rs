@@ -10,28 +10,12 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WHIP_KEY: &str = "whip-e2e-key";
 const OTHER_KEY: &str = "rtmp-e2e-key";
-
-fn python() -> PathBuf {
-    let venv = std::env::var_os("AMPHI_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/amphi-venv")
-        });
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "{} missing: run scripts/install-deps.sh test (creates a venv with aiortc)",
-        py.display()
-    );
-    py
-}
 
 /// The aiortc publisher, killed (SIGKILL) on drop.
 struct WhipClient {
@@ -42,7 +26,7 @@ struct WhipClient {
 impl WhipClient {
     fn start(url: &str, token: &str, extra: &[&str]) -> WhipClient {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/whip/publish.py");
-        let mut child = Command::new(python())
+        let mut child = Command::new(aiortc_python())
             .arg(script)
             .args([url, token])
             .args(extra)

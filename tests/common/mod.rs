@@ -388,3 +388,20 @@ pub fn decode_counts(path: &std::path::Path) -> Result<(u64, u64), String> {
     }
     Ok((v, a))
 }
+
+/// The Python of the venv with aiortc (the WHIP publisher, `tests/whip/publish.py`):
+/// `$AMPHI_VENV` or `~/.cache/amphi-venv`, as `scripts/install-deps.sh test` makes it.
+pub fn aiortc_python() -> PathBuf {
+    let venv = std::env::var_os("AMPHI_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/amphi-venv")
+        });
+    let py = venv.join("bin/python");
+    assert!(
+        py.exists(),
+        "{} missing: run scripts/install-deps.sh test (creates a venv with aiortc)",
+        py.display()
+    );
+    py
+}
