@@ -147,17 +147,13 @@ fn audio_branch(audio: &AudioConfig) -> String {
 
 fn launch_description(plan: &Plan, audio: Option<&AudioConfig>, settings: &MuxSettings) -> String {
     let (frag, chunk) = mux_durations(settings);
-    // Queues: compressed branches hold a few seconds. Each encoder reads decoded
-    // frames from a queue one part long that drops its oldest frame when full (an
-    // encoder short of CPU loses frames, not time); `shedding` filters what enters it.
-    // The queues into each muxer leak (drop their oldest buffer) when full rather than
-    // block: a muxer stuck for five seconds then loses its own input instead of
-    // blocking a tee and, through it, every other rendition of the event.
+    // Queues: compressed branches hold a few seconds, raw ones one second. They block
+    // rather than leak: leaking queues dropped the frames that follow a forced keyframe
+    // request and cut audio and video apart in segments whenever frames arrived faster
+    // than real time (a browser's burst after loss); `shedding` counts what enters them.
     let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
-    let qmux =
-        "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
-    let qraw =
-        format!("queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time={chunk}");
+    let qmux = q;
+    let qraw = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000";
     let mut d = String::from("appsrc name=vsrc format=time ! h264parse ! tee name=vt ");
     let encoded = plan
         .renditions
