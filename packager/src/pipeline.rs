@@ -147,13 +147,27 @@ fn audio_branch(audio: &AudioConfig) -> String {
 
 fn launch_description(plan: &Plan, audio: Option<&AudioConfig>, settings: &MuxSettings) -> String {
     let (frag, chunk) = mux_durations(settings);
-    // Queues: compressed branches hold a few seconds, raw ones one second. They block
-    // rather than leak: leaking queues dropped the frames that follow a forced keyframe
-    // request and cut audio and video apart in segments whenever frames arrived faster
-    // than real time (a browser's burst after loss); `shedding` counts what enters them.
+    // Queues: compressed branches hold a few seconds. For an encoder that keeps its
+    // own cadence (RTMP, RTSP: keyframes follow the source), each encoder reads a raw
+    // queue one part long that drops its oldest frame when full, and the muxers' inputs
+    // leak past five seconds: a ladder short of CPU loses frames, not time. A browser
+    // session (keyframes forced on a grid) sends bursts after loss: there, leaking
+    // queues lost the frame after a forced keyframe request and split audio from video
+    // in segments, so its queues block (raw ones one second).
     let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
-    let qmux = q;
-    let qraw = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000";
+    let (qmux, qraw) = match plan.keyframes {
+        KeyframePolicy::FollowSource => (
+            "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000"
+                .to_owned(),
+            format!(
+                "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time={chunk}"
+            ),
+        ),
+        KeyframePolicy::Grid(_) => (
+            q.to_owned(),
+            "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000".to_owned(),
+        ),
+    };
     let mut d = String::from("appsrc name=vsrc format=time ! h264parse ! tee name=vt ");
     let encoded = plan
         .renditions
