@@ -466,39 +466,11 @@ impl EventPackager {
     /// Reads a key, retrying while the store fails: resuming must see what is stored
     /// before writing anything, or it could write a name twice.
     async fn read_retrying(&self, key: &str) -> Option<Object> {
-        let mut backoff = crate::retry::INITIAL_RETRY;
-        let mut warned = false;
-        loop {
-            match self.store.get(key).await {
-                Ok(o) => return o,
-                Err(e) => {
-                    if !warned {
-                        warn!(reason = %e, "store unreadable; resuming when it answers");
-                        warned = true;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(crate::retry::MAX_RETRY);
-                }
-            }
-        }
+        retrying(|| self.store.get(key)).await
     }
 
     async fn list_retrying(&self, prefix: &str) -> Vec<String> {
-        let mut backoff = crate::retry::INITIAL_RETRY;
-        let mut warned = false;
-        loop {
-            match self.store.list(prefix).await {
-                Ok(keys) => return keys,
-                Err(e) => {
-                    if !warned {
-                        warn!(reason = %e, "store unreadable; resuming when it answers");
-                        warned = true;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(crate::retry::MAX_RETRY);
-                }
-            }
-        }
+        retrying(|| self.store.list(prefix)).await
     }
 
     /// Reads back what the store holds for this event and continues it: every
@@ -637,6 +609,31 @@ impl EventPackager {
                 pending = self.retry.len(),
                 "session ended with writes the store still refuses; they stay queued and are retried in order"
             );
+        }
+    }
+}
+
+/// Runs a store read until it succeeds, backing off as the retry queue does and
+/// warning once: resuming waits for the store rather than guess what it holds.
+async fn retrying<T, E, F, Fut>(mut read: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut backoff = crate::retry::INITIAL_RETRY;
+    let mut warned = false;
+    loop {
+        match read().await {
+            Ok(v) => return v,
+            Err(e) => {
+                if !warned {
+                    warn!(reason = %e, "store unreadable; resuming when it answers");
+                    warned = true;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(crate::retry::MAX_RETRY);
+            }
         }
     }
 }
