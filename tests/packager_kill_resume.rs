@@ -57,15 +57,11 @@ fn a_killed_packager_resumes_its_live_event_within_five_seconds() {
     let packager = Amphi::start_in_with(&packager_dir, &events, &packager_args);
     let origin = Amphi::start_with(&events, &origin_args);
     let publisher = Publisher::start(&packager.rtmp, KEY, 640, 360, 120);
-    let master = wait_for("the master playlist", Duration::from_secs(30), || {
-        get_text(&c, &origin.url("/live/lecture/master.m3u8"))
-            .filter(|m| m.contains("#EXT-X-STREAM-INF"))
-    });
-    let rendition = segment_uris(&master)[0]
-        .split('/')
-        .next()
-        .expect("rendition")
-        .to_owned();
+    let rendition = first_rendition(
+        &c,
+        &origin.url("/live/lecture/master.m3u8"),
+        Duration::from_secs(30),
+    );
     let url = origin.url(&format!("/live/lecture/{rendition}/index.m3u8"));
     wait_for("two complete segments", Duration::from_secs(40), || {
         get_text(&c, &url).filter(|p| segment_uris(p).len() >= 2)

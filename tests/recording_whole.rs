@@ -88,14 +88,11 @@ fn a_recording_longer_than_ten_minutes_is_whole_and_exports_to_mp4() {
         started.elapsed()
     );
 
-    let master = wait_for("the master playlist", Duration::from_secs(10), || {
-        get_text(&c, &amphi.url("/live/lecture/master.m3u8"))
-    });
-    let rendition = segment_uris(&master)[0]
-        .split('/')
-        .next()
-        .expect("rendition")
-        .to_owned();
+    let rendition = first_rendition(
+        &c,
+        &amphi.url("/live/lecture/master.m3u8"),
+        Duration::from_secs(10),
+    );
     let url = amphi.url(&format!("/live/lecture/{rendition}/index.m3u8"));
     let vod = wait_for("the VOD playlist", Duration::from_secs(60), || {
         get_text(&c, &url).filter(|t| t.contains("#EXT-X-ENDLIST"))

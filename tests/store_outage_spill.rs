@@ -55,15 +55,11 @@ fn an_s3_outage_spills_to_disk_and_loses_nothing() {
     let amphi = Amphi::start_with(&[&format!("lecture:{KEY}")], &args);
     let c = client();
     let publisher = Publisher::start(&amphi.rtmp, KEY, 640, 360, PUBLISH_SECONDS);
-    let master = wait_for("the master playlist", Duration::from_secs(30), || {
-        get_text(&c, &amphi.url("/live/lecture/master.m3u8"))
-            .filter(|m| m.contains("#EXT-X-STREAM-INF"))
-    });
-    let rendition = segment_uris(&master)[0]
-        .split('/')
-        .next()
-        .expect("rendition")
-        .to_owned();
+    let rendition = first_rendition(
+        &c,
+        &amphi.url("/live/lecture/master.m3u8"),
+        Duration::from_secs(30),
+    );
     let url = amphi.url(&format!("/live/lecture/{rendition}/index.m3u8"));
     wait_for("two segments stored", Duration::from_secs(30), || {
         get_text(&c, &url).filter(|p| segment_uris(p).len() >= 2)

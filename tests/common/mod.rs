@@ -405,3 +405,20 @@ pub fn aiortc_python() -> PathBuf {
     );
     py
 }
+
+/// Waits up to `timeout` for the multivariant playlist at `master_url` to list its
+/// renditions and returns the first one's name (the folder of its media playlist).
+pub fn first_rendition(
+    c: &reqwest::blocking::Client,
+    master_url: &str,
+    timeout: Duration,
+) -> String {
+    let master = wait_for("the master playlist", timeout, || {
+        get_text(c, master_url).filter(|m| m.contains("#EXT-X-STREAM-INF"))
+    });
+    segment_uris(&master)[0]
+        .split('/')
+        .next()
+        .expect("rendition")
+        .to_owned()
+}
