@@ -21,9 +21,19 @@ export function viewerToken(search) {
   return t && /^[A-Za-z0-9._-]{1,128}$/.test(t) ? t : null;
 }
 
+// The part of a viewer token that media URLs carry: `expiry.mac`. A named token
+// (`expiry.mac.name.namemac`, for named Q&A) keeps its name out of media URLs, so the
+// whole cohort shares one cache entry per object and no name reaches a CDN's logs.
+export function mediaToken(token) {
+  if (!token) return null;
+  const fields = token.split('.');
+  return fields.length >= 2 ? fields[0] + '.' + fields[1] : token;
+}
+
 export function sourceUrl(eventId, token, base) {
   if (!eventId) return null;
-  return new URL('/live/' + encodeURIComponent(eventId) + (token ? '/t/' + token : '') + '/master.m3u8', base).href;
+  const t = mediaToken(token);
+  return new URL('/live/' + encodeURIComponent(eventId) + (t ? '/t/' + t : '') + '/master.m3u8', base).href;
 }
 
 const HAS_MEDIA = /#EXTINF|#EXT-X-PART:/;
