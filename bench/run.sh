@@ -17,3 +17,5 @@ echo "== WHIP ingest: POST to first LL-HLS part"
 AMPHI_BIN="$PWD/target/release/amphi" bash bench/whip.sh
 echo "== WHIP glass-to-glass latency (aiortc publisher, hls.js viewer)"
 AMPHI_BIN="$PWD/target/release/amphi" node bench/whip.mjs "${BENCH_SECONDS:-30}"
+echo "== held blocking requests: memory and /healthz under 10,000 held requests per burst"
+AMPHI_BIN="$PWD/target/release/amphi" bash bench/held.sh
