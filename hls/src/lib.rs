@@ -6,3 +6,5 @@ pub mod master;
 pub mod names;
 pub mod playlist;
 pub mod store;
+pub mod subtitles;
+pub mod vtt;

@@ -18,21 +18,64 @@ pub struct Variant {
     pub name: String,
 }
 
+/// The event's subtitles rendition (`EXT-X-MEDIA:TYPE=SUBTITLES`), referenced by every
+/// variant with `SUBTITLES="{group}"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubtitlesGroup {
+    pub group_id: String,
+    /// NAME shown in players' menus.
+    pub name: String,
+    /// BCP 47 language tag (LANGUAGE).
+    pub language: String,
+    /// URI relative to the multivariant playlist, e.g. `subs/index.m3u8`.
+    pub uri: String,
+}
+
+/// Group id of the subtitles rendition.
+pub const SUBTITLES_GROUP: &str = "subs";
+
 /// Renders the multivariant playlist (highest bandwidth first).
 pub fn render_master(variants: &[Variant]) -> String {
+    render_master_with(variants, None)
+}
+
+/// [`render_master`] with a subtitles rendition: AUTOSELECT=YES, DEFAULT=NO (captions
+/// stay off until the viewer asks for them).
+pub fn render_master_with(variants: &[Variant], subtitles: Option<&SubtitlesGroup>) -> String {
     use std::fmt::Write;
     let mut sorted: Vec<&Variant> = variants.iter().collect();
     sorted.sort_by_key(|v| std::cmp::Reverse(v.bandwidth));
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for v in sorted {
+    if let Some(s) = subtitles {
         let _ = writeln!(
+            out,
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{}\",NAME=\"{}\",LANGUAGE=\"{}\",AUTOSELECT=YES,DEFAULT=NO,URI=\"{}\"",
+            quoted(&s.group_id),
+            quoted(&s.name),
+            quoted(&s.language),
+            quoted(&s.uri)
+        );
+    }
+    for v in sorted {
+        let _ = write!(
             out,
             "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},CODECS=\"{}\",FRAME-RATE={:.3}",
             v.bandwidth, v.average_bandwidth, v.width, v.height, v.codecs, v.frame_rate
         );
+        if let Some(s) = subtitles {
+            let _ = write!(out, ",SUBTITLES=\"{}\"", quoted(&s.group_id));
+        }
+        out.push('\n');
         let _ = writeln!(out, "{}", v.uri);
     }
     out
+}
+
+/// A quoted-string attribute value: no `"`, CR or LF (rfc8216bis 4.2).
+fn quoted(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '"' | '\r' | '\n'))
+        .collect()
 }
 
 #[cfg(test)]
@@ -69,5 +112,40 @@ mod tests {
         let parsed = m3u8_rs::parse_master_playlist_res(text.as_bytes()).unwrap();
         assert_eq!(parsed.variants.len(), 2);
         assert_eq!(parsed.variants[1].bandwidth, 700_000);
+    }
+
+    #[test]
+    fn subtitles_group_on_every_variant() {
+        let subs = SubtitlesGroup {
+            group_id: SUBTITLES_GROUP.into(),
+            name: "English \"live\"".into(),
+            language: "en".into(),
+            uri: "subs/index.m3u8".into(),
+        };
+        let text = render_master_with(
+            &[
+                variant("360p", 700_000, 360),
+                variant("720p", 2_600_000, 720),
+            ],
+            Some(&subs),
+        );
+        assert!(text.contains(
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English live\",LANGUAGE=\"en\",AUTOSELECT=YES,DEFAULT=NO,URI=\"subs/index.m3u8\"\n"
+        ));
+        assert_eq!(text.matches(",SUBTITLES=\"subs\"\n").count(), 2, "{text}");
+        let parsed = m3u8_rs::parse_master_playlist_res(text.as_bytes()).unwrap();
+        assert_eq!(parsed.alternatives.len(), 1);
+        let alt = &parsed.alternatives[0];
+        assert_eq!(alt.media_type, m3u8_rs::AlternativeMediaType::Subtitles);
+        assert_eq!(alt.uri.as_deref(), Some("subs/index.m3u8"));
+        assert!(alt.autoselect && !alt.default);
+        for v in &parsed.variants {
+            assert_eq!(v.subtitles.as_deref(), Some("subs"));
+        }
+        // Without the group, nothing changes.
+        assert_eq!(
+            render_master_with(&[variant("360p", 700_000, 360)], None),
+            render_master(&[variant("360p", 700_000, 360)])
+        );
     }
 }

@@ -52,6 +52,18 @@ pub fn part_name(msn: u64, part: u32) -> String {
     format!("part{msn}.{part}.m4s")
 }
 
+/// Folder of the subtitles rendition: `live/{event}/subs/index.m3u8`, `seg{msn}.vtt`,
+/// `recording.m3u8`, and the whole lecture's `captions.vtt`.
+pub const SUBTITLES_RENDITION: &str = "subs";
+
+/// File name of the replay's whole WebVTT file in the subtitles folder.
+pub const CAPTIONS_FILE: &str = "captions.vtt";
+
+/// A subtitles segment, numbered like the media segment it captions.
+pub fn subtitle_segment_name(msn: u64) -> String {
+    format!("seg{msn}.vtt")
+}
+
 /// A media object name parsed back (the origin uses it to validate requests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaName {

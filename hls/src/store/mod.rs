@@ -46,6 +46,8 @@ pub enum ContentType {
     Mp4,
     /// `application/json`
     Json,
+    /// `text/vtt` (subtitles segments, the replay's captions; always UTF-8)
+    Vtt,
 }
 
 impl ContentType {
@@ -54,6 +56,7 @@ impl ContentType {
             ContentType::Playlist => "application/vnd.apple.mpegurl",
             ContentType::Mp4 => "video/mp4",
             ContentType::Json => "application/json",
+            ContentType::Vtt => "text/vtt",
         }
     }
 
@@ -63,6 +66,8 @@ impl ContentType {
             ContentType::Playlist
         } else if key.ends_with(".json") {
             ContentType::Json
+        } else if key.ends_with(".vtt") {
+            ContentType::Vtt
         } else {
             ContentType::Mp4
         }

@@ -177,10 +177,15 @@ impl S3Store {
 
 fn content_type_of(mime: Option<&str>, key: &str) -> ContentType {
     let mime = mime.map(|m| m.split(';').next().unwrap_or_default().trim());
-    [ContentType::Playlist, ContentType::Mp4, ContentType::Json]
-        .into_iter()
-        .find(|t| Some(t.mime()) == mime)
-        .unwrap_or_else(|| ContentType::for_key(key))
+    [
+        ContentType::Playlist,
+        ContentType::Mp4,
+        ContentType::Json,
+        ContentType::Vtt,
+    ]
+    .into_iter()
+    .find(|t| Some(t.mime()) == mime)
+    .unwrap_or_else(|| ContentType::for_key(key))
 }
 
 fn status_of<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
