@@ -24,6 +24,7 @@
 mod assets;
 pub mod budget;
 pub mod client_addr;
+mod dvr;
 mod edge;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -111,7 +111,7 @@ pub(crate) fn valid_event(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn valid_rendition(r: &str) -> bool {
+pub(crate) fn valid_rendition(r: &str) -> bool {
     !r.is_empty()
         && r.len() <= 32
         && r.bytes()
@@ -220,6 +220,9 @@ async fn serve(
             "event ids are 1 to 64 characters of a-z, 0-9, '-' and '_'".to_owned(),
         ));
     }
+    if let Some(dvr) = crate::dvr::parse_dvr_target(rest) {
+        return crate::dvr::serve(state, event, dvr).await;
+    }
     let target = parse_target(rest).ok_or(LiveError::NotFound("no such live object name"))?;
     let store = &*state.store;
     match target {
@@ -264,7 +267,11 @@ async fn serve(
     }
 }
 
-fn object_response(data: Bytes, content_type: ContentType, cache: &'static str) -> Response {
+pub(crate) fn object_response(
+    data: Bytes,
+    content_type: ContentType,
+    cache: &'static str,
+) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.mime()),
