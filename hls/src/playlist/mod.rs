@@ -2,6 +2,7 @@
 //! renders it ([`write`]) and the one reader of playlist text ([`read`]) that the
 //! origin, the load generator and the tests share.
 
+pub mod daterange;
 pub mod model;
 pub mod read;
 pub mod write;
@@ -9,6 +10,7 @@ pub mod write;
 #[cfg(test)]
 mod fixtures;
 
+pub use daterange::DateRange;
 pub use model::{
     ClosedSegment, MediaPlaylist, Part, PlaylistConfig, PlaylistError, RenditionReport, Segment,
     DEFAULT_PART_TARGET, DEFAULT_RETAIN_SEGMENTS, DEFAULT_SEGMENT_DURATION,

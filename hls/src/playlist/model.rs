@@ -7,9 +7,13 @@
 //! - `push_part(duration, independent)` for every CMAF chunk, giving `(msn, part)`;
 //! - `close_segment()` when the next fragment starts or the publisher leaves;
 //! - `discontinuity(generation)` when a new publish session starts (new init segment);
-//! - `render(skip, reports)` to produce the playlist text after each change.
+//! - `render(skip, reports)` to produce the playlist text after each change;
+//! - `set_date_ranges(ranges)` whenever the event's markers change: the writer lists
+//!   those within the playlist (see [`super::daterange`]).
 
+use super::daterange::DateRange;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Default LL-HLS timing (DESIGN.md media contract).
@@ -96,6 +100,8 @@ pub struct MediaPlaylist {
     pub(super) recording: VecDeque<Segment>,
     /// EXT-X-DISCONTINUITY-SEQUENCE of the first recorded segment.
     pub(super) recording_discontinuity_sequence: u64,
+    /// The event's markers (EXT-X-DATERANGE), shared by every rendition.
+    pub(super) date_ranges: Arc<[DateRange]>,
 }
 
 /// What closing a segment produced.
@@ -135,7 +141,18 @@ impl MediaPlaylist {
             ended: false,
             recording: VecDeque::new(),
             recording_discontinuity_sequence: 0,
+            date_ranges: Arc::from(Vec::new()),
         }
+    }
+
+    /// Replaces the event's markers; each render lists those within the playlist.
+    pub fn set_date_ranges(&mut self, ranges: Arc<[DateRange]>) {
+        self.date_ranges = ranges;
+    }
+
+    /// The event's markers, listed or not.
+    pub fn date_ranges(&self) -> &Arc<[DateRange]> {
+        &self.date_ranges
     }
 
     /// Whether segments leaving the live window are kept for the recording.

@@ -8,16 +8,45 @@
 //! durations, a preload hint behind the listing. A tag whose value it needs and cannot
 //! read is an error naming the line.
 
+use super::daterange::DateRange;
 use std::time::{Duration, SystemTime};
 
 /// The value of attribute `name` in an attribute list (what follows `#TAG:`), without
 /// quotes. Quoted values may hold commas.
 pub fn attribute<'a>(list: &'a str, name: &str) -> Option<&'a str> {
-    let mut rest = list;
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once('=')?;
+    attributes(list)
+        .find(|(key, _)| *key == name)
+        .map(|(_, v)| v)
+}
+
+/// Every `(name, value)` of an attribute list, in order, values without quotes; stops
+/// at the first malformed one (no `=`, an unterminated quoted string).
+pub fn attributes(list: &str) -> Attributes<'_> {
+    Attributes { rest: list }
+}
+
+/// Iterator of [`attributes`].
+#[derive(Debug, Clone)]
+pub struct Attributes<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let Some((key, after)) = self.rest.split_once('=') else {
+            self.rest = "";
+            return None;
+        };
         let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"')?;
+            let Some(end) = quoted.find('"') else {
+                self.rest = "";
+                return None;
+            };
             (&quoted[..end], quoted[end + 1..].trim_start_matches(','))
         } else {
             match after.split_once(',') {
@@ -25,12 +54,9 @@ pub fn attribute<'a>(list: &'a str, name: &str) -> Option<&'a str> {
                 None => (after, ""),
             }
         };
-        if key.trim() == name {
-            return Some(value);
-        }
-        rest = tail;
+        self.rest = tail;
+        Some((key.trim(), value))
     }
-    None
 }
 
 /// `(msn, part)` from a part URI whose file name ends in `{msn}.{part}.{ext}`
@@ -102,6 +128,9 @@ pub struct MediaListing {
     pub after_listed: (u64, u32),
     /// `EXT-X-ENDLIST` present.
     pub ended: bool,
+    /// The `EXT-X-DATERANGE`s with a `START-DATE`, in order (client attributes: the
+    /// `X-` ones).
+    pub date_ranges: Vec<DateRange>,
 }
 
 impl MediaListing {
@@ -207,11 +236,34 @@ pub fn read_media(text: &str) -> Result<MediaListing, ReadError> {
                 out.hint = attribute(value, "URI").and_then(part_position);
             }
             "EXT-X-ENDLIST" => out.ended = true,
+            "EXT-X-DATERANGE" => {
+                if let Some(range) = read_date_range(value).map_err(|_| bad("EXT-X-DATERANGE"))? {
+                    out.date_ranges.push(range);
+                }
+            }
             _ => {}
         }
     }
     out.after_listed = (msn, index);
     Ok(out)
+}
+
+/// One `EXT-X-DATERANGE` attribute list: `Ok(None)` without a `START-DATE` (a range
+/// known by its id alone), `Err` without an `ID` or with a bad date.
+fn read_date_range(list: &str) -> Result<Option<DateRange>, ()> {
+    let id = attribute(list, "ID").ok_or(())?;
+    let Some(start) = attribute(list, "START-DATE") else {
+        return Ok(None);
+    };
+    Ok(Some(DateRange {
+        id: id.to_owned(),
+        class: attribute(list, "CLASS").map(str::to_owned),
+        start: parse_pdt(start).ok_or(())?,
+        attributes: attributes(list)
+            .filter(|(name, _)| name.starts_with("X-"))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect(),
+    }))
 }
 
 /// What an origin needs from a stored media playlist to answer blocking requests.

@@ -1,8 +1,19 @@
 //! The media playlist writer: renders a [`MediaPlaylist`] as live LL-HLS text (full or
 //! delta) or, once the live has ended, as the VOD playlist of its recording.
 
+use super::daterange;
 use super::model::{MediaPlaylist, RenditionReport, Segment, SEGMENTS_WITH_PARTS};
 use std::time::SystemTime;
+
+/// From the first segment's program date time to the end of the last one's media.
+fn span<'a>(
+    mut segments: impl DoubleEndedIterator<Item = &'a Segment>,
+) -> Option<(SystemTime, SystemTime)> {
+    let first = segments.next()?;
+    let last = segments.next_back().unwrap_or(first);
+    let end = last.program_date_time.checked_add(last.duration())?;
+    Some((first.program_date_time, end))
+}
 
 impl MediaPlaylist {
     /// Renders the recording as a VOD playlist: every retained segment, then
@@ -38,6 +49,10 @@ impl MediaPlaylist {
                 out,
                 "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}"
             );
+        }
+        // The recording lists every marker within it.
+        if let Some((from, to)) = span(all.iter().copied()) {
+            daterange::write_within(&mut out, &self.date_ranges, from, to);
         }
         let mut map: Option<u64> = None;
         for (i, seg) in all.iter().enumerate() {
@@ -85,6 +100,11 @@ impl MediaPlaylist {
         let skipped = if skip { self.skippable() } else { 0 };
         if skipped > 0 {
             let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+        }
+        // Markers within the whole window, skipped segments included: without
+        // CAN-SKIP-DATERANGES a delta update lists every date range too.
+        if let Some((from, to)) = span(self.segments.iter()) {
+            daterange::write_within(&mut out, &self.date_ranges, from, to);
         }
         let with_parts_from = self.segments.len().saturating_sub(SEGMENTS_WITH_PARTS + 1);
         let mut map: Option<u64> = None;
