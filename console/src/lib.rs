@@ -1,1 +1,21 @@
 //! Amphi console: who may use the operator's console, and how they stay logged in.
+//!
+//! Model and invariants:
+//! - A [`roles::Principal`] (user name and roles) is what every permission check sees,
+//!   whatever produced it: a local account ([`accounts`]) today; an OpenID Connect or
+//!   LTI login would produce the same value.
+//! - Passwords are stored only as argon2id hashes; failed logins are limited per
+//!   address and per user ([`ratelimit`]).
+//! - Sessions live on the server ([`session`]): the browser holds a random id in one
+//!   `HttpOnly`, `SameSite=Strict` cookie, set only by console routes, never on media.
+//! - Every state-changing request carries the session's CSRF token in a header and an
+//!   `Origin` naming this server ([`csrf`]).
+//! - Everything is sans-IO: time and randomness are passed in; HTTP lives in the binary.
+
+pub mod accounts;
+pub mod csrf;
+pub mod ratelimit;
+pub mod roles;
+pub mod session;
+
+pub use roles::{Action, Principal, Role};
