@@ -14,6 +14,7 @@ pub mod limits;
 pub mod pii;
 pub mod rtmp;
 pub mod rtsp;
+pub mod srt;
 pub mod whip;
 
 pub use frame::{

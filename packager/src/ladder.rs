@@ -51,7 +51,9 @@ impl KeyframePolicy {
     pub fn for_protocol(protocol: Protocol, segment_duration: Duration) -> KeyframePolicy {
         match protocol {
             Protocol::Whip => KeyframePolicy::Grid(segment_duration),
-            Protocol::Rtmp | Protocol::Rtsp | Protocol::Demo => KeyframePolicy::FollowSource,
+            Protocol::Rtmp | Protocol::Srt | Protocol::Rtsp | Protocol::Demo => {
+                KeyframePolicy::FollowSource
+            }
         }
     }
 }
