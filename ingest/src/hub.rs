@@ -73,6 +73,7 @@ pub enum Protocol {
     Whip,
     Rtsp,
     Demo,
+    Srt,
 }
 
 impl fmt::Display for Protocol {
@@ -82,6 +83,7 @@ impl fmt::Display for Protocol {
             Protocol::Whip => "whip",
             Protocol::Rtsp => "rtsp",
             Protocol::Demo => "demo",
+            Protocol::Srt => "srt",
         })
     }
 }
@@ -227,7 +229,7 @@ impl Hub {
 
     /// Claims an event for a publisher from `peer` (already redacted, for logs).
     ///
-    /// An event has one publisher. A publisher that pushes (RTMP, WHIP) with the
+    /// An event has one publisher. A publisher that pushes (RTMP, SRT, WHIP) with the
     /// event's credentials takes the event over from the current one at once, when
     /// the event allows it ([`KeyDirectory::takeover`]): the old publisher's session
     /// ends (the packager sees it end before the new one begins) and its connection
@@ -239,7 +241,7 @@ impl Hub {
         protocol: Protocol,
         peer: Option<String>,
     ) -> Result<Publisher, PublishError> {
-        let pushes = matches!(protocol, Protocol::Rtmp | Protocol::Whip);
+        let pushes = matches!(protocol, Protocol::Rtmp | Protocol::Whip | Protocol::Srt);
         let takeover_allowed = pushes && self.inner.directory.takeover(&event);
         let id = self.inner.next_claim.fetch_add(1, Ordering::Relaxed);
         let received = Arc::new(AtomicU64::new(0));
