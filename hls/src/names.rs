@@ -67,11 +67,24 @@ pub fn subtitle_segment_name(msn: u64) -> String {
 /// A media object name parsed back (the origin uses it to validate requests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaName {
-    Init { generation: u64 },
-    Segment { msn: u64 },
-    Part { msn: u64, part: u32 },
+    Init {
+        generation: u64,
+    },
+    Segment {
+        msn: u64,
+    },
+    Part {
+        msn: u64,
+        part: u32,
+    },
     Playlist,
     DeltaPlaylist,
+    /// `seg{msn}.vtt` in the subtitles folder.
+    SubtitleSegment {
+        msn: u64,
+    },
+    /// The replay's whole `captions.vtt` in the subtitles folder.
+    Captions,
 }
 
 /// Parses a file name inside a rendition folder; `None` for anything else.
@@ -86,6 +99,7 @@ pub fn parse_media_name(name: &str) -> Option<MediaName> {
         "index.m3u8" => return Some(MediaName::Playlist),
         "index.delta.m3u8" => return Some(MediaName::DeltaPlaylist),
         "init.mp4" => return Some(MediaName::Init { generation: 0 }),
+        CAPTIONS_FILE => return Some(MediaName::Captions),
         _ => {}
     }
     if let Some(g) = name
@@ -101,6 +115,12 @@ pub fn parse_media_name(name: &str) -> Option<MediaName> {
         .and_then(|s| s.strip_suffix(".m4s"))
     {
         return num(m).map(|msn| MediaName::Segment { msn });
+    }
+    if let Some(m) = name
+        .strip_prefix("seg")
+        .and_then(|s| s.strip_suffix(".vtt"))
+    {
+        return num(m).map(|msn| MediaName::SubtitleSegment { msn });
     }
     if let Some(rest) = name
         .strip_prefix("part")
@@ -138,6 +158,11 @@ mod tests {
             Some(MediaName::Init { generation: 4 })
         );
         assert_eq!(parse_media_name("index.m3u8"), Some(MediaName::Playlist));
+        assert_eq!(
+            parse_media_name(&subtitle_segment_name(7)),
+            Some(MediaName::SubtitleSegment { msn: 7 })
+        );
+        assert_eq!(parse_media_name(CAPTIONS_FILE), Some(MediaName::Captions));
     }
 
     #[test]
@@ -150,6 +175,8 @@ mod tests {
             "init-0.mp4",
             "x",
             "seg1.m4s.bak",
+            "seg.vtt",
+            "seg1.vtt.m4s",
             "../seg1.m4s",
             "seg99999999999999999999.m4s",
         ] {

@@ -263,6 +263,17 @@ async fn serve(
             MediaName::Part { msn, part } => {
                 serve_media(state, event, rendition, file, (msn, Some(part)), client).await
             }
+            MediaName::SubtitleSegment { msn } => {
+                serve_media(state, event, rendition, file, (msn, None), client).await
+            }
+            MediaName::Captions => {
+                // The replay's whole WebVTT: rewritten while the live goes on.
+                let obj = store
+                    .get(&names::rendition_key(event, rendition, file))
+                    .await?
+                    .ok_or(LiveError::NotFound("no captions for this event"))?;
+                Ok(object_response(obj.data, ContentType::Vtt, CACHE_MASTER))
+            }
         },
     }
 }
@@ -408,8 +419,10 @@ async fn serve_media(
 ) -> Result<Response, LiveError> {
     let store = &*state.store;
     let key = names::rendition_key(event, rendition, file);
+    // MP4 parts and segments, or WebVTT segments of the subtitles rendition.
+    let content_type = ContentType::for_key(&key);
     if let Some(obj) = store.get(&key).await? {
-        return Ok(object_response(obj.data, ContentType::Mp4, CACHE_IMMUTABLE));
+        return Ok(object_response(obj.data, content_type, CACHE_IMMUTABLE));
     }
     let playlist = names::playlist_key(event, rendition);
     let mut watch = state.waiters.watch(&state.store, &[&key, &playlist]);
@@ -418,7 +431,7 @@ async fn serve_media(
     loop {
         // Read again after subscribing: it may have been put in between.
         if let Some(obj) = store.get(&key).await? {
-            return Ok(object_response(obj.data, ContentType::Mp4, CACHE_IMMUTABLE));
+            return Ok(object_response(obj.data, content_type, CACHE_IMMUTABLE));
         }
         let edge = store
             .get(&playlist)

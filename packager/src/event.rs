@@ -14,7 +14,7 @@ use crate::segmenter::{RenditionWriter, StoreOp};
 use crate::spool::Spool;
 use crate::stats::PackagerStats;
 use crate::PackagerConfig;
-use amphi_hls::master::{render_master, Variant};
+use amphi_hls::master::{render_master_with, Variant};
 use amphi_hls::names;
 use amphi_hls::playlist::RenditionReport;
 use amphi_hls::store::{ContentType, Object, Store};
@@ -53,6 +53,8 @@ pub(crate) struct EventPackager {
     stats: PackagerStats,
     /// Wall clock of the current session's media time zero.
     epoch: Option<SystemTime>,
+    /// The subtitles rendition, when captions are on.
+    captions: Option<crate::captions::EventCaptions>,
 }
 
 impl EventPackager {
@@ -64,6 +66,10 @@ impl EventPackager {
     ) -> Self {
         let retry = RetryQueue::new(config.retry_limits);
         let spool = Spool::new(&config.spool_dir, &event);
+        let captions = config
+            .captions
+            .as_ref()
+            .map(|c| crate::captions::EventCaptions::new(&event, c, &config.playlist));
         EventPackager {
             event,
             store,
@@ -77,6 +83,7 @@ impl EventPackager {
             spilling: false,
             stats,
             epoch: None,
+            captions,
         }
     }
 
@@ -118,11 +125,22 @@ impl EventPackager {
         let names: Vec<String> = self.writers.keys().cloned().collect();
         for name in names {
             let ops = match self.writers.get_mut(&name) {
-                Some(w) => w.end(),
+                Some(w) => {
+                    let mut ops = match self.captions.as_mut() {
+                        Some(c) => c.before_finish(&name, w.playlist()),
+                        None => Vec::new(),
+                    };
+                    ops.extend(w.end());
+                    ops
+                }
                 None => continue,
             };
             self.apply(ops).await;
             self.write_playlists(&name).await;
+        }
+        if let Some(c) = self.captions.as_mut() {
+            let ops = c.end();
+            self.apply(ops).await;
         }
     }
 
@@ -181,6 +199,9 @@ impl EventPackager {
             w.begin_session(generation, session.epoch.0);
         }
         self.epoch = Some(session.epoch.0);
+        if let Some(c) = self.captions.as_mut() {
+            c.begin_session(plan.renditions.first().map(|r| r.name.as_str()));
+        }
 
         let (tx, mut rx) = mpsc::unbounded_channel();
         let pipeline = match LadderPipeline::build(&plan, avcc, audio, &self.config.mux, tx) {
@@ -247,7 +268,14 @@ impl EventPackager {
         drop(pipeline);
         for name in &names {
             let ops = match self.writers.get_mut(name) {
-                Some(w) => w.finish(),
+                Some(w) => {
+                    let mut ops = match self.captions.as_mut() {
+                        Some(c) => c.before_finish(name, w.playlist()),
+                        None => Vec::new(),
+                    };
+                    ops.extend(w.finish());
+                    ops
+                }
                 None => continue,
             };
             self.apply(ops).await;
@@ -274,7 +302,12 @@ impl EventPackager {
                     *slot = Some(data.clone());
                 }
                 let ops = match self.writers.get_mut(name) {
-                    Some(w) => w.on_init(data),
+                    Some(w) => {
+                        if let Some(c) = self.captions.as_mut() {
+                            c.on_init(name, &data);
+                        }
+                        w.on_init(data)
+                    }
                     None => return,
                 };
                 self.apply(ops).await;
@@ -296,7 +329,15 @@ impl EventPackager {
                     );
                 }
                 match self.writers.get_mut(name) {
-                    Some(w) => w.on_chunk(chunk),
+                    Some(w) => {
+                        // Captions first: the chunk may close the segment they follow.
+                        let mut ops = match self.captions.as_mut() {
+                            Some(c) => c.before_chunk(name, w.playlist(), &chunk),
+                            None => Vec::new(),
+                        };
+                        ops.extend(w.on_chunk(chunk));
+                        ops
+                    }
                     None => return,
                 }
             }
@@ -350,7 +391,8 @@ impl EventPackager {
                 }
             })
             .collect();
-        let text = render_master(&variants);
+        let subtitles = self.config.captions.as_ref().map(|c| c.group());
+        let text = render_master_with(&variants, subtitles.as_ref());
         if self.master.as_deref() == Some(text.as_str()) {
             return;
         }

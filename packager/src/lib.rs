@@ -12,6 +12,7 @@
 //! `immutable` is ever written again; writes the store refuses are retried in order,
 //! spilling to a local spool past a memory bound (`retry`, `spool`).
 
+pub mod captions;
 pub mod codec;
 pub mod demo;
 mod event;
@@ -59,6 +60,8 @@ pub struct PackagerConfig {
     pub retry_limits: RetryLimits,
     /// Where writes the store refuses go past `retry_limits` (one folder per event).
     pub spool_dir: std::path::PathBuf,
+    /// The subtitles rendition and where its cues come from; `None`: no captions.
+    pub captions: Option<captions::CaptionsConfig>,
 }
 
 /// Default for [`PackagerConfig::end_after`].
@@ -84,6 +87,7 @@ impl Default for PackagerConfig {
             end_after: DEFAULT_END_AFTER,
             retry_limits: RetryLimits::default(),
             spool_dir: std::env::temp_dir().join("amphi-spool"),
+            captions: Some(captions::CaptionsConfig::default()),
         }
     }
 }

@@ -84,7 +84,10 @@ pub fn classify<'a>(
                 (kind, Some((event, rendition)))
             }
             MediaName::Init { .. } => (RequestKind::Init, None),
-            MediaName::Segment { .. } => (RequestKind::Segment, None),
+            MediaName::Segment { .. } | MediaName::SubtitleSegment { .. } => {
+                (RequestKind::Segment, None)
+            }
+            MediaName::Captions => (RequestKind::Other, None),
             MediaName::Part { .. } => (RequestKind::Part, None),
         },
         None => (RequestKind::Other, None),
