@@ -10,7 +10,9 @@
 
 use crate::error::{QaError, StoreError};
 use crate::events::{self, ChangeRecord, Stamp};
-use crate::model::{initial_status, transition, EventQaSettings, ModAction, NewQuestion, Question};
+use crate::model::{
+    initial_status, transition, EventQaSettings, ModAction, NewQuestion, Question, Status,
+};
 use crate::ratelimit::{self, Decision};
 use crate::store::{Activity, Actor, QaStore, QaTx};
 
@@ -27,7 +29,7 @@ pub struct Who<'a> {
 }
 
 /// Commits with `changes` on success, rolls back on failure.
-async fn finish<T>(
+pub(crate) async fn finish<T>(
     tx: Box<dyn QaTx>,
     result: Result<(T, Vec<ChangeRecord>), QaError>,
     now_ms: i64,
@@ -260,6 +262,12 @@ pub async fn moderate(
             q.status = t.status;
             q.pinned = t.pinned;
             tx.set_state(id, q.status, q.pinned).await?;
+            if status_changed && q.status == Status::Answered {
+                // An answered question becomes a marker (once: its id is the question's).
+                if let Some(marker) = crate::chapters::answered_marker(&q, program_time, now_ms) {
+                    tx.insert_chapter(&marker).await?;
+                }
+            }
             let change = if status_changed {
                 events::question_change(stamp(), &q, false, was_visible)
             } else {

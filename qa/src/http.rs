@@ -37,6 +37,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::chapters::{self, Chapter, ChapterListener, PostChapterBody};
 use crate::core::{self, Who};
 use crate::error::{QaError, StoreError};
 use crate::export;
@@ -82,6 +83,7 @@ pub struct QaState {
     clock: Clock,
     key: Arc<[u8]>,
     client_addr: ClientAddrFn,
+    chapter_listener: Option<Arc<dyn ChapterListener>>,
 }
 
 impl std::fmt::Debug for QaState {
@@ -126,6 +128,7 @@ impl QaState {
             clock: Arc::new(system_clock_ms),
             key: Arc::from(key.into_bytes()),
             client_addr: Arc::new(peer_addr),
+            chapter_listener: None,
         })
     }
 
@@ -155,6 +158,28 @@ impl QaState {
     ) -> QaState {
         self.client_addr = Arc::new(client_addr);
         self
+    }
+
+    /// Tells `listener` each event's whole list of markers after every change.
+    pub fn with_chapter_listener(mut self, listener: Arc<dyn ChapterListener>) -> QaState {
+        self.chapter_listener = Some(listener);
+        self
+    }
+
+    /// Every marker of the event, by program time.
+    pub async fn chapters(&self, event: &str) -> Result<Vec<Chapter>, StoreError> {
+        self.store.chapters(event).await
+    }
+
+    /// Hands the event's markers to the listener, if any.
+    async fn chapters_changed(&self, event: &str) {
+        let Some(listener) = &self.chapter_listener else {
+            return;
+        };
+        match self.store.chapters(event).await {
+            Ok(list) => listener.chapters_changed(event, &list),
+            Err(e) => tracing::warn!(error = %e, "reading the event's chapters back"),
+        }
     }
 
     /// The underlying store.
@@ -313,6 +338,9 @@ fn json_text(status: StatusCode, json: String) -> Response {
 /// - `POST /api/qa/{event}/bans` (moderator) `{viewer}`
 /// - `GET  /api/qa/{event}/stream[?view=moderator&token=…][?access=…]` (SSE)
 /// - `GET  /api/qa/{event}/export.csv`, `export.json` (moderator)
+/// - `GET  /api/events/{event}/chapters`: the event's markers (chapters and answered
+///   questions) in program time, public and cacheable for [`CHAPTERS_MAX_AGE`] s
+/// - `POST /api/events/{event}/chapters` (moderator) `{text, program_time}`
 pub fn router(state: QaState) -> Router {
     Router::new()
         .route("/api/qa/{event}/viewer", post(mint))
@@ -322,6 +350,10 @@ pub fn router(state: QaState) -> Router {
         .route("/api/qa/{event}/stream", get(stream))
         .route("/api/qa/{event}/export.csv", get(export_csv))
         .route("/api/qa/{event}/export.json", get(export_json))
+        .route(
+            "/api/events/{event}/chapters",
+            get(list_chapters).post(add_chapter),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -517,6 +549,9 @@ async fn act(
     )
     .await?;
     tracing::debug!(status = q.status.as_str(), pinned = q.pinned, "moderated");
+    if q.status == model::Status::Answered {
+        st.chapters_changed(&event).await;
+    }
     Ok(no_store(Json(q).into_response()))
 }
 
@@ -638,5 +673,56 @@ async fn export_json(
         "application/json",
         format!("qa-{event}.json"),
         json,
+    ))
+}
+
+/// `max-age` of the public chapters list: markers show within a few seconds while a
+/// cache answers the audience.
+pub const CHAPTERS_MAX_AGE: u32 = 2;
+
+#[tracing::instrument(name = "qa.chapters", skip_all, fields(event = tracing::field::Empty))]
+async fn list_chapters(
+    State(st): State<QaState>,
+    p: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, QaError> {
+    let event = path(p)?;
+    tracing::Span::current().record("event", event.as_str());
+    let settings = st.settings(&event)?;
+    st.may_read(&event, &settings, bearer(&headers))?;
+    let list = st.store.chapters(&event).await?;
+    let json = serde_json::to_string(&serde_json::json!({ "chapters": list }))
+        .map_err(StoreError::from)?;
+    let mut resp = json_text(StatusCode::OK, json);
+    let cache = if settings.private {
+        HeaderValue::from_static("private, no-store")
+    } else {
+        HeaderValue::from_str(&format!("public, max-age={CHAPTERS_MAX_AGE}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("no-store"))
+    };
+    resp.headers_mut().insert(header::CACHE_CONTROL, cache);
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    Ok(resp)
+}
+
+#[tracing::instrument(name = "qa.add_chapter", skip_all, fields(event = tracing::field::Empty))]
+async fn add_chapter(
+    State(st): State<QaState>,
+    p: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, QaError> {
+    let event = path(p)?;
+    tracing::Span::current().record("event", event.as_str());
+    st.moderator(&event, &headers, None)?;
+    let body: PostChapterBody = body_json(body)?;
+    let chapter = chapters::add(st.store.as_ref(), &event, &body, st.now()).await?;
+    tracing::debug!(id = %chapter.id, program_time = chapter.program_time, "chapter added");
+    st.chapters_changed(&event).await;
+    Ok(no_store(
+        (StatusCode::CREATED, Json(chapter)).into_response(),
     ))
 }

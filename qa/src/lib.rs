@@ -21,6 +21,7 @@
 //! transaction of either store; the stores ([`store`]) only read and write rows;
 //! HTTP lives in [`http`] and [`sse`].
 
+pub mod chapters;
 pub mod core;
 pub mod error;
 pub mod events;
@@ -34,6 +35,7 @@ pub mod ratelimit;
 pub mod sse;
 pub mod store;
 
+pub use chapters::{Chapter, ChapterListener, MarkerKind};
 pub use error::{QaError, StoreError};
 pub use events::{QaEvent, QaEventKind};
 pub use http::{router, QaEvents, QaState, TokenClaims};

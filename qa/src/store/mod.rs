@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+use crate::chapters::{Chapter, MarkerKind};
 use crate::error::StoreError;
 use crate::events::{Change, ChangeRecord};
 use crate::model::{NewQuestion, Question, Status};
@@ -96,6 +97,8 @@ pub trait QaStore: Send + Sync + 'static {
     async fn secret(&self, name: &str, fresh: &str) -> Result<String, StoreError>;
     /// The fan-out this store publishes committed changes to.
     fn hub(&self) -> &Hub;
+    /// Every marker of the event, by program time then id.
+    async fn chapters(&self, event: &str) -> Result<Vec<Chapter>, StoreError>;
 }
 
 /// One transaction: row reads and writes, no rules.
@@ -165,6 +168,11 @@ pub trait QaTx: Send {
         addr: &str,
         until_ms: i64,
     ) -> Result<(), StoreError>;
+    /// How many markers of `kind` the event has.
+    async fn count_chapters(&mut self, event: &str, kind: MarkerKind) -> Result<i64, StoreError>;
+    /// Stores a marker unless one with its id exists in the event; returns whether it
+    /// was stored.
+    async fn insert_chapter(&mut self, chapter: &Chapter) -> Result<bool, StoreError>;
     /// Writes `changes` (consecutive sequence numbers after [`QaTx::last_seq`]) to the
     /// change log, advances the event's sequence, commits, then publishes them.
     async fn commit(
@@ -230,6 +238,27 @@ pub(crate) fn votes_from_db(v: i64) -> Result<u32, StoreError> {
         reason: format!("vote count {v}"),
     })
 }
+
+pub(crate) fn kind_from_db(s: &str) -> Result<MarkerKind, StoreError> {
+    MarkerKind::parse(s).ok_or_else(|| StoreError::Corrupt {
+        table: "qa_chapters",
+        reason: format!("unknown marker kind {s:?}"),
+    })
+}
+
+/// Markers in program time (see [`crate::chapters`]), shared by both backends.
+pub(crate) const MIGRATION_3: &str = r#"
+CREATE TABLE qa_chapters (
+    event TEXT NOT NULL,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    program_time BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (event, id)
+);
+CREATE INDEX qa_chapters_by_time ON qa_chapters (event, program_time);
+"#;
 
 /// Schema changes after the first version, shared by both backends (portable SQL).
 pub(crate) const MIGRATION_2: &str = r#"

@@ -18,7 +18,11 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, Rec
 use futures_util::StreamExt;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
-use super::{status_from_db, votes_from_db, Activity, Actor, Hub, QaStore, QaTx, Snapshot, Window};
+use super::{
+    kind_from_db, status_from_db, votes_from_db, Activity, Actor, Hub, QaStore, QaTx, Snapshot,
+    Window,
+};
+use crate::chapters::{Chapter, MarkerKind};
 use crate::error::StoreError;
 use crate::events::ChangeRecord;
 use crate::model::{NewQuestion, Question, Status};
@@ -68,6 +72,7 @@ CREATE TABLE qa_changes (
 );
 "#,
     super::MIGRATION_2,
+    super::MIGRATION_3,
 ];
 
 const QUESTION_COLS: &str =
@@ -320,6 +325,30 @@ impl QaStore for PgStore {
     fn hub(&self) -> &Hub {
         &self.hub
     }
+
+    async fn chapters(&self, event: &str) -> Result<Vec<Chapter>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, event, kind, text, program_time, created_at FROM qa_chapters
+                 WHERE event = $1 ORDER BY program_time, id",
+                &[&event],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kind: String = r.try_get(2)?;
+            out.push(Chapter {
+                id: r.try_get(0)?,
+                event: r.try_get(1)?,
+                kind: kind_from_db(&kind)?,
+                text: r.try_get(3)?,
+                program_time: r.try_get(4)?,
+                created_at: r.try_get(5)?,
+            });
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]
@@ -535,6 +564,36 @@ impl QaTx for PgTx {
             )
             .await?;
         Ok(())
+    }
+
+    async fn count_chapters(&mut self, event: &str, kind: MarkerKind) -> Result<i64, StoreError> {
+        let row = self
+            .client()?
+            .query_one(
+                "SELECT COUNT(*) FROM qa_chapters WHERE event = $1 AND kind = $2",
+                &[&event, &kind.as_str()],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn insert_chapter(&mut self, chapter: &Chapter) -> Result<bool, StoreError> {
+        let n = self
+            .client()?
+            .execute(
+                "INSERT INTO qa_chapters (event, id, kind, text, program_time, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event, id) DO NOTHING",
+                &[
+                    &chapter.event,
+                    &chapter.id,
+                    &chapter.kind.as_str(),
+                    &chapter.text,
+                    &chapter.program_time,
+                    &chapter.created_at,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     async fn commit(

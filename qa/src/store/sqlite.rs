@@ -11,7 +11,11 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::{status_from_db, votes_from_db, Activity, Actor, Hub, QaStore, QaTx, Snapshot, Window};
+use super::{
+    kind_from_db, status_from_db, votes_from_db, Activity, Actor, Hub, QaStore, QaTx, Snapshot,
+    Window,
+};
+use crate::chapters::{Chapter, MarkerKind};
 use crate::error::StoreError;
 use crate::events::ChangeRecord;
 use crate::model::{NewQuestion, Question, Status};
@@ -55,6 +59,7 @@ CREATE TABLE qa_changes (
 );
 "#,
     super::MIGRATION_2,
+    super::MIGRATION_3,
 ];
 
 const QUESTION_COLS: &str =
@@ -341,6 +346,40 @@ impl QaStore for SqliteStore {
     fn hub(&self) -> &Hub {
         &self.hub
     }
+
+    async fn chapters(&self, event: &str) -> Result<Vec<Chapter>, StoreError> {
+        let event = event.to_owned();
+        self.exclusive(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, event, kind, text, program_time, created_at FROM qa_chapters
+                 WHERE event = ?1 ORDER BY program_time, id",
+            )?;
+            let rows = stmt.query_map([&event], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (id, event, kind, text, program_time, created_at) = r?;
+                out.push(Chapter {
+                    id,
+                    event,
+                    kind: kind_from_db(&kind)?,
+                    text,
+                    program_time,
+                    created_at,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -563,6 +602,38 @@ impl QaTx for SqliteTx {
                 params![event, addr, until_ms],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn count_chapters(&mut self, event: &str, kind: MarkerKind) -> Result<i64, StoreError> {
+        let event = event.to_owned();
+        self.run(move |c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM qa_chapters WHERE event = ?1 AND kind = ?2",
+                [&event, kind.as_str()],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn insert_chapter(&mut self, chapter: &Chapter) -> Result<bool, StoreError> {
+        let ch = chapter.clone();
+        self.run(move |c| {
+            let n = c.execute(
+                "INSERT INTO qa_chapters (event, id, kind, text, program_time, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event, id) DO NOTHING",
+                params![
+                    ch.event,
+                    ch.id,
+                    ch.kind.as_str(),
+                    ch.text,
+                    ch.program_time,
+                    ch.created_at
+                ],
+            )?;
+            Ok(n == 1)
         })
         .await
     }
