@@ -5,6 +5,7 @@
 pub mod master;
 pub mod names;
 pub mod playlist;
+pub mod recording;
 pub mod store;
 pub mod subtitles;
 pub mod vtt;

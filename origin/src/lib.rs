@@ -17,13 +17,15 @@
 //!   `/live/{event}/t/{token}/…`, shared by a cohort so caches still collapse requests:
 //!   none gives 401, an invalid or expired one 403. Public events accept either form.
 //!
-//! Routes: `/live/{event}/…`, `/api/events`, `/healthz`, and the player pages
+//! Routes: `/live/{event}/…` (with `recording.mp4`, the whole recording as one file),
+//! `/api/events`, `/healthz`, and the player pages
 //! (`/`, `/watch/{event}`, `/embed/{event}`, `/moderate/{event}`, `/present/{event}`,
 //! `/publish/{event}`, `/assets/{file}`) embedded at build time from `player/dist/`.
 
 mod assets;
 pub mod budget;
 pub mod client_addr;
+mod download;
 mod dvr;
 mod edge;
 #[doc(hidden)]
@@ -220,6 +222,7 @@ pub(crate) fn build(
         .max_age(Duration::from_secs(86_400));
     let shared = Router::new()
         .route("/live/{event}/{*rest}", get(live::handle))
+        .merge(download::routes(download::DEFAULT_MAX_DOWNLOADS))
         .route("/api/events", get(api_events))
         .layer(cors);
     Router::new()
