@@ -13,6 +13,7 @@ import {
   markerPositions,
   planSeek,
   playlistSpan,
+  positionOf,
   seekBarView,
   setMarkers,
   spokenDuration,
@@ -112,6 +113,33 @@ test('playlist span: first program date-time to the end of the last complete seg
   assert.equal(playlistSpan('#EXTM3U\n#EXTINF:2,\nseg0.m4s\n'), null);
   assert.equal(playlistSpan(''), null);
   assert.equal(playlistSpan(null), null);
+});
+
+test('media position of a program time: through the segments, across a session gap', () => {
+  const text = [
+    '#EXTM3U',
+    '#EXT-X-TARGETDURATION:2',
+    '#EXT-X-MEDIA-SEQUENCE:0',
+    '#EXT-X-PROGRAM-DATE-TIME:2026-12-01T10:00:00.000Z',
+    '#EXTINF:2.00000,',
+    'seg0.m4s',
+    '#EXTINF:2.00000,',
+    'seg1.m4s',
+    '#EXT-X-DISCONTINUITY',
+    '#EXT-X-PROGRAM-DATE-TIME:2026-12-01T10:01:00.000Z',
+    '#EXTINF:2.00000,',
+    'seg2.m4s',
+    '',
+  ].join('\n');
+  assert.equal(positionOf(text, T0), 0);
+  assert.equal(positionOf(text, T0 + s(3.5)), 3.5);
+  // In the gap between the sessions: the next session's start.
+  assert.equal(positionOf(text, T0 + s(30)), 4);
+  assert.equal(positionOf(text, T0 + s(61)), 5);
+  // Before the first segment: its start; after the last: its end.
+  assert.equal(positionOf(text, T0 - s(10)), 0);
+  assert.equal(positionOf(text, T0 + s(100)), 6);
+  assert.equal(positionOf('#EXTM3U\n', T0), null);
 });
 
 test('the first variant of a multivariant playlist', () => {

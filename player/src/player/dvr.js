@@ -126,17 +126,46 @@ export function firstVariant(text) {
   return uri ? uri.trim() : null;
 }
 
-// The lecture's span so far from the DVR playlists: { start, end } program times (ms),
-// or null when there is no DVR playlist (yet).
-export async function fetchDvrSpan(dvrMasterUrl) {
+// The media position (s from the playlist's first segment, as hls.js and Safari count
+// it) of program time `programMs` in a media playlist: the segment that holds it, plus
+// the time into it. Clamped to the listed segments; null when nothing is dated.
+export function positionOf(text, programMs) {
+  let position = 0;
+  let pdt = null;
+  let pending = null;
+  let last = null;
+  for (const raw of String(text || '').split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) {
+      const t = Date.parse(line.slice(25));
+      if (Number.isFinite(t)) pdt = t;
+    } else if (line.startsWith('#EXTINF:')) {
+      pending = parseFloat(line.slice(8));
+    } else if (line && !line.startsWith('#') && pending != null) {
+      if (pdt != null) {
+        // Before this segment (a gap between sessions, or before the first): its start.
+        if (programMs < pdt) return position;
+        if (programMs < pdt + pending * 1000) return position + (programMs - pdt) / 1000;
+        last = position + pending;
+        pdt += pending * 1000;
+      }
+      position += pending;
+      pending = null;
+    }
+  }
+  return last;
+}
+
+// The first media playlist of the DVR multivariant playlist (its text), or null when
+// there is none (yet).
+export async function fetchDvrPlaylist(dvrMasterUrl) {
   try {
     const master = await fetch(dvrMasterUrl, { cache: 'no-cache' });
     if (!master.ok) return null;
     const uri = firstVariant(await master.text());
     if (!uri) return null;
     const media = await fetch(new URL(uri, master.url).href, { cache: 'no-cache' });
-    if (!media.ok) return null;
-    return playlistSpan(await media.text());
+    return media.ok ? await media.text() : null;
   } catch (_) {
     return null;
   }

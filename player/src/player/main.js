@@ -8,12 +8,16 @@
 // hls.min.js is loaded before it and defines window.Hls. Everything user-visible is set
 // with textContent. This module wires the others to the page: the state machine
 // (state.js), the latency policy (latency.js), the quality menu (quality.js), the Q&A
-// panel's view of the player (qa-glue.js).
+// panel's view of the player (qa-glue.js), DVR during the live (dvr.js: the seek bar
+// over the whole lecture; seeking back beyond the live window plays the DVR playlist,
+// /live/{event}/dvr.m3u8, and the Live button returns to the low-latency live playlist).
 //
 // Page elements, by id: video, stage, overlay, message, play, mute, golive, quality,
-// latency, fullscreen (required); title, wr-title, wr-starts, cc, captions (optional).
+// latency, fullscreen (required); title, wr-title, wr-starts, cc, captions, seek,
+// seek-markers (optional).
 
 import { setupCaptions } from './captions.js';
+import { bindSeekBar, dvrUrl, fetchDvrPlaylist, liveButtonView, planSeek, playlistSpan, positionOf } from './dvr.js';
 import { bindKeys } from './keyboard.js';
 import {
   forgivenTarget,
@@ -33,6 +37,7 @@ import { followEventInfo } from './waiting-room.js';
 
 const WAIT_RETRY_MS = 2000; // how often to look for the stream while nobody is publishing
 const TICK_MS = 500; // latency display and stall watchdog
+const SPAN_REFRESH_MS = 30000; // the lecture's start is read again at most this often
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -49,9 +54,12 @@ const wrTitle = $('wr-title'); // waiting room (optional)
 const wrStarts = $('wr-starts');
 const ccBtn = $('cc'); // captions toggle (optional)
 const captionsTrack = $('captions'); // <track> slot (optional)
+const seekEl = $('seek'); // seek bar over the lecture so far (optional)
+const seekMarkersEl = $('seek-markers');
 
 const eventId = parseEventId(location.pathname);
 const source = sourceUrl(eventId, viewerToken(location.search), location.href);
+const dvrSource = dvrUrl(source);
 
 // The state machine's record, and what only the page has: the player and its timers.
 const S = Object.assign(newMachine(performance.now()), {
@@ -59,6 +67,16 @@ const S = Object.assign(newMachine(performance.now()), {
   hls: null,
   generation: 0, // bumped by teardown(); stale async work compares against it
   timers: new Set(),
+  // DVR: which playlist plays ('live' low-latency, or 'dvr' the whole lecture), where
+  // the DVR playlist starts playing (media position, s), whether the viewer chose to be
+  // behind inside the live window (no automatic jump to live then), the wall clock
+  // minus the live edge's program time, and the lecture's first program time.
+  view: 'live',
+  dvrStartPosition: -1,
+  timeshift: false,
+  edgeSkew: null,
+  lectureStart: null,
+  spanReadAt: -Infinity,
 });
 let eventInfo = null;
 const quality = qualityMenu($('quality'), () => S.hls);
@@ -136,6 +154,8 @@ function waitForStream(state) {
 // Throws the player away and starts again from the stream probe (no page reload).
 function reload(reason) {
   S.recoveries++;
+  S.view = 'live';
+  S.timeshift = false;
   log('reloading the source:', reason);
   waitForStream('recovering');
 }
@@ -151,7 +171,34 @@ function attach() {
 
 function attachHls() {
   const Hls = window.Hls;
-  const hls = new Hls({
+  const hls = S.view === 'dvr' ? dvrHls(Hls) : liveHls(Hls);
+  S.hls = hls;
+  const E = Hls.Events;
+  const mine = (fn) =>
+    function (event, data) {
+      if (S.hls === hls) fn(data);
+    };
+  hls.on(E.MANIFEST_PARSED, mine(onManifestParsed));
+  hls.on(E.LEVEL_SWITCHED, mine(quality.update));
+  hls.on(E.ERROR, mine(onHlsError));
+  hls.attachMedia(video);
+  hls.loadSource(S.view === 'dvr' ? dvrSource : source);
+}
+
+// The whole lecture so far, from a chosen moment: segments only, no catch-up.
+function dvrHls(Hls) {
+  return new Hls({
+    lowLatencyMode: false,
+    startPosition: S.dvrStartPosition,
+    maxLiveSyncPlaybackRate: 1,
+    liveDurationInfinity: true,
+    backBufferLength: 30,
+    capLevelToPlayerSize: true,
+  });
+}
+
+function liveHls(Hls) {
+  return new Hls({
     lowLatencyMode: true,
     // The target latency comes from the server's PART-HOLD-BACK (LL-HLS); hls.js
     // speeds playback up to catch up when it falls behind it, but never above 1.5x.
@@ -163,21 +210,23 @@ function attachHls() {
     capLevelToPlayerSize: true,
     startFragPrefetch: true,
   });
-  S.hls = hls;
-  const E = Hls.Events;
-  const mine = (fn) =>
-    function (event, data) {
-      if (S.hls === hls) fn(data);
-    };
-  hls.on(E.MANIFEST_PARSED, mine(onManifestParsed));
-  hls.on(E.LEVEL_SWITCHED, mine(quality.update));
-  hls.on(E.ERROR, mine(onHlsError));
-  hls.attachMedia(video);
-  hls.loadSource(source);
 }
 
+// Safari: the same two URLs. The DVR playlist (EVENT type) is seekable from its first
+// segment; playback starts at the chosen moment once its metadata is known.
 function attachNative() {
-  video.src = source;
+  if (S.view === 'dvr') {
+    const gen = S.generation;
+    const at = S.dvrStartPosition;
+    video.addEventListener(
+      'loadedmetadata',
+      () => {
+        if (gen === S.generation && at >= 0) video.currentTime = at;
+      },
+      { once: true },
+    );
+  }
+  video.src = S.view === 'dvr' ? dvrSource : source;
   startPlayback();
 }
 
@@ -199,6 +248,7 @@ function startPlayback() {
 function onManifestParsed() {
   quality.build();
   startPlayback();
+  if (S.lectureStart == null) refreshSpan(false);
 }
 
 function onHlsError(data) {
@@ -285,6 +335,129 @@ function jumpToLive() {
   else if (video.seekable.length) video.currentTime = Math.max(0, video.seekable.end(video.seekable.length - 1) - 3);
 }
 
+// ---------------------------------------------------------------- DVR
+
+// Program time at the live edge now (ms): measured while the live playlist plays (the
+// frame on screen plus hls.js's latency), then carried on the wall clock, so it holds
+// while the DVR playlist plays and whatever the viewer's clock says.
+function liveEdgeTime() {
+  if (S.view === 'live' && S.attached && S.playedThisAttempt) {
+    const t = programTime();
+    const lat = latencySeconds();
+    if (t != null && lat != null) S.edgeSkew = Date.now() - (t + lat * 1000);
+  }
+  return S.edgeSkew == null ? null : Date.now() - S.edgeSkew;
+}
+
+// Program time of the first segment the live playlist lists (its window), if known.
+function liveWindowStart() {
+  const t = programTime();
+  if (S.view !== 'live' || t == null || !video.seekable.length) return null;
+  return t - (video.currentTime - video.seekable.start(0)) * 1000;
+}
+
+// How far the frame on screen is behind the live edge (s).
+function behindSeconds() {
+  const edge = liveEdgeTime();
+  const t = programTime();
+  return edge != null && t != null ? Math.max(0, (edge - t) / 1000) : null;
+}
+
+// Reads the lecture's first program time from the DVR playlist (for the seek bar),
+// unless read less than SPAN_REFRESH_MS ago. Resolves to the playlist text or null.
+function refreshSpan(force) {
+  const now = performance.now();
+  if (!force && now - S.spanReadAt < SPAN_REFRESH_MS) return Promise.resolve(null);
+  S.spanReadAt = now;
+  return fetchDvrPlaylist(dvrSource).then((text) => {
+    const span = playlistSpan(text);
+    if (span) S.lectureStart = span.start;
+    return text;
+  });
+}
+
+// Plays the DVR playlist from program time `at`.
+function playDvrAt(at) {
+  const gen = S.generation;
+  refreshSpan(true).then((text) => {
+    if (gen !== S.generation) return;
+    const position = positionOf(text, at);
+    if (position == null) {
+      log('no DVR playlist: staying live');
+      return;
+    }
+    log('DVR from', new Date(at).toISOString(), '(position', position.toFixed(1), 's)');
+    teardown();
+    S.view = 'dvr';
+    S.timeshift = false;
+    S.dvrStartPosition = position;
+    attach();
+  });
+}
+
+// Back to the live edge: the low-latency live playlist, at its hold-back.
+function goLive() {
+  S.timeshift = false;
+  if (S.view === 'live') {
+    if (S.attached) jumpToLive();
+    return;
+  }
+  log('back to the live playlist');
+  teardown();
+  S.view = 'live';
+  S.dvrStartPosition = -1;
+  attach();
+}
+
+// A seek chosen on the seek bar, in program time.
+function seekTo(target) {
+  if (!S.attached) return;
+  const t = programTime();
+  const plan = planSeek({ target, edge: liveEdgeTime(), windowStart: liveWindowStart(), start: S.lectureStart });
+  if (plan.view === 'live' && plan.at == null) {
+    goLive();
+    return;
+  }
+  if (S.view === 'live' && plan.view === 'dvr') {
+    playDvrAt(plan.at);
+    return;
+  }
+  // Inside what the current playlist holds: a seek in it.
+  if (t == null) return;
+  let to = video.currentTime + (plan.at - t) / 1000;
+  if (video.seekable.length) {
+    const first = video.seekable.start(0);
+    const last = video.seekable.end(video.seekable.length - 1);
+    to = Math.min(last, Math.max(first, to));
+  }
+  if (S.view === 'live') S.timeshift = true;
+  S.lastProgressAt = performance.now();
+  video.currentTime = to;
+}
+
+const seekBar = seekEl
+  ? bindSeekBar(seekEl, seekMarkersEl, seekTo)
+  : { update() {}, busy: () => false };
+if (seekEl) {
+  const fresh = () => refreshSpan(false);
+  seekEl.addEventListener('focus', fresh);
+  seekEl.addEventListener('pointerdown', fresh);
+}
+
+function updateDvrControls() {
+  const edge = liveEdgeTime();
+  const position = programTime();
+  const playing = S.attached && S.playedThisAttempt;
+  const start = S.lectureStart != null ? S.lectureStart : liveWindowStart();
+  seekBar.update(playing ? { start, edge, position } : { start: null, edge: null, position: null });
+  const behind = playing ? behindSeconds() : null;
+  if (S.view === 'live' && S.timeshift && behind != null && behind < 1 + targetLatency()) S.timeshift = false;
+  const view = liveButtonView(behind);
+  if (liveBtn.textContent !== view.text) liveBtn.textContent = view.text;
+  liveBtn.setAttribute('aria-label', view.label);
+  return view.behind;
+}
+
 function forgiveStalls(now) {
   const hls = S.hls;
   if (!hls) return;
@@ -318,13 +491,15 @@ function tick() {
   if (verdict.state) setState(verdict.state);
   if (verdict.reload) reload(verdict.reload);
 
+  const dvrBehind = updateDvrControls();
   const lat = latencySeconds();
   const pdt = pdtLatencyMs();
   if (S.attached && S.playedThisAttempt && (lat || pdt != null)) {
     latencyEl.textContent = latencyText(lat, pdt);
     const { behind, jump } = latencyVerdict({ latency: lat, target: targetLatency(), paused: video.paused });
-    liveBtn.classList.toggle('behind', behind);
-    if (jump) {
+    liveBtn.classList.toggle('behind', behind || dvrBehind);
+    // Behind by choice (the seek bar, the DVR playlist): no jump to the live edge.
+    if (jump && S.view === 'live' && !S.timeshift) {
       log('far behind live (' + lat.toFixed(1) + ' s): jumping to the live edge');
       jumpToLive();
     }
@@ -359,7 +534,7 @@ playBtn.addEventListener('click', () => {
   if (video.paused) {
     S.userPaused = false;
     if (!S.attached) return;
-    if (jumpOnResume(latencySeconds(), targetLatency())) jumpToLive();
+    if (S.view === 'live' && !S.timeshift && jumpOnResume(latencySeconds(), targetLatency())) jumpToLive();
     S.lastProgressAt = performance.now();
     startPlayback();
     if (S.state === 'blocked' || S.state === 'paused') setState('loading');
@@ -380,7 +555,7 @@ muteBtn.addEventListener('click', () => {
 });
 
 liveBtn.addEventListener('click', () => {
-  if (S.attached) jumpToLive();
+  if (S.attached) goLive();
 });
 
 fullscreenBtn.addEventListener('click', () => {
@@ -425,6 +600,9 @@ function stats() {
     paused: video.paused,
     muted: video.muted,
     targetLatency: hls ? hls.targetLatency : null,
+    view: S.view,
+    behind: behindSeconds(),
+    lectureStart: S.lectureStart,
   };
 }
 
