@@ -414,8 +414,12 @@ impl EventPackager {
             .filter(|(n, _)| n.as_str() != name)
             .filter_map(|(_, w)| w.report_from(name))
             .collect();
-        let ops = match self.writers.get(name) {
-            Some(w) if w.playlist().last_part().is_some() => w.playlists(&reports),
+        let markers = self.config.markers.current(&self.event);
+        let ops = match self.writers.get_mut(name) {
+            Some(w) if w.playlist().last_part().is_some() => {
+                w.set_date_ranges(markers);
+                w.playlists(&reports)
+            }
             _ => return,
         };
         self.apply(ops).await;

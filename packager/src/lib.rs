@@ -17,6 +17,7 @@ pub mod codec;
 pub mod demo;
 mod event;
 pub mod ladder;
+pub mod markers;
 pub mod overload;
 pub mod pipeline;
 pub mod resume;
@@ -62,6 +63,9 @@ pub struct PackagerConfig {
     pub spool_dir: std::path::PathBuf,
     /// The subtitles rendition and where its cues come from; `None`: no captions.
     pub captions: Option<captions::CaptionsConfig>,
+    /// Every event's markers (chapters, answered questions), listed in the playlists
+    /// as EXT-X-DATERANGE (see [`markers`]).
+    pub markers: markers::MarkerBoard,
 }
 
 /// Default for [`PackagerConfig::end_after`].
@@ -88,6 +92,7 @@ impl Default for PackagerConfig {
             retry_limits: RetryLimits::default(),
             spool_dir: std::env::temp_dir().join("amphi-spool"),
             captions: Some(captions::CaptionsConfig::default()),
+            markers: markers::MarkerBoard::default(),
         }
     }
 }

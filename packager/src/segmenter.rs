@@ -9,7 +9,7 @@
 
 use crate::resume::Restored;
 use amphi_hls::names;
-use amphi_hls::playlist::{MediaPlaylist, PlaylistConfig, RenditionReport};
+use amphi_hls::playlist::{DateRange, MediaPlaylist, PlaylistConfig, RenditionReport};
 use amphi_hls::store::{ContentType, Object};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -114,8 +114,10 @@ impl RenditionWriter {
         let text = if self.playlist.is_ended() {
             vod
         } else {
-            vod.replace("#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT")
-                .replace("#EXT-X-ENDLIST\n", "")
+            // The header's tag and the last line only: a marker's text may read alike.
+            vod.replacen("#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT", 1)
+                .trim_end_matches("#EXT-X-ENDLIST\n")
+                .to_owned()
         };
         Some(StoreOp::Put {
             key: names::recording_key(&self.event, &self.name),
@@ -139,6 +141,11 @@ impl RenditionWriter {
 
     pub fn playlist(&self) -> &MediaPlaylist {
         &self.playlist
+    }
+
+    /// The event's markers: the playlists written from now on list those within them.
+    pub fn set_date_ranges(&mut self, ranges: std::sync::Arc<[DateRange]>) {
+        self.playlist.set_date_ranges(ranges);
     }
 
     fn key(&self, file: &str) -> String {
