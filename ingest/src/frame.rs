@@ -3,35 +3,8 @@
 //! session; wall-clock time appears once, as the session's epoch.
 
 use bytes::Bytes;
-use std::time::SystemTime;
 
-/// Ticks of the 90 kHz media clock.
-pub const MEDIA_CLOCK_HZ: i64 = 90_000;
-
-/// A point on a publish session's 90 kHz media clock (ticks since the session's first frame).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct MediaTime(pub i64);
-
-impl MediaTime {
-    pub const ZERO: MediaTime = MediaTime(0);
-
-    pub fn from_millis(ms: i64) -> Self {
-        MediaTime(ms * (MEDIA_CLOCK_HZ / 1000))
-    }
-
-    /// Converts from another clock rate (e.g. 48 kHz RTP audio), rounding down.
-    pub fn from_rate(ticks: i64, hz: i64) -> Self {
-        MediaTime(((ticks as i128 * MEDIA_CLOCK_HZ as i128) / hz as i128) as i64)
-    }
-
-    pub fn as_nanos(self) -> i64 {
-        ((self.0 as i128 * 1_000_000_000) / MEDIA_CLOCK_HZ as i128) as i64
-    }
-
-    pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 / MEDIA_CLOCK_HZ as f64
-    }
-}
+pub use amphi_time::{MediaDuration, MediaTime, ProgramTime, WallTime, MEDIA_CLOCK_HZ};
 
 /// Video codec configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,20 +56,51 @@ pub enum SessionMessage {
     Frame(EncodedFrame),
 }
 
-/// Where a session's media clock sits on the wall clock: `MediaTime::ZERO` was
-/// captured (received at ingest) at `epoch`.
+/// Where a session's media clock sits on the program clock: `MediaTime::ZERO` was
+/// captured (received at ingest) at program time `zero`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionEpoch(pub SystemTime);
+pub struct SessionEpoch {
+    zero: ProgramTime,
+}
+
+impl SessionEpoch {
+    /// A session whose media time zero was captured at `zero`.
+    pub const fn new(zero: ProgramTime) -> Self {
+        SessionEpoch { zero }
+    }
+
+    /// The epoch of a session whose frame at media time `at` was received at `now`.
+    pub fn received(at: MediaTime, now: WallTime) -> Self {
+        let since_zero = at.since_zero().to_std().unwrap_or_default();
+        SessionEpoch::new(ProgramTime::captured_at(now) - since_zero)
+    }
+
+    /// The program time of media time zero.
+    pub const fn zero(self) -> ProgramTime {
+        self.zero
+    }
+
+    /// The program time of media `offset` after media time zero.
+    pub fn program_time(self, offset: std::time::Duration) -> ProgramTime {
+        self.zero + offset
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn media_time_conversions() {
-        assert_eq!(MediaTime::from_millis(1000).0, 90_000);
-        assert_eq!(MediaTime::from_rate(48_000, 48_000).0, 90_000);
-        assert_eq!(MediaTime(90_000).as_nanos(), 1_000_000_000);
-        assert!((MediaTime(45_000).as_secs_f64() - 0.5).abs() < 1e-9);
+    fn epoch_is_the_program_time_of_media_time_zero() {
+        let now = WallTime::from_unix_millis(10_000);
+        let e = SessionEpoch::received(MediaTime::from_millis(2_500), now);
+        assert_eq!(e.zero(), ProgramTime::from_unix_millis(7_500));
+        assert_eq!(
+            e.program_time(std::time::Duration::from_millis(2_500)),
+            ProgramTime::captured_at(now)
+        );
+        // A frame before zero (a B-frame's decode time) does not move the epoch later.
+        let e = SessionEpoch::received(MediaTime::from_millis(-40), now);
+        assert_eq!(e.zero(), ProgramTime::captured_at(now));
     }
 }

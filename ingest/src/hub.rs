@@ -9,7 +9,7 @@
 //! from poisoning, so a panic in any task (a connection, an event's packager) leaves
 //! every other event working.
 
-use crate::frame::{EncodedFrame, SessionEpoch, SessionMessage, StreamConfig};
+use crate::frame::{EncodedFrame, SessionEpoch, SessionMessage, StreamConfig, WallTime};
 use crate::limits::{SourceGuard, SourceLimits, SourceRefusal};
 use crate::pii::Redacted;
 use std::collections::HashMap;
@@ -426,12 +426,7 @@ impl Publisher {
                 .check_config(config)
                 .map_err(|reason| self.refused(reason))?;
             let (tx, rx) = mpsc::channel(SESSION_QUEUE_FRAMES);
-            let wall = SystemTime::now();
-            let epoch = wall
-                .checked_sub(std::time::Duration::from_nanos(
-                    frame.pts.as_nanos().max(0) as u64
-                ))
-                .unwrap_or(wall);
+            let epoch = SessionEpoch::received(frame.pts, WallTime::from(SystemTime::now()));
             tx.try_send(SessionMessage::Config(config.clone()))
                 .map_err(|_| PublishError::SessionClosed(self.event.clone()))?;
             {
@@ -444,7 +439,7 @@ impl Publisher {
             let session = PublishSession {
                 event: self.event.clone(),
                 protocol: self.protocol,
-                epoch: SessionEpoch(epoch),
+                epoch,
                 messages: rx,
             };
             self.hub

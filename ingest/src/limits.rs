@@ -8,7 +8,7 @@
 //! the source stays within [`SourceLimits`].
 
 use crate::codec;
-use crate::frame::{EncodedFrame, FrameKind, MediaTime, StreamConfig, VideoConfig};
+use crate::frame::{EncodedFrame, FrameKind, MediaDuration, MediaTime, StreamConfig, VideoConfig};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,8 @@ pub const DEFAULT_MAX_FPS: u32 = 60;
 /// Default bitrate ceiling (audio and video), in bits per second.
 pub const DEFAULT_MAX_BITRATE: u64 = 20_000_000;
 /// Media time over which the frame rate and the bitrate are measured.
-pub const MEASURE_WINDOW: MediaTime = MediaTime(3 * crate::frame::MEDIA_CLOCK_HZ);
+pub const MEASURE_WINDOW: MediaDuration =
+    MediaDuration::from_ticks(3 * crate::frame::MEDIA_CLOCK_HZ);
 /// Wall time after which a source whose timestamps stopped advancing is refused.
 pub const FROZEN_AFTER: Duration = Duration::from_secs(5);
 
@@ -137,8 +138,8 @@ impl SourceGuard {
             bytes: 0,
             video_frames: 0,
         });
-        let span = MediaTime(dts.0.saturating_sub(w.start.0));
-        if span < MediaTime::ZERO {
+        let span = dts - w.start;
+        if span.is_negative() {
             // Timestamps went back (a publisher's clock reset): measure afresh.
             *w = Window {
                 start: dts,

@@ -138,7 +138,7 @@ async fn ffmpeg_publishes_h264_and_aac() {
         "audio dts never go back"
     );
     // 30 fps: 3000 ticks of 90 kHz between frames on average.
-    let span = video.last().unwrap().dts.0 - video[0].dts.0;
+    let span = (video.last().unwrap().dts - video[0].dts).ticks();
     let per_frame = span / (video.len() as i64 - 1);
     assert!(
         (2900..=3100).contains(&per_frame),

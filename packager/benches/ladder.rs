@@ -65,7 +65,7 @@ fn demux(path: &str) -> Result<Demuxed, String> {
                     let ns = |t: Option<gst::ClockTime>| t.map(|t| t.nseconds() as i64);
                     let pts = ns(buffer.pts()).unwrap_or(0);
                     let dts = ns(buffer.dts()).unwrap_or(pts);
-                    let tick = |n: i64| MediaTime((n as i128 * 90_000 / 1_000_000_000) as i64);
+                    let tick = |n: i64| MediaTime::from_rate(n, 1_000_000_000);
                     let kind = if video {
                         FrameKind::Video {
                             keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
@@ -137,7 +137,7 @@ fn main() {
     let input = demux(&path).expect("demuxing the input");
     let last = input.frames.iter().map(|f| f.pts).max().unwrap_or_default();
     let first = input.frames.iter().map(|f| f.pts).min().unwrap_or_default();
-    let media_seconds = MediaTime(last.0 - first.0).as_secs_f64();
+    let media_seconds = (last - first).as_secs_f64();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -2,6 +2,7 @@
 //! and AAC and published through the hub exactly like an RTMP publisher, so it goes
 //! through the same ladder, packager and origin.
 
+use amphi_ingest::frame::MediaDuration;
 use amphi_ingest::{
     AudioConfig, EncodedFrame, EventId, FrameKind, Hub, MediaTime, Protocol, StreamConfig,
     VideoConfig,
@@ -102,8 +103,9 @@ fn start_source(
                     };
                     let pts = running(buffer.pts()).unwrap_or(0);
                     let dts = running(buffer.dts()).unwrap_or(pts);
-                    let to_media =
-                        |ns: u64| MediaTime((ns as i128 * 90_000 / 1_000_000_000) as i64);
+                    let to_media = |ns: u64| {
+                        MediaTime::ZERO + MediaDuration::from_std(Duration::from_nanos(ns))
+                    };
                     let kind = if video {
                         FrameKind::Video {
                             keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
@@ -154,7 +156,7 @@ async fn run_once(hub: &Hub, event: &EventId, width: u32, height: u32) -> Result
         .map_err(|e| e.to_string())?;
     info!(event = %event, width, height, "demo source started");
     let (mut avcc, mut asc) = (None, None);
-    let mut base: Option<i64> = None;
+    let mut base: Option<MediaTime> = None;
     let mut started = false;
     while let Some(msg) = rx.recv().await {
         match msg {
@@ -176,16 +178,16 @@ async fn run_once(hub: &Hub, event: &EventId, width: u32, height: u32) -> Result
                         },
                         audio: asc.clone().map(|asc| AudioConfig::Aac { asc }),
                     });
-                    base = Some(frame.dts.0);
+                    base = Some(frame.dts);
                     started = true;
                 }
-                let b = base.unwrap_or(0);
-                tracing::trace!(kind = ?frame.kind, dts = frame.dts.0, base = b, "demo frame");
-                if frame.dts.0 < b {
+                let b = base.unwrap_or(MediaTime::ZERO);
+                tracing::trace!(kind = ?frame.kind, dts = frame.dts.ticks(), base = b.ticks(), "demo frame");
+                if frame.dts < b {
                     continue; // audio from before the first keyframe
                 }
-                frame.dts = MediaTime(frame.dts.0 - b);
-                frame.pts = MediaTime(frame.pts.0 - b);
+                frame.dts = MediaTime::ZERO + (frame.dts - b);
+                frame.pts = MediaTime::ZERO + (frame.pts - b);
                 publisher.send(frame).await.map_err(|e| e.to_string())?;
             }
         }

@@ -18,6 +18,7 @@ use amphi_hls::master::{render_master_with, Variant};
 use amphi_hls::names;
 use amphi_hls::playlist::RenditionReport;
 use amphi_hls::store::{ContentType, Object, Store};
+use amphi_ingest::frame::{SessionEpoch, WallTime};
 use amphi_ingest::{AudioConfig, PublishSession, SessionMessage, VideoConfig};
 use bytes::{Bytes, BytesMut};
 use std::collections::BTreeMap;
@@ -52,7 +53,7 @@ pub(crate) struct EventPackager {
     spilling: bool,
     stats: PackagerStats,
     /// Wall clock of the current session's media time zero.
-    epoch: Option<SystemTime>,
+    epoch: Option<SessionEpoch>,
     /// The subtitles rendition, when captions are on.
     captions: Option<crate::captions::EventCaptions>,
 }
@@ -196,9 +197,9 @@ impl EventPackager {
             let w = self.writers.entry(r.name.clone()).or_insert_with(|| {
                 RenditionWriter::new(&self.event, &r.name, self.config.playlist.clone())
             });
-            w.begin_session(generation, session.epoch.0);
+            w.begin_session(generation, session.epoch);
         }
-        self.epoch = Some(session.epoch.0);
+        self.epoch = Some(session.epoch);
         if let Some(c) = self.captions.as_mut() {
             c.begin_session(plan.renditions.first().map(|r| r.name.as_str()));
         }
@@ -325,7 +326,7 @@ impl EventPackager {
                         epoch,
                         end,
                         Instant::now(),
-                        SystemTime::now(),
+                        WallTime::from(SystemTime::now()),
                     );
                 }
                 match self.writers.get_mut(name) {

@@ -11,6 +11,7 @@ use crate::resume::Restored;
 use amphi_hls::names;
 use amphi_hls::playlist::{DateRange, MediaPlaylist, PlaylistConfig, RenditionReport};
 use amphi_hls::store::{ContentType, Object};
+use amphi_ingest::frame::{ProgramTime, SessionEpoch};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
@@ -38,8 +39,8 @@ pub struct RenditionWriter {
     name: String,
     playlist: MediaPlaylist,
     generation: u64,
-    /// The session's wall-clock epoch (media time zero).
-    epoch: SystemTime,
+    /// The program time of the session's media time zero.
+    epoch: SessionEpoch,
     open_parts: Vec<Bytes>,
     /// Segments out of the window, waiting to be deleted: (msn, parts, and whether
     /// the segment object goes too — not while it is recorded).
@@ -61,7 +62,7 @@ impl RenditionWriter {
             name: name.to_owned(),
             playlist: MediaPlaylist::new(config),
             generation: 0,
-            epoch: SystemTime::UNIX_EPOCH,
+            epoch: SessionEpoch::new(ProgramTime::UNIX_EPOCH),
             open_parts: Vec::new(),
             retired: VecDeque::new(),
             dropped_chunks: 0,
@@ -154,7 +155,7 @@ impl RenditionWriter {
 
     /// Starts a publish session: `generation` 0 for the first, then one more per session.
     /// Any open segment must have been finished before.
-    pub fn begin_session(&mut self, generation: u64, epoch: SystemTime) {
+    pub fn begin_session(&mut self, generation: u64, epoch: SessionEpoch) {
         if generation != self.generation || self.playlist.last_part().is_some() {
             self.playlist.discontinuity(generation);
         }
@@ -178,7 +179,8 @@ impl RenditionWriter {
         let mut ops = Vec::new();
         if chunk.fragment_start {
             self.close_segment(&mut ops);
-            self.playlist.begin_segment(self.epoch + chunk.pts);
+            self.playlist
+                .begin_segment(self.epoch.program_time(chunk.pts).to_system());
         }
         match self
             .playlist
@@ -305,6 +307,10 @@ pub const MAX_PARTS_PER_SEGMENT: u32 = 16;
 mod tests {
     use super::*;
 
+    fn epoch_at(unix_secs: u64) -> SessionEpoch {
+        SessionEpoch::new(ProgramTime::from_unix_secs(unix_secs))
+    }
+
     fn chunk(i: u32, start: bool) -> Chunk {
         Chunk {
             data: Bytes::from(vec![i as u8; 10 + i as usize]),
@@ -326,7 +332,7 @@ mod tests {
     #[test]
     fn parts_concatenate_to_segments() {
         let mut w = RenditionWriter::new("ev", "720p", PlaylistConfig::default());
-        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        w.begin_session(0, epoch_at(0));
         assert_eq!(
             puts(&w.on_init(Bytes::from_static(b"init"))),
             ["live/ev/720p/init.mp4"]
@@ -357,7 +363,7 @@ mod tests {
     #[test]
     fn chunks_before_a_fragment_start_are_dropped() {
         let mut w = RenditionWriter::new("ev", "360p", PlaylistConfig::default());
-        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        w.begin_session(0, epoch_at(0));
         assert!(w.on_chunk(chunk(0, false)).is_empty());
         assert_eq!(w.on_chunk(chunk(1, true)).len(), 1);
     }
@@ -365,14 +371,14 @@ mod tests {
     #[test]
     fn a_new_session_is_a_discontinuity_with_a_new_init() {
         let mut w = RenditionWriter::new("ev", "720p", PlaylistConfig::default());
-        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        w.begin_session(0, epoch_at(0));
         w.on_init(Bytes::from_static(b"a"));
         for i in 0..4 {
             w.on_chunk(chunk(i, i % 2 == 0));
         }
         let ops = w.finish();
         assert!(puts(&ops).contains(&"live/ev/720p/seg1.m4s"));
-        w.begin_session(1, SystemTime::UNIX_EPOCH + Duration::from_secs(100));
+        w.begin_session(1, epoch_at(100));
         assert_eq!(
             puts(&w.on_init(Bytes::from_static(b"b"))),
             ["live/ev/720p/init-1.mp4"]
@@ -393,7 +399,7 @@ mod tests {
             ..PlaylistConfig::default()
         };
         let mut w = RenditionWriter::new("ev", "720p", config);
-        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        w.begin_session(0, epoch_at(0));
         let mut deleted = Vec::new();
         for i in 0..40 {
             for op in w.on_chunk(chunk(i, i % 2 == 0)) {
@@ -445,7 +451,7 @@ mod tests {
     /// store holds at that moment (last put of each key), and the next chunk index.
     fn crashed_run(segments: u32) -> (std::collections::BTreeMap<String, StoreOp>, u32) {
         let mut w = RenditionWriter::new("ev", "720p", PlaylistConfig::default());
-        w.begin_session(0, SystemTime::UNIX_EPOCH);
+        w.begin_session(0, epoch_at(0));
         let mut stored = std::collections::BTreeMap::new();
         let mut put = |ops: Vec<StoreOp>| {
             for op in ops {
@@ -484,7 +490,7 @@ mod tests {
         assert_eq!(restored.next_msn(), 8, "7 closed, the open one closed too");
         assert_eq!(restored.build_segments, vec![(7, 1)]);
         let mut w = RenditionWriter::resume("ev", "720p", PlaylistConfig::default(), &restored);
-        w.begin_session(1, SystemTime::UNIX_EPOCH + Duration::from_secs(60));
+        w.begin_session(1, epoch_at(60));
         let mut written = w.on_init(Bytes::from_static(b"init2"));
         for i in 0..6 {
             written.extend(w.on_chunk(chunk(chunks + i, i % 2 == 0)));
@@ -516,7 +522,7 @@ mod tests {
         let restored = restore_from(&stored);
         assert_eq!(restored.next_msn(), 31);
         let mut w = RenditionWriter::resume("ev", "720p", PlaylistConfig::default(), &restored);
-        w.begin_session(1, SystemTime::UNIX_EPOCH + Duration::from_secs(600));
+        w.begin_session(1, epoch_at(600));
         w.on_init(Bytes::from_static(b"init2"));
         for i in 0..4 {
             w.on_chunk(chunk(chunks + i, i % 2 == 0));

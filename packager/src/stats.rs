@@ -11,9 +11,10 @@
 //!
 //! Entries not updated for [`STALE_AFTER`] (the event's publisher left) are dropped.
 
+use amphi_ingest::frame::{SessionEpoch, WallTime};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Window over which the real-time factor is measured.
 pub const RTF_WINDOW: Duration = Duration::from_secs(4);
@@ -67,16 +68,13 @@ impl PackagerStats {
         &self,
         event: &str,
         rendition: &str,
-        epoch: SystemTime,
+        epoch: SessionEpoch,
         media_end: Duration,
         now: Instant,
-        wall: SystemTime,
+        wall: WallTime,
     ) {
-        let produced = epoch + media_end;
-        let lag_secs = match wall.duration_since(produced) {
-            Ok(d) => d.as_secs_f64(),
-            Err(e) => -e.duration().as_secs_f64(),
-        };
+        let produced = epoch.program_time(media_end).wall_clock();
+        let lag_secs = (wall - produced).as_secs_f64();
         let Ok(mut map) = self.inner.lock() else {
             return;
         };
@@ -161,6 +159,13 @@ impl PackagerStats {
 mod tests {
     use super::*;
 
+    use amphi_ingest::frame::ProgramTime;
+
+    /// The wall clock when media `offset` after the epoch was captured.
+    fn wall(epoch: SessionEpoch, offset: Duration) -> WallTime {
+        epoch.program_time(offset).wall_clock()
+    }
+
     fn at(ms: u64) -> Duration {
         Duration::from_millis(ms)
     }
@@ -169,7 +174,7 @@ mod tests {
     fn keeping_up_is_one_and_falling_behind_is_less() {
         let stats = PackagerStats::default();
         let t0 = Instant::now();
-        let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let epoch = SessionEpoch::new(ProgramTime::from_unix_secs(1_000_000));
         // Chunks of 1/3 s leave 200 ms after their media end, in real time.
         for i in 0..=12u64 {
             let media = at(i * 1000 / 3);
@@ -179,7 +184,7 @@ mod tests {
                 epoch,
                 media,
                 t0 + media,
-                epoch + media + at(200),
+                wall(epoch, media + at(200)),
             );
         }
         let f = stats.snapshot(t0 + at(4000));
@@ -193,7 +198,7 @@ mod tests {
         for i in 1..=4u64 {
             let media = at(4000 + i * 500);
             let now = start + at(i * 1000);
-            let wall = epoch + at(4000 + i * 1000) + at(200);
+            let wall = wall(epoch, at(4000 + i * 1000) + at(200));
             stats.record_chunk("ev", "720p", epoch, media, now, wall);
         }
         let f = stats.snapshot(start + at(4000));
@@ -206,10 +211,17 @@ mod tests {
     fn new_session_restarts_the_window_and_stale_entries_go() {
         let stats = PackagerStats::default();
         let t0 = Instant::now();
-        let epoch = SystemTime::UNIX_EPOCH;
-        stats.record_chunk("ev", "360p", epoch, at(60_000), t0, epoch + at(60_000));
+        let epoch = SessionEpoch::new(ProgramTime::UNIX_EPOCH);
+        stats.record_chunk("ev", "360p", epoch, at(60_000), t0, wall(epoch, at(60_000)));
         // The media clock went back to zero: no nonsense factor.
-        stats.record_chunk("ev", "360p", epoch, at(300), t0 + at(5000), epoch + at(300));
+        stats.record_chunk(
+            "ev",
+            "360p",
+            epoch,
+            at(300),
+            t0 + at(5000),
+            wall(epoch, at(300)),
+        );
         let f = stats.snapshot(t0 + at(5000));
         assert_eq!(f[0].realtime_factor, None);
         assert!(stats.snapshot(t0 + at(5000) + STALE_AFTER).is_empty());
@@ -242,8 +254,8 @@ mod tests {
     fn a_chunk_ahead_of_the_clock_has_a_negative_lag() {
         let stats = PackagerStats::default();
         let t0 = Instant::now();
-        let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(10);
-        stats.record_chunk("ev", "src", epoch, at(2000), t0, epoch + at(1000));
+        let epoch = SessionEpoch::new(ProgramTime::from_unix_secs(10));
+        stats.record_chunk("ev", "src", epoch, at(2000), t0, wall(epoch, at(1000)));
         assert!((stats.snapshot(t0)[0].lag_secs + 1.0).abs() < 1e-9);
     }
 }

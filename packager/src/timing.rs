@@ -11,7 +11,7 @@
 //! it applies, snapping never reorders frames: it moves a timestamp to its nearest
 //! grid point only, so a later frame never lands before an earlier one.
 
-use amphi_ingest::MediaTime;
+use amphi_ingest::frame::{MediaDuration, MediaTime};
 
 /// Largest correction applied, in 90 kHz ticks (1.5 ms).
 pub const MAX_SNAP_TICKS: i64 = 135;
@@ -22,7 +22,7 @@ pub struct FrameGrid {
     frame_ticks: f64,
     /// A timestamp on the grid (the session's first video frame): protocols stamp
     /// audio and video from a common zero that need not be a frame boundary.
-    origin: i64,
+    origin: MediaTime,
 }
 
 impl FrameGrid {
@@ -30,15 +30,16 @@ impl FrameGrid {
     pub fn new(fps: f64, origin: MediaTime) -> Option<FrameGrid> {
         (fps.is_finite() && (1.0..=240.0).contains(&fps)).then(|| FrameGrid {
             frame_ticks: amphi_ingest::frame::MEDIA_CLOCK_HZ as f64 / fps,
-            origin: origin.0,
+            origin,
         })
     }
 
     pub fn snap(&self, t: MediaTime) -> MediaTime {
-        let n = ((t.0 - self.origin) as f64 / self.frame_ticks).round();
-        let snapped = self.origin + (n * self.frame_ticks).round() as i64;
-        if (snapped - t.0).abs() <= MAX_SNAP_TICKS {
-            MediaTime(snapped)
+        let n = ((t - self.origin).ticks() as f64 / self.frame_ticks).round();
+        let snapped =
+            self.origin + MediaDuration::from_ticks((n * self.frame_ticks).round() as i64);
+        if (snapped - t).ticks().abs() <= MAX_SNAP_TICKS {
+            snapped
         } else {
             t
         }
@@ -56,7 +57,7 @@ mod tests {
             let ms = (n as f64 * 1000.0 / 30.0).round() as i64;
             assert_eq!(
                 g.snap(MediaTime::from_millis(ms)),
-                MediaTime(n * 3000),
+                MediaTime::from_ticks(n * 3000),
                 "frame {n}"
             );
         }
@@ -68,7 +69,7 @@ mod tests {
             let ms = 21 + (n as f64 * 1000.0 / 30.0).round() as i64;
             assert_eq!(
                 g.snap(MediaTime::from_millis(ms)),
-                MediaTime(21 * 90 + n * 3000),
+                MediaTime::from_ticks(21 * 90 + n * 3000),
                 "frame {n}"
             );
         }
@@ -77,7 +78,10 @@ mod tests {
     #[test]
     fn ntsc_rates_and_off_grid_stamps() {
         let g = FrameGrid::new(30_000.0 / 1001.0, MediaTime::ZERO).expect("grid");
-        assert_eq!(g.snap(MediaTime::from_millis(334)), MediaTime(30_030));
+        assert_eq!(
+            g.snap(MediaTime::from_millis(334)),
+            MediaTime::from_ticks(30_030)
+        );
         let g = FrameGrid::new(30.0, MediaTime::ZERO).expect("grid");
         // 16 ms is half a frame off: not a rounding artefact, kept as is.
         assert_eq!(
@@ -92,7 +96,7 @@ mod tests {
     fn irregular_stamps_keep_their_order_and_move_at_most_1_5_ms() {
         // Variable frame timing on a 90 kHz clock (a browser's RTP timestamps) against
         // a 30 fps grid an SPS might claim: jittered, with bursts and gaps.
-        let g = FrameGrid::new(30.0, MediaTime(1234)).expect("grid");
+        let g = FrameGrid::new(30.0, MediaTime::from_ticks(1234)).expect("grid");
         let mut seed = 0x9e37_79b9u32;
         let mut t = 1234i64;
         let mut last = i64::MIN;
@@ -101,7 +105,7 @@ mod tests {
             seed ^= seed >> 17;
             seed ^= seed << 5;
             t += 1 + (seed % 9000) as i64;
-            let s = g.snap(MediaTime(t)).0;
+            let s = g.snap(MediaTime::from_ticks(t)).ticks();
             assert!((s - t).abs() <= MAX_SNAP_TICKS, "{t} moved to {s}");
             assert!(s >= last, "{t} snapped to {s}, before {last}");
             last = s;

@@ -5,6 +5,7 @@
 
 use amphi_hls::names;
 use amphi_hls::store::{MemoryStore, Store};
+use amphi_ingest::frame::{MediaDuration, ProgramTime};
 use amphi_ingest::{
     AudioConfig, EncodedFrame, EventId, FrameKind, MediaTime, Protocol, PublishSession,
     SessionEpoch, SessionMessage, StreamConfig, VideoConfig,
@@ -90,7 +91,7 @@ fn encode_source(width: u32, height: u32, seconds: u32) -> Source {
                     };
                     let pts = running(buffer.pts()).unwrap_or(0);
                     let dts = running(buffer.dts()).unwrap_or(pts);
-                    let tick = |ns: i64| MediaTime((ns as i128 * 90_000 / 1_000_000_000) as i64);
+                    let tick = |ns: i64| MediaTime::from_rate(ns, 1_000_000_000);
                     let kind = if video {
                         FrameKind::Video {
                             keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
@@ -134,9 +135,9 @@ fn encode_source(width: u32, height: u32, seconds: u32) -> Source {
             seed ^= seed >> 17;
             seed ^= seed << 5;
             let jitter = (seed % 1081) as i64 - 540; // ±6 ms in 90 kHz ticks
-            let t = (f.pts.0 + jitter).max(0);
-            f.pts = MediaTime(t);
-            f.dts = MediaTime(t);
+            let t = (f.pts.ticks() + jitter).max(0);
+            f.pts = MediaTime::from_ticks(t);
+            f.dts = MediaTime::from_ticks(t);
         }
     }
     frames.sort_by_key(|f| f.dts);
@@ -144,13 +145,13 @@ fn encode_source(width: u32, height: u32, seconds: u32) -> Source {
         .iter()
         .position(|f| f.kind == FrameKind::Video { keyframe: true })
         .expect("a keyframe");
-    let base = frames[first_video].dts.0;
+    let base = frames[first_video].dts;
     let frames = frames
         .into_iter()
-        .filter(|f| f.dts.0 >= base)
+        .filter(|f| f.dts >= base)
         .map(|mut f| {
-            f.dts = MediaTime(f.dts.0 - base);
-            f.pts = MediaTime(f.pts.0 - base);
+            f.dts = MediaTime::ZERO + (f.dts - base);
+            f.pts = MediaTime::ZERO + (f.pts - base);
             f
         })
         .collect();
@@ -264,7 +265,7 @@ async fn start_whip_session(
         .send(PublishSession {
             event: EventId::parse(EVENT).expect("event id"),
             protocol: Protocol::Whip,
-            epoch: SessionEpoch(SystemTime::now()),
+            epoch: SessionEpoch::new(ProgramTime::from(SystemTime::now())),
             messages,
         })
         .await
@@ -473,8 +474,8 @@ async fn a_resolution_change_mid_session_keeps_the_ladder() {
         .frames
         .into_iter()
         .chain(second.frames.into_iter().map(|mut f| {
-            f.pts = MediaTime(f.pts.0 + offset);
-            f.dts = MediaTime(f.dts.0 + offset);
+            f.pts += MediaDuration::from_ticks(offset);
+            f.dts += MediaDuration::from_ticks(offset);
             f
         }))
         .collect();

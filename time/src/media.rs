@@ -8,11 +8,22 @@ pub const MEDIA_CLOCK_HZ: i64 = 90_000;
 
 const NANOS_PER_SEC: i128 = 1_000_000_000;
 
-/// Rescales `value` from `from_hz` to `to_hz`, rounding toward negative infinity, and
-/// saturating to the `i64` range. `from_hz` must not be zero.
+/// Rescales `value` from `from_hz` to `to_hz`, rounding toward negative infinity;
+/// `None` when `from_hz` is zero or the result leaves the `i64` range.
+fn checked_rescale(value: i64, from_hz: i128, to_hz: i128) -> Option<i64> {
+    if from_hz == 0 {
+        return None;
+    }
+    i64::try_from((value as i128 * to_hz).div_euclid(from_hz)).ok()
+}
+
+/// [`checked_rescale`], saturating to the `i64` range (zero for a zero rate).
 fn rescale(value: i64, from_hz: i128, to_hz: i128) -> i64 {
-    let scaled = (value as i128 * to_hz).div_euclid(from_hz);
-    scaled.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    checked_rescale(value, from_hz, to_hz).unwrap_or(match (from_hz == 0, value >= 0) {
+        (true, _) => 0,
+        (false, true) => i64::MAX,
+        (false, false) => i64::MIN,
+    })
 }
 
 /// A point on a publish session's 90 kHz media clock (ticks since the session's first
@@ -44,12 +55,14 @@ impl MediaTime {
     }
 
     /// Converts `ticks` of another clock rate (e.g. 48 kHz RTP audio, 1 kHz FLV),
-    /// rounding down. A rate of zero gives zero.
+    /// rounding toward negative infinity, saturating. A rate of zero gives zero.
     pub fn from_rate(ticks: i64, hz: u32) -> Self {
-        if hz == 0 {
-            return MediaTime::ZERO;
-        }
         MediaTime(rescale(ticks, hz as i128, MEDIA_CLOCK_HZ as i128))
+    }
+
+    /// [`MediaTime::from_rate`], or `None` for a zero rate or a time out of range.
+    pub fn checked_from_rate(ticks: i64, hz: u32) -> Option<Self> {
+        checked_rescale(ticks, hz as i128, MEDIA_CLOCK_HZ as i128).map(MediaTime)
     }
 
     /// The same instant on a clock of `hz` ticks per second, rounding down.
@@ -94,6 +107,12 @@ impl MediaDuration {
     /// A span of `ms` milliseconds (saturating).
     pub fn from_millis(ms: i64) -> Self {
         MediaDuration(ms.saturating_mul(MEDIA_CLOCK_HZ / 1000))
+    }
+
+    /// A span of `ticks` of another clock rate, rounding toward negative infinity,
+    /// saturating. A rate of zero gives zero.
+    pub fn from_rate(ticks: i64, hz: u32) -> Self {
+        MediaDuration(rescale(ticks, hz as i128, MEDIA_CLOCK_HZ as i128))
     }
 
     /// The span of a [`Duration`], rounding down, saturating.
@@ -197,6 +216,18 @@ mod tests {
         assert_eq!(MediaTime::from_ticks(135_000).as_millis(), 1500);
         assert!((MediaTime::from_ticks(45_000).as_secs_f64() - 0.5).abs() < 1e-9);
         assert_eq!(MediaTime::from_rate(5, 0), MediaTime::ZERO);
+        assert_eq!(MediaTime::checked_from_rate(5, 0), None);
+        assert_eq!(MediaTime::checked_from_rate(i64::MAX, 1), None);
+        assert_eq!(MediaTime::from_rate(i64::MAX, 1).ticks(), i64::MAX);
+        assert_eq!(MediaTime::from_rate(i64::MIN, 1).ticks(), i64::MIN);
+        assert_eq!(
+            MediaTime::checked_from_rate(480, 48_000),
+            Some(MediaTime::from_millis(10))
+        );
+        assert_eq!(
+            MediaDuration::from_rate(-960, 48_000),
+            MediaDuration::from_millis(-20)
+        );
     }
 
     #[test]

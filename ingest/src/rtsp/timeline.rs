@@ -10,7 +10,7 @@
 //! is the presentation time, nudged forward by one tick if a camera repeats a
 //! timestamp so the packager always sees increasing decode times.
 
-use crate::frame::{MediaTime, MEDIA_CLOCK_HZ};
+use crate::frame::MediaTime;
 
 /// Where a frame lands on the session clock, or why it is not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +33,7 @@ pub struct Timeline {
 /// Converts `ticks` of a `hz` clock to 90 kHz ticks (rounding towards negative
 /// infinity); `None` for a zero clock rate.
 pub fn to_90khz(ticks: i64, hz: u32) -> Option<i64> {
-    if hz == 0 {
-        return None;
-    }
-    let scaled = (ticks as i128 * MEDIA_CLOCK_HZ as i128).div_euclid(hz as i128);
-    i64::try_from(scaled).ok()
+    MediaTime::checked_from_rate(ticks, hz).map(MediaTime::ticks)
 }
 
 impl Timeline {
@@ -70,8 +66,8 @@ impl Timeline {
         };
         self.last_video_dts = Some(dts);
         Placement::At {
-            dts: MediaTime(dts),
-            pts: MediaTime(pts.max(dts)),
+            dts: MediaTime::from_ticks(dts),
+            pts: MediaTime::from_ticks(pts.max(dts)),
         }
     }
 
@@ -86,8 +82,8 @@ impl Timeline {
         }
         self.last_audio = Some(at);
         Placement::At {
-            dts: MediaTime(at),
-            pts: MediaTime(at),
+            dts: MediaTime::from_ticks(at),
+            pts: MediaTime::from_ticks(at),
         }
     }
 }
@@ -98,7 +94,7 @@ mod tests {
 
     fn at(p: Placement) -> (i64, i64) {
         match p {
-            Placement::At { dts, pts } => (dts.0, pts.0),
+            Placement::At { dts, pts } => (dts.ticks(), pts.ticks()),
             Placement::Skip => panic!("expected a placement, got Skip"),
         }
     }

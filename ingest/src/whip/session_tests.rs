@@ -237,13 +237,13 @@ fn keyframe_first_then_config_then_frames() {
     let frames = net.frames();
     assert_eq!(frames.len(), 3, "{:?}", net.messages);
     assert_eq!(frames[0].kind, FrameKind::Video { keyframe: true });
-    assert_eq!(frames[0].pts.0, 0);
+    assert_eq!(frames[0].pts.ticks(), 0);
     // AVCC: 4-byte lengths, parameter sets kept in-band.
     assert_eq!(&frames[0].data[..5], &[0, 0, 0, SPS.len() as u8, 0x67]);
     assert_eq!(frames[1].kind, FrameKind::Audio);
     assert_eq!(&frames[1].data[..], &[0xfc, 9]);
     assert_eq!(frames[2].kind, FrameKind::Video { keyframe: false });
-    assert_eq!(frames[2].pts.0, 3000, "video follows its RTP clock");
+    assert_eq!(frames[2].pts.ticks(), 3000, "video follows its RTP clock");
     assert_eq!(&frames[2].data[..4], &[0, 0, 0, 4]);
 }
 

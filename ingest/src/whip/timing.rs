@@ -6,7 +6,7 @@
 //! within the network jitter of those two first packets. Output is strictly
 //! increasing per track.
 
-use crate::frame::{MediaTime, MEDIA_CLOCK_HZ};
+use crate::frame::{MediaDuration, MediaTime};
 use std::time::Instant;
 
 /// Which track of the session a timestamp belongs to.
@@ -19,8 +19,8 @@ pub enum Track {
 #[derive(Debug, Default, Clone, Copy)]
 struct TrackClock {
     /// (first extended RTP timestamp, its media time in 90 kHz ticks).
-    anchor: Option<(u64, i64)>,
-    last: Option<i64>,
+    anchor: Option<(u64, MediaTime)>,
+    last: Option<MediaTime>,
 }
 
 /// The media clock of one publish session.
@@ -44,7 +44,6 @@ impl SessionClock {
     /// Maps one frame's extended RTP timestamp (`rtp` at `rate` Hz) received at
     /// `arrival` to media time. The first call fixes media time zero at `arrival`.
     pub fn map(&mut self, track: Track, rtp: u64, rate: u32, arrival: Instant) -> MediaTime {
-        let rate = i64::from(rate.max(1));
         let start = *self.start.get_or_insert(arrival);
         let clock = match track {
             Track::Video => &mut self.video,
@@ -52,18 +51,17 @@ impl SessionClock {
         };
         let (first_rtp, first_ticks) = *clock.anchor.get_or_insert_with(|| {
             let since = arrival.saturating_duration_since(start);
-            let ticks = (since.as_nanos() * MEDIA_CLOCK_HZ as u128 / 1_000_000_000) as i64;
-            (rtp, ticks)
+            (rtp, MediaTime::ZERO + MediaDuration::from_std(since))
         });
         // Extended timestamps only grow, but a peer may still jump backwards.
         let delta = rtp.wrapping_sub(first_rtp) as i64;
-        let ticks = first_ticks + ((delta as i128 * MEDIA_CLOCK_HZ as i128) / rate as i128) as i64;
-        let ticks = match clock.last {
-            Some(last) if ticks <= last => last + 1,
-            _ => ticks,
+        let at = first_ticks + MediaDuration::from_rate(delta, rate.max(1));
+        let at = match clock.last {
+            Some(last) if at <= last => last + MediaDuration::from_ticks(1),
+            _ => at,
         };
-        clock.last = Some(ticks);
-        MediaTime(ticks)
+        clock.last = Some(at);
+        at
     }
 }
 
@@ -77,7 +75,10 @@ mod tests {
         let t0 = Instant::now();
         let mut c = SessionClock::new();
         assert!(!c.is_started());
-        assert_eq!(c.map(Track::Video, 1_000_000, 90_000, t0), MediaTime(0));
+        assert_eq!(
+            c.map(Track::Video, 1_000_000, 90_000, t0),
+            MediaTime::from_ticks(0)
+        );
         assert!(c.is_started());
         // Audio's first packet arrives 20 ms later: anchored there.
         let a0 = c.map(Track::Audio, 5_000, 48_000, t0 + Duration::from_millis(20));
@@ -89,7 +90,7 @@ mod tests {
             90_000,
             t0 + Duration::from_millis(90),
         );
-        assert_eq!(v1, MediaTime(3_000));
+        assert_eq!(v1, MediaTime::from_ticks(3_000));
         let a1 = c.map(Track::Audio, 5_960, 48_000, t0 + Duration::from_millis(200));
         assert_eq!(a1, MediaTime::from_millis(40));
     }
@@ -98,11 +99,26 @@ mod tests {
     fn strictly_increasing_even_when_rtp_goes_back() {
         let t0 = Instant::now();
         let mut c = SessionClock::new();
-        assert_eq!(c.map(Track::Video, 9_000, 90_000, t0), MediaTime(0));
-        assert_eq!(c.map(Track::Video, 12_000, 90_000, t0), MediaTime(3_000));
-        assert_eq!(c.map(Track::Video, 12_000, 90_000, t0), MediaTime(3_001));
-        assert_eq!(c.map(Track::Video, 100, 90_000, t0), MediaTime(3_002));
-        assert_eq!(c.map(Track::Video, 15_000, 90_000, t0), MediaTime(6_000));
+        assert_eq!(
+            c.map(Track::Video, 9_000, 90_000, t0),
+            MediaTime::from_ticks(0)
+        );
+        assert_eq!(
+            c.map(Track::Video, 12_000, 90_000, t0),
+            MediaTime::from_ticks(3_000)
+        );
+        assert_eq!(
+            c.map(Track::Video, 12_000, 90_000, t0),
+            MediaTime::from_ticks(3_001)
+        );
+        assert_eq!(
+            c.map(Track::Video, 100, 90_000, t0),
+            MediaTime::from_ticks(3_002)
+        );
+        assert_eq!(
+            c.map(Track::Video, 15_000, 90_000, t0),
+            MediaTime::from_ticks(6_000)
+        );
     }
 
     #[test]
@@ -111,7 +127,7 @@ mod tests {
         let mut c = SessionClock::new();
         c.map(Track::Video, 0, 90_000, t0);
         let a = c.map(Track::Audio, 0, 48_000, t0 - Duration::from_millis(5));
-        assert_eq!(a, MediaTime(0));
+        assert_eq!(a, MediaTime::from_ticks(0));
         // A zero rate does not divide by zero.
         let _ = c.map(Track::Audio, 10, 0, t0);
     }
