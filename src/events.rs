@@ -1,6 +1,9 @@
 //! The event directory: which events exist, their titles and publisher stream keys.
-//! Persisted as `events.json` in the data directory (managed by `amphi event …`);
-//! events given on the command line live only as long as the process.
+//! Persisted as `events.json` in the data directory (managed by `amphi event …` and the
+//! console's `/api/admin/…`, which share the operations below: [`EventsFileStore::create`],
+//! [`EventsFileStore::edit`], [`EventsFileStore::rotate_key`], [`EventsFileStore::delete`],
+//! [`EventsFileStore::secrets`], [`embed_snippets`]); events given on the command line
+//! live only as long as the process.
 
 use amphi_ingest::{EventId, Hub, KeyDirectory};
 use anyhow::{bail, Context, Result};
@@ -21,6 +24,9 @@ pub const STREAM_KEY_LEN: usize = 32;
 pub struct EventRecord {
     pub id: String,
     pub title: String,
+    /// What the lecture is about, shown to viewers and in the console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// RTMP stream key (also the WHIP bearer token).
     pub stream_key: String,
     /// Secret for the moderator and lecturer Q&A pages.
@@ -60,6 +66,7 @@ impl EventRecord {
         EventRecord {
             id: id.to_string(),
             title,
+            description: None,
             stream_key: generate_key(),
             moderator_token: generate_key(),
             premoderated: false,
@@ -71,6 +78,180 @@ impl EventRecord {
             rtsp_url: None,
             no_takeover: false,
         }
+    }
+}
+
+/// Longest title and description accepted.
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_DESCRIPTION_CHARS: usize = 4000;
+
+/// Whether a second publish with the key takes a live event over or is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TakeoverPolicy {
+    /// The new publish replaces the live one (the lecturer's OBS reconnecting).
+    TakeOver,
+    /// Refused while the event is live.
+    Refuse,
+}
+
+/// Settings of an event to create or change; `None` leaves a setting as it is. An
+/// empty string clears `description`, `starts_at` and `rtsp_url`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventChanges {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// Scheduled start, RFC 3339 (`2026-12-01T14:00:00+01:00`).
+    pub starts_at: Option<String>,
+    /// Viewers need a signed token.
+    pub private: Option<bool>,
+    /// Viewers give a name to ask questions.
+    pub named_viewers: Option<bool>,
+    /// New questions wait for a moderator.
+    pub premoderated: Option<bool>,
+    pub takeover: Option<TakeoverPolicy>,
+    /// Sites that may embed the player (empty: any site).
+    pub embed_on: Option<Vec<String>>,
+    /// IP camera to pull from (`rtsp://user:password@host/path`).
+    pub rtsp_url: Option<String>,
+}
+
+/// An event's settings as the console shows them (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventSummary {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub starts_at: Option<String>,
+    pub private: bool,
+    pub named_viewers: bool,
+    pub premoderated: bool,
+    pub takeover: TakeoverPolicy,
+    pub embed_on: Vec<String>,
+    /// The camera's URL with its password hidden.
+    pub rtsp_url: Option<String>,
+}
+
+impl From<&EventRecord> for EventSummary {
+    fn from(e: &EventRecord) -> Self {
+        EventSummary {
+            id: e.id.clone(),
+            title: e.title.clone(),
+            description: e.description.clone(),
+            starts_at: e.starts_at.clone(),
+            private: e.private,
+            named_viewers: e.named_viewers,
+            premoderated: e.premoderated,
+            takeover: if e.no_takeover {
+                TakeoverPolicy::Refuse
+            } else {
+                TakeoverPolicy::TakeOver
+            },
+            embed_on: e.embed_on.clone(),
+            rtsp_url: e
+                .rtsp_url
+                .as_deref()
+                .map(amphi_ingest::rtsp::redact_password),
+        }
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+impl EventChanges {
+    /// Checks every setting first, then applies them all (or none).
+    pub fn apply(self, e: &mut EventRecord) -> Result<()> {
+        if let Some(t) = &self.title {
+            let n = t.trim().chars().count();
+            if n == 0 || n > MAX_TITLE_CHARS {
+                bail!("title: 1 to {MAX_TITLE_CHARS} characters");
+            }
+        }
+        if let Some(d) = &self.description {
+            if d.chars().count() > MAX_DESCRIPTION_CHARS {
+                bail!("description: at most {MAX_DESCRIPTION_CHARS} characters");
+            }
+        }
+        if let Some(s) = self
+            .starts_at
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .with_context(|| {
+                    format!(
+                        "scheduled start {s:?}: expected RFC 3339, e.g. 2026-12-01T14:00:00+01:00"
+                    )
+                })?;
+        }
+        if let Some(bad) = self
+            .embed_on
+            .iter()
+            .flatten()
+            .find(|s| !amphi_origin::valid_frame_ancestor(s))
+        {
+            bail!("{bad:?} is not a site such as https://moodle.example.edu");
+        }
+        if let Some(u) = self.rtsp_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            amphi_ingest::rtsp::SourceUrl::parse(u)
+                .with_context(|| format!("RTSP URL {}", amphi_ingest::rtsp::redact_password(u)))?;
+        }
+        if let Some(t) = self.title {
+            e.title = t.trim().to_owned();
+        }
+        if let Some(d) = self.description {
+            e.description = non_empty(d);
+        }
+        if let Some(s) = self.starts_at {
+            e.starts_at = non_empty(s);
+        }
+        if let Some(p) = self.private {
+            e.private = p;
+        }
+        if let Some(n) = self.named_viewers {
+            e.named_viewers = n;
+        }
+        if let Some(p) = self.premoderated {
+            e.premoderated = p;
+        }
+        if let Some(t) = self.takeover {
+            e.no_takeover = t == TakeoverPolicy::Refuse;
+        }
+        if let Some(sites) = self.embed_on {
+            e.embed_on = sites;
+        }
+        if let Some(u) = self.rtsp_url {
+            e.rtsp_url = non_empty(u);
+        }
+        Ok(())
+    }
+}
+
+/// The code that embeds an event's player in a web page (`token`: a private event's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EmbedSnippets {
+    pub iframe: String,
+    pub script: String,
+}
+
+pub fn embed_iframe(base: &str, id: &str, token: Option<&str>) -> String {
+    let query = token.map(|t| format!("?token={t}")).unwrap_or_default();
+    format!("<iframe src=\"{base}/embed/{id}{query}\" allow=\"autoplay; fullscreen\" width=\"960\" height=\"540\"></iframe>")
+}
+
+pub fn embed_snippets(base: &str, id: &str, token: Option<&str>) -> EmbedSnippets {
+    let base = base.trim_end_matches('/');
+    let attr = token.map(|t| format!(" token=\"{t}\"")).unwrap_or_default();
+    EmbedSnippets {
+        iframe: embed_iframe(base, id, token),
+        script: format!(
+            "<script src=\"{base}/assets/amphi-player.js\"></script><amphi-player event=\"{id}\"{attr}></amphi-player>"
+        ),
     }
 }
 
@@ -132,10 +313,25 @@ impl EventsFileStore {
         Ok(())
     }
 
+    /// Creates an event with fresh secrets, titled `title` (default: its id).
     pub fn create(
         &self,
         id: &str,
         title: Option<String>,
+        key: Option<String>,
+    ) -> Result<EventRecord> {
+        let changes = EventChanges {
+            title,
+            ..EventChanges::default()
+        };
+        self.create_with(id, changes, key)
+    }
+
+    /// Creates an event with fresh secrets (`key`: a given stream key instead).
+    pub fn create_with(
+        &self,
+        id: &str,
+        changes: EventChanges,
         key: Option<String>,
     ) -> Result<EventRecord> {
         let id = EventId::parse(id).with_context(|| format!("event id {id:?}"))?;
@@ -143,13 +339,39 @@ impl EventsFileStore {
         if events.iter().any(|e| e.id == id.as_str()) {
             bail!("event {id} already exists");
         }
-        let mut record = EventRecord::new(&id, title.unwrap_or_else(|| id.to_string()));
+        let mut record = EventRecord::new(&id, id.to_string());
+        changes.apply(&mut record)?;
         if let Some(key) = key {
             record.stream_key = key;
         }
         events.push(record.clone());
         self.save(&events)?;
         Ok(record)
+    }
+
+    /// Changes an event's settings; all are checked before any is saved.
+    pub fn edit(&self, id: &str, changes: EventChanges) -> Result<EventRecord> {
+        let mut events = self.load()?;
+        let Some(e) = events.iter_mut().find(|e| e.id == id) else {
+            bail!("no event {id}");
+        };
+        changes.apply(e)?;
+        let record = e.clone();
+        self.save(&events)?;
+        Ok(record)
+    }
+
+    /// One event with its secrets (stream key, moderator token, viewer secret), after
+    /// saving secrets generated for an older file that had none.
+    pub fn secrets(&self, id: &str) -> Result<EventRecord> {
+        let events = self.load()?;
+        if !events.is_empty() {
+            self.save(&events)?;
+        }
+        events
+            .into_iter()
+            .find(|e| e.id == id)
+            .with_context(|| format!("no event {id}"))
     }
 
     pub fn delete(&self, id: &str) -> Result<()> {
@@ -174,34 +396,13 @@ impl EventsFileStore {
         Ok(record)
     }
 
-    /// Whether viewers must give a display name to ask questions.
-    pub fn set_named_viewers(&self, id: &str, named: bool) -> Result<EventRecord> {
-        self.update(id, |e| e.named_viewers = named)
-    }
-
-    /// Makes an event private (viewer tokens needed) or public.
-    pub fn set_private(&self, id: &str, private: bool) -> Result<EventRecord> {
-        self.update(id, |e| e.private = private)
-    }
-
-    /// Sets the sites allowed to embed the event's player (empty: any site).
-    pub fn set_embed_on(&self, id: &str, sites: Vec<String>) -> Result<EventRecord> {
-        if let Some(bad) = sites
-            .iter()
-            .find(|s| !amphi_origin::valid_frame_ancestor(s))
-        {
-            bail!("{bad:?} is not a site such as https://moodle.example.edu");
-        }
-        self.update(id, |e| e.embed_on = sites)
-    }
-
     /// Sets (or, with `None`, removes) the IP camera the event is pulled from.
     pub fn set_rtsp_url(&self, id: &str, url: Option<String>) -> Result<EventRecord> {
-        if let Some(u) = &url {
-            amphi_ingest::rtsp::SourceUrl::parse(u)
-                .with_context(|| format!("RTSP URL {}", amphi_ingest::rtsp::redact_password(u)))?;
-        }
-        self.update(id, |e| e.rtsp_url = url)
+        let changes = EventChanges {
+            rtsp_url: Some(url.unwrap_or_default()),
+            ..EventChanges::default()
+        };
+        self.edit(id, changes)
     }
 
     pub fn rotate_key(&self, id: &str) -> Result<EventRecord> {
@@ -253,6 +454,15 @@ impl Directory {
         }
     }
 
+    /// Replaces the events this process serves (after the console changed the file):
+    /// keys, privacy and takeover take effect for the next publish or request.
+    pub fn replace(&self, events: Vec<EventRecord>) {
+        *self
+            .events
+            .write()
+            .expect("directory lock is never poisoned") = events;
+    }
+
     pub fn list(&self) -> Vec<EventRecord> {
         self.events
             .read()
@@ -262,7 +472,7 @@ impl Directory {
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a key matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -388,16 +598,23 @@ mod tests {
         assert!(store.create("Bad Id", None, None).is_err());
         // Embedding restricted to one site, then opened again; hostile values refused.
         let sites = vec!["https://moodle.example.edu".to_owned()];
+        let embed_on = |sites: Vec<String>| EventChanges {
+            embed_on: Some(sites),
+            ..EventChanges::default()
+        };
         store
-            .set_embed_on("lecture", sites.clone())
+            .edit("lecture", embed_on(sites.clone()))
             .expect("embed-on");
         let d = Directory::new(store.load().expect("load"));
         assert_eq!(d.frame_ancestors("lecture"), Some(sites));
         assert!(store
-            .set_embed_on("lecture", vec!["https://a.edu; script-src *".into()])
+            .edit(
+                "lecture",
+                embed_on(vec!["https://a.edu; script-src *".into()])
+            )
             .is_err());
         store
-            .set_embed_on("lecture", Vec::new())
+            .edit("lecture", embed_on(Vec::new()))
             .expect("embed anywhere");
         let d = Directory::new(store.load().expect("load"));
         assert_eq!(d.frame_ancestors("lecture"), None);
@@ -410,7 +627,11 @@ mod tests {
         );
         assert_eq!(d.event_for_key(&e.stream_key), None);
         assert_eq!(d.access("lecture"), amphi_origin::Access::Public);
-        let private = store.set_private("lecture", true).expect("private");
+        let changes = EventChanges {
+            private: Some(true),
+            ..EventChanges::default()
+        };
+        let private = store.edit("lecture", changes).expect("private");
         assert_eq!(private.viewer_secret, e.viewer_secret);
         let d = Directory::new(store.load().expect("load"));
         assert_eq!(
@@ -422,6 +643,59 @@ mod tests {
         assert_eq!(d.access("unknown"), amphi_origin::Access::Public);
         store.delete("lecture").expect("delete");
         assert!(store.load().expect("load").is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn changes_are_checked_before_any_is_applied() {
+        let dir = std::env::temp_dir().join(format!("amphi-changes-{}", std::process::id()));
+        let store = EventsFileStore::new(&dir);
+        let changes = EventChanges {
+            title: Some("  Optics  ".into()),
+            description: Some("Lenses and mirrors".into()),
+            starts_at: Some("2026-12-01T14:00:00+01:00".into()),
+            takeover: Some(TakeoverPolicy::Refuse),
+            named_viewers: Some(true),
+            ..EventChanges::default()
+        };
+        let e = store.create_with("optics", changes, None).expect("create");
+        assert_eq!(e.title, "Optics");
+        assert!(e.no_takeover && e.named_viewers);
+        let summary = EventSummary::from(&e);
+        assert_eq!(summary.takeover, TakeoverPolicy::Refuse);
+        for bad in [
+            EventChanges {
+                title: Some(" ".into()),
+                ..EventChanges::default()
+            },
+            EventChanges {
+                starts_at: Some("tomorrow at two".into()),
+                private: Some(true),
+                ..EventChanges::default()
+            },
+            EventChanges {
+                rtsp_url: Some("ftp://cam/x".into()),
+                ..EventChanges::default()
+            },
+        ] {
+            assert!(store.edit("optics", bad).is_err());
+        }
+        assert_eq!(store.secrets("optics").expect("show"), e, "nothing applied");
+        let cleared = EventChanges {
+            description: Some(String::new()),
+            starts_at: Some(String::new()),
+            ..EventChanges::default()
+        };
+        let e = store.edit("optics", cleared).expect("clear");
+        assert_eq!((e.description, e.starts_at), (None, None));
+        let snippets = embed_snippets("https://a.example/", "optics", Some("1.x"));
+        assert_eq!(
+            snippets.iframe,
+            "<iframe src=\"https://a.example/embed/optics?token=1.x\" allow=\"autoplay; fullscreen\" width=\"960\" height=\"540\"></iframe>"
+        );
+        assert!(snippets
+            .script
+            .contains("<amphi-player event=\"optics\" token=\"1.x\">"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,6 +1,7 @@
 //! `amphi`: the one binary. `amphi serve` runs ingest, packager and origin in one
 //! process; `amphi event …` manages events and their stream keys.
 
+mod admin;
 mod events;
 mod http_limits;
 mod ingest_limits;
@@ -43,6 +44,13 @@ enum Command {
         #[command(subcommand)]
         action: EventAction,
     },
+    /// Manage the accounts of the operator's console (`/admin`).
+    User {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        action: admin::cli::UserAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -61,6 +69,16 @@ enum EventAction {
         /// Pull the event from an IP camera: rtsp://user:password@host:554/path.
         #[arg(long, value_name = "URL")]
         rtsp: Option<String>,
+        /// What the lecture is about.
+        #[arg(long)]
+        description: Option<String>,
+        /// Scheduled start, RFC 3339 (2026-12-01T14:00:00+01:00).
+        #[arg(long, value_name = "TIME")]
+        starts_at: Option<String>,
+        /// Refuse a second publish with the key while the event is live (default: it
+        /// takes the event over, as when OBS reconnects).
+        #[arg(long)]
+        no_takeover: bool,
     },
     /// Restrict which sites may embed the player (e.g. https://moodle.example.edu);
     /// with no site, any site may.
@@ -141,10 +159,7 @@ fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{s:?}: out of range"))
 }
 
-fn embed_iframe(base: &str, id: &str, token: Option<&str>) -> String {
-    let query = token.map(|t| format!("?token={t}")).unwrap_or_default();
-    format!("<iframe src=\"{base}/embed/{id}{query}\" allow=\"autoplay; fullscreen\" width=\"960\" height=\"540\"></iframe>")
-}
+use events::{embed_iframe, embed_snippets, EventChanges, TakeoverPolicy};
 
 fn main() -> Result<()> {
     // First of all, before any socket or file is opened: logged once tracing is up.
@@ -153,6 +168,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(*args, nofile),
         Command::Event { data_dir, action } => event_command(&data_dir, action),
+        Command::User { data_dir, action } => admin::cli::user_command(&data_dir, action),
     }
 }
 
@@ -165,22 +181,21 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             private,
             named_viewers,
             rtsp,
+            description,
+            starts_at,
+            no_takeover,
         } => {
-            if let Some(url) = &rtsp {
-                amphi_ingest::rtsp::SourceUrl::parse(url).with_context(|| {
-                    format!("RTSP URL {}", amphi_ingest::rtsp::redact_password(url))
-                })?;
-            }
-            let mut e = store.create(&id, title, None)?;
-            if rtsp.is_some() {
-                e = store.set_rtsp_url(&e.id, rtsp)?;
-            }
-            if private {
-                e = store.set_private(&e.id, true)?;
-            }
-            if named_viewers {
-                e = store.set_named_viewers(&e.id, true)?;
-            }
+            let changes = EventChanges {
+                title,
+                description,
+                starts_at,
+                private: private.then_some(true),
+                named_viewers: named_viewers.then_some(true),
+                takeover: no_takeover.then_some(TakeoverPolicy::Refuse),
+                rtsp_url: rtsp,
+                ..EventChanges::default()
+            };
+            let e = store.create_with(&id, changes, None)?;
             println!("created event {}\nstream key: {}", e.id, e.stream_key);
             if e.private {
                 println!("private: viewers need a token (amphi event token {})", e.id);
@@ -190,7 +205,11 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             }
         }
         EventAction::EmbedOn { id, sites } => {
-            let e = store.set_embed_on(&id, sites)?;
+            let changes = EventChanges {
+                embed_on: Some(sites),
+                ..EventChanges::default()
+            };
+            let e = store.edit(&id, changes)?;
             if e.embed_on.is_empty() {
                 println!("event {}: any site may embed the player", e.id);
             } else {
@@ -207,12 +226,8 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             base_url,
             name,
         } => {
-            // Persist a generated viewer secret, so later tokens share it.
-            let events = store.load()?;
-            store.save(&events)?;
-            let Some(e) = events.into_iter().find(|e| e.id == id) else {
-                anyhow::bail!("no event {id}");
-            };
+            // Persists a generated viewer secret, so later tokens share it.
+            let e = store.secrets(&id)?;
             if !e.private {
                 eprintln!("note: event {id} is public; the token is accepted but not needed");
             }
@@ -241,11 +256,11 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             let Some(e) = store.load()?.into_iter().find(|e| e.id == id) else {
                 anyhow::bail!("no event {id}");
             };
-            let base = base_url.trim_end_matches('/');
-            println!("{}", embed_iframe(base, &e.id, None));
+            let snippets = embed_snippets(&base_url, &e.id, None);
+            println!("{}", snippets.iframe);
             println!();
             println!("or, with the script tag:");
-            println!("<script src=\"{base}/assets/amphi-player.js\"></script><amphi-player event=\"{id}\"></amphi-player>");
+            println!("{}", snippets.script);
             if e.private {
                 println!();
                 println!("event {id} is private: add ?token=… to the iframe URL, or token=\"…\" to <amphi-player>; `amphi event token {id}` mints one");
@@ -257,14 +272,7 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             }
         }
         EventAction::Show { id } => {
-            // Persist generated secrets (an older file without a moderator token).
-            let events = store.load()?;
-            if !events.is_empty() {
-                store.save(&events)?;
-            }
-            let Some(e) = events.into_iter().find(|e| e.id == id) else {
-                anyhow::bail!("no event {id}");
-            };
+            let e = store.secrets(&id)?;
             println!(
                 "event:      {}\ntitle:      {}\nstream key: {}",
                 e.id, e.title, e.stream_key

@@ -300,6 +300,15 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     if let Some(notify) = notify {
         app = app.merge(notify);
     }
+    // The operator's console (/admin, /api/admin/…): its own cookies, on its routes only.
+    app = app.merge(crate::admin::router(crate::admin::ConsoleConfig {
+        data_dir: &args.data_dir,
+        http: http_addr,
+        rtmp: rtmp_addr,
+        directory: directory.clone(),
+        hub: (role != Role::Origin).then(|| hub.clone()),
+        store: store.clone(),
+    }));
 
     print_banner(&args, http_addr, rtmp_addr, &directory.list());
     info!(%http_addr, ?rtmp_addr, ?role, "amphi is running");

@@ -1,0 +1,34 @@
+//! The operator's console: `/admin` (page), `/api/admin/…` (JSON API), `/api/openapi.json`,
+//! and `amphi user …`. Accounts, sessions, CSRF and roles are `amphi-console`'s; this
+//! module maps them to HTTP and to the event operations of `crate::events`, which
+//! `amphi event …` uses too.
+//!
+//! Sessions are cookies set by these routes only: the origin's media and playlist
+//! responses never carry one, so a CDN keeps caching them.
+
+mod api;
+mod auth;
+pub mod cli;
+mod page;
+mod recordings;
+mod reply;
+mod state;
+
+pub use state::ConsoleConfig;
+
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+/// The console's routes, ready to merge into the origin's router.
+pub fn router(config: ConsoleConfig<'_>) -> Router {
+    let state = Arc::new(state::ConsoleState::new(config));
+    Router::new()
+        .route("/admin", get(page::admin_page))
+        .route("/api/openapi.json", get(page::openapi))
+        .merge(api::routes())
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,339 @@
+//! `/api/admin/…`: the console's JSON API over the event operations `amphi event …`
+//! uses too (`crate::events`). Every route takes [`Authed`] and checks the roles.
+
+use super::auth::{self, Authed};
+use super::recordings;
+use super::reply;
+use super::state::ConsoleState;
+use crate::events::{embed_snippets, EventChanges, EventRecord, EventSummary};
+use amphi_console::Action;
+use amphi_ingest::{EventId, Protocol};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// Every route of the API, as `(method, path)`: the OpenAPI document must list each
+/// (checked by a test), and the router below must serve each.
+#[cfg_attr(not(test), allow(dead_code))]
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/admin/login"),
+    ("post", "/api/admin/logout"),
+    ("get", "/api/admin/session"),
+    ("get", "/api/admin/events"),
+    ("post", "/api/admin/events"),
+    ("get", "/api/admin/events/{id}"),
+    ("patch", "/api/admin/events/{id}"),
+    ("delete", "/api/admin/events/{id}"),
+    ("get", "/api/admin/events/{id}/key"),
+    ("post", "/api/admin/events/{id}/key/rotate"),
+    ("get", "/api/admin/events/{id}/publish"),
+    ("post", "/api/admin/events/{id}/end"),
+    ("get", "/api/admin/events/{id}/recordings"),
+    ("delete", "/api/admin/events/{id}/recordings"),
+    (
+        "get",
+        "/api/admin/events/{id}/recordings/{rendition}/download",
+    ),
+];
+
+pub fn routes() -> Router<Arc<ConsoleState>> {
+    Router::new()
+        .route("/api/admin/login", post(auth::login))
+        .route("/api/admin/logout", post(auth::logout))
+        .route("/api/admin/session", get(auth::session))
+        .route("/api/admin/events", get(list).post(create))
+        .route(
+            "/api/admin/events/{id}",
+            get(show).patch(edit).delete(remove),
+        )
+        .route("/api/admin/events/{id}/key", get(reveal_key))
+        .route("/api/admin/events/{id}/key/rotate", post(rotate_key))
+        .route("/api/admin/events/{id}/publish", get(publish_info))
+        .route("/api/admin/events/{id}/end", post(end))
+        .route(
+            "/api/admin/events/{id}/recordings",
+            get(recordings::list).delete(recordings::remove),
+        )
+        .route(
+            "/api/admin/events/{id}/recordings/{rendition}/download",
+            get(recordings::download),
+        )
+}
+
+/// An event as the console lists it: settings and whether it is live.
+#[derive(Serialize)]
+struct EventView {
+    #[serde(flatten)]
+    event: EventSummary,
+    live: bool,
+}
+
+fn view(state: &ConsoleState, e: &EventRecord) -> EventView {
+    let live = match (&state.hub, EventId::parse(&e.id)) {
+        (Some(hub), Ok(id)) => hub.is_live(&id),
+        _ => false,
+    };
+    EventView {
+        event: EventSummary::from(e),
+        live,
+    }
+}
+
+/// The saved event `id`, or 404.
+pub(super) fn saved(state: &ConsoleState, id: &str) -> Result<EventRecord, Response> {
+    match state.events.load() {
+        Ok(events) => events
+            .into_iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| reply::error(StatusCode::NOT_FOUND, format!("no event {id}"))),
+        Err(e) => Err(reply::failed(&e)),
+    }
+}
+
+/// Applies a change to the live directory; the file is already saved.
+fn reload(state: &ConsoleState) {
+    if let Err(e) = state.reload() {
+        warn!(error = %format!("{e:#}"), "console: re-reading the events failed");
+    }
+}
+
+async fn list(State(state): State<Arc<ConsoleState>>, authed: Authed) -> Response {
+    match state.events.load() {
+        Ok(events) => {
+            let visible: Vec<EventView> = events
+                .iter()
+                .filter(|e| authed.principal.may(Action::ViewEvent(&e.id)))
+                .map(|e| view(&state, e))
+                .collect();
+            reply::ok(&visible)
+        }
+        Err(e) => reply::failed(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewEvent {
+    id: String,
+    #[serde(flatten)]
+    changes: EventChanges,
+}
+
+async fn create(
+    State(state): State<Arc<ConsoleState>>,
+    authed: Authed,
+    Json(new): Json<NewEvent>,
+) -> Response {
+    if let Err(r) = authed.require(Action::ManageEvents) {
+        return r;
+    }
+    match state.events.create_with(&new.id, new.changes, None) {
+        Ok(e) => {
+            reload(&state);
+            info!(user = %authed.principal.user, event = %e.id, "console: event created");
+            reply::json(StatusCode::CREATED, &view(&state, &e))
+        }
+        Err(e) => reply::failed(&e),
+    }
+}
+
+async fn show(
+    State(state): State<Arc<ConsoleState>>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = authed.require(Action::ViewEvent(&id)) {
+        return r;
+    }
+    match saved(&state, &id) {
+        Ok(e) => reply::ok(&view(&state, &e)),
+        Err(r) => r,
+    }
+}
+
+async fn edit(
+    State(state): State<Arc<ConsoleState>>,
+    authed: Authed,
+    Path(id): Path<String>,
+    Json(changes): Json<EventChanges>,
+) -> Response {
+    if let Err(r) = authed.require(Action::EditEvent(&id)) {
+        return r;
+    }
+    match state.events.edit(&id, changes) {
+        Ok(e) => {
+            reload(&state);
+            info!(user = %authed.principal.user, event = %e.id, "console: event edited");
+            reply::ok(&view(&state, &e))
+        }
+        Err(e) => reply::failed(&e),
+    }
+}
+
+async fn remove(
+    State(state): State<Arc<ConsoleState>>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = authed.require(Action::ManageEvents) {
+        return r;
+    }
+    match state.events.delete(&id) {
+        Ok(()) => {
+            reload(&state);
+            info!(user = %authed.principal.user, event = %id, "console: event deleted");
+            reply::ok(&serde_json::json!({ "deleted": id }))
+        }
+        Err(e) => reply::failed(&e),
+    }
+}
+
+#[derive(Serialize)]
+struct Secrets {
+    stream_key: String,
+    moderator_token: String,
+    /// Signs viewer tokens of a private event.
+    viewer_secret: Option<String>,
+}
+
+async fn reveal_key(
+    State(state): State<Arc<ConsoleState>>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = authed.require(Action::EditEvent(&id)) {
+        return r;
+    }
+    match state.events.secrets(&id) {
+        Ok(e) => {
+            info!(user = %authed.principal.user, event = %id, "console: stream key revealed");
+            reply::ok(&Secrets {
+                stream_key: e.stream_key,
+                moderator_token: e.moderator_token,
+                viewer_secret: e.private.then_some(e.viewer_secret),
+            })
+        }
+        Err(e) => reply::failed(&e),
+    }
+}
+
+async fn rotate_key(
+    State(state): State<Arc<ConsoleState>>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = authed.require(Action::EditEvent(&id)) {
+        return r;
+    }
+    match state.events.rotate_key(&id) {
+        Ok(e) => {
+            reload(&state);
+            info!(user = %authed.principal.user, event = %id, "console: stream key rotated");
+            reply::ok(&serde_json::json!({ "stream_key": e.stream_key }))
+        }
+        Err(e) => reply::failed(&e),
+    }
+}
+
+/// Everything a lecturer pastes into OBS or a course page.
+#[derive(Serialize)]
+struct PublishInfo {
+    /// OBS: Settings → Stream → Service "Custom…", Server.
+    rtmp_server: Option<String>,
+    stream_key: String,
+    /// OBS 30+ "WHIP" service (or a browser): Server; the Bearer token is the key.
+    whip_url: String,
+    watch_url: String,
+    moderate_url: String,
+    /// Encoder settings that suit the ladder (keyframes every 2 s).
+    obs: serde_json::Value,
+    embed: crate::events::EmbedSnippets,
+}
+
+async fn publish_info(
+    State(state): State<Arc<ConsoleState>>,
+    authed: Authed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = authed.require(Action::EditEvent(&id)) {
+        return r;
+    }
+    let e = match state.events.secrets(&id) {
+        Ok(e) => e,
+        Err(e) => return reply::failed(&e),
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let base = format!("{}://{host}", state.scheme());
+    let hostname = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
+    let rtmp_server = state
+        .rtmp_port
+        .map(|port| format!("rtmp://{hostname}:{port}/live"));
+    let info = PublishInfo {
+        rtmp_server,
+        whip_url: format!("{base}/whip/{}", e.id),
+        watch_url: format!("{base}/watch/{}", e.id),
+        moderate_url: format!("{base}/moderate/{}#token={}", e.id, e.moderator_token),
+        obs: serde_json::json!({
+            "service": "Custom...",
+            "keyframe_interval_s": 2,
+            "rate_control": "CBR",
+            "video_bitrate_kbps": 4500,
+            "audio_bitrate_kbps": 128,
+            "tune": "zerolatency",
+            "profile": "high",
+        }),
+        embed: embed_snippets(&base, &e.id, None),
+        stream_key: e.stream_key,
+    };
+    reply::ok(&info)
+}
+
+/// `POST …/end`: the live publisher is disconnected at once (as a takeover by the
+/// server would) and the event ends after the usual grace period. An encoder that
+/// reconnects with the key starts it again: rotate the key to prevent that.
+async fn end(
+    State(state): State<Arc<ConsoleState>>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = authed.require(Action::EditEvent(&id)) {
+        return r;
+    }
+    if let Err(r) = saved(&state, &id) {
+        return r;
+    }
+    let Some(hub) = &state.hub else {
+        return reply::error(
+            StatusCode::CONFLICT,
+            "this process runs no ingest (--role origin): end the event on the packager",
+        );
+    };
+    let Ok(event) = EventId::parse(&id) else {
+        return reply::error(StatusCode::NOT_FOUND, format!("no event {id}"));
+    };
+    if !hub.is_live(&event) {
+        return reply::error(StatusCode::CONFLICT, format!("event {id} is not live"));
+    }
+    match hub.claim(event, Protocol::Rtmp, Some("console (end of event)".into())) {
+        Ok(claim) => {
+            drop(claim);
+            info!(user = %authed.principal.user, event = %id, "console: live event ended");
+            reply::ok(&serde_json::json!({ "ended": id }))
+        }
+        Err(e) => reply::error(
+            StatusCode::CONFLICT,
+            format!("{e} (the event refuses takeovers: its publisher must stop)"),
+        ),
+    }
+}
