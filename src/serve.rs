@@ -201,11 +201,13 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     // Sockets get TCP_NODELAY there: blocking playlist answers are small writes.
     let http_limits = args.http_limits.listener(fd_room);
 
+    let config = packager_config(&args);
+    let markers = config.markers.clone();
     let (packager_task, rtmp_task, rtmp_addr) = if role == Role::Origin {
         (None, None, None)
     } else {
         let stats = amphi_packager::stats::PackagerStats::default();
-        let packager = amphi_packager::Packager::new(store.clone(), packager_config(&args))
+        let packager = amphi_packager::Packager::new(store.clone(), config)
             .with_stats(stats.clone())
             .with_events(directory.list().into_iter().map(|e| e.id).collect());
         let packager_task = tokio::spawn(packager.run(sessions));
@@ -288,7 +290,15 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
             .extensions
             .get::<amphi_origin::ClientAddr>()
             .map(|c| c.0)
-    });
+    })
+    // Chapters and answered questions reach the playlists as EXT-X-DATERANGE.
+    .with_chapter_listener(crate::chapters::listener(markers.clone()));
+    let events = directory
+        .list()
+        .into_iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    crate::chapters::load(qa.clone(), markers, events);
     let mut app = amphi_origin::router_with_metrics(
         store.clone(),
         catalog,

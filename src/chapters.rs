@@ -1,0 +1,86 @@
+//! Chapters and markers from the Q&A service to the playlists: each change of an
+//! event's markers posts its whole list, as date ranges on the program-date-time
+//! clock, to the packager's marker board; at start each known event's list is read
+//! once from the Q&A database. (A packager in its own process has no Q&A database
+//! and lists no markers.)
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use amphi_hls::playlist::DateRange;
+use amphi_packager::markers::MarkerBoard;
+use amphi_qa::{Chapter, ChapterListener, QaState};
+
+/// Posts every list the Q&A service hands over to the board.
+struct ToPlaylists(MarkerBoard);
+
+impl ChapterListener for ToPlaylists {
+    fn chapters_changed(&self, event: &str, chapters: &[Chapter]) {
+        tracing::debug!(event, markers = chapters.len(), "markers for the playlists");
+        self.0.post(event, date_ranges(chapters));
+    }
+}
+
+/// The listener to give the Q&A service.
+pub fn listener(board: MarkerBoard) -> Arc<dyn ChapterListener> {
+    Arc::new(ToPlaylists(board))
+}
+
+/// Date ranges of markers: id, kind and text as the Q&A service has them.
+pub fn date_ranges(chapters: &[Chapter]) -> Vec<DateRange> {
+    chapters
+        .iter()
+        .filter_map(|c| {
+            let ms = u64::try_from(c.program_time).ok()?;
+            let start = SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(ms))?;
+            Some(DateRange::marker(&c.id, start, c.kind.as_str(), &c.text))
+        })
+        .collect()
+}
+
+/// Reads the markers of `events` from the Q&A database into the board (in the
+/// background; an event whose list a change posts meanwhile keeps the newer one
+/// only if the change came later, which the small window makes harmless).
+pub fn load(qa: QaState, board: MarkerBoard, events: Vec<String>) {
+    tokio::spawn(async move {
+        for event in events {
+            match qa.chapters(&event).await {
+                Ok(list) if !list.is_empty() => board.post(&event, date_ranges(&list)),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%event, error = %e, "reading the event's markers"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amphi_qa::MarkerKind;
+
+    #[test]
+    fn markers_become_date_ranges_on_the_program_clock() {
+        let c = Chapter {
+            id: "chapter-1".into(),
+            event: "ev".into(),
+            kind: MarkerKind::Chapter,
+            text: "Part 2 — Entropy".into(),
+            program_time: 1_764_000_000_123,
+            created_at: 0,
+        };
+        let r = date_ranges(&[c.clone()]);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].id, "chapter-1");
+        assert_eq!(
+            r[0].start,
+            SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_000_000_123)
+        );
+        assert_eq!(r[0].attribute("X-AMPHI-KIND"), Some("chapter"));
+        assert_eq!(r[0].attribute("X-AMPHI-TEXT"), Some("Part 2 — Entropy"));
+        let before_1970 = Chapter {
+            program_time: -5,
+            ..c
+        };
+        assert!(date_ranges(&[before_1970]).is_empty());
+    }
+}
