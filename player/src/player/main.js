@@ -17,7 +17,8 @@
 // seek-markers (optional).
 
 import { setupCaptions } from './captions.js';
-import { bindSeekBar, dvrUrl, fetchDvrPlaylist, liveButtonView, planSeek, playlistSpan, positionOf } from './dvr.js';
+import { setupChapters } from './chapters.js';
+import { bindSeekBar, dvrUrl, fetchDvrPlaylist, liveButtonView, planSeek, playlistSpan, positionOf, setMarkers } from './dvr.js';
 import { bindKeys } from './keyboard.js';
 import {
   forgivenTarget,
@@ -60,6 +61,13 @@ const seekMarkersEl = $('seek-markers');
 const eventId = parseEventId(location.pathname);
 const source = sourceUrl(eventId, viewerToken(location.search), location.href);
 const dvrSource = dvrUrl(source);
+// Chapters and answered questions: on the seek bar and listed under it (chapters.js).
+const chapters = setupChapters({
+  eventId,
+  setMarkers,
+  onSeek: (t) => seekTo(t),
+  after: seekEl ? seekEl.closest('.seekbar') : null,
+});
 
 // The state machine's record, and what only the page has: the player and its timers.
 const S = Object.assign(newMachine(performance.now()), {
@@ -173,6 +181,7 @@ function attachHls() {
   const Hls = window.Hls;
   const hls = S.view === 'dvr' ? dvrHls(Hls) : liveHls(Hls);
   S.hls = hls;
+  chapters.follow(hls, Hls);
   const E = Hls.Events;
   const mine = (fn) =>
     function (event, data) {
