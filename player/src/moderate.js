@@ -4,6 +4,12 @@
 // URL fragment (or sessionStorage) and goes only into the Authorization header, and the
 // SSE URL the API asks for. Needs qa-core.js. Everything from the API is set with
 // textContent.
+//
+// Chapters: "Add chapter" marks the current program time of the live (the end of the
+// live playlist, read from /live/{event}/master.m3u8 and its first rendition) with a
+// title; "Mark answered" sends that program time too, so the answered question becomes
+// a marker at the moment it was answered. Viewers see both on their seek bars, carried
+// by the playlists as EXT-X-DATERANGE.
 (function () {
   'use strict';
 
@@ -88,12 +94,122 @@
     render();
   }
 
+  // ---------------------------------------------------------------- program time
+
+  // The program time (ms) at the end of a media playlist: its last
+  // EXT-X-PROGRAM-DATE-TIME plus what is listed after it (the parts of an open segment,
+  // or the EXTINF of a complete one, which its parts add up to).
+  function playlistEnd(text) {
+    let base = NaN;
+    let parts = 0;
+    let whole = null;
+    for (const raw of text.split('\n')) {
+      const line = raw.trim();
+      if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) {
+        base = Date.parse(line.slice(25));
+        parts = 0;
+        whole = null;
+      } else if (line.startsWith('#EXT-X-PART:')) {
+        const d = /DURATION=([0-9.]+)/.exec(line);
+        if (d) parts += Number(d[1]);
+      } else if (line.startsWith('#EXTINF:')) {
+        whole = parseFloat(line.slice(8));
+      }
+    }
+    if (!Number.isFinite(base)) return null;
+    const after = whole != null && Number.isFinite(whole) ? whole : parts;
+    return Math.round(base + after * 1000);
+  }
+
+  // The live edge's program time, or null when the event is not live.
+  async function liveProgramTime() {
+    const base = '/live/' + encodeURIComponent(event) + '/';
+    try {
+      const master = await fetch(base + 'master.m3u8', { cache: 'no-store' });
+      if (!master.ok) return null;
+      const uri = (await master.text()).split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+      if (!uri || /^[a-z]+:|^\//i.test(uri)) return null;
+      const media = await fetch(base + uri, { cache: 'no-store' });
+      return media.ok ? playlistEnd(await media.text()) : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // ---------------------------------------------------------------- chapters
+
+  const chaptersEl = $('mod-chapters');
+  const chapterForm = $('mod-chapter-form');
+  const chapterText = $('mod-chapter-text');
+  const chapterAdd = $('mod-chapter-add');
+  const chapterStatus = $('mod-chapter-status');
+  const chapterList = $('mod-chapter-list');
+  const chaptersUrl = '/api/events/' + encodeURIComponent(event) + '/chapters';
+
+  function chapterNote(text, isError) {
+    chapterStatus.textContent = text;
+    chapterStatus.hidden = text === '';
+    chapterStatus.classList.toggle('error', !!isError);
+  }
+
+  function clockOf(ms) {
+    return Q.formatClock ? Q.formatClock(ms) : new Date(ms).toISOString();
+  }
+
+  async function loadChapters() {
+    const r = await Q.request('GET', chaptersUrl, { token });
+    if (!r.ok || !r.data || !Array.isArray(r.data.chapters)) return;
+    chapterList.replaceChildren(
+      ...r.data.chapters.map((c) => {
+        const li = el('li', 'mod-chapter mod-chapter-' + (c.kind === 'question' ? 'question' : 'chapter'));
+        li.dataset.id = String(c.id);
+        li.append(
+          el('span', 'mod-chapter-time', clockOf(c.program_time)),
+          ' ',
+          el('span', 'mod-chapter-text', (c.kind === 'question' ? 'Answered: ' : '') + String(c.text)),
+        );
+        return li;
+      }),
+    );
+  }
+
+  chapterForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const text = chapterText.value.trim();
+    if (!text) {
+      chapterNote('Type a chapter title first.', true);
+      chapterText.focus();
+      return;
+    }
+    chapterAdd.disabled = true;
+    const programTime = await liveProgramTime();
+    if (programTime == null) {
+      chapterAdd.disabled = false;
+      chapterNote('The event is not live: a chapter marks a moment of the live.', true);
+      return;
+    }
+    const r = await Q.request('POST', chaptersUrl, { token, body: { text, program_time: programTime } });
+    chapterAdd.disabled = false;
+    if (r.ok) {
+      chapterText.value = '';
+      chapterNote('Chapter added at ' + clockOf(programTime) + '.');
+      loadChapters();
+    } else if (r.status === 401) {
+      askForToken('The token was refused.');
+    } else {
+      chapterNote(r.message, true);
+    }
+  });
+
   // ---------------------------------------------------------------- actions
 
   async function act(q, action, button) {
     button.disabled = true;
     const url = Q.apiBase(event) + '/questions/' + encodeURIComponent(String(q.id)) + '/' + action;
-    const r = await Q.request('POST', url, { token });
+    // Answered at this moment of the live: the question becomes a marker there.
+    const at = action === 'answer' ? await liveProgramTime() : null;
+    const r = await Q.request('POST', url, at != null ? { token, body: { program_time: at } } : { token });
+    if (r.ok && action === 'answer') loadChapters();
     if (r.ok) {
       const updated = r.data && typeof r.data === 'object' ? r.data.question || r.data : null;
       if (updated && updated.id != null && typeof updated.text === 'string') store.upsert(updated);
@@ -241,6 +357,7 @@
     store = null;
     tokenForm.hidden = false;
     tabsEl.hidden = true;
+    chaptersEl.hidden = true;
     list.replaceChildren();
     rows.clear();
     emptyEl.hidden = true;
@@ -261,6 +378,8 @@
     token = t;
     tokenForm.hidden = true;
     tabsEl.hidden = false;
+    chaptersEl.hidden = false;
+    loadChapters();
     setStatus('Loading…');
     store = new Q.QuestionStore({
       event,
