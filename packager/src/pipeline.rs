@@ -20,6 +20,16 @@
 //! muxer would then run the segment on to the next one (4 s), or, with a shorter
 //! fragment duration, close the audio of the fragment early. Chained, segments last
 //! the duration plus less than one frame interval, parts stay ~333 ms.
+//!
+//! A grid-cut session (a browser over WebRTC) has holes in its video: after a lost
+//! packet the session skips frames until the next keyframe, so one frame can stand for
+//! a second or more. Such a frame spanning a fragment boundary wedged the muxer for
+//! good (fmp4mux drained it as an ordinary chunk ending past the fragment's end, then
+//! waited for the closed fragment to fill). Decoded frames therefore pass a `videorate`
+//! that repeats the last picture across a hole, so every frame lasts one frame
+//! interval and parts keep flowing through loss; keyframes are forced on its output.
+//! [`stall::StallWatch`] warns, with the event and the figures, if a rendition still
+//! stops producing while frames go in.
 
 use crate::ladder::{KeyframePolicy, Plan, RenditionKind};
 use crate::segmenter::Chunk;
@@ -35,6 +45,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+#[path = "stall.rs"]
+pub mod stall;
+
+/// Longest hole in a grid-cut session's video that is filled by repeating the last
+/// picture (a publisher silent for longer is ended by ingest first).
+pub const MAX_FILLED_GAP: Duration = Duration::from_secs(10);
 
 /// AAC bitrate of audio transcoded from Opus (bits/s).
 pub const TRANSCODED_AAC_BITRATE: u64 = crate::ladder::AUDIO_BITRATE;
@@ -84,6 +101,10 @@ pub struct LadderPipeline {
     grid: std::cell::OnceCell<(MediaTime, Option<FrameGrid>)>,
     /// Graceful overload: frame drops, lag, renditions shed.
     shedding: Arc<Shedding>,
+    /// Frames in against chunks out, per rendition.
+    stall: Arc<Mutex<stall::StallWatch>>,
+    /// Rendition names, for warnings.
+    names: Vec<String>,
 }
 
 /// Shortest part duration an event may choose (6 frames at 30 fps).
@@ -174,7 +195,16 @@ fn launch_description(plan: &Plan, audio: Option<&AudioConfig>, settings: &MuxSe
         .iter()
         .any(|r| matches!(r.kind, RenditionKind::Encoded { .. }));
     if encoded {
-        d += &format!("vt. ! {q} ! avdec_h264 name=dec ! tee name=dt ");
+        // `decoded` is where keyframes are forced: the decoder's output, or for a
+        // grid-cut session the gap filler after it (see the module docs).
+        let decoded = match plan.keyframes {
+            KeyframePolicy::FollowSource => "avdec_h264 name=decoded".to_owned(),
+            KeyframePolicy::Grid(_) => format!(
+                "avdec_h264 ! videorate name=decoded skip-to-first=true max-duplication-time={}",
+                MAX_FILLED_GAP.as_nanos()
+            ),
+        };
+        d += &format!("vt. ! {q} ! {decoded} ! tee name=dt ");
     }
     for (i, r) in plan.renditions.iter().enumerate() {
         d += &format!(
@@ -276,7 +306,7 @@ impl LadderPipeline {
             KeyframePolicy::FollowSource => Some(Arc::new(Mutex::new(VecDeque::new()))),
             KeyframePolicy::Grid(_) => None,
         };
-        if let Some(dec) = pipeline.by_name("dec") {
+        if let Some(dec) = pipeline.by_name("decoded") {
             let forcing = match (&keyframes, plan.keyframes) {
                 (Some(k), _) => KeyframeForcing::Source(k.clone()),
                 (None, KeyframePolicy::Grid(step)) => {
@@ -288,11 +318,25 @@ impl LadderPipeline {
             };
             install_keyframe_forcing(&dec, forcing, shedding.clone())?;
         }
-        for i in 0..plan.renditions.len() {
+        let names: Vec<String> = plan.renditions.iter().map(|r| r.name.clone()).collect();
+        let stall = Arc::new(Mutex::new(stall::StallWatch::new(
+            names.len(),
+            std::time::Instant::now(),
+            stall::STALL_AFTER,
+        )));
+        for (i, name) in names.iter().enumerate() {
             let sink = by_name(&format!("sink{i}"))?
                 .downcast::<gst_app::AppSink>()
                 .map_err(|_| PackagerError::Pipeline("not an appsink".into()))?;
-            install_sink(&sink, i, events.clone(), shedding.clone());
+            let output = SinkOutput {
+                rendition: i,
+                name: name.clone(),
+                events: events.clone(),
+                shedding: shedding.clone(),
+                stall: stall.clone(),
+                span: tracing::Span::current(),
+            };
+            install_sink(&sink, output);
         }
         let bus = pipeline
             .bus()
@@ -329,6 +373,8 @@ impl LadderPipeline {
             },
             grid: std::cell::OnceCell::new(),
             shedding,
+            stall,
+            names,
         })
     }
 
@@ -363,6 +409,7 @@ impl LadderPipeline {
             self.shedding
                 .on_arrival(Duration::from_nanos(pts.nseconds()), now);
             self.shedding.tick(now);
+            self.watch_for_stalls(now, Duration::from_nanos(pts.nseconds()));
         }
         {
             let b = buffer
@@ -393,6 +440,26 @@ impl LadderPipeline {
         src.push_buffer(buffer)
             .map(|_| ())
             .map_err(|e| PackagerError::Pipeline(format!("pushing a frame: {e:?}")))
+    }
+
+    /// Warns about each rendition that stopped producing while frames go in.
+    fn watch_for_stalls(&self, now: std::time::Instant, pts: Duration) {
+        let stalls = match self.stall.lock() {
+            Ok(mut w) => w.on_frame(now, pts),
+            Err(_) => return,
+        };
+        for s in stalls {
+            let rendition = self.names.get(s.rendition).map_or("?", String::as_str);
+            tracing::warn!(
+                rendition,
+                silent_ms = s.silent_for.as_millis() as u64,
+                frames_in = s.frames_in,
+                newest_frame_ms = s.newest_frame.as_millis() as u64,
+                last_chunk_end_ms = s.last_chunk_end.map(|d| d.as_millis() as u64),
+                reason = s.reason(),
+                "ladder stalled: frames keep arriving but this rendition produces no parts"
+            );
+        }
     }
 
     /// Signals the end of the session; the muxers drain and the bus reports EOS.
@@ -517,12 +584,26 @@ fn install_keyframe_forcing(
 /// stream header `HEADER|DISCONT`, each chunk's `moof` header `HEADER` (plus
 /// `DELTA_UNIT` when the chunk does not start a fragment), and the chunk's last media
 /// buffer `MARKER`.
-fn install_sink(
-    sink: &gst_app::AppSink,
+/// Where one rendition's appsink hands its chunks.
+struct SinkOutput {
     rendition: usize,
+    name: String,
     events: mpsc::UnboundedSender<PipelineEvent>,
     shedding: Arc<Shedding>,
-) {
+    stall: Arc<Mutex<stall::StallWatch>>,
+    /// The session's span (the sink runs on a streaming thread).
+    span: tracing::Span,
+}
+
+fn install_sink(sink: &gst_app::AppSink, out: SinkOutput) {
+    let SinkOutput {
+        rendition,
+        name,
+        events,
+        shedding,
+        stall,
+        span,
+    } = out;
     struct Pending {
         data: BytesMut,
         pts: gst::ClockTime,
@@ -569,12 +650,22 @@ fn install_sink(
                 }
                 if flags.contains(gst::BufferFlags::MARKER) {
                     if let Some(p) = pending.take() {
-                        shedding.on_chunk(
-                            rendition,
-                            Duration::from_nanos((p.pts + p.duration).nseconds()),
-                            p.fragment_start,
-                            std::time::Instant::now(),
-                        );
+                        let now = std::time::Instant::now();
+                        let end = Duration::from_nanos((p.pts + p.duration).nseconds());
+                        shedding.on_chunk(rendition, end, p.fragment_start, now);
+                        let back = stall
+                            .lock()
+                            .ok()
+                            .and_then(|mut w| w.on_chunk(rendition, now, end));
+                        if let Some(stalled) = back {
+                            span.in_scope(|| {
+                                tracing::info!(
+                                    rendition = %name,
+                                    stalled_ms = stalled.as_millis() as u64,
+                                    "ladder producing again"
+                                )
+                            });
+                        }
                         let _ = events.send(PipelineEvent::Output {
                             rendition,
                             output: MuxOutput::Chunk(Chunk {
