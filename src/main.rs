@@ -2,6 +2,7 @@
 //! process; `amphi event …` manages events and their stream keys.
 
 mod admin;
+mod captions_api;
 mod chapters;
 mod events;
 mod http_limits;

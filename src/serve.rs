@@ -202,6 +202,13 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     let http_limits = args.http_limits.listener(fd_room);
 
     let config = packager_config(&args);
+    // Cues go to the packager's buffer: the captions API is served where the packager runs.
+    let captions_routes = match &config.captions {
+        Some(c) if role != Role::Origin => {
+            crate::captions_api::router(directory.clone(), c.inbox.clone())
+        }
+        _ => axum::Router::new(),
+    };
     let markers = config.markers.clone();
     let (packager_task, rtmp_task, rtmp_addr) = if role == Role::Origin {
         (None, None, None)
@@ -269,7 +276,8 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
             .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route("/metrics", crate::telemetry::metrics_route(metrics.clone()))
             .merge(notify.unwrap_or_default())
-            .merge(whip_routes);
+            .merge(whip_routes)
+            .merge(captions_routes);
         print_banner(&args, http_addr, rtmp_addr, &directory.list());
         info!(%http_addr, ?rtmp_addr, "amphi packager is running");
         let http = amphi_origin::serve(http_listener, app, http_limits, shutdown_signal());
@@ -306,7 +314,8 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
         metrics.clone(),
     )
     .merge(amphi_qa::router(qa))
-    .merge(whip_routes);
+    .merge(whip_routes)
+    .merge(captions_routes);
     if let Some(notify) = notify {
         app = app.merge(notify);
     }

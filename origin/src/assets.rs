@@ -1,6 +1,6 @@
 //! The player pages and their assets, embedded at build time from `player/dist/`
 //! (see `build.rs`): `/`, `/watch/{event}`, `/embed/{event}`, `/moderate/{event}`,
-//! `/present/{event}`, `/publish/{event}` and `/assets/{file}`.
+//! `/present/{event}`, `/publish/{event}`, `/caption/{event}` and `/assets/{file}`.
 
 use crate::live::valid_event;
 use crate::AppState;
@@ -74,6 +74,7 @@ enum Page {
     Watch,
     Embed,
     Moderate,
+    Caption,
     Present,
     Publish,
 }
@@ -85,6 +86,7 @@ impl Page {
             Page::Watch => "watch.html",
             Page::Embed => "embed.html",
             Page::Moderate => "moderate.html",
+            Page::Caption => "caption.html",
             Page::Present => "present.html",
             Page::Publish => "publish.html",
         }
@@ -96,7 +98,7 @@ impl Page {
         match self {
             // Moderator tokens and stream keys live in these pages' addresses: never
             // cached nor framed, nor sent on as a referrer.
-            Page::Moderate | Page::Publish => {
+            Page::Moderate | Page::Caption | Page::Publish => {
                 h.push((header::CACHE_CONTROL, "no-store"));
                 h.push((header::X_FRAME_OPTIONS, "DENY"));
                 h.push((header::REFERRER_POLICY, "no-referrer"));
@@ -117,7 +119,7 @@ impl Page {
     /// follow the event's embed setting instead).
     fn default_frame_ancestors(self) -> &'static str {
         match self {
-            Page::Moderate | Page::Publish => "frame-ancestors 'none'",
+            Page::Moderate | Page::Caption | Page::Publish => "frame-ancestors 'none'",
             Page::Index | Page::Present => "frame-ancestors 'self'",
             Page::Watch | Page::Embed => "frame-ancestors *",
         }
@@ -223,6 +225,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             get(
                 |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
                     event_page(&s, Page::Moderate, &e).await
+                },
+            ),
+        )
+        .route(
+            "/caption/{event}",
+            get(
+                |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
+                    event_page(&s, Page::Caption, &e).await
                 },
             ),
         )

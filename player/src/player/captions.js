@@ -1,6 +1,8 @@
 // Captions: a <track id="captions"> slot filled from ?captions=<WebVTT URL> (same origin
-// or https only), and the CC button; hls.js adds the stream's own subtitle renditions as
-// text tracks.
+// or https only), and the CC button. The stream's own subtitles rendition (EXT-X-MEDIA
+// TYPE=SUBTITLES, live captions) appears as a text track: hls.js adds it and loads its
+// WebVTT segments only while it is selected (no request while captions are off); Safari's
+// native player adds it itself. The button turns the first usable track on or all off.
 
 export function setupCaptions(video, captionsTrack, ccBtn, currentHls) {
   if (captionsTrack) {
@@ -27,11 +29,17 @@ export function setupCaptions(video, captionsTrack, ccBtn, currentHls) {
   ccBtn.addEventListener('click', () => {
     const list = usable();
     const on = list.some((t) => t.mode === 'showing');
-    list.forEach((t, i) => {
-      t.mode = !on && i === 0 ? 'showing' : 'disabled';
-    });
     const hls = currentHls();
-    if (hls) hls.subtitleDisplay = !on;
+    // The stream's subtitles first (hls.js selects them, which starts their loading).
+    const streamTracks = hls && hls.subtitleTracks ? hls.subtitleTracks.length : 0;
+    if (hls && streamTracks > 0) {
+      hls.subtitleDisplay = !on;
+      hls.subtitleTrack = on ? -1 : 0;
+    }
+    const first = list.find((t) => t !== (captionsTrack && captionsTrack.track) || captionsTrack.src);
+    list.forEach((t) => {
+      t.mode = !on && t === first ? 'showing' : 'disabled';
+    });
     update();
   });
   tracks.addEventListener('addtrack', update);
