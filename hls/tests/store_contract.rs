@@ -3,6 +3,7 @@
 //! rely on is written once here; backend-specific behaviour (atomic replacement on a
 //! filesystem, S3 paging and failure timing) is tested next to each backend.
 
+#[cfg(feature = "s3")]
 mod common;
 
 use amphi_hls::store::{ContentType, FsStore, MemoryStore, Object, Store};
@@ -160,6 +161,7 @@ async fn filesystem_store_keeps_the_contract() {
     assert!(other.get("live/a/qa.json").await.expect("get").is_some());
 }
 
+#[cfg(feature = "s3")]
 #[tokio::test]
 async fn s3_store_keeps_the_contract() {
     let server = common::S3Server::start("amphi-contract");

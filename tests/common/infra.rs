@@ -8,6 +8,10 @@ use std::process::Command;
 
 use super::tempdir::TempDir;
 
+/// The moto driver the store tests use too.
+#[path = "../../hls/tests/common/moto.rs"]
+mod moto;
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -38,25 +42,9 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start(bucket: &str) -> S3Server {
-        // moto accepts any credentials; the SDK wants some.
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
         let port = free_port();
         let dir = TempDir::new("s3");
-        let out = Command::new("bash")
-            .arg(repo().join("scripts/s3-test-server.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .arg(port.to_string())
-            .arg(bucket)
-            .output()
-            .expect("run s3-test-server.sh");
-        assert!(
-            out.status.success(),
-            "s3-test-server.sh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let endpoint = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let endpoint = moto::start(dir.path(), port, bucket);
         S3Server {
             dir,
             port,
@@ -83,12 +71,7 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo().join("scripts/s3-test-server.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .arg(self.port.to_string())
-            .status();
+        moto::stop(self.dir.path(), self.port);
     }
 }
 

@@ -4,17 +4,13 @@
 #![allow(dead_code)]
 
 use amphi_hls::store::{S3Config, S3Store};
-use std::path::PathBuf;
-use std::process::Command;
+
+pub mod moto;
 
 pub struct S3Server {
     dir: tempfile::TempDir,
     port: u16,
     pub endpoint: String,
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-test-server.sh")
 }
 
 impl S3Server {
@@ -25,20 +21,7 @@ impl S3Server {
             .expect("a free port")
             .port();
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(dir.path())
-            .arg(port.to_string())
-            .arg(bucket)
-            .output()
-            .expect("run s3-test-server.sh");
-        assert!(
-            out.status.success(),
-            "s3-test-server.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let endpoint = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let endpoint = moto::start(dir.path(), port, bucket);
         S3Server {
             dir,
             port,
@@ -47,19 +30,11 @@ impl S3Server {
     }
 
     pub fn stop(&self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .arg(self.port.to_string())
-            .status();
+        moto::stop(self.dir.path(), self.port);
     }
 
     /// A store on `bucket` of this server.
     pub async fn store(&self, bucket: &str) -> S3Store {
-        // Any credentials: moto does not check them.
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
         let mut config = S3Config::new(bucket);
         config.endpoint = Some(self.endpoint.clone());
         config.path_style = true;
