@@ -31,6 +31,7 @@ import {
   targetOr,
 } from './latency.js';
 import { announceState, exposePlayer } from './qa-glue.js';
+import { prefetchLoaders } from './prefetch.js';
 import { qualityMenu } from './quality.js';
 import { parseEventId, probeLive, sourceUrl, viewerToken } from './source.js';
 import { enter, fatalAction, mediaError, networkRetry, newMachine, resetAttempt, watchdog } from './state.js';
@@ -206,6 +207,13 @@ function dvrHls(Hls) {
   });
 }
 
+// `?prefetch=0` turns the preload-hint loaders off (for comparison in the benchmarks).
+function hintedPartLoaders(Hls) {
+  if (new URLSearchParams(location.search).get('prefetch') === '0') return {};
+  const { pLoader, fLoader } = prefetchLoaders(Hls);
+  return { pLoader, fLoader };
+}
+
 function liveHls(Hls) {
   return new Hls({
     lowLatencyMode: true,
@@ -218,6 +226,8 @@ function liveHls(Hls) {
     // A lecture watched in a small window does not need the 1080p rendition.
     capLevelToPlayerSize: true,
     startFragPrefetch: true,
+    // Hinted parts requested as soon as the playlist names them (prefetch.js).
+    ...hintedPartLoaders(Hls),
   });
 }
 
