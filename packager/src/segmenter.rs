@@ -440,6 +440,38 @@ mod tests {
         assert!(vod.ends_with("seg19.m4s\n#EXT-X-ENDLIST\n"), "{vod}");
     }
 
+    #[test]
+    fn markers_are_listed_live_within_the_window_and_all_in_the_recording() {
+        let (mut w, _) = forty_chunks(100);
+        // Chunk i starts at 333 ms × i after the epoch (the Unix epoch here); the live
+        // window is 3 segments of 666 ms: from 10.656 s on.
+        let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        let early = DateRange::marker("chapter-1", at(1_000), "chapter", "Intro");
+        let recent = DateRange::marker(
+            "question-9",
+            at(11_000),
+            "question",
+            "What is #EXT-X-PLAYLIST-TYPE:VOD?",
+        );
+        w.set_date_ranges(std::sync::Arc::from(vec![early, recent]));
+        let live = text(&w.playlists(&[])[1]);
+        assert!(!live.contains("chapter-1"), "{live}");
+        assert!(
+            live.contains("#EXT-X-DATERANGE:ID=\"question-9\""),
+            "{live}"
+        );
+        let recording = text(&w.recording().expect("a recording"));
+        assert!(
+            recording.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"),
+            "{recording}"
+        );
+        assert!(recording.contains("ID=\"chapter-1\""), "{recording}");
+        // The marker's text is left as it was.
+        assert!(recording.contains("X-AMPHI-TEXT=\"What is #EXT-X-PLAYLIST-TYPE:VOD?\""));
+        let listing = amphi_hls::playlist::read_media(&recording).expect("readable");
+        assert_eq!(listing.date_ranges.len(), 2);
+    }
+
     fn text(op: &StoreOp) -> String {
         match op {
             StoreOp::Put { object, .. } => String::from_utf8_lossy(&object.data).into_owned(),
