@@ -5,10 +5,10 @@
 //! and lists no markers.)
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use amphi_hls::playlist::DateRange;
 use amphi_packager::markers::MarkerBoard;
+use amphi_qa::model::ProgramTime;
 use amphi_qa::{Chapter, ChapterListener, QaState};
 
 /// Posts every list the Q&A service hands over to the board.
@@ -31,8 +31,9 @@ pub fn date_ranges(chapters: &[Chapter]) -> Vec<DateRange> {
     chapters
         .iter()
         .filter_map(|c| {
-            let ms = u64::try_from(c.program_time).ok()?;
-            let start = SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(ms))?;
+            // Markers before 1970 cannot be dated in a playlist.
+            let start =
+                (c.program_time >= ProgramTime::UNIX_EPOCH).then(|| c.program_time.to_system())?;
             Some(DateRange::marker(&c.id, start, c.kind.as_str(), &c.text))
         })
         .collect()
@@ -56,6 +57,7 @@ pub fn load(qa: QaState, board: MarkerBoard, events: Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, SystemTime};
     use amphi_qa::MarkerKind;
 
     #[test]
@@ -65,7 +67,7 @@ mod tests {
             event: "ev".into(),
             kind: MarkerKind::Chapter,
             text: "Part 2 — Entropy".into(),
-            program_time: 1_764_000_000_123,
+            program_time: ProgramTime::from_unix_millis(1_764_000_000_123),
             created_at: 0,
         };
         let r = date_ranges(&[c.clone()]);
@@ -78,7 +80,7 @@ mod tests {
         assert_eq!(r[0].attribute("X-AMPHI-KIND"), Some("chapter"));
         assert_eq!(r[0].attribute("X-AMPHI-TEXT"), Some("Part 2 — Entropy"));
         let before_1970 = Chapter {
-            program_time: -5,
+            program_time: ProgramTime::from_unix_millis(-5),
             ..c
         };
         assert!(date_ranges(&[before_1970]).is_empty());

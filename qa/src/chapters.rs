@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::finish;
 use crate::error::QaError;
-use crate::model::{Question, PROGRAM_TIME_RANGE};
+use crate::model::{check_program_time, program_time_in_range, ProgramTime, Question};
 use crate::store::QaStore;
 
 /// Longest chapter title, in characters (after trimming).
@@ -61,7 +61,7 @@ pub struct Chapter {
     pub kind: MarkerKind,
     pub text: String,
     /// EXT-X-PROGRAM-DATE-TIME of the marker, ms since the Unix epoch.
-    pub program_time: i64,
+    pub program_time: ProgramTime,
     /// Wall clock when it was added, ms since the Unix epoch.
     pub created_at: i64,
 }
@@ -71,7 +71,7 @@ pub struct Chapter {
 #[serde(deny_unknown_fields)]
 pub struct PostChapterBody {
     pub text: String,
-    pub program_time: i64,
+    pub program_time: ProgramTime,
 }
 
 /// Told the whole list of an event's markers after each change (implemented by the
@@ -89,7 +89,7 @@ fn invalid(field: &'static str, reason: &str) -> QaError {
 
 /// Checks a moderator's chapter: trimmed title of 1..=120 characters with no control
 /// character, program time in range.
-pub fn validate(body: &PostChapterBody) -> Result<(String, i64), QaError> {
+pub fn validate(body: &PostChapterBody) -> Result<(String, ProgramTime), QaError> {
     let text = body.text.trim();
     let count = text.chars().count();
     if count == 0 {
@@ -101,18 +101,19 @@ pub fn validate(body: &PostChapterBody) -> Result<(String, i64), QaError> {
     if text.chars().any(char::is_control) {
         return Err(invalid("text", "control characters are not allowed"));
     }
-    if !PROGRAM_TIME_RANGE.contains(&body.program_time) {
-        return Err(invalid("program_time", "out of range"));
-    }
-    Ok((text.to_owned(), body.program_time))
+    Ok((text.to_owned(), check_program_time(body.program_time)?))
 }
 
 /// The marker an answered question becomes: at the moderator's program time when the
 /// action carried one, else at the asker's; none without either.
-pub fn answered_marker(q: &Question, moderator_time: Option<i64>, now_ms: i64) -> Option<Chapter> {
+pub fn answered_marker(
+    q: &Question,
+    moderator_time: Option<ProgramTime>,
+    now_ms: i64,
+) -> Option<Chapter> {
     let program_time = moderator_time
         .or(q.program_time)
-        .filter(|t| PROGRAM_TIME_RANGE.contains(t))?;
+        .filter(|t| program_time_in_range(*t))?;
     let flat: String = q
         .text
         .chars()
@@ -174,7 +175,7 @@ mod tests {
     use super::*;
     use crate::model::Status;
 
-    fn question(text: &str, program_time: Option<i64>) -> Question {
+    fn question(text: &str, program_time: Option<ProgramTime>) -> Question {
         Question {
             id: 7,
             event: "ev".into(),
@@ -189,7 +190,11 @@ mod tests {
         }
     }
 
-    const T: i64 = 1_764_000_000_000;
+    const T: ProgramTime = ProgramTime::from_unix_millis(1_764_000_000_000);
+
+    fn later(ms: u64) -> ProgramTime {
+        T + std::time::Duration::from_millis(ms)
+    }
 
     #[test]
     fn chapter_titles_are_checked() {
@@ -205,16 +210,16 @@ mod tests {
         assert!(validate(&body("a\nb", T)).is_err());
         assert!(validate(&body(&"é".repeat(121), T)).is_err());
         assert!(validate(&body(&"é".repeat(120), T)).is_ok());
-        assert!(validate(&body("x", 5)).is_err());
+        assert!(validate(&body("x", ProgramTime::from_unix_millis(5))).is_err());
     }
 
     #[test]
     fn answered_questions_become_markers() {
         let q = question("Why\nis entropy  \"always\" growing?", Some(T));
-        let m = answered_marker(&q, Some(T + 5_000), 1).expect("a marker");
+        let m = answered_marker(&q, Some(later(5_000)), 1).expect("a marker");
         assert_eq!(m.id, "question-7");
         assert_eq!(m.kind, MarkerKind::Question);
-        assert_eq!(m.program_time, T + 5_000);
+        assert_eq!(m.program_time, later(5_000));
         assert_eq!(m.text, "Why is entropy \"always\" growing?");
         // The asker's time without the moderator's; nothing without either.
         assert_eq!(

@@ -11,7 +11,8 @@
 use crate::error::{QaError, StoreError};
 use crate::events::{self, ChangeRecord, Stamp};
 use crate::model::{
-    initial_status, transition, EventQaSettings, ModAction, NewQuestion, Question, Status,
+    initial_status, transition, EventQaSettings, ModAction, NewQuestion, ProgramTime, Question,
+    Status,
 };
 use crate::ratelimit::{self, Decision};
 use crate::store::{Activity, Actor, QaStore, QaTx};
@@ -231,7 +232,7 @@ pub async fn moderate(
     event: &str,
     id: i64,
     action: ModAction,
-    program_time: Option<i64>,
+    program_time: Option<ProgramTime>,
     now_ms: i64,
 ) -> Result<Question, QaError> {
     let mut tx = store.begin(event, true).await?;

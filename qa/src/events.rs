@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::model::{PublicQuestion, Question};
+use crate::model::{ProgramTime, PublicQuestion, Question};
 
 /// What changed. Serialised with a `type` tag, e.g. `{"type":"votes_changed",..}`.
 #[derive(Debug, Clone, Serialize)]
@@ -42,7 +42,7 @@ pub struct QaEvent<Q> {
     pub at: i64,
     /// Program time (EXT-X-PROGRAM-DATE-TIME, ms) the change relates to, when known:
     /// the asker's for new questions, the moderator's for moderator actions.
-    pub program_time: Option<i64>,
+    pub program_time: Option<ProgramTime>,
     #[serde(flatten)]
     pub kind: QaEventKind<Q>,
 }
@@ -91,7 +91,7 @@ pub const SSE_KEEPALIVE: &[u8] = b": keep-alive\n\n";
 pub struct Stamp {
     pub seq: i64,
     pub at: i64,
-    pub program_time: Option<i64>,
+    pub program_time: Option<ProgramTime>,
 }
 
 fn to_json<Q: Serialize>(stamp: Stamp, kind: QaEventKind<Q>) -> Result<String, serde_json::Error> {
@@ -187,7 +187,7 @@ mod tests {
             name: None,
             text: "why\n\"<b>\"".into(),
             created_at: 1,
-            program_time: Some(2),
+            program_time: Some(ProgramTime::from_unix_millis(2)),
             status,
             pinned: false,
             votes: 3,
@@ -198,7 +198,7 @@ mod tests {
         Stamp {
             seq: 42,
             at: 1000,
-            program_time: Some(999),
+            program_time: Some(ProgramTime::from_unix_millis(999)),
         }
     }
 

@@ -29,7 +29,10 @@ pub fn to_csv(questions: &[Question]) -> String {
     out.push_str(CSV_HEADER);
     out.push_str("\r\n");
     for q in questions {
-        let program_time = q.program_time.map(|t| t.to_string()).unwrap_or_default();
+        let program_time = q
+            .program_time
+            .map(|t| t.unix_millis().to_string())
+            .unwrap_or_default();
         // Writing to a String cannot fail.
         let _ = write!(
             out,

@@ -42,7 +42,7 @@ use crate::core::{self, Who};
 use crate::error::{QaError, StoreError};
 use crate::export;
 use crate::identity::{self, ViewerId};
-use crate::model::{self, EventQaSettings, ModAction, PostQuestionBody};
+use crate::model::{self, EventQaSettings, ModAction, PostQuestionBody, ProgramTime};
 use crate::sse::{self, View};
 use crate::store::{PgStore, QaStore, SqliteStore};
 
@@ -501,7 +501,7 @@ async fn create(
 #[serde(deny_unknown_fields)]
 struct ActionBody {
     #[serde(default)]
-    program_time: Option<i64>,
+    program_time: Option<ProgramTime>,
 }
 
 #[tracing::instrument(name = "qa.action", skip_all, fields(event = tracing::field::Empty, id = tracing::field::Empty))]
@@ -532,12 +532,7 @@ async fn act(
     st.moderator(&event, &headers, None)?;
     let body: ActionBody = optional_body(body)?;
     if let Some(t) = body.program_time {
-        if !model::PROGRAM_TIME_RANGE.contains(&t) {
-            return Err(QaError::InvalidInput {
-                field: "program_time",
-                reason: "out of range".to_owned(),
-            });
-        }
+        model::check_program_time(t)?;
     }
     let q = core::moderate(
         st.store.as_ref(),
@@ -720,7 +715,7 @@ async fn add_chapter(
     st.moderator(&event, &headers, None)?;
     let body: PostChapterBody = body_json(body)?;
     let chapter = chapters::add(st.store.as_ref(), &event, &body, st.now()).await?;
-    tracing::debug!(id = %chapter.id, program_time = chapter.program_time, "chapter added");
+    tracing::debug!(id = %chapter.id, program_time = chapter.program_time.unix_millis(), "chapter added");
     st.chapters_changed(&event).await;
     Ok(no_store(
         (StatusCode::CREATED, Json(chapter)).into_response(),

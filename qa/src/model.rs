@@ -1,6 +1,7 @@
 //! The Q&A data model and its pure rules: input validation, moderation state
 //! transitions and what a viewer may see. No I/O here.
 
+pub use amphi_time::ProgramTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::QaError;
@@ -17,6 +18,24 @@ pub const EVENT_NAME_LEN: std::ops::RangeInclusive<usize> = 1..=64;
 pub const DEFAULT_QUESTIONS_PER_MINUTE: u32 = 5;
 /// Program times must lie between 2000-01-01 and 2200-01-01 (ms since epoch).
 pub const PROGRAM_TIME_RANGE: std::ops::RangeInclusive<i64> = 946_684_800_000..=7_258_118_400_000;
+
+/// Whether `t` lies in [`PROGRAM_TIME_RANGE`].
+pub fn program_time_in_range(t: ProgramTime) -> bool {
+    PROGRAM_TIME_RANGE.contains(&t.unix_millis())
+}
+
+/// Refuses a program time out of [`PROGRAM_TIME_RANGE`] (the one check for questions,
+/// moderator actions and chapters).
+pub fn check_program_time(t: ProgramTime) -> Result<ProgramTime, QaError> {
+    if program_time_in_range(t) {
+        Ok(t)
+    } else {
+        Err(QaError::InvalidInput {
+            field: "program_time",
+            reason: "out of range".to_owned(),
+        })
+    }
+}
 
 /// Where a question is in moderation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +87,7 @@ pub struct Question {
     /// Wall clock, ms since the Unix epoch.
     pub created_at: i64,
     /// EXT-X-PROGRAM-DATE-TIME (ms since epoch) the asker was watching.
-    pub program_time: Option<i64>,
+    pub program_time: Option<ProgramTime>,
     pub status: Status,
     pub pinned: bool,
     pub votes: u32,
@@ -82,7 +101,7 @@ pub struct PublicQuestion<'a> {
     pub name: Option<&'a str>,
     pub text: &'a str,
     pub created_at: i64,
-    pub program_time: Option<i64>,
+    pub program_time: Option<ProgramTime>,
     pub status: Status,
     pub pinned: bool,
     pub votes: u32,
@@ -170,7 +189,7 @@ pub struct PostQuestionBody {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
-    pub program_time: Option<i64>,
+    pub program_time: Option<ProgramTime>,
 }
 
 /// A validated new question, ready for the store.
@@ -180,7 +199,7 @@ pub struct NewQuestion {
     pub viewer: String,
     pub name: Option<String>,
     pub text: String,
-    pub program_time: Option<i64>,
+    pub program_time: Option<ProgramTime>,
 }
 
 fn is_id_char(c: char) -> bool {
@@ -244,9 +263,7 @@ pub fn validate_question(
         }
     };
     if let Some(t) = body.program_time {
-        if !PROGRAM_TIME_RANGE.contains(&t) {
-            return Err(invalid("program_time", "out of range"));
-        }
+        check_program_time(t)?;
     }
     Ok(NewQuestion {
         event: event.to_owned(),
@@ -408,7 +425,7 @@ mod tests {
     fn names_and_program_time() {
         let mut b = body("q");
         b.name = Some(" Ada ".into());
-        b.program_time = Some(1_700_000_000_000);
+        b.program_time = Some(ProgramTime::from_unix_millis(1_700_000_000_000));
         let q = validate_question("e", "viewer01", b).expect("valid");
         assert_eq!(q.name.as_deref(), Some("Ada"));
         let mut b = body("q");
@@ -424,7 +441,7 @@ mod tests {
         b.name = Some("a\nb".into());
         assert!(validate_question("e", "viewer01", b).is_err());
         let mut b = body("q");
-        b.program_time = Some(-1);
+        b.program_time = Some(ProgramTime::from_unix_millis(-1));
         assert!(validate_question("e", "viewer01", b).is_err());
     }
 

@@ -25,7 +25,7 @@ use super::{
 use crate::chapters::{Chapter, MarkerKind};
 use crate::error::StoreError;
 use crate::events::ChangeRecord;
-use crate::model::{NewQuestion, Question, Status};
+use crate::model::{NewQuestion, ProgramTime, Question, Status};
 
 /// The NOTIFY channel shared by every origin.
 pub const CHANNEL: &str = "amphi_qa";
@@ -188,7 +188,9 @@ fn question_from_row(r: &Row) -> Result<Question, StoreError> {
         name: r.try_get(3)?,
         text: r.try_get(4)?,
         created_at: r.try_get(5)?,
-        program_time: r.try_get(6)?,
+        program_time: r
+            .try_get::<_, Option<i64>>(6)?
+            .map(ProgramTime::from_unix_millis),
         status: status_from_db(&status)?,
         pinned: r.try_get(8)?,
         votes: votes_from_db(votes)?,
@@ -343,7 +345,7 @@ impl QaStore for PgStore {
                 event: r.try_get(1)?,
                 kind: kind_from_db(&kind)?,
                 text: r.try_get(3)?,
-                program_time: r.try_get(4)?,
+                program_time: ProgramTime::from_unix_millis(r.try_get(4)?),
                 created_at: r.try_get(5)?,
             });
         }
@@ -463,7 +465,7 @@ impl QaTx for PgTx {
             .query_one(
                 "INSERT INTO qa_questions (event, viewer, name, text, created_at, program_time, status)
                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                &[&q.event, &q.viewer, &q.name, &q.text, &now_ms, &q.program_time, &status.as_str()],
+                &[&q.event, &q.viewer, &q.name, &q.text, &now_ms, &q.program_time.map(ProgramTime::unix_millis), &status.as_str()],
             )
             .await?;
         Ok(row.try_get(0)?)
@@ -588,7 +590,7 @@ impl QaTx for PgTx {
                     &chapter.id,
                     &chapter.kind.as_str(),
                     &chapter.text,
-                    &chapter.program_time,
+                    &chapter.program_time.unix_millis(),
                     &chapter.created_at,
                 ],
             )

@@ -18,7 +18,7 @@ use super::{
 use crate::chapters::{Chapter, MarkerKind};
 use crate::error::StoreError;
 use crate::events::ChangeRecord;
-use crate::model::{NewQuestion, Question, Status};
+use crate::model::{NewQuestion, ProgramTime, Question, Status};
 
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -175,7 +175,9 @@ fn row_to_question(r: &Row<'_>) -> rusqlite::Result<(Question, String, i64)> {
             name: r.get(3)?,
             text: r.get(4)?,
             created_at: r.get(5)?,
-            program_time: r.get(6)?,
+            program_time: r
+                .get::<_, Option<i64>>(6)?
+                .map(ProgramTime::from_unix_millis),
             status: Status::Pending,
             pinned: r.get(8)?,
             votes: 0,
@@ -372,7 +374,7 @@ impl QaStore for SqliteStore {
                     event,
                     kind: kind_from_db(&kind)?,
                     text,
-                    program_time,
+                    program_time: ProgramTime::from_unix_millis(program_time),
                     created_at,
                 });
             }
@@ -501,7 +503,7 @@ impl QaTx for SqliteTx {
             c.execute(
                 "INSERT INTO qa_questions (event, viewer, name, text, created_at, program_time, status)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![q.event, q.viewer, q.name, q.text, now_ms, q.program_time, status.as_str()],
+                params![q.event, q.viewer, q.name, q.text, now_ms, q.program_time.map(ProgramTime::unix_millis), status.as_str()],
             )?;
             Ok(c.last_insert_rowid())
         })
@@ -629,7 +631,7 @@ impl QaTx for SqliteTx {
                     ch.id,
                     ch.kind.as_str(),
                     ch.text,
-                    ch.program_time,
+                    ch.program_time.unix_millis(),
                     ch.created_at
                 ],
             )?;
