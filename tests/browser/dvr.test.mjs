@@ -2,6 +2,7 @@
 // the keyboard), the player switches to the DVR playlist and shows the lecture as it was
 // a minute earlier (program date-time), the Live button says how far behind; one click
 // on it returns to the low-latency live playlist, under 2 s behind the live edge again.
+// Ten seconds back stays on the live playlist, where the viewer chose, until Live.
 // Prints the requests the viewer made per minute on each playlist (the extra load of
 // DVR on the origin or CDN).
 import assert from 'node:assert/strict';
@@ -127,6 +128,24 @@ test('a viewer goes back 60 s during the live and returns to live', { timeout: 3
     assert.ok(latency < 2, `hls.js latency back to ${latency} s`);
     assert.ok(pdt < 2500, `program-date-time latency back to ${pdt} ms`);
     assert.equal(await page.$eval('#golive', (el) => el.textContent), 'Live');
+
+    // Ten seconds back (inside the live window): the live playlist keeps playing there,
+    // past the delay after which the latency policy would jump to the edge, until Live.
+    await page.focus('#seek');
+    await page.keyboard.press('ArrowLeft');
+    await sleep(2000);
+    const w1 = await playerStats(page);
+    assert.equal(w1.view, 'live', 'a seek inside the window stays on the live playlist');
+    assert.ok(w1.behind > 7 && w1.behind < 15, `10 s back: ${w1.behind} s behind`);
+    await sleep(9000);
+    const w2 = await playerStats(page);
+    assert.ok(w2.view === 'live' && w2.behind > 7, `still behind by choice: ${w2.behind} s`);
+    assert.ok(w2.currentTime - w1.currentTime > 7, 'and playing');
+    await page.click('#golive');
+    await sleep(3000);
+    const w3 = await playerStats(page);
+    console.log(`inside the window: ${w1.behind.toFixed(1)} s then ${w2.behind.toFixed(1)} s behind; after Live ${w3.behind.toFixed(1)} s`);
+    assert.ok(w3.behind < 3, `Live again: ${w3.behind} s behind`);
 
     const fmt = (r) =>
       `${r.perMinute.toFixed(0)}/min (${Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(', ')})`;
