@@ -3,6 +3,8 @@
 // back 10 s on the seek bar) get it from the playlists' EXT-X-DATERANGE and show it on
 // their seek bars and chapter lists at the same program time, the one the moderator
 // marked. The live media playlist carries the date range with that START-DATE.
+// Then viewer B asks a question: it carries the program time B was watching (behind A's),
+// and once the moderator marks it answered, it becomes a marker on both viewers too.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -105,6 +107,50 @@ test('a chapter added by the moderator shows on two viewers at the same program 
     assert.ok(tag.includes(`X-AMPHI-TEXT="${TITLE}"`), tag);
     const start = /START-DATE="([^"]+)"/.exec(tag);
     assert.equal(Date.parse(start[1]), programTime);
+    // Viewer B asks: the question carries the program time on B's screen.
+    const beforeAsk = (await playerStats(b)).playingDate;
+    await b.fill('#qa-text', 'Why does entropy grow?');
+    await b.click('.qa-submit');
+    await waitFor(async () => /sent/i.test((await b.textContent('#qa-form-status')) || ''), 10000, {
+      what: 'B’s question to be sent',
+    });
+    const afterAsk = (await playerStats(b)).playingDate;
+    const asked = await waitFor(async () => {
+      const r = await get(`${amphi.http}/api/qa/${EVENT}/export.json?token=${encodeURIComponent(token)}`);
+      const qs = r.status === 200 ? JSON.parse(r.text) : [];
+      return qs.find((q) => q.text === 'Why does entropy grow?') || null;
+    }, 10000, { what: 'the question in the export' });
+    assert.ok(
+      asked.program_time >= beforeAsk - 1000 && asked.program_time <= afterAsk + 1000,
+      `question stamped ${asked.program_time}, B was at ${beforeAsk}..${afterAsk}`,
+    );
+    const aNow = (await playerStats(a)).playingDate;
+    assert.ok(aNow - asked.program_time > 5000, 'stamped with B’s program time, not A’s nor the live edge');
+
+    // The moderator marks it answered: a marker at that moment of the live.
+    await mod.click('#tab-approved');
+    const answer = mod.locator(`#mod-list li[data-id="${asked.id}"] button[data-action="answer"]`);
+    await answer.waitFor({ state: 'visible', timeout: 10000 });
+    await answer.click();
+    await mod.waitForSelector(`#mod-chapter-list li[data-id="question-${asked.id}"]`);
+    for (const [name, page] of [['A', a], ['B', b]]) {
+      const m = await waitFor(
+        () =>
+          page.evaluate((id) => {
+            const c = window.amphiChapters;
+            const found = c && c.list().find((x) => x.id === id && x.via === 'playlist');
+            return found || null;
+          }, `question-${asked.id}`),
+        20000,
+        { what: `viewer ${name} to read the answered question's marker from the playlist` },
+      );
+      assert.equal(m.kind, 'question');
+      assert.equal(m.label, 'Why does entropy grow?');
+      await waitFor(async () => (await seekMarkerTitles(page)).includes('Answered: Why does entropy grow?'), 10000, {
+        what: `viewer ${name}'s seek bar to show the answered question`,
+      });
+    }
+
     assert.deepEqual(browser.errors, []);
     console.log(
       `chapter: viewer B ${(behind / 1000).toFixed(1)} s behind A; marker read from the playlist ` +
