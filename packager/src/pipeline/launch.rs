@@ -1,0 +1,156 @@
+//! The ladder as a `gst-launch` description, and the muxer settings it is built with
+//! (pure: a plan and settings in, text out).
+
+use super::*;
+
+/// Longest hole in a grid-cut session's video that is filled by repeating the last
+/// picture (a publisher silent for longer is ended by ingest first).
+pub const MAX_FILLED_GAP: Duration = Duration::from_secs(10);
+
+/// AAC bitrate of audio transcoded from Opus (bits/s).
+pub const TRANSCODED_AAC_BITRATE: u64 = crate::ladder::AUDIO_BITRATE;
+
+/// Muxer settings shared by every rendition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MuxSettings {
+    pub segment_duration: Duration,
+    pub part_duration: Duration,
+    /// x264 speed preset name.
+    pub x264_preset: &'static str,
+    /// Whether the overload governor may shed renditions (off by default: a shed
+    /// rendition is not brought back yet). Frame drops are measured either way.
+    pub shed_renditions: bool,
+}
+
+/// Shortest part duration an event may choose (6 frames at 30 fps).
+pub const MIN_PART_DURATION: Duration = Duration::from_millis(200);
+/// Longest part duration an event may choose.
+pub const MAX_PART_DURATION: Duration = Duration::from_secs(1);
+
+/// Reads a part duration in seconds, [`MIN_PART_DURATION`] to [`MAX_PART_DURATION`]
+/// (e.g. `0.2`, `0.333`, `0.5`), as given on the command line.
+pub fn parse_part_duration(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let d = Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))?;
+    if !(MIN_PART_DURATION..=MAX_PART_DURATION).contains(&d) {
+        return Err(format!(
+            "part duration {secs} s is outside {} s to {} s",
+            MIN_PART_DURATION.as_secs_f64(),
+            MAX_PART_DURATION.as_secs_f64()
+        ));
+    }
+    Ok(d)
+}
+
+impl crate::PackagerConfig {
+    /// Sets the part duration of the muxers and the playlists' PART-TARGET (the
+    /// playlist writer derives PART-HOLD-BACK, 3 × PART-TARGET, from it). Segments keep
+    /// their duration; the muxer rounds the part to a whole fraction of it.
+    pub fn set_part_duration(&mut self, part: Duration) {
+        let part = part.clamp(MIN_PART_DURATION, MAX_PART_DURATION);
+        self.mux.part_duration = part;
+        let (_, chunk) = mux_durations(&self.mux);
+        // Announced in whole milliseconds, never below a real part.
+        self.playlist.part_target = Duration::from_millis((chunk as u64).div_ceil(1_000_000));
+    }
+}
+
+/// Fragment and chunk durations in nanoseconds. The fragment is a whole number of
+/// chunks: with 333,333,333 ns chunks and a 2 s fragment, the sixth chunk would stop
+/// a nanosecond short of the fragment end and the muxer would run the segment on to
+/// the next keyframe.
+pub fn mux_durations(settings: &MuxSettings) -> (u128, u128) {
+    let frag = settings.segment_duration.as_nanos().max(1);
+    let part = settings.part_duration.as_nanos().clamp(1, frag);
+    let parts = ((frag as f64 / part as f64).round() as u128).max(1);
+    let chunk = frag / parts;
+    (chunk * parts, chunk)
+}
+
+/// Caps of the audio appsrc (and, for Opus, the transcoding elements after it).
+fn audio_branch(audio: &AudioConfig) -> String {
+    match audio {
+        AudioConfig::Aac { .. } => "appsrc name=asrc format=time ! aacparse".into(),
+        AudioConfig::Opus { channels } => format!(
+            "appsrc name=asrc format=time ! opusdec ! audioconvert ! audioresample ! \
+             audio/x-raw,rate=48000,channels={channels} ! avenc_aac bitrate={TRANSCODED_AAC_BITRATE} ! aacparse"
+        ),
+    }
+}
+
+pub fn launch_description(
+    plan: &Plan,
+    audio: Option<&AudioConfig>,
+    settings: &MuxSettings,
+) -> String {
+    let (frag, chunk) = mux_durations(settings);
+    // Queues: compressed branches hold a few seconds. For an encoder that keeps its
+    // own cadence (RTMP, RTSP: keyframes follow the source), each encoder reads a raw
+    // queue one part long that drops its oldest frame when full, and the muxers' inputs
+    // leak past five seconds: a ladder short of CPU loses frames, not time. A browser
+    // session (keyframes forced on a grid) sends bursts after loss: there, leaking
+    // queues lost the frame after a forced keyframe request and split audio from video
+    // in segments, so its queues block (raw ones one second).
+    let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
+    let (qmux, qraw) = match plan.keyframes {
+        KeyframePolicy::FollowSource => (
+            "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000"
+                .to_owned(),
+            format!(
+                "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time={chunk}"
+            ),
+        ),
+        KeyframePolicy::Grid(_) => (
+            q.to_owned(),
+            "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000".to_owned(),
+        ),
+    };
+    let mut d = String::from("appsrc name=vsrc format=time ! h264parse ! tee name=vt ");
+    let encoded = plan
+        .renditions
+        .iter()
+        .any(|r| matches!(r.kind, RenditionKind::Encoded { .. }));
+    if encoded {
+        // `decoded` is where keyframes are forced: the decoder's output, or for a
+        // grid-cut session the gap filler after it (see the module docs).
+        let decoded = match plan.keyframes {
+            KeyframePolicy::FollowSource => "avdec_h264 name=decoded".to_owned(),
+            KeyframePolicy::Grid(_) => format!(
+                "avdec_h264 ! videorate name=decoded skip-to-first=true max-duplication-time={}",
+                MAX_FILLED_GAP.as_nanos()
+            ),
+        };
+        d += &format!("vt. ! {q} ! {decoded} ! tee name=dt ");
+    }
+    for (i, r) in plan.renditions.iter().enumerate() {
+        d += &format!(
+            "isofmp4mux name=mux{i} fragment-duration={frag} chunk-duration={chunk} send-force-keyunit=false ! appsink name=sink{i} sync=false async=false "
+        );
+        match r.kind {
+            RenditionKind::Passthrough => d += &format!("vt. ! {qmux} ! mux{i}. "),
+            RenditionKind::Encoded { bitrate } => {
+                let kbps = (bitrate / 1000).max(100);
+                let profile = if r.height > 720 { "high" } else { "main" };
+                d += &format!(
+                    "dt. ! {qraw} name=rawq{i} ! videoscale ! videoconvert ! video/x-raw,format=I420,width={w},height={h},pixel-aspect-ratio=1/1 ! \
+                     x264enc name=enc{i} tune=zerolatency speed-preset={preset} bitrate={kbps} vbv-buf-capacity=1000 key-int-max=1200 \
+                     bframes=0 b-adapt=false option-string=scenecut=0 ! video/x-h264,profile={profile} ! h264parse ! {qmux} ! mux{i}. ",
+                    w = r.width,
+                    h = r.height,
+                    preset = settings.x264_preset,
+                );
+            }
+        }
+    }
+    if let (Some(audio), Some(_)) = (audio, plan.audio) {
+        d += &audio_branch(audio);
+        d += " ! tee name=at ";
+        for i in 0..plan.renditions.len() {
+            d += &format!("at. ! {qmux} ! mux{i}. ");
+        }
+    }
+    d
+}
