@@ -10,8 +10,8 @@
 //!
 //! Memory is bounded by one segment: [`Export::next_chunk`] reads the next object from
 //! the store only when the previous chunk was taken. The recording is read once when
-//! the export opens (its playlist and one init segment per run) and never re-read, so a
-//! download started during the live ends where the recording stood at that moment.
+//! the export opens (its playlists and one init segment per run) and never re-read, so
+//! a download started during the live ends at the live edge of that moment.
 //!
 //! A run whose codec setup differs from the first run's (the lecturer changed encoder
 //! settings between two sessions) cannot share the first init segment: the file ends
@@ -74,27 +74,36 @@ pub async fn top_rendition(store: &dyn Store, event: &str) -> Result<String, Exp
         })
 }
 
-/// The recording playlist of a rendition: `recording.m3u8`, else the ended live one.
+/// The recording of a rendition as it stands: `recording.m3u8` (rewritten every few
+/// segments), completed up to the live edge by the live playlist's window.
 pub async fn read_plan(
     store: &dyn Store,
     event: &str,
     rendition: &str,
 ) -> Result<Plan, ExportError> {
-    for key in [
-        names::recording_key(event, rendition),
-        names::playlist_key(event, rendition),
-    ] {
-        if let Some(o) = store.get(&key).await? {
-            let plan = Plan::from_playlist(&String::from_utf8_lossy(&o.data));
-            if !plan.runs.is_empty() {
-                return Ok(plan);
-            }
+    let read = |key: String| async move {
+        Ok::<_, ExportError>(
+            store
+                .get(&key)
+                .await?
+                .map(|o| Plan::from_playlist(&String::from_utf8_lossy(&o.data))),
+        )
+    };
+    let mut plan = read(names::recording_key(event, rendition))
+        .await?
+        .unwrap_or_default();
+    if !plan.ended {
+        if let Some(live) = read(names::playlist_key(event, rendition)).await? {
+            plan.extend_with(live);
         }
     }
-    Err(ExportError::NoRecording {
-        event: event.to_owned(),
-        why: "its playlists list no complete segment yet",
-    })
+    if plan.runs.is_empty() {
+        return Err(ExportError::NoRecording {
+            event: event.to_owned(),
+            why: "its playlists list no complete segment yet",
+        });
+    }
+    Ok(plan)
 }
 
 /// One recording being turned into an MP4, chunk by chunk.

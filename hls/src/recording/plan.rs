@@ -39,6 +39,38 @@ impl Plan {
         self.runs.iter().map(|r| r.segments.len()).sum()
     }
 
+    /// Appends the segments of `later` (the live playlist's window) that come after
+    /// this plan's last one, so a recording read during the live is complete up to the
+    /// live edge. A segment continues the last run when it follows it with the same
+    /// init segment; otherwise it starts a run.
+    pub fn extend_with(&mut self, later: Plan) {
+        let last = self
+            .runs
+            .last()
+            .and_then(|r| r.segments.last())
+            .map(|(msn, _)| *msn);
+        for run in later.runs {
+            for (msn, duration) in run.segments {
+                if last.is_some_and(|l| msn <= l) {
+                    continue;
+                }
+                match self.runs.last_mut() {
+                    Some(r)
+                        if r.init == run.init
+                            && r.segments.last().is_some_and(|(m, _)| m + 1 == msn) =>
+                    {
+                        r.segments.push((msn, duration))
+                    }
+                    _ => self.runs.push(Run {
+                        init: run.init.clone(),
+                        segments: vec![(msn, duration)],
+                    }),
+                }
+            }
+        }
+        self.ended |= later.ended;
+    }
+
     /// Reads a media playlist. Lines it does not need are skipped, and so is a segment
     /// whose URI is not one of our segment names.
     pub fn from_playlist(text: &str) -> Plan {
@@ -119,6 +151,32 @@ mod tests {
         );
         assert_eq!(plan.duration(), Duration::from_millis(9_500));
         assert_eq!(plan.segment_count(), 5);
+    }
+
+    #[test]
+    fn the_live_window_completes_the_recording() {
+        let mut plan = Plan::from_playlist(
+            "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2,\nseg0.m4s\n#EXTINF:2,\nseg1.m4s\n",
+        );
+        let live = Plan::from_playlist(
+            "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2,\nseg1.m4s\n\
+             #EXTINF:2,\nseg2.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n\
+             #EXTINF:2,\nseg3.m4s\n#EXT-X-PART:DURATION=0.333,URI=\"part4.0.m4s\"\n",
+        );
+        plan.extend_with(live);
+        let runs: Vec<(&str, Vec<u64>)> = plan
+            .runs
+            .iter()
+            .map(|r| (r.init.as_str(), r.segments.iter().map(|s| s.0).collect()))
+            .collect();
+        assert_eq!(
+            runs,
+            vec![("init.mp4", vec![0, 1, 2]), ("init-1.mp4", vec![3])]
+        );
+        assert!(!plan.ended);
+        let mut empty = Plan::default();
+        empty.extend_with(Plan::from_playlist("#EXTM3U\n#EXTINF:2,\nseg7.m4s\n"));
+        assert_eq!(empty.segment_count(), 1);
     }
 
     #[test]
