@@ -4,11 +4,12 @@
 CARGO ?= cargo
 HTTP ?= 0.0.0.0:8080
 RTMP ?= 0.0.0.0:1935
+SRT ?= 0.0.0.0:8890
 
 .PHONY: fuzz run test bench soak deps-run deps-test player build build-release check fmt clippy clean
 
 run: deps-run player build-release
-	./target/release/amphi serve --http $(HTTP) --rtmp $(RTMP) --demo --first-event
+	./target/release/amphi serve --http $(HTTP) --rtmp $(RTMP) --srt $(SRT) --demo --first-event
 
 test: deps-test player
 	$(CARGO) build --workspace --tests --bins

@@ -14,6 +14,7 @@ mod rlimit;
 mod roles;
 mod rtsp_sources;
 mod serve;
+mod srt_ingest;
 mod telemetry;
 mod whip_http;
 

@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// WebRTC (WHIP) ingest.
     #[command(flatten)]
     whip: crate::whip_http::WhipArgs,
+    /// SRT ingest.
+    #[command(flatten)]
+    srt: crate::srt_ingest::SrtArgs,
     /// Publisher limits (source size, frame rate, bitrate; RTMP connection budget).
     #[command(flatten)]
     ingest_limits: crate::ingest_limits::IngestLimitArgs,
@@ -237,6 +240,10 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
             Some(crate::whip_http::start(&args.whip, hub.clone(), public_host).await?)
         }
     };
+    let srt = match role {
+        Role::Origin => None,
+        _ => crate::srt_ingest::start(&args.srt, hub.clone(), args.ingest_limits.rtmp()).await?,
+    };
     let whip_routes = whip.as_ref().map(|w| w.router.clone()).unwrap_or_default();
     if let Some(w) = &whip {
         let public_host = args.public_host.as_deref();
@@ -247,6 +254,10 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
             &directory.list(),
             show_secrets(&args),
         );
+    }
+    if let Some(srt) = srt {
+        let public_host = args.public_host.as_deref();
+        crate::srt_ingest::print_banner(public_host, srt, &directory.list(), show_secrets(&args));
     }
 
     if args.demo && role != Role::Origin {
