@@ -283,6 +283,28 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     let notify = (role != Role::Origin && args.scale.store != StoreKind::Memory)
         .then(|| amphi_origin::notify::routes(store.clone()));
     if role == Role::Packager {
+        // No Q&A service here: the markers come from the shared Q&A database, if any.
+        let _markers_task = match &args.qa_database {
+            Some(url) => {
+                let qa = amphi_qa::QaState::postgres(url, directory.clone())
+                    .await
+                    .context("opening the Q&A database for the markers")?;
+                let events = directory.clone();
+                Some(crate::chapters::follow(
+                    qa,
+                    markers,
+                    move || {
+                        events
+                            .list()
+                            .into_iter()
+                            .map(|e| e.id.to_string())
+                            .collect()
+                    },
+                    crate::chapters::POLL,
+                ))
+            }
+            None => None,
+        };
         let app = axum::Router::new()
             .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route("/metrics", crate::telemetry::metrics_route(metrics.clone()))
