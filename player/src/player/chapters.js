@@ -7,13 +7,17 @@
 // A marker is listed by a live playlist only once the media reaches its program time, so
 // every viewer gets it at the same moment of the lecture whatever their latency. The
 // markers before the live window (a viewer who joins late) come once from
-// GET /api/events/{event}/chapters, which caches share.
+// GET /api/events/{event}/chapters, which caches share. Safari's native player does not
+// hand its date ranges to the page in a portable way: without hls.js the list is read
+// again from the API every API_REFRESH_MS (cacheable, so one origin request per edge).
 //
 // Times stay program times (ms since the epoch): the seek bar (dvr.js) places and seeks
 // by program time, so no START-DATE is ever turned into one viewer's media time here.
 // Everything from the playlists or the API is set with textContent.
 
 export const MARKER_CLASS = 'org.amphi.marker';
+// Without hls.js (native HLS), how often the chapters API is read again.
+export const API_REFRESH_MS = 10000;
 
 // [{ id, time, kind, label }] from hls.js's details.dateRanges (an object keyed by id,
 // values with .id, .class, .startDate and .attr); anything else is left out.
@@ -133,17 +137,24 @@ export function setupChapters({ eventId, setMarkers, onSeek, after }) {
     if (mergeMarkers(known, incoming)) render();
   }
 
-  if (eventId) {
+  const fromApi = () =>
     fetch('/api/events/' + encodeURIComponent(eventId) + '/chapters', { credentials: 'same-origin' })
       .then((r) => (r.ok ? r.json() : null))
       .then((json) => add(markersFromApi(json)))
       .catch(() => {});
+  // Stopped by the first hls.js instance: from then on the playlists bring them.
+  let refresh = null;
+  if (eventId) {
+    fromApi();
+    refresh = setInterval(fromApi, API_REFRESH_MS);
   }
 
   window.amphiChapters = Object.freeze({ list: () => sorted().map((m) => ({ ...m })) });
 
   return {
     follow(hls, Hls) {
+      clearInterval(refresh);
+      refresh = null;
       const read = (event, data) => {
         if (data && data.details) add(markersFromDateRanges(data.details.dateRanges));
       };
