@@ -92,6 +92,7 @@ impl EventPackager {
         // After a session, the event stays live for `end_after` so that an encoder
         // that reconnects continues it; then its playlists become the recording. An
         // event the store shows live (a restart or crash cut it) waits the same way.
+        self.replay_spool().await;
         let mut live = self.resume().await;
         let mut idle_since = tokio::time::Instant::now();
         loop {
@@ -518,6 +519,27 @@ impl EventPackager {
 
     async fn list_retrying(&self, prefix: &str) -> Vec<String> {
         retrying(|| self.store.list(prefix)).await
+    }
+
+    /// Writes what an earlier run left in the spool (it died during a store outage)
+    /// before resuming from the store, so that media is not lost.
+    async fn replay_spool(&mut self) {
+        if self.spool.leftovers().await.is_empty() {
+            return;
+        }
+        let r = self
+            .spool
+            .replay(&*self.store, || tokio::time::sleep(crate::retry::MAX_RETRY))
+            .await;
+        info!(
+            event = %self.event,
+            written = r.written,
+            already_stored = r.already_stored,
+            conflicts = r.conflicts,
+            playlists_skipped = r.playlists_skipped,
+            unreadable = r.unreadable,
+            "replayed the writes an earlier run left in the spool"
+        );
     }
 
     /// Reads back what the store holds for this event and continues it: every
