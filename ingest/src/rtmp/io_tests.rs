@@ -81,15 +81,64 @@ async fn publish(s: &mut DuplexStream, client: &mut Client, key: &str) -> String
     status_code(msgs.last().unwrap())
 }
 
+/// A connection that published `key` (asserted): the stream, the server task, the client.
+async fn published(
+    hub: &Hub,
+    key: &str,
+) -> (
+    DuplexStream,
+    tokio::task::JoinHandle<Result<(), ConnError>>,
+    Client,
+) {
+    let (mut s, task) = start(hub);
+    let mut c = Client::new();
+    assert_eq!(
+        publish(&mut s, &mut c, key).await,
+        "NetStream.Publish.Start"
+    );
+    (s, task, c)
+}
+
+/// An AVC sequence header and a keyframe: what starts a session.
+fn avc_start(c: &Client) -> bytes::BytesMut {
+    let mut media = c.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, AVCC));
+    media.extend(c.media(msg_type::VIDEO, 0, video_tag(1, 1, 0, KEYFRAME)));
+    media
+}
+
+/// Waits for the server to close `s` and checks it did so at `deadline` after `t0`
+/// (simulated time: within 5 ms).
+async fn closed_at(s: &mut DuplexStream, t0: tokio::time::Instant, deadline: Duration) {
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest).await;
+    let closed = t0.elapsed();
+    assert!(
+        closed >= deadline && closed <= deadline + Duration::from_millis(5),
+        "{closed:?}"
+    );
+}
+
+/// Checks the connection task ended within `deadline` after `t0`, farewell included.
+fn ended_by(t0: tokio::time::Instant, deadline: Duration) {
+    assert!(t0.elapsed() <= deadline + FAREWELL_TIMEOUT + Duration::from_millis(5));
+}
+
+/// Writes `byte` once a second for `secs` seconds (a publisher that trickles).
+fn trickle(mut s: DuplexStream, byte: u8, secs: u32) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for _ in 0..secs {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if s.write_all(&[byte]).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
 #[tokio::test]
 async fn publish_reaches_the_hub_as_config_then_frames() {
     let (hub, mut sessions) = hub();
-    let (mut s, task) = start(&hub);
-    let mut c = Client::new();
-    assert_eq!(
-        publish(&mut s, &mut c, "k1").await,
-        "NetStream.Publish.Start"
-    );
+    let (mut s, task, c) = published(&hub, "k1").await;
     let ev1 = EventId::parse("ev1").unwrap();
     assert!(hub.is_live(&ev1));
 
@@ -147,15 +196,8 @@ async fn unknown_key_refused() {
 #[tokio::test]
 async fn second_publisher_takes_over_and_the_first_is_closed() {
     let (hub, mut sessions) = hub();
-    let (mut s1, task1) = start(&hub);
-    let mut c1 = Client::new();
-    assert_eq!(
-        publish(&mut s1, &mut c1, "k1").await,
-        "NetStream.Publish.Start"
-    );
-    let mut media = c1.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, AVCC));
-    media.extend(c1.media(msg_type::VIDEO, 0, video_tag(1, 1, 0, KEYFRAME)));
-    s1.write_all(&media).await.unwrap();
+    let (mut s1, task1, mut c1) = published(&hub, "k1").await;
+    s1.write_all(&avc_start(&c1)).await.unwrap();
     let mut first = sessions.recv().await.unwrap();
     assert!(matches!(
         first.messages.recv().await,
@@ -163,12 +205,7 @@ async fn second_publisher_takes_over_and_the_first_is_closed() {
     ));
 
     // The first publisher then goes silent (half-open); a second one publishes.
-    let (mut s2, _task2) = start(&hub);
-    let mut c2 = Client::new();
-    assert_eq!(
-        publish(&mut s2, &mut c2, "k1").await,
-        "NetStream.Publish.Start"
-    );
+    let (mut s2, _task2, c2) = published(&hub, "k1").await;
     // The first connection is told why at once, its session ended, then it is closed.
     let msgs = read_until(&mut s1, &mut c1, is_status).await;
     assert_eq!(
@@ -191,9 +228,7 @@ async fn second_publisher_takes_over_and_the_first_is_closed() {
         .unwrap_err();
     assert!(matches!(err, ConnError::TakenOver(_)), "{err}");
 
-    let mut media = c2.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, AVCC));
-    media.extend(c2.media(msg_type::VIDEO, 0, video_tag(1, 1, 0, KEYFRAME)));
-    s2.write_all(&media).await.unwrap();
+    s2.write_all(&avc_start(&c2)).await.unwrap();
     let mut second = sessions.recv().await.unwrap();
     assert!(matches!(
         second.messages.recv().await,
@@ -218,22 +253,13 @@ async fn garbage_after_handshake_disconnects() {
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest).await;
     // Nobody else is disturbed: a publisher can still connect.
-    let (mut s, _task) = start(&hub);
-    assert_eq!(
-        publish(&mut s, &mut Client::new(), "k1").await,
-        "NetStream.Publish.Start"
-    );
+    published(&hub, "k1").await;
 }
 
 #[tokio::test]
 async fn broken_avc_header_disconnects_and_releases_the_event() {
     let (hub, mut sessions) = hub();
-    let (mut s, task) = start(&hub);
-    let mut c = Client::new();
-    assert_eq!(
-        publish(&mut s, &mut c, "k1").await,
-        "NetStream.Publish.Start"
-    );
+    let (mut s, task, c) = published(&hub, "k1").await;
     let mut broken = AVCC.to_vec();
     broken[5] = 0xE0; // no SPS
     s.write_all(&c.media(msg_type::VIDEO, 0, video_tag(1, 0, 0, &broken)))
@@ -261,14 +287,7 @@ async fn wrong_handshake_version_and_deadlines() {
     // Silent from the start: closed at the establishing deadline.
     let (mut s, task) = start(&hub);
     let t0 = tokio::time::Instant::now();
-    let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest).await;
-    let deadline = RtmpLimits::default().establish;
-    let closed = t0.elapsed();
-    assert!(
-        closed >= deadline && closed <= deadline + Duration::from_millis(5),
-        "{closed:?}"
-    );
+    closed_at(&mut s, t0, RtmpLimits::default().establish).await;
     drop(s);
     assert!(matches!(
         task.await.unwrap(),
@@ -279,22 +298,12 @@ async fn wrong_handshake_version_and_deadlines() {
     let t0 = tokio::time::Instant::now();
     handshake(&mut s).await;
     s.write_all(&Client::new().connect("live")).await.unwrap();
-    let trickle = tokio::spawn(async move {
-        for _ in 0..30 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            if s.write_all(&[0x03]).await.is_err() {
-                break;
-            }
-        }
-    });
+    let trickle = trickle(s, 0x03, 30);
     assert!(matches!(
         task.await.unwrap(),
         Err(ConnError::Expired(Expired::Establish(_)))
     ));
-    assert!(
-        t0.elapsed()
-            <= RtmpLimits::default().establish + FAREWELL_TIMEOUT + Duration::from_millis(5)
-    );
+    ended_by(t0, RtmpLimits::default().establish);
     trickle.abort();
 }
 
@@ -302,56 +311,29 @@ async fn wrong_handshake_version_and_deadlines() {
 async fn publishers_that_go_silent_or_trickle_are_closed() {
     let (hub, _sessions) = hub();
     tokio::time::pause();
-    let (mut s, task) = start(&hub);
-    let mut c = Client::new();
-    assert_eq!(
-        publish(&mut s, &mut c, "k1").await,
-        "NetStream.Publish.Start"
-    );
+    let (mut s, task, _) = published(&hub, "k1").await;
     let t0 = tokio::time::Instant::now();
-    let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest).await;
-    let closed = t0.elapsed();
-    let idle = RtmpLimits::default().idle;
-    assert!(
-        closed >= idle && closed <= idle + Duration::from_millis(5),
-        "{closed:?}"
-    );
+    closed_at(&mut s, t0, RtmpLimits::default().idle).await;
     drop(s);
     assert!(matches!(
         task.await.unwrap(),
         Err(ConnError::Expired(Expired::Idle(_)))
     ));
-    assert!(
-        t0.elapsed() <= RtmpLimits::default().idle + FAREWELL_TIMEOUT + Duration::from_millis(5)
-    );
+    ended_by(t0, RtmpLimits::default().idle);
     assert!(hub.live_events().is_empty(), "the event is released");
 
-    let (mut s, task) = start(&hub);
-    let mut c = Client::new();
-    assert_eq!(
-        publish(&mut s, &mut c, "k1").await,
-        "NetStream.Publish.Start"
-    );
+    let (mut s, task, _) = published(&hub, "k1").await;
     let t0 = tokio::time::Instant::now();
     // One byte a second of a large message: the idle time never runs out, the rate does.
     s.write_all(&[0x06, 0, 0, 0, 0, 0x40, 0, 9, 1, 0, 0, 0])
         .await
         .unwrap();
-    let trickle = tokio::spawn(async move {
-        for _ in 0..60 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            if s.write_all(&[0]).await.is_err() {
-                break;
-            }
-        }
-    });
+    let trickle = trickle(s, 0, 60);
     let err = task.await.unwrap().unwrap_err();
     assert!(
         matches!(err, ConnError::Expired(Expired::TooSlow { .. })),
         "{err}"
     );
-    let limits = RtmpLimits::default();
-    assert!(t0.elapsed() <= limits.rate_window + FAREWELL_TIMEOUT + Duration::from_millis(5));
+    ended_by(t0, RtmpLimits::default().rate_window);
     trickle.abort();
 }
