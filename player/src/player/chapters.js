@@ -88,7 +88,9 @@ export function setupChapters({ eventId, setMarkers, onSeek, after }) {
   const known = new Map();
   let listEl = null;
   let nav = null;
-  if (after && after.parentNode) {
+  // The embedded player is small: markers on its seek bar, no list.
+  const embedded = document.body && document.body.classList.contains('embed');
+  if (after && after.parentNode && !embedded) {
     nav = document.createElement('nav');
     nav.className = 'chapters';
     nav.setAttribute('aria-labelledby', 'chapters-title');
