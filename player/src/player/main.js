@@ -473,7 +473,7 @@ function updateDvrControls() {
   if (S.view === 'live' && S.timeshift && behind != null && behind < 1 + targetLatency()) S.timeshift = false;
   const view = liveButtonView(behind);
   if (liveBtn.textContent !== view.text) liveBtn.textContent = view.text;
-  liveBtn.setAttribute('aria-label', view.label);
+  if (liveBtn.getAttribute('aria-label') !== view.label) liveBtn.setAttribute('aria-label', view.label);
   return view.behind;
 }
 
