@@ -14,6 +14,8 @@
 
 pub mod h264;
 pub mod io;
+#[doc(hidden)]
+pub mod loopback;
 pub mod session;
 pub mod signal;
 pub mod timing;
