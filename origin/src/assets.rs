@@ -132,9 +132,10 @@ pub const REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
 /// The `Content-Security-Policy` of every page, before its `frame-ancestors`: scripts,
 /// styles and everything else from this origin only (no inline script or style, no
 /// eval); `blob:` for what hls.js makes itself (its worker, MediaSource URLs); `data:`
-/// images (the empty favicon). Q&A live updates (SSE, WebSocket) and WHIP go to 'self'.
+/// images (the empty favicon) and media (the empty WebVTT hls.js gives the text tracks
+/// it creates for a subtitles rendition). Q&A live updates (SSE, WebSocket) and WHIP go to 'self'.
 pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self' data:; media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; \
+img-src 'self' data:; media-src 'self' blob: data:; worker-src 'self' blob:; connect-src 'self'; \
 font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'";
 
 /// The whole policy of a page whose framing is `frame_ancestors` (a directive).
@@ -372,7 +373,7 @@ mod tests {
             "script-src 'self'",
             "style-src 'self'",
             "worker-src 'self' blob:",
-            "media-src 'self' blob:",
+            "media-src 'self' blob: data:",
             "connect-src 'self'",
             "object-src 'none'",
         ] {

@@ -1,6 +1,6 @@
 // Amphi captioner page (/caption/{event}#token=…): a person watches the live lecture and
 // types; each line (Enter) becomes a cue starting at the program time of the frame on
-// screen when the line was begun, shown for a time that grows with its length. Up arrow
+// screen when Enter is pressed, shown for a time that grows with its length. Up arrow
 // brings the last line back to correct it: it is sent again with the same id, which the
 // server accepts until the segment it starts in is published (then it answers 409).
 // The token comes from the URL fragment (or sessionStorage) and goes only into the
@@ -26,7 +26,6 @@
   const event = m ? m[1] : null;
   let token = null;
   let hls = null;
-  let lineStart = null; // program time (ms) when the current line was begun
   let last = null; // { id, start, end, text, li }
   let counter = 0;
 
@@ -95,10 +94,12 @@
 
   async function send(text, correcting) {
     const id = correcting ? last.id : 'l' + Date.now().toString(36) + '-' + (++counter);
-    const start = correcting ? last.start : (lineStart !== null ? lineStart : programNow());
+    const start = correcting ? last.start : programNow();
     const cue = { id, start, end: start + displayMs(text), text };
     const li = correcting ? last.li : document.createElement('li');
     li.textContent = text;
+    delete li.dataset.start;
+    delete li.dataset.end;
     if (!correcting) sent.prepend(li);
     const { status, body } = await post(cue);
     if (status === 401 || status === 403) {
@@ -127,9 +128,6 @@
   }
 
   let correcting = false;
-  line.addEventListener('input', () => {
-    if (lineStart === null && line.value.trim() !== '') lineStart = programNow();
-  });
   line.addEventListener('keydown', (e) => {
     if (e.key === 'ArrowUp' && last && line.value === '') {
       e.preventDefault();
@@ -150,7 +148,6 @@
     line.value = '';
     correcting = false;
     send(text, fix).catch(() => setStatus('The line could not be sent: check the connection.', true));
-    lineStart = null;
   });
   tokenForm.addEventListener('submit', (e) => {
     e.preventDefault();

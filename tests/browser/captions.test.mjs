@@ -1,0 +1,196 @@
+// Live captions end to end: a publisher (ffmpeg, RTMP, 640x360), a captioner typing on
+// /caption/{event} in one Chromium, a viewer on /watch/{event} in another with captions
+// turned on (CC). Each typed line is shown by the viewer's player (an active cue of the
+// stream's subtitles track, loaded by hls.js from the WebVTT rendition) within 1 s of
+// the line's program time, as measured on the viewer's own program time (hls.js
+// playingDate) when the cue became active. Also: a correction of the last line
+// (Up arrow, Enter) reaches the viewer instead of the first text; the captions API
+// refuses a wrong token; the replay's whole captions.vtt holds the lines; and the extra
+// requests captions cost a viewer are counted per media segment (none while CC is off).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  cleanup,
+  dumpDiagnostics,
+  get,
+  launchBrowser,
+  sleep,
+  startAmphi,
+  startPublisher,
+  waitFor,
+  waitForPlaying,
+} from './harness.mjs';
+
+const EVENT = 'lecture';
+const SEGMENT_S = 2;
+
+// In the viewer page: logs every cue of every text track when it becomes active, with
+// the program time then on screen.
+function installCueLog(page) {
+  return page.evaluate(() => {
+    window.__cues = [];
+    const seen = new Set();
+    const watch = (track) => {
+      if (seen.has(track)) return;
+      seen.add(track);
+      track.addEventListener('cuechange', () => {
+        const hls = window.amphiPlayer && window.amphiPlayer.hls;
+        const d = hls && hls.playingDate;
+        for (const c of Array.from(track.activeCues || [])) {
+          if (window.__cues.some((x) => x.text === c.text)) continue;
+          window.__cues.push({ text: c.text, pdt: d ? d.getTime() : null, wall: Date.now(), cueStart: c.startTime, currentTime: document.getElementById('video').currentTime });
+        }
+      });
+    };
+    const v = document.getElementById('video');
+    Array.from(v.textTracks).forEach(watch);
+    v.textTracks.addEventListener('addtrack', (e) => watch(e.track));
+  });
+}
+
+// Types a line on the captioner page; returns the cue times the server gave it.
+async function typeLine(cap, text, { correct = false } = {}) {
+  const before = await cap.evaluate(() => document.querySelectorAll('#cap-sent li').length);
+  if (correct) {
+    await cap.focus('#cap-line');
+    await cap.keyboard.press('ArrowUp');
+    await cap.fill('#cap-line', text);
+  } else {
+    await cap.type('#cap-line', text, { delay: 5 });
+  }
+  await cap.keyboard.press('Enter');
+  return waitFor(
+    () =>
+      cap.evaluate(
+        ({ text, before, correct }) => {
+          const items = Array.from(document.querySelectorAll('#cap-sent li'));
+          if (!correct && items.length <= before) return null;
+          const li = items.find((l) => l.textContent === text && l.dataset.start);
+          return li ? { start: Number(li.dataset.start), end: Number(li.dataset.end), status: li.dataset.status } : null;
+        },
+        { text, before, correct },
+      ),
+    10000,
+    { what: `the server to take "${text}"` },
+  );
+}
+
+test('captions typed on the captioner page are shown by a viewer within 1 s of their program time', { timeout: 240000 }, async () => {
+  let amphi, pub, viewer, captioner;
+  try {
+    amphi = await startAmphi({ events: [`${EVENT}:secretkey`] });
+    const token = await amphi.moderatorToken(EVENT);
+    pub = startPublisher(amphi.rtmp, 'secretkey', { size: '640x360' });
+
+    // The multivariant playlist names the subtitles rendition on every variant.
+    const master = await waitFor(async () => {
+      const r = await get(`${amphi.http}/live/${EVENT}/master.m3u8`);
+      return r.status === 200 && r.text;
+    }, 30000, { what: 'the multivariant playlist' });
+    assert.match(master, /#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",[^\n]*URI="subs\/index.m3u8"/);
+    const variants = master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF:'));
+    assert.ok(variants.length > 0 && variants.every((l) => l.includes('SUBTITLES="subs"')), master);
+
+    // A wrong token is refused, nothing is held.
+    const refused = await fetch(`${amphi.http}/api/events/${EVENT}/captions`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer not-the-token', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ cues: [{ start: Date.now(), end: Date.now() + 2000, text: 'intruder' }] }),
+    });
+    assert.equal(refused.status, 403);
+
+    viewer = await launchBrowser();
+    const subsRequests = [];
+    viewer.page.on('request', (r) => {
+      if (r.url().includes('/subs/')) subsRequests.push({ url: r.url(), at: Date.now() });
+    });
+    viewer.page.on('response', (r) => {
+      if (r.status() >= 400) console.log(`viewer: ${r.status()} ${r.url()}`);
+    });
+    await viewer.page.goto(`${amphi.http}/watch/${EVENT}`);
+    await waitForPlaying(viewer.page, 60000, 'the viewer to play');
+    await installCueLog(viewer.page);
+
+    // CC off: captions cost the viewer nothing.
+    await sleep(3 * SEGMENT_S * 1000);
+    assert.equal(subsRequests.length, 0, `requests for subtitles while captions are off: ${subsRequests.map((r) => r.url).join(', ')}`);
+
+    await viewer.page.waitForSelector('#cc:not([hidden])', { timeout: 10000 });
+    await viewer.page.click('#cc');
+    await waitFor(() => viewer.page.evaluate(() => Array.from(document.getElementById('video').textTracks).some((t) => t.mode === 'showing')), 5000, { what: 'a showing text track' });
+    const ccOnAt = Date.now();
+
+    captioner = await launchBrowser();
+    const cap = captioner.page;
+    await cap.goto(`${amphi.http}/caption/${EVENT}#token=${token}`);
+    assert.ok(!cap.url().includes('token='), 'the token leaves the address bar');
+    await waitFor(() => cap.evaluate(() => /^Program time \d/.test(document.getElementById('cap-time').textContent)), 60000, {
+      what: 'the captioner page to play',
+    });
+
+    const lines = ['Today: entropy and information', 'A fair coin carries one bit', 'Two coins carry two bits'];
+    const sent = [];
+    for (const text of lines) {
+      sent.push({ text, ...(await typeLine(cap, text)) });
+      await sleep(2500);
+    }
+    // A typo, corrected at once: the viewer gets the corrected text.
+    const typo = await typeLine(cap, 'Shannon, 1984');
+    const fixed = await typeLine(cap, 'Shannon, 1948', { correct: true });
+    assert.equal(fixed.status, 'corrected', 'the correction replaced the held line');
+    assert.equal(fixed.start, typo.start);
+    sent.push({ text: 'Shannon, 1948', ...fixed });
+
+    const shown = await waitFor(
+      async () => {
+        const log = await viewer.page.evaluate(() => window.__cues);
+        return sent.every((s) => log.some((c) => c.text === s.text)) ? log : null;
+      },
+      30000,
+      { what: 'the viewer to show every line' },
+    );
+    const report = [];
+    const delays = sent.map((s) => {
+      const c = shown.find((x) => x.text === s.text);
+      assert.ok(c.pdt, `program time on screen when "${s.text}" showed`);
+      const delay = c.pdt - s.start;
+      report.push(`${s.text}: shown at program time ${delay >= 0 ? '+' : ''}${delay} ms (${s.status}; cue at ${c.cueStart.toFixed(3)} s, video at ${c.currentTime.toFixed(3)} s)`);
+      return delay;
+    });
+    console.log(report.join('\n'));
+    delays.forEach((d, i) => assert.ok(Math.abs(d) <= 1000, `"${sent[i].text}" shown ${d} ms from its program time`));
+    assert.ok(!shown.some((c) => c.text === 'Shannon, 1984'), 'the typo never reached the viewer');
+
+    // Extra requests while captions are on, per media segment of viewing.
+    await sleep(4 * SEGMENT_S * 1000);
+    const onWindow = subsRequests.filter((r) => r.at >= ccOnAt);
+    const segments = (Date.now() - ccOnAt) / 1000 / SEGMENT_S;
+    const playlists = onWindow.filter((r) => r.url.includes('index.m3u8')).length;
+    const vtts = onWindow.filter((r) => r.url.endsWith('.vtt')).length;
+    const perSegment = onWindow.length / segments;
+    report.push(
+      `captions on for ${segments.toFixed(1)} segments: ${playlists} subtitles playlist requests, ${vtts} WebVTT segments (${perSegment.toFixed(2)} requests per segment per viewer)`,
+    );
+    // Every one is cacheable: immutable .vtt, blocking playlists cached by their URL.
+    const sample = onWindow.find((r) => r.url.endsWith('.vtt'));
+    assert.ok(sample, 'the viewer fetched WebVTT segments');
+    const head = await fetch(sample.url);
+    assert.match(head.headers.get('cache-control') || '', /immutable/);
+    assert.equal(head.headers.get('content-type'), 'text/vtt');
+    assert.ok(perSegment < 2.5, `captions cost ${perSegment.toFixed(2)} requests per segment per viewer`);
+
+    // The replay's whole file (written every few segments while live).
+    const whole = await waitFor(async () => {
+      const r = await get(`${amphi.http}/live/${EVENT}/subs/captions.vtt`);
+      return r.status === 200 && sent.every((s) => r.text.includes(s.text)) && r.text;
+    }, 30000, { what: 'captions.vtt to hold every line' });
+    assert.ok(whole.startsWith('WEBVTT\n'));
+    assert.ok(!whole.includes('Shannon, 1984'));
+    console.log(report.join('\n'));
+  } catch (e) {
+    dumpDiagnostics({ amphi, publishers: [pub], browser: viewer });
+    throw e;
+  } finally {
+    await cleanup(captioner, viewer, pub, amphi);
+  }
+});
