@@ -33,7 +33,8 @@ import {
 import { announceState, exposePlayer } from './qa-glue.js';
 import { prefetchLoaders } from './prefetch.js';
 import { qualityMenu } from './quality.js';
-import { parseEventId, probeLive, sourceUrl, viewerToken } from './source.js';
+import { probeReplay, showReplay } from './replay.js';
+import { mediaToken, parseEventId, probeLive, sourceUrl, viewerToken } from './source.js';
 import { enter, fatalAction, mediaError, networkRetry, newMachine, resetAttempt, watchdog } from './state.js';
 import { followEventInfo } from './waiting-room.js';
 
@@ -151,13 +152,36 @@ function waitForStream(state) {
     probeLive(source).then((live) => {
       if (gen !== S.generation) return;
       if (live) attach();
-      else {
-        setState('waiting');
-        later(poll, WAIT_RETRY_MS);
-      }
+      else
+        probeReplay(source).then((ended) => {
+          if (gen !== S.generation) return;
+          if (ended && S.replay) attach();
+          else if (ended) startReplay(ended);
+          else {
+            setState('waiting');
+            later(poll, WAIT_RETRY_MS);
+          }
+        });
     });
   };
   poll();
+}
+
+// The live has ended: play the whole lecture from its start (replay.js).
+function startReplay(playlistText) {
+  S.replay = true;
+  log('the live has ended: replay');
+  showReplay({
+    root: $('replay'),
+    eventId,
+    mediaToken: mediaToken(viewerToken(location.search)),
+    playlistText,
+    onSeek: (t) => {
+      video.currentTime = t;
+      if (video.paused) video.play().catch(() => {});
+    },
+  });
+  attach();
 }
 
 // Throws the player away and starts again from the stream probe (no page reload).
@@ -592,8 +616,9 @@ video.addEventListener('waiting', () => {
   if (S.attached && S.state === 'playing') setState('buffering');
 });
 video.addEventListener('ended', () => {
-  // EXT-X-ENDLIST reached: the lecturer stopped. Wait for the next publish.
-  if (S.attached) waitForStream('waiting');
+  // EXT-X-ENDLIST reached: the lecturer stopped. Wait for the next publish (the
+  // replay stays where it ended).
+  if (S.attached && !S.replay) waitForStream('waiting');
 });
 video.addEventListener('error', () => {
   if (S.mode === 'native' && S.attached) reload('video element error');

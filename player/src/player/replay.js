@@ -1,0 +1,134 @@
+// The replay: once the live has ended, /watch/{event} plays the whole lecture from its
+// start (the ended playlists list every segment), offers the MP4 download
+// (/live/{event}/recording.mp4) and lists the questions at the moment of the lecture
+// they were asked, answered ones marked as such; a click seeks there. Chapters and
+// captions come from chapters.js and captions.js, which work the same on the replay.
+//
+// Page element (optional): #replay, a section filled here and shown on the replay.
+
+import { formatClock, positionOf } from './dvr.js';
+
+const HAS_MEDIA = /#EXTINF/;
+
+// The recording download URL of an event (with the cohort's media token, if any).
+export function downloadUrl(eventId, mediaToken, base) {
+  if (!eventId) return null;
+  return new URL(
+    '/live/' + encodeURIComponent(eventId) + (mediaToken ? '/t/' + mediaToken : '') + '/recording.mp4',
+    base
+  ).href;
+}
+
+// The first media playlist's URL in a multivariant playlist, or null.
+export function firstMediaUri(masterText, masterUrl) {
+  const lines = String(masterText || '').split(/\r?\n/);
+  const i = lines.findIndex((l) => l.startsWith('#EXT-X-STREAM-INF'));
+  const uri = i >= 0 ? lines.slice(i + 1).find((l) => l.trim() && !l.startsWith('#')) : null;
+  return uri ? new URL(uri.trim(), masterUrl).href : null;
+}
+
+// Whether a media playlist is a finished lecture: media and EXT-X-ENDLIST.
+export function isRecording(mediaText) {
+  return HAS_MEDIA.test(mediaText || '') && /#EXT-X-ENDLIST/.test(mediaText || '');
+}
+
+// The ended media playlist's text when the event's live is over, else null.
+export async function probeReplay(masterUrl) {
+  try {
+    const master = await fetch(masterUrl, { cache: 'no-store' });
+    if (!master.ok) return null;
+    const uri = firstMediaUri(await master.text(), master.url);
+    if (!uri) return null;
+    const media = await fetch(uri, { cache: 'no-store' });
+    if (!media.ok) return null;
+    const text = await media.text();
+    return isRecording(text) ? text : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+// Questions viewers may see, with a program time, placed on the recording: each with
+// its position (s) in the playlist, oldest first.
+export function questionTimeline(questions, playlistText) {
+  return (questions || [])
+    .filter((q) => q && Number.isFinite(q.program_time) && (q.status === 'approved' || q.status === 'answered'))
+    .map((q) => ({
+      id: q.id,
+      text: String(q.text || ''),
+      name: q.name ? String(q.name) : null,
+      answered: q.status === 'answered',
+      position: positionOf(playlistText, q.program_time),
+    }))
+    .filter((q) => Number.isFinite(q.position))
+    .sort((a, b) => a.position - b.position || a.id - b.id);
+}
+
+// Fills `root` with the download link and the questions timeline (textContent only).
+export function renderReplay(root, { download, items, onSeek }) {
+  root.replaceChildren();
+  const h = document.createElement('h2');
+  h.textContent = 'Replay';
+  root.append(h);
+  if (download) {
+    const a = document.createElement('a');
+    a.id = 'download';
+    a.className = 'btn download';
+    a.href = download;
+    a.setAttribute('download', '');
+    a.textContent = 'Download the lecture (MP4)';
+    root.append(a);
+  }
+  const h3 = document.createElement('h3');
+  h3.textContent = 'Questions during the lecture';
+  root.append(h3);
+  if (!items.length) {
+    const p = document.createElement('p');
+    p.textContent = 'No question was asked.';
+    root.append(p);
+    return;
+  }
+  const ol = document.createElement('ol');
+  ol.className = 'replay-questions';
+  for (const q of items) {
+    const li = document.createElement('li');
+    li.className = q.answered ? 'answered' : '';
+    li.dataset.position = String(q.position);
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'btn time';
+    b.textContent = formatClock(q.position);
+    b.setAttribute('aria-label', 'Play from ' + formatClock(q.position));
+    b.addEventListener('click', () => onSeek(q.position));
+    const text = document.createElement('span');
+    text.className = 'text';
+    text.textContent = q.text;
+    li.append(b, text);
+    if (q.answered) {
+      const badge = document.createElement('span');
+      badge.className = 'badge';
+      badge.textContent = 'Answered';
+      li.append(badge);
+    }
+    ol.append(li);
+  }
+  root.append(ol);
+}
+
+// Shows the replay section: the download link now, the questions once read.
+export async function showReplay({ root, eventId, mediaToken, playlistText, onSeek }) {
+  if (!root) return;
+  const download = downloadUrl(eventId, mediaToken, location.href);
+  renderReplay(root, { download, items: [], onSeek });
+  root.hidden = false;
+  document.body.classList.add('replay');
+  try {
+    const res = await fetch('/api/qa/' + encodeURIComponent(eventId) + '/questions', { cache: 'no-store' });
+    if (!res.ok) return;
+    const json = await res.json();
+    const items = questionTimeline(json.questions || [], playlistText);
+    renderReplay(root, { download, items, onSeek });
+  } catch (_) {
+    /* the questions are optional: the download stays */
+  }
+}
