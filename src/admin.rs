@@ -18,7 +18,7 @@ mod recordings;
 mod reply;
 mod state;
 
-pub use state::ConsoleConfig;
+pub use state::{ConsoleArgs, ConsoleConfig};
 
 use axum::routing::get;
 use axum::Router;

@@ -73,6 +73,9 @@ pub struct ServeArgs {
     /// SRT ingest.
     #[command(flatten)]
     srt: crate::srt_ingest::SrtArgs,
+    /// The operator's console (/admin): session timeouts.
+    #[command(flatten)]
+    console: crate::admin::ConsoleArgs,
     /// Publisher limits (source size, frame rate, bitrate; RTMP connection budget).
     #[command(flatten)]
     ingest_limits: crate::ingest_limits::IngestLimitArgs,
@@ -354,6 +357,7 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     }
     // The operator's console (/admin, /api/admin/…): its own cookies, on its routes only.
     app = app.merge(crate::admin::router(crate::admin::ConsoleConfig {
+        args: &args.console,
         data_dir: &args.data_dir,
         http: http_addr,
         rtmp: rtmp_addr,

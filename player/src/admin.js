@@ -352,6 +352,10 @@
     for (const b of document.querySelectorAll('button.copy')) {
       b.addEventListener('click', () => copy($(b.dataset.copy).textContent, b.textContent.replace(/^Copy /, '')));
     }
+    // The events table follows the lectures going live and ending.
+    setInterval(() => {
+      if (!$('events-section').hidden && csrf) loadEvents().catch(() => {});
+    }, 3000);
     fetch('/api/admin/session', { credentials: 'same-origin', cache: 'no-store' })
       .then((res) => (res.ok ? res.json().then(loggedIn) : showLogin('')))
       .catch(() => showLogin('The server cannot be reached.'));

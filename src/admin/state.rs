@@ -27,8 +27,30 @@ pub struct ConsoleState {
     pub rtmp_port: Option<u16>,
 }
 
+/// `amphi serve` options of the console.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConsoleArgs {
+    /// Seconds a console session stays open without a request.
+    #[arg(long, value_name = "SECONDS", default_value_t = amphi_console::session::DEFAULT_IDLE_TIMEOUT.as_secs())]
+    pub console_idle_timeout: u64,
+    /// Seconds a console session lasts at most, however active.
+    #[arg(long, value_name = "SECONDS", default_value_t = amphi_console::session::DEFAULT_LIFETIME.as_secs())]
+    pub console_session_lifetime: u64,
+}
+
+impl ConsoleArgs {
+    fn sessions(&self) -> SessionConfig {
+        SessionConfig {
+            idle_timeout: std::time::Duration::from_secs(self.console_idle_timeout.max(1)),
+            lifetime: std::time::Duration::from_secs(self.console_session_lifetime.max(1)),
+            ..SessionConfig::default()
+        }
+    }
+}
+
 /// How the console is wired into `amphi serve`.
 pub struct ConsoleConfig<'a> {
+    pub args: &'a ConsoleArgs,
     pub data_dir: &'a Path,
     pub http: SocketAddr,
     pub rtmp: Option<SocketAddr>,
@@ -67,7 +89,7 @@ impl ConsoleState {
             process_only,
             hub: c.hub,
             store: c.store,
-            sessions: Mutex::new(SessionTable::new(SessionConfig::default())),
+            sessions: Mutex::new(SessionTable::new(c.args.sessions())),
             limiter: Mutex::new(LoginLimiter::new(LimitConfig::default())),
             cookie,
             rtmp_port: c.rtmp.map(|a| a.port()),

@@ -16,7 +16,12 @@ fn router(dir: &std::path::Path) -> axum::Router {
     let directory = Arc::new(Directory::new(
         EventsFileStore::new(dir).load().expect("events"),
     ));
+    let args = super::ConsoleArgs {
+        console_idle_timeout: 60,
+        console_session_lifetime: 3600,
+    };
     super::router(ConsoleConfig {
+        args: &args,
         data_dir: dir,
         http: "127.0.0.1:8080".parse().expect("addr"),
         rtmp: None,

@@ -1,0 +1,103 @@
+// The operator's console in Chromium: an admin made with `amphi user add` logs in at
+// /admin, creates an event with the form, shows and copies its stream key (read back
+// from the clipboard), an ffmpeg publisher goes live with that key (no restart: the
+// server's directory follows the console), the console shows it live, and a viewer plays
+// it. No page error and no CSP violation on the way.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { test } from 'node:test';
+import {
+  amphiBin, cleanup, dumpDiagnostics, launchBrowser, startAmphi, startPublisher, waitFor, waitForPlaying,
+} from './harness.mjs';
+
+const SIZE = process.env.AMPHI_TEST_SIZE || '640x360';
+const PASSWORD = 'a long console password';
+
+function addUser(dataDir, name, role) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(amphiBin(), ['user', '--data-dir', dataDir, 'add', name, '--role', role], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`amphi user add: ${code} ${err}`))));
+    p.stdin.end(`${PASSWORD}\n`);
+  });
+}
+
+test('admin logs in, creates an event, copies its key; the lecture goes live and plays', { timeout: 120000 }, async () => {
+  let amphi, publisher, browser;
+  try {
+    amphi = await startAmphi({ events: [] });
+    // Accounts are read at each login: adding one to a running server works.
+    await addUser(amphi.dataDir, 'ada', 'admin');
+    browser = await launchBrowser();
+    const { page, context } = browser;
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: amphi.http });
+    const cspViolations = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+
+    await page.goto(`${amphi.http}/admin`);
+    await page.getByLabel('User name').fill('ada');
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await waitFor(async () => /Login refused/.test(await page.locator('#message').textContent()), 10000, {
+      what: 'the wrong password to be refused',
+    });
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.locator('#events-section').waitFor({ state: 'visible' });
+
+    await page.getByRole('button', { name: 'New event' }).click();
+    await page.getByLabel('Id (a-z, 0-9, - and _)').fill('physics');
+    await page.getByLabel('Title').fill('Physics 101');
+    await page.getByLabel('Description').fill('Waves and optics');
+    await page.getByRole('button', { name: 'Save' }).click();
+    const row = page.locator('#events-body tr[data-id="physics"]');
+    await row.waitFor();
+    assert.equal((await row.locator('.status').textContent()).trim(), 'Not live');
+
+    await page.getByRole('button', { name: 'Open Physics 101' }).click();
+    await page.locator('#detail-section').waitFor({ state: 'visible' });
+    assert.equal((await page.locator('#d-key').textContent()).trim(), '••••••••', 'key hidden until asked');
+    await page.getByRole('button', { name: 'Copy key' }).click();
+    await waitFor(async () => /copied/.test(await page.locator('#message').textContent()), 5000, {
+      what: 'the key to be copied',
+    });
+    const key = await page.evaluate(() => navigator.clipboard.readText());
+    assert.match(key, /^[A-Za-z0-9]{32}$/);
+    await page.getByRole('button', { name: 'Show key' }).click();
+    await waitFor(async () => (await page.locator('#d-key').textContent()).trim() === key, 5000, {
+      what: 'the shown key to be the copied one',
+    });
+    assert.equal(await page.getByRole('button', { name: 'Hide key' }).getAttribute('aria-expanded'), 'true');
+    const rtmpShown = (await page.locator('#d-rtmp').textContent()).trim();
+    assert.equal(rtmpShown, amphi.rtmp, 'the OBS server shown is the one amphi listens on');
+    assert.match(await page.locator('#d-iframe').textContent(), /\/embed\/physics"/);
+
+    // OBS (ffmpeg here) publishes with the copied key.
+    publisher = startPublisher(amphi.rtmp, key, { size: SIZE });
+    await page.getByRole('button', { name: 'Back to events' }).click();
+    await waitFor(
+      async () => {
+        const r = page.locator('#events-body tr[data-id="physics"] .status');
+        return (await r.count()) === 1 && (await r.textContent()).trim() === 'Live';
+      },
+      30000,
+      { intervalMs: 500, what: 'the console to show the event live' },
+    );
+
+    const viewer = await context.newPage();
+    await viewer.goto(`${amphi.http}/watch/physics`);
+    await waitForPlaying(viewer, 40000, 'a viewer to play the lecture');
+    assert.deepEqual(browser.errors, [], 'no JavaScript errors');
+    assert.deepEqual(cspViolations, [], 'no CSP violation on the console');
+  } catch (e) {
+    dumpDiagnostics({ amphi, publishers: [publisher], browser });
+    throw e;
+  } finally {
+    await cleanup(browser, publisher, amphi);
+  }
+});
