@@ -1,0 +1,102 @@
+// The replay: a lecture of ~12 s is published, a viewer asks a question at a moment of it
+// and the moderator answers it; after the live has ended, /watch/{event} plays the whole
+// lecture from its start, shows the download link of the MP4 (which the origin serves),
+// and lists the answered question at the moment it was asked; a click seeks there.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cleanup, dumpDiagnostics, get, launchBrowser, playerStats, sleep, startAmphi, startPublisher, waitFor } from './harness.mjs';
+
+const EVENT = 'lecture';
+
+async function api(base, method, path, bearer, body) {
+  const headers = { Accept: 'application/json' };
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${base}/api/qa/${EVENT}${path}`, {
+    method,
+    headers,
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(15000),
+  });
+  const text = await res.text();
+  return { status: res.status, data: text ? JSON.parse(text) : null };
+}
+
+function firstPdt(playlist) {
+  const m = /#EXT-X-PROGRAM-DATE-TIME:(\S+)/.exec(playlist);
+  return m ? Date.parse(m[1]) : null;
+}
+
+test('after the live, the watch page replays the lecture with its download and its questions', async () => {
+  let amphi, publisher, browser;
+  try {
+    amphi = await startAmphi({ extraArgs: ['--end-after', '2'] });
+    publisher = startPublisher(amphi.rtmp, 'secretkey', { size: '320x180' });
+    const master = `${amphi.http}/live/${EVENT}/master.m3u8`;
+    const masterText = await waitFor(async () => {
+      const r = await get(master);
+      return r.status === 200 && r.text;
+    }, 30000, { intervalMs: 500, what: 'the multivariant playlist' });
+    const variant = masterText.split('\n').find((l) => l && !l.startsWith('#')).trim();
+    const media = new URL(variant, master).href;
+    // Two segments in: the lecture's first program time is known.
+    const start = await waitFor(async () => {
+      const r = await get(media);
+      return r.status === 200 && (r.text.match(/#EXTINF/g) || []).length >= 2 && firstPdt(r.text);
+    }, 30000, { intervalMs: 500, what: 'two segments' });
+
+    // A question asked 3 s into the lecture, answered by the moderator.
+    const viewer = await api(amphi.http, 'POST', '/viewer');
+    assert.equal(viewer.status, 200);
+    const text = 'Why is entropy additive?';
+    const asked = await api(amphi.http, 'POST', '/questions', viewer.data.viewer, { text, program_time: start + 3000 });
+    assert.ok(asked.status === 200 || asked.status === 201, `question posted: ${asked.status}`);
+    const id = asked.data.id ?? asked.data.question?.id;
+    const token = await amphi.moderatorToken(EVENT);
+    const answered = await api(amphi.http, 'POST', `/questions/${id}/answer`, token);
+    assert.ok(answered.status < 300, `answered: ${answered.status}`);
+
+    // The lecture lasts ~12 s, then the lecturer stops and the live ends.
+    await sleep(Math.max(0, 12000 - (Date.now() - publisher.startedAt)));
+    await publisher.kill('SIGINT');
+    await waitFor(async () => /#EXT-X-ENDLIST/.test((await get(media)).text || ''), 20000, { what: 'the live to end' });
+
+    browser = await launchBrowser();
+    const { page } = browser;
+    await page.goto(`${amphi.http}/watch/${EVENT}`);
+    // It plays from the start of the lecture.
+    const first = await waitFor(async () => {
+      const s = await playerStats(page);
+      return s && !s.paused && s.currentTime > 0.2 && s;
+    }, 25000, { what: 'the replay to play' });
+    assert.ok(first.currentTime < 4, `the replay starts at the beginning (at ${first.currentTime.toFixed(2)} s)`);
+
+    // The download link, served by the origin as an MP4.
+    const href = await page.locator('#download').getAttribute('href', { timeout: 10000 });
+    assert.match(href, /\/live\/lecture\/recording\.mp4$/);
+    const head = await fetch(href, { signal: AbortSignal.timeout(15000) });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-type'), 'video/mp4');
+    const bytes = Buffer.from(await head.arrayBuffer());
+    assert.ok(bytes.length > 10000, `an MP4 of ${bytes.length} bytes`);
+
+    // The answered question, at the moment it was asked.
+    const row = page.locator('#replay li.answered', { hasText: text });
+    await row.waitFor({ state: 'visible', timeout: 10000 });
+    assert.match(await row.textContent(), /Answered/);
+    const position = Number(await row.getAttribute('data-position'));
+    assert.ok(Math.abs(position - 3) < 0.5, `the question sits at ${position} s of the replay`);
+    await row.locator('button').click();
+    const after = await waitFor(async () => {
+      const s = await playerStats(page);
+      return s && Math.abs(s.currentTime - position) < 1.5 && s;
+    }, 5000, { what: 'the seek to the question' });
+    console.log(`replay: started at ${first.currentTime.toFixed(2)} s, question at ${position.toFixed(2)} s, seeked to ${after.currentTime.toFixed(2)} s, MP4 ${bytes.length} bytes`);
+    assert.deepEqual(browser.errors, []);
+  } catch (e) {
+    dumpDiagnostics({ amphi, publishers: [publisher], browser });
+    throw e;
+  } finally {
+    await cleanup(browser, publisher, amphi);
+  }
+});
