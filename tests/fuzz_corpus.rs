@@ -62,6 +62,7 @@ targets! {
     amphi_ingest::whip_sdp,
     amphi_ingest::annexb_avcc,
     amphi_ingest::rtp_h264,
+    amphi_ingest::srt_ts,
     amphi_origin::playlist_query,
     amphi_origin::viewer_token,
     amphi_origin::edge_playlist,

@@ -16,7 +16,9 @@ use crate::whip::{h264, signal};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 
+mod srt_ts;
 mod whip_rtp;
+pub use srt_ts::srt_ts;
 pub use whip_rtp::rtp_h264;
 
 /// Splits fuzz input into pieces: each piece is preceded by one length byte (the rest
