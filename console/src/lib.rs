@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod csrf;
+pub mod lti;
 pub mod ratelimit;
 pub mod roles;
 pub mod session;
