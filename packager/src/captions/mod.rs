@@ -21,7 +21,7 @@ use amphi_hls::master::{SubtitlesGroup, SUBTITLES_GROUP};
 use amphi_hls::names;
 use amphi_hls::playlist::{MediaPlaylist, PlaylistConfig};
 use amphi_hls::recording::fmp4::{first_decode_times, InitInfo};
-use amphi_time::ProgramTime;
+pub use amphi_time::ProgramTime;
 pub use cues::{Cue, CueBuffer, Offer};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
