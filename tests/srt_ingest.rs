@@ -141,7 +141,7 @@ fn decode_a_part(amphi: &Amphi, c: &reqwest::blocking::Client, event: &str) -> (
         p.lines()
             .filter(|l| l.starts_with("#EXT-X-PART:") && l.contains("INDEPENDENT=YES"))
             .filter_map(|l| attr(l, "URI").map(|u| u.trim_matches('"').to_owned()))
-            .last()
+            .next_back()
     };
     let part = wait_for("an independent part", Duration::from_secs(20), || {
         get_text(c, &media).and_then(|p| independent(&p))
@@ -229,7 +229,7 @@ fn wrong_keys_and_a_missing_passphrase_are_refused_in_the_handshake() {
     let c = client();
     assert!(
         get_text(&c, &amphi.url("/live/ev1/master.m3u8"))
-            .map_or(true, |m| !m.contains("#EXT-X-STREAM-INF")),
+            .is_none_or(|m| !m.contains("#EXT-X-STREAM-INF")),
         "nothing was published"
     );
     // With the passphrase, the encrypted publish goes through.
