@@ -8,6 +8,7 @@ mod events;
 mod http_limits;
 mod ingest_limits;
 mod liveness;
+mod lti;
 mod persistence;
 mod recording;
 mod rlimit;
@@ -53,6 +54,13 @@ enum Command {
         data_dir: PathBuf,
         #[command(subcommand)]
         action: admin::cli::UserAction,
+    },
+    /// Register LTI 1.3 platforms (Moodle, Open edX) that open events from course pages.
+    Lti {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        action: lti::LtiAction,
     },
 }
 
@@ -172,6 +180,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::run(*args, nofile),
         Command::Event { data_dir, action } => event_command(&data_dir, action),
         Command::User { data_dir, action } => admin::cli::user_command(&data_dir, action),
+        Command::Lti { data_dir, action } => lti::lti_command(&data_dir, action),
     }
 }
 

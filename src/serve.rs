@@ -366,6 +366,8 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
         store: store.clone(),
     }));
 
+    // LTI 1.3: MOOC platforms open events from course pages (/lti/…).
+    app = app.merge(crate::lti::router(&args.data_dir, directory.clone()));
     print_banner(&args, http_addr, rtmp_addr, &directory.list());
     info!(%http_addr, ?rtmp_addr, ?role, "amphi is running");
 
