@@ -157,7 +157,7 @@ mod tests {
             program_time: ProgramTime::from_unix_millis(1_764_000_000_123),
             created_at: 0,
         };
-        let r = date_ranges(&[c.clone()]);
+        let r = date_ranges(std::slice::from_ref(&c));
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].id, "chapter-1");
         assert_eq!(

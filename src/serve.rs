@@ -208,6 +208,7 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     let http_limits = args.http_limits.listener(fd_room);
 
     let config = packager_config(&args);
+    let markers = config.markers.clone();
     // Cues go to the packager's buffer: the captions API is served where the packager runs.
     let captions_routes = match &config.captions {
         Some(c) if role != Role::Origin => {
@@ -215,7 +216,6 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
         }
         _ => axum::Router::new(),
     };
-    let markers = config.markers.clone();
     let (packager_task, rtmp_task, rtmp_addr) = if role == Role::Origin {
         (None, None, None)
     } else {
