@@ -201,7 +201,8 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     // Counters of the origin and gauges of the ingest and packager stages: `/metrics`.
     let metrics: Arc<amphi_origin::metrics::Metrics> = Arc::default();
 
-    let http_listener = amphi_origin::listener::bind(args.http)
+    let http_listener = TcpListener::bind(args.http)
+        .await
         .with_context(|| format!("binding HTTP on {}", args.http))?;
     let http_addr = http_listener.local_addr()?;
     // Sockets get TCP_NODELAY there: blocking playlist answers are small writes.

@@ -36,25 +36,6 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tower::Service;
 use tracing::{debug, info, warn, Instrument};
 
-/// Pending connections the kernel queues before `accept` (capped by the system's
-/// `net.core.somaxconn`). Tokio's default (1,024) overflows when thousands of viewers
-/// arrive at once: the kernel then drops SYNs and every client, `/healthz` probes
-/// included, waits for a 1 s, 3 s... retransmission instead of a place in the queue.
-pub const ACCEPT_BACKLOG: u32 = 4096;
-
-/// Binds the HTTP listener with [`ACCEPT_BACKLOG`] (address reuse on, as a restart
-/// must not wait for old connections in TIME_WAIT).
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(ACCEPT_BACKLOG)
-}
-
 /// Connections refused with a `503` at once (each holds its socket about a second).
 const MAX_REFUSING: usize = 64;
 /// How long a refused connection may take to receive its `503`.
