@@ -12,6 +12,7 @@ pub mod fuzzing;
 pub mod hub;
 pub mod limits;
 pub mod pii;
+pub mod refusals;
 pub mod rtmp;
 pub mod rtsp;
 pub mod srt;

@@ -13,6 +13,7 @@ use super::session::{Event, Session, SessionError};
 use crate::hub::{EventId, Hub, Protocol, PublishError, Publisher, Takeover};
 use crate::limits::SourceRefusal;
 use crate::pii::{Redacted, RedactedAddr};
+use crate::refusals::RefusalLog;
 use bytes::Bytes;
 use rand::RngCore;
 use std::net::SocketAddr;
@@ -37,9 +38,6 @@ const PRE_PUBLISH_READ_BUFFER: usize = 4 * 1024;
 const KEEPALIVE_TIME: Duration = Duration::from_secs(10);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 const KEEPALIVE_RETRIES: u32 = 3;
-/// At most one log line per this period about refused connections (a flood must not
-/// flood the log too).
-const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnError {
@@ -67,32 +65,6 @@ pub(crate) enum ConnError {
     Io(#[from] std::io::Error),
 }
 
-/// Counts refused connections and logs them at most once per period.
-struct RefusalLog {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RefusalLog {
-    fn refused(&mut self, peer: SocketAddr, reason: &str) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_PERIOD)
-        {
-            self.suppressed += 1;
-            return;
-        }
-        warn!(
-            peer = %RedactedAddr(peer),
-            also_refused = self.suppressed,
-            "rtmp connection refused: {reason}"
-        );
-        self.last = Some(now);
-        self.suppressed = 0;
-    }
-}
-
 pub(super) async fn serve(
     listener: TcpListener,
     hub: Hub,
@@ -100,10 +72,7 @@ pub(super) async fn serve(
 ) -> std::io::Result<()> {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let unauthenticated = Arc::new(Semaphore::new(limits.max_unauthenticated));
-    let mut refusals = RefusalLog {
-        last: None,
-        suppressed: 0,
-    };
+    let mut refusals = RefusalLog::new("rtmp");
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,

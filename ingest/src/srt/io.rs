@@ -15,19 +15,17 @@ use crate::frame::SessionMessage;
 use crate::hub::{EventId, Hub, Protocol, PublishError, Publisher, Takeover};
 use crate::limits::SourceRefusal;
 use crate::pii::{Redacted, RedactedAddr};
+use crate::refusals::RefusalLog;
 use crate::rtmp::budget::{Expired, Watchdog};
 use futures::{SinkExt, StreamExt};
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::options::{KeySize, Passphrase};
 use srt_tokio::{ConnectionRequest, SrtListener, SrtSocket};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, warn, Instrument};
 
-/// At most one log line per this period about refused callers.
-const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(1);
 /// Time allowed to close a connection politely.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Pause before the listener is started again after it stopped.
@@ -88,33 +86,6 @@ enum ConnError {
     Io(#[from] std::io::Error),
 }
 
-/// Counts refused callers and logs them at most once per period.
-#[derive(Default)]
-struct RefusalLog {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RefusalLog {
-    fn refused(&mut self, peer: SocketAddr, reason: &Refusal) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_PERIOD)
-        {
-            self.suppressed += 1;
-            return;
-        }
-        warn!(
-            peer = %RedactedAddr(peer),
-            also_refused = self.suppressed,
-            "srt connection refused: {reason}"
-        );
-        self.last = Some(now);
-        self.suppressed = 0;
-    }
-}
-
 /// Runs the listener; starts it again if it stops (its task ended on a bad packet).
 pub(super) async fn serve(
     socket: tokio::net::UdpSocket,
@@ -125,7 +96,7 @@ pub(super) async fn serve(
     let local = std_socket.local_addr()?;
     let settings = Arc::new(settings);
     let connections = Arc::new(Semaphore::new(settings.limits.max_connections));
-    let mut refusals = RefusalLog::default();
+    let mut refusals = RefusalLog::new("srt");
     loop {
         let socket = tokio::net::UdpSocket::from_std(std_socket.try_clone()?)?;
         let (_listener, mut incoming) = SrtListener::builder()
