@@ -373,6 +373,12 @@ function targetLatency() {
   return targetOr(S.hls && S.hls.targetLatency);
 }
 
+// Whether the player holds the viewer at the live edge: not when behind by choice (the
+// seek bar, the DVR playlist), nor on the replay of an ended lecture.
+function followsLiveEdge() {
+  return S.view === 'live' && !S.timeshift && !S.replay;
+}
+
 function jumpToLive() {
   if (S.hls && S.hls.liveSyncPosition != null) video.currentTime = S.hls.liveSyncPosition;
   else if (video.seekable.length) video.currentTime = Math.max(0, video.seekable.end(video.seekable.length - 1) - 3);
@@ -541,8 +547,7 @@ function tick() {
     latencyEl.textContent = latencyText(lat, pdt);
     const { behind, jump } = latencyVerdict({ latency: lat, target: targetLatency(), paused: video.paused });
     liveBtn.classList.toggle('behind', behind || dvrBehind);
-    // Behind by choice (the seek bar, the DVR playlist): no jump to the live edge.
-    if (jump && S.view === 'live' && !S.timeshift) {
+    if (jump && followsLiveEdge()) {
       log('far behind live (' + lat.toFixed(1) + ' s): jumping to the live edge');
       jumpToLive();
     }
@@ -577,7 +582,7 @@ playBtn.addEventListener('click', () => {
   if (video.paused) {
     S.userPaused = false;
     if (!S.attached) return;
-    if (S.view === 'live' && !S.timeshift && jumpOnResume(latencySeconds(), targetLatency())) jumpToLive();
+    if (followsLiveEdge() && jumpOnResume(latencySeconds(), targetLatency())) jumpToLive();
     S.lastProgressAt = performance.now();
     startPlayback();
     if (S.state === 'blocked' || S.state === 'paused') setState('loading');
