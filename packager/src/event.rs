@@ -506,6 +506,13 @@ impl EventPackager {
                         self.retry.spool_failed(id);
                     }
                 }
+                SpoolAction::Copy { id, op } => {
+                    // Memory keeps the write; a failed copy only loses the copy.
+                    if let Err(e) = self.spool.write(id, &op).await {
+                        debug!(reason = %e, "could not copy a write waiting for the store to the spool");
+                        self.retry.spool_failed(id);
+                    }
+                }
                 SpoolAction::Remove { id } => self.spool.remove(id).await,
             }
         }

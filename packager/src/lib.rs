@@ -18,6 +18,7 @@ pub mod demo;
 mod event;
 pub mod ladder;
 pub mod markers;
+pub mod moof;
 pub mod overload;
 pub mod pipeline;
 pub mod resume;

@@ -12,6 +12,12 @@
 //! queue is "memory first, then disk", in order. When the store returns and the head
 //! drains, spooled writes are loaded back (oldest first) as memory frees up. Only a
 //! spool write that fails (disk full) loses a write; it is counted.
+//!
+//! While the store fails, the writes held in memory are also copied to the spool
+//! ([`SpoolAction::Copy`]; the queued ones at the first failure, then each new one), so
+//! a process killed during an outage (`kill -9`, power loss) leaves every write it
+//! could not store on disk, and the next run replays them ([`crate::spool`]). A copy
+//! is removed once its write is stored or superseded.
 
 use crate::segmenter::StoreOp;
 use std::collections::{BTreeMap, HashMap};
@@ -41,7 +47,8 @@ impl Default for Limits {
 
 #[derive(Debug)]
 enum Entry {
-    Memory(StoreOp),
+    /// In memory; `copied` when the spool file `id` holds a copy too.
+    Memory { op: StoreOp, copied: bool },
     /// In the spool file `id`; only its key and size stay in memory.
     Spooled {
         key: String,
@@ -53,8 +60,10 @@ enum Entry {
 /// What the caller must do with the spool, in order, before asking for more.
 #[derive(Debug, PartialEq)]
 pub(crate) enum SpoolAction {
-    /// Write this op to spool file `id`.
+    /// Write this op to spool file `id` (spilled: memory no longer holds it).
     Write { id: u64, op: StoreOp },
+    /// Write a copy of this op, still held in memory, to spool file `id`.
+    Copy { id: u64, op: StoreOp },
     /// Spool file `id` is no longer needed (loaded back or superseded).
     Remove { id: u64 },
 }
@@ -78,6 +87,9 @@ pub(crate) struct RetryQueue {
     backoff: Duration,
     /// Writes lost since the last report (the spool could not take them).
     dropped: u64,
+    /// Writes in memory get a spool copy (the store failed and the queue has not
+    /// emptied since).
+    copying: bool,
 }
 
 fn size(op: &StoreOp) -> usize {
@@ -116,11 +128,14 @@ impl RetryQueue {
 
     fn remove(&mut self, seq: u64) {
         match self.entries.remove(&seq) {
-            Some(Entry::Memory(op)) => {
+            Some(Entry::Memory { op, copied }) => {
                 self.memory_ops -= 1;
                 self.memory_bytes -= size(&op);
                 if matches!(op, StoreOp::Put { .. }) {
                     self.puts.remove(key(&op));
+                }
+                if copied {
+                    self.actions.push(SpoolAction::Remove { id: seq });
                 }
             }
             Some(Entry::Spooled { key, bytes, put }) => {
@@ -159,7 +174,14 @@ impl RetryQueue {
         if self.spooled_ops == 0 && self.memory_has_room(bytes) {
             self.memory_ops += 1;
             self.memory_bytes += bytes;
-            self.entries.insert(seq, Entry::Memory(op));
+            let copied = self.copying;
+            if copied {
+                self.actions.push(SpoolAction::Copy {
+                    id: seq,
+                    op: op.clone(),
+                });
+            }
+            self.entries.insert(seq, Entry::Memory { op, copied });
         } else {
             self.spooled_ops += 1;
             self.spooled_bytes += bytes;
@@ -180,11 +202,16 @@ impl RetryQueue {
         std::mem::take(&mut self.actions)
     }
 
-    /// A spool write failed (disk full): that write is lost.
+    /// A spool write failed (disk full): a spilled write is lost; a copy is only
+    /// not made (memory still holds the write).
     pub(crate) fn spool_failed(&mut self, id: u64) {
-        if matches!(self.entries.get(&id), Some(Entry::Spooled { .. })) {
-            self.remove(id);
-            self.dropped += 1;
+        match self.entries.get_mut(&id) {
+            Some(Entry::Spooled { .. }) => {
+                self.remove(id);
+                self.dropped += 1;
+            }
+            Some(Entry::Memory { copied, .. }) => *copied = false,
+            None => {}
         }
     }
 
@@ -194,13 +221,14 @@ impl RetryQueue {
             .iter()
             .find_map(|(seq, e)| match e {
                 Entry::Spooled { bytes, .. } => Some((*seq, *bytes)),
-                Entry::Memory(_) => None,
+                Entry::Memory { .. } => None,
             })
             .filter(|(_, bytes)| self.memory_has_room(*bytes))
             .map(|(seq, _)| seq)
     }
 
-    /// Spool file `id` was read back as `op` (the file may go).
+    /// Spool file `id` was read back as `op`. The file stays, as the copy of the
+    /// write now in memory, until the write is stored.
     pub(crate) fn loaded(&mut self, id: u64, op: StoreOp) {
         let Some(Entry::Spooled { bytes, .. }) = self.entries.get(&id) else {
             return;
@@ -209,8 +237,7 @@ impl RetryQueue {
         self.spooled_bytes -= bytes;
         self.memory_ops += 1;
         self.memory_bytes += size(&op);
-        self.entries.insert(id, Entry::Memory(op));
-        self.actions.push(SpoolAction::Remove { id });
+        self.entries.insert(id, Entry::Memory { op, copied: true });
     }
 
     /// The next write to attempt at `now`, if one is due (and loaded).
@@ -218,7 +245,7 @@ impl RetryQueue {
         match self.next_attempt {
             Some(t) if now < t => None,
             _ => match self.entries.first_key_value() {
-                Some((_, Entry::Memory(op))) => Some(op),
+                Some((_, Entry::Memory { op, .. })) => Some(op),
                 _ => None,
             },
         }
@@ -226,15 +253,30 @@ impl RetryQueue {
 
     /// The write [`next`](Self::next) returned succeeded.
     pub(crate) fn succeeded(&mut self) {
-        if let Some((&seq, Entry::Memory(_))) = self.entries.first_key_value() {
+        if let Some((&seq, Entry::Memory { .. })) = self.entries.first_key_value() {
             self.remove(seq);
         }
         self.next_attempt = None;
         self.backoff = Duration::ZERO;
+        if self.entries.is_empty() {
+            self.copying = false;
+        }
     }
 
-    /// The write [`next`](Self::next) returned failed at `now`: it stays first.
+    /// The write [`next`](Self::next) returned failed at `now`: it stays first, and
+    /// from now until the queue is empty every write in memory has a spool copy.
     pub(crate) fn failed(&mut self, now: Instant) {
+        if !self.copying {
+            self.copying = true;
+            for (&id, e) in self.entries.iter_mut() {
+                if let Entry::Memory { op, copied } = e {
+                    if !*copied {
+                        *copied = true;
+                        self.actions.push(SpoolAction::Copy { id, op: op.clone() });
+                    }
+                }
+            }
+        }
         self.backoff = if self.backoff.is_zero() {
             INITIAL_RETRY
         } else {
@@ -274,7 +316,7 @@ mod tests {
         q.entries
             .values()
             .map(|e| match e {
-                Entry::Memory(op) => key(op).to_owned(),
+                Entry::Memory { op, .. } => key(op).to_owned(),
                 Entry::Spooled { key, .. } => format!("spool:{key}"),
             })
             .collect()
@@ -292,7 +334,7 @@ mod tests {
         loop {
             for a in q.take_actions() {
                 match a {
-                    SpoolAction::Write { id, op } => {
+                    SpoolAction::Write { id, op } | SpoolAction::Copy { id, op } => {
                         spool.insert(id, op);
                     }
                     SpoolAction::Remove { id } => {
@@ -356,10 +398,61 @@ mod tests {
         assert_eq!(q.memory_bytes, 0);
         assert_eq!(q.retry_at(), None);
         assert_eq!(q.take_dropped(), 0);
-        assert!(
-            q.take_actions().is_empty(),
-            "no spool while memory sufficed"
-        );
+        // Memory sufficed: the spool held only copies, each removed once stored.
+        let mut copies = std::collections::BTreeSet::new();
+        for a in q.take_actions() {
+            match a {
+                SpoolAction::Copy { id, .. } => assert!(copies.insert(id)),
+                SpoolAction::Remove { id } => assert!(copies.remove(&id), "{id}"),
+                SpoolAction::Write { .. } => panic!("nothing spilled"),
+            }
+        }
+        assert!(copies.is_empty(), "copies left: {copies:?}");
+        // Healthy again: no copies.
+        q.push(put("a/part2.0.m4s", 10));
+        assert!(q.take_actions().is_empty());
+    }
+
+    #[test]
+    fn a_kill_during_an_outage_leaves_every_unstored_write_on_disk() {
+        let t0 = Instant::now();
+        let mut q = RetryQueue::new(Limits {
+            max_ops: 4,
+            max_bytes: 1000,
+        });
+        let mut spool = HashMap::new();
+        let mut stored = Vec::new();
+        // Healthy: written at once, nothing on disk.
+        q.push(put("a/part0.0.m4s", 40));
+        drive(&mut q, &mut spool, t0, &mut stored, true);
+        assert!(spool.is_empty());
+        // Queued while healthy, then the store fails: those are copied too.
+        q.push(put("a/part0.1.m4s", 40));
+        q.push(put("a/index.m3u8", 5));
+        drive(&mut q, &mut spool, t0, &mut stored, false);
+        for i in 2..12 {
+            q.push(put(&format!("a/part0.{i}.m4s"), 40));
+            q.push(put("a/index.m3u8", 5));
+            drive(&mut q, &mut spool, t0, &mut stored, false);
+        }
+        // The process dies here: what the next run finds on disk, in order, is every
+        // write not stored (memory is gone).
+        let mut on_disk: Vec<(u64, String)> = spool
+            .iter()
+            .map(|(id, op)| (*id, key(op).to_owned()))
+            .collect();
+        on_disk.sort();
+        let on_disk: Vec<String> = on_disk.into_iter().map(|(_, k)| k).collect();
+        let mut expected: Vec<String> = (1..12).map(|i| format!("a/part0.{i}.m4s")).collect();
+        expected.push("a/index.m3u8".into());
+        assert_eq!(on_disk, expected);
+        assert_eq!(stored, ["a/part0.0.m4s"]);
+        // Or the store returns: stored in order, the spool emptied, copying stops.
+        drive(&mut q, &mut spool, t0 + MAX_RETRY, &mut stored, true);
+        assert_eq!(stored.len(), 13);
+        assert!(q.is_empty() && spool.is_empty());
+        q.push(put("a/part1.0.m4s", 40));
+        assert!(q.take_actions().is_empty());
     }
 
     #[test]
@@ -389,8 +482,16 @@ mod tests {
         );
         let (ops, bytes) = q.spooled();
         assert_eq!(ops + q.memory_ops, 21, "20 parts and one playlist");
-        assert_eq!(bytes, spool.values().map(size).sum::<usize>());
-        assert_eq!(spool.len(), ops, "superseded playlists left the spool");
+        // On disk: the spilled tail, and copies of what memory holds.
+        assert_eq!(
+            bytes + q.memory_bytes,
+            spool.values().map(size).sum::<usize>()
+        );
+        assert_eq!(
+            spool.len(),
+            ops + q.memory_ops,
+            "superseded playlists left the spool"
+        );
         assert_eq!(q.take_dropped(), 0);
         assert!(keys(&q)[0].starts_with("a/part0"));
         assert!(keys(&q).last().is_some_and(|k| k == "spool:a/index.m3u8"));

@@ -66,7 +66,10 @@ pub(super) fn install_sink(sink: &gst_app::AppSink, out: SinkOutput) {
                         data,
                         pts: pts.unwrap_or(gst::ClockTime::ZERO),
                         duration: buffer.duration().unwrap_or(gst::ClockTime::ZERO),
-                        fragment_start: !flags.contains(gst::BufferFlags::DELTA_UNIT),
+                        // A fragment the muxer starts on a delta frame (at a
+                        // session's end) stays in the open segment (see `moof`).
+                        fragment_start: !flags.contains(gst::BufferFlags::DELTA_UNIT)
+                            && crate::moof::starts_with_sync(&map) != Some(false),
                     });
                 } else if let Some(p) = pending.as_mut() {
                     p.data.extend_from_slice(&map);
