@@ -11,8 +11,8 @@ SRT ?= 0.0.0.0:8890
 run: deps-run player build-release
 	./target/release/amphi serve --http $(HTTP) --rtmp $(RTMP) --srt $(SRT) --demo --first-event
 
-test: deps-test player
-	$(CARGO) build --workspace --tests --bins
+# Set-up, build and every test, with each phase's time in a closing summary.
+test:
 	bash scripts/test.sh
 
 bench: deps-bench player build-release
@@ -30,6 +30,8 @@ deps-run:
 deps-test:
 	@bash scripts/check-toolchain.sh
 	@bash scripts/install-deps.sh test
+	@# The OpenID Connect provider the console's login test runs (tests/oidc_login.rs).
+	@cd tests/oidc && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }
 
 deps-bench:
 	@bash scripts/check-toolchain.sh

@@ -26,8 +26,10 @@ use std::time::{Duration, Instant};
 
 const NETNS: &str = "amphi-pub";
 const LINK_IP: &str = "10.213.0.1";
-/// Time given to the lecture to come back after a fault is lifted.
+/// Time given, at most, to the lecture to come back after a fault is lifted.
 const SETTLE: Duration = Duration::from_secs(10);
+/// A fault is over once parts have flowed steadily this long after the network is back.
+const STEADY_FOR: Duration = Duration::from_secs(4);
 /// Parts must flow steadily again this soon after the network is back.
 const RESUME_BOUND: Duration = Duration::from_secs(8);
 /// A gap between parts longer than this is not steady flow (parts are ~0.33 s).
@@ -393,8 +395,16 @@ fn run_fault(
     std::thread::sleep(hold);
     ns.clear();
     let restored = Instant::now();
-    std::thread::sleep(SETTLE);
-    let end = Instant::now();
+    // Until parts have flowed steadily for STEADY_FOR, or SETTLE at most.
+    let end = loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = Instant::now();
+        let steady = resumed_after(&viewer.arrivals(), restored, now)
+            .is_some_and(|r| now.duration_since(restored + r) >= STEADY_FOR);
+        if steady || now - restored >= SETTLE {
+            break now;
+        }
+    };
     let a = viewer.arrivals();
     let report = FaultReport {
         name: name.to_owned(),
