@@ -2,8 +2,8 @@
 //!
 //! Model and invariants:
 //! - A [`roles::Principal`] (user name and roles) is what every permission check sees,
-//!   whatever produced it: a local account ([`accounts`]) today; an OpenID Connect or
-//!   LTI login would produce the same value.
+//!   whatever produced it: a local account ([`accounts`]), an OpenID Connect login
+//!   ([`oidc`]) or an LTI launch.
 //! - Passwords are stored only as argon2id hashes; failed logins are limited per
 //!   address and per user ([`ratelimit`]).
 //! - Sessions live on the server ([`session`]): the browser holds a random id in one
@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod csrf;
 pub mod lti;
+pub mod oidc;
 pub mod ratelimit;
 pub mod roles;
 pub mod session;
