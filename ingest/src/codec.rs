@@ -5,20 +5,38 @@
 //! The one place these headers are read: the hub checks a source's size against the
 //! configured limits with it, and the packager plans its ladder with it.
 
+pub mod av1;
+pub mod hevc;
+
+use crate::frame::VideoConfig;
+
+/// The source's video codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoCodec {
+    #[default]
+    H264,
+    H265,
+    Av1,
+}
+
 /// What the ladder needs to know about the source video.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VideoInfo {
+    pub codec: VideoCodec,
     pub width: u32,
     pub height: u32,
     /// Frames per second from the SPS VUI timing info, if present.
     pub frame_rate: Option<f64>,
+    /// H.264: profile_idc; H.265: general_profile_idc; AV1: seq_profile.
     pub profile_idc: u8,
     pub constraint_flags: u8,
     pub level_idc: u8,
 }
 
 impl VideoInfo {
-    /// RFC 6381 codec string, e.g. `avc1.64002a`.
+    /// RFC 6381 codec string of an H.264 source, e.g. `avc1.64002a` (for H.265 and
+    /// AV1, [`hevc::Hvcc::codec_string`] and [`av1::Av1c::codec_string`] read the
+    /// whole record).
     pub fn codec_string(&self) -> String {
         format!(
             "avc1.{:02x}{:02x}{:02x}",
@@ -45,6 +63,12 @@ impl AudioInfo {
 pub enum CodecError {
     #[error("AVC configuration record too short or malformed at byte {0}")]
     BadAvcc(usize),
+    #[error("HEVC configuration record (hvcC) malformed at byte {0}: {1}")]
+    BadHvcc(usize, &'static str),
+    #[error("AV1 configuration record (av1C) malformed at byte {0}: {1}")]
+    BadAv1c(usize, &'static str),
+    #[error("AV1 sequence header malformed: {0}")]
+    BadSequenceHeader(&'static str),
     #[error("SPS malformed: {0}")]
     BadSps(&'static str),
     #[error("AudioSpecificConfig malformed: {0}")]
@@ -110,6 +134,15 @@ fn unescape(nal: &[u8]) -> Vec<u8> {
         out.push(b);
     }
     out
+}
+
+/// Picture size, frame rate and profile of a source, whatever its codec.
+pub fn video_info(config: &VideoConfig) -> Result<VideoInfo, CodecError> {
+    match config {
+        VideoConfig::H264 { avcc } => parse_avcc(avcc),
+        VideoConfig::H265 { hvcc } => hevc::parse_hvcc_info(hvcc),
+        VideoConfig::Av1 { av1c } => av1::parse_av1c_info(av1c),
+    }
 }
 
 /// Parses the first SPS of an AVCDecoderConfigurationRecord.
@@ -229,6 +262,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<VideoInfo, CodecError> {
     }
     let frame_rate = read_vui_frame_rate(&mut r).ok().flatten();
     Ok(VideoInfo {
+        codec: VideoCodec::H264,
         width: width as u32,
         height: height as u32,
         frame_rate,

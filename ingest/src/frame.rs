@@ -11,6 +11,31 @@ pub use amphi_time::{MediaDuration, MediaTime, ProgramTime, WallTime, MEDIA_CLOC
 pub enum VideoConfig {
     /// H.264 with its AVCDecoderConfigurationRecord (ISO 14496-15 `avcC`).
     H264 { avcc: Bytes },
+    /// H.265 with its HEVCDecoderConfigurationRecord (ISO 14496-15 `hvcC`), as
+    /// Enhanced RTMP carries it (FourCC `hvc1`).
+    H265 { hvcc: Bytes },
+    /// AV1 with its AV1CodecConfigurationRecord (`av1C`, holding the sequence header
+    /// OBU), as Enhanced RTMP carries it (FourCC `av01`).
+    Av1 { av1c: Bytes },
+}
+
+impl VideoConfig {
+    /// The H.264 configuration record, if the source is H.264.
+    pub fn avcc(&self) -> Option<&Bytes> {
+        match self {
+            VideoConfig::H264 { avcc } => Some(avcc),
+            _ => None,
+        }
+    }
+
+    /// The codec's name for logs and refusals (`h264`, `h265`, `av1`).
+    pub fn codec_name(&self) -> &'static str {
+        match self {
+            VideoConfig::H264 { .. } => "h264",
+            VideoConfig::H265 { .. } => "h265",
+            VideoConfig::Av1 { .. } => "av1",
+        }
+    }
 }
 
 /// Audio codec configuration.
@@ -37,8 +62,10 @@ pub enum FrameKind {
 
 /// One encoded access unit.
 ///
-/// Video payloads are AVCC: NAL units each prefixed by a 4-byte big-endian length,
-/// without parameter sets being required in-band (they are in [`VideoConfig`]).
+/// H.264 and H.265 video payloads are NAL units each prefixed by a 4-byte big-endian
+/// length, without parameter sets being required in-band (they are in
+/// [`VideoConfig`]); AV1 payloads are one temporal unit of OBUs in the low-overhead
+/// format (each with its size field), as in an MP4 sample.
 /// AAC payloads are raw frames (no ADTS header); Opus payloads are raw packets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedFrame {

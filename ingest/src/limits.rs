@@ -8,7 +8,7 @@
 //! the source stays within [`SourceLimits`].
 
 use crate::codec;
-use crate::frame::{EncodedFrame, FrameKind, MediaDuration, MediaTime, StreamConfig, VideoConfig};
+use crate::frame::{EncodedFrame, FrameKind, MediaDuration, MediaTime, StreamConfig};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -103,8 +103,7 @@ impl SourceGuard {
 
     /// Checks the stream configuration (the picture size in the SPS).
     pub fn check_config(&self, config: &StreamConfig) -> Result<(), SourceRefusal> {
-        let VideoConfig::H264 { avcc } = &config.video;
-        let info = codec::parse_avcc(avcc).map_err(SourceRefusal::BadConfig)?;
+        let info = codec::video_info(&config.video).map_err(SourceRefusal::BadConfig)?;
         if !self.limits.fits(info.width, info.height) {
             return Err(SourceRefusal::TooLarge {
                 width: info.width,
@@ -193,6 +192,7 @@ impl fmt::Display for SourceLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::VideoConfig;
     use bytes::Bytes;
 
     // SPS of a 1920x1080 High 4.0 stream from ffmpeg's libx264.

@@ -94,7 +94,9 @@ async fn ffmpeg_publishes_h264_and_aac() {
     let SessionMessage::Config(config) = &msgs[0] else {
         panic!("first message is not the config: {:?}", msgs[0]);
     };
-    let VideoConfig::H264 { avcc } = &config.video;
+    let VideoConfig::H264 { avcc } = &config.video else {
+        panic!("H.264 expected: {:?}", config.video);
+    };
     validate_avcc(avcc).unwrap();
     match &config.audio {
         Some(AudioConfig::Aac { asc }) => assert!(asc.len() >= 2),

@@ -3,7 +3,8 @@
 //! this module adds what only the packager needs.
 
 pub use amphi_ingest::codec::{
-    opus_to_aac, parse_asc, parse_avcc, parse_sps, AudioInfo, CodecError, VideoInfo,
+    opus_to_aac, parse_asc, parse_avcc, parse_sps, video_info, AudioInfo, CodecError, VideoCodec,
+    VideoInfo,
 };
 
 /// Finds the `avcC` box in an init segment and returns its RFC 6381 codec string.

@@ -19,7 +19,7 @@ use amphi_hls::names;
 use amphi_hls::playlist::RenditionReport;
 use amphi_hls::store::{ContentType, Object, Store};
 use amphi_ingest::frame::{SessionEpoch, WallTime};
-use amphi_ingest::{AudioConfig, PublishSession, SessionMessage, VideoConfig};
+use amphi_ingest::{AudioConfig, PublishSession, SessionMessage};
 use bytes::{Bytes, BytesMut};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -151,11 +151,11 @@ impl EventPackager {
             warn!("session ended before its configuration");
             return;
         };
-        let VideoConfig::H264 { avcc } = &config.video;
-        let source = match codec::parse_avcc(avcc) {
+        let source = match codec::video_info(&config.video) {
             Ok(v) => v,
             Err(e) => {
-                warn!(reason = %e, "refusing session: unreadable H.264 configuration");
+                let codec = config.video.codec_name();
+                warn!(reason = %e, codec, "refusing session: unreadable video configuration");
                 return;
             }
         };
@@ -181,6 +181,7 @@ impl EventPackager {
             KeyframePolicy::for_protocol(session.protocol, self.config.mux.segment_duration);
         let plan = ladder::plan(source, audio_info, &self.config.ladder, keyframes);
         info!(
+            codec = config.video.codec_name(),
             width = source.width,
             height = source.height,
             frame_rate = ?source.frame_rate,
@@ -206,14 +207,15 @@ impl EventPackager {
         }
 
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let pipeline = match LadderPipeline::build(&plan, avcc, audio, &self.config.mux, tx) {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(reason = %e, "could not start the ladder");
-                while session.messages.recv().await.is_some() {}
-                return;
-            }
-        };
+        let pipeline =
+            match LadderPipeline::build(&plan, &config.video, audio, &self.config.mux, tx) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(reason = %e, "could not start the ladder");
+                    while session.messages.recv().await.is_some() {}
+                    return;
+                }
+            };
         let names: Vec<String> = plan.renditions.iter().map(|r| r.name.clone()).collect();
         let mut inits: Vec<Option<Bytes>> = vec![None; names.len()];
         let mut publishing = true;

@@ -124,7 +124,10 @@ pub struct Plan {
 
 /// Whether players can decode the source as it is.
 pub fn passthrough_fits(v: &VideoInfo) -> bool {
-    matches!(v.profile_idc, 66 | 77 | 100) && v.height <= MAX_PASSTHROUGH_HEIGHT && v.width <= 1920
+    v.codec == crate::codec::VideoCodec::H264
+        && matches!(v.profile_idc, 66 | 77 | 100)
+        && v.height <= MAX_PASSTHROUGH_HEIGHT
+        && v.width <= 1920
 }
 
 /// Rounds to an even number (x264 needs even sizes for 4:2:0).
@@ -251,6 +254,7 @@ mod tests {
 
     fn src(w: u32, h: u32, profile: u8) -> VideoInfo {
         VideoInfo {
+            codec: Default::default(),
             width: w,
             height: h,
             frame_rate: Some(30.0),

@@ -36,7 +36,7 @@ use crate::segmenter::Chunk;
 use crate::shedding::{LadderLoad, Shedding};
 use crate::timing::FrameGrid;
 use crate::PackagerError;
-use amphi_ingest::{AudioConfig, EncodedFrame, FrameKind, MediaTime};
+use amphi_ingest::{AudioConfig, EncodedFrame, FrameKind, MediaTime, VideoConfig};
 use bytes::{Bytes, BytesMut};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -103,7 +103,7 @@ pub struct LadderPipeline {
 impl LadderPipeline {
     pub fn build(
         plan: &Plan,
-        avcc: &Bytes,
+        video_config: &VideoConfig,
         audio: Option<&AudioConfig>,
         settings: &MuxSettings,
         events: mpsc::UnboundedSender<PipelineEvent>,
@@ -128,14 +128,7 @@ impl LadderPipeline {
             .map(|r| r.frame_rate)
             .unwrap_or(30.0);
         let fps_n = (fps * 1000.0).round() as i32;
-        video.set_caps(Some(
-            &gst::Caps::builder("video/x-h264")
-                .field("stream-format", "avc")
-                .field("alignment", "au")
-                .field("codec_data", gst::Buffer::from_slice(avcc.clone()))
-                .field("framerate", gst::Fraction::new(fps_n, 1000))
-                .build(),
-        ));
+        video.set_caps(Some(&source_caps(video_config, fps_n)));
         configure_appsrc(&video);
         let shedding =
             Shedding::install(&pipeline, plan, settings.shed_renditions, events.clone())?;
@@ -417,4 +410,20 @@ mod tests {
         };
         assert!(mux_durations(&s).0 <= ms(2000).as_nanos());
     }
+}
+
+/// Caps of the video appsrc: the source's codec, its configuration record as
+/// `codec_data`, whole access units (AV1: temporal units).
+fn source_caps(video: &VideoConfig, fps_milli: i32) -> gst::Caps {
+    let (media, format, alignment, record) = match video {
+        VideoConfig::H264 { avcc } => ("video/x-h264", "avc", "au", avcc),
+        VideoConfig::H265 { hvcc } => ("video/x-h265", "hvc1", "au", hvcc),
+        VideoConfig::Av1 { av1c } => ("video/x-av1", "obu-stream", "tu", av1c),
+    };
+    gst::Caps::builder(media)
+        .field("stream-format", format)
+        .field("alignment", alignment)
+        .field("codec_data", gst::Buffer::from_slice(record.clone()))
+        .field("framerate", gst::Fraction::new(fps_milli, 1000))
+        .build()
 }

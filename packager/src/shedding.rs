@@ -323,6 +323,7 @@ mod tests {
     #[test]
     fn shed_renditions_leave_the_listing_in_order() {
         let source = VideoInfo {
+            codec: Default::default(),
             width: 1920,
             height: 1080,
             frame_rate: Some(30.0),

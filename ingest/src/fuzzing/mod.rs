@@ -409,8 +409,15 @@ pub fn rtmp_session(data: &[u8]) {
                 }
                 Event::Configure(config) => {
                     assert!(publishing && !configured);
-                    let VideoConfig::H264 { avcc } = &config.video;
-                    assert!(flv::validate_avcc(avcc).is_ok());
+                    match &config.video {
+                        VideoConfig::H264 { avcc } => assert!(flv::validate_avcc(avcc).is_ok()),
+                        VideoConfig::H265 { hvcc } => {
+                            assert!(crate::codec::hevc::parse_hvcc(hvcc).is_ok())
+                        }
+                        VideoConfig::Av1 { av1c } => {
+                            assert!(crate::codec::av1::parse_av1c(av1c).is_ok())
+                        }
+                    }
                     if let Some(AudioConfig::Aac { asc }) = &config.audio {
                         assert!(asc.len() >= 2);
                     }

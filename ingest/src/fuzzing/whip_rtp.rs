@@ -91,7 +91,9 @@ pub fn rtp_h264(data: &[u8]) {
         match m {
             SessionMessage::Config(config) => {
                 assert!(!configured, "one configuration");
-                let VideoConfig::H264 { avcc } = &config.video;
+                let VideoConfig::H264 { avcc } = &config.video else {
+                    panic!("H.264 expected: {:?}", config.video);
+                };
                 assert!(flv::validate_avcc(avcc).is_ok(), "avcC refused: {avcc:?}");
                 configured = true;
             }

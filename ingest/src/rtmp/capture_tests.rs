@@ -148,7 +148,9 @@ fn check_capture(name: &str, capture: &[u8], fps: f64, gop: usize) -> usize {
     }
 
     let config = whole.config.as_ref().expect("stream configured");
-    let VideoConfig::H264 { avcc } = &config.video;
+    let VideoConfig::H264 { avcc } = &config.video else {
+        panic!("H.264 expected: {:?}", config.video);
+    };
     flv::validate_avcc(avcc).expect("the publisher's avcC");
     assert!(
         [66, 77, 100].contains(&avcc[1]),

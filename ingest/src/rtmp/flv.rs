@@ -1,9 +1,11 @@
 //! FLV audio and video tag bodies, as RTMP audio (8) and video (9) messages carry
-//! them: H.264 (codec id 7) and AAC (sound format 10) only.
+//! them: H.264 (codec id 7) and AAC (sound format 10); Enhanced RTMP video (HEVC,
+//! AV1) is parsed by [`super::ertmp`].
 //!
 //! The AVCDecoderConfigurationRecord is validated here, because a broken one would
 //! otherwise only fail far downstream in the packager.
 
+use super::ertmp::{self, ErtmpError, ExVideoTag};
 use bytes::Bytes;
 
 /// FLV video codec id for AVC (H.264).
@@ -25,6 +27,8 @@ pub enum VideoTag {
     AvcEndOfSequence,
     /// A video info/command frame (frame type 5): no picture.
     Command,
+    /// An Enhanced RTMP tag (IsExHeader set): HEVC, AV1, or H.264 by FourCC.
+    Enhanced(ExVideoTag),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +44,8 @@ pub enum AudioTag {
 pub enum FlvError {
     #[error("unsupported video codec id {0} (only H.264, id 7)")]
     UnsupportedVideoCodec(u8),
-    #[error("unsupported video codec {0:?} (enhanced RTMP; only H.264 is supported)")]
-    UnsupportedEnhancedVideo(String),
+    #[error("enhanced RTMP video: {0}")]
+    Enhanced(#[from] ErtmpError),
     #[error("unsupported audio codec id {0} (only AAC, id 10)")]
     UnsupportedAudioCodec(u8),
     #[error("{what} truncated: {len} bytes")]
@@ -66,13 +70,8 @@ pub fn parse_video(payload: &Bytes) -> Result<VideoTag, FlvError> {
         what: "video tag",
         len: 0,
     })?;
-    if first & 0x80 != 0 {
-        // Enhanced RTMP: frame type in bits 4-6, packet type in bits 0-3, then a FourCC.
-        let fourcc = payload
-            .get(1..5)
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .unwrap_or_default();
-        return Err(FlvError::UnsupportedEnhancedVideo(fourcc));
+    if first & ertmp::EX_HEADER != 0 {
+        return Ok(VideoTag::Enhanced(ertmp::parse_ex_video(payload)?));
     }
     let frame_type = first >> 4;
     let codec = first & 0x0F;
@@ -299,10 +298,13 @@ pub(crate) mod tests {
             err.to_string(),
             "unsupported video codec id 2 (only H.264, id 7)"
         );
-        assert!(matches!(
-            parse_video(&Bytes::from_static(&[0x90, b'h', b'v', b'c', b'1'])),
-            Err(FlvError::UnsupportedEnhancedVideo(f)) if f == "hvc1"
-        ));
+        assert_eq!(
+            parse_video(&Bytes::from_static(&[0x90, b'v', b'p', b'0', b'9', 0]))
+                .unwrap_err()
+                .to_string(),
+            "enhanced RTMP video: unsupported video codec vp09 at byte 1 \
+             (Amphi ingests avc1, hvc1 and av01)"
+        );
         assert!(parse_video(&Bytes::new()).is_err());
         assert!(parse_video(&Bytes::from_static(&[0x17, 1])).is_err());
     }

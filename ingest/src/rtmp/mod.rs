@@ -1,14 +1,17 @@
-//! RTMP ingest: publishers (OBS, ffmpeg) push H.264 + AAC over RTMP; each accepted
-//! publish becomes one [`crate::PublishSession`] through the [`Hub`].
+//! RTMP ingest: publishers (OBS, ffmpeg) push H.264 (or, with Enhanced RTMP, HEVC or
+//! AV1) and AAC over RTMP; each accepted publish becomes one
+//! [`crate::PublishSession`] through the [`Hub`].
 //!
 //! Layers, each sans-IO and unit-tested with byte vectors: [`handshake`], [`chunk`]
 //! (chunk stream ↔ [`message::Message`]), [`amf0`] (command encoding), [`flv`] (audio
-//! and video tag bodies), [`session`] (the server's state machine: commands in,
-//! replies and media events out). The tokio glue lives in [`io`].
+//! and video tag bodies), [`ertmp`] (Enhanced RTMP video tags: FourCC, packet types),
+//! [`session`] (the server's state machine: commands in, replies and media events
+//! out). The tokio glue lives in [`io`].
 
 pub mod amf0;
 pub mod budget;
 pub mod chunk;
+pub mod ertmp;
 pub mod flv;
 pub mod handshake;
 mod io;

@@ -37,7 +37,9 @@ fn an_ffmpeg_capture_becomes_one_configured_session() {
     let Some(SessionMessage::Config(config)) = messages.first() else {
         panic!("the configuration comes first: {:?}", messages.first());
     };
-    let VideoConfig::H264 { avcc } = &config.video;
+    let VideoConfig::H264 { avcc } = &config.video else {
+        panic!("H.264 expected: {:?}", config.video);
+    };
     let video = crate::codec::parse_avcc(avcc).expect("a readable avcC");
     assert_eq!((video.width, video.height), (160, 90));
     let Some(AudioConfig::Aac { asc }) = &config.audio else {

@@ -163,7 +163,9 @@ fn keyframe_first_then_config_then_frames() {
     let SessionMessage::Config(config) = &net.messages[0] else {
         panic!("first message is not Config: {:?}", net.messages[0]);
     };
-    let VideoConfig::H264 { avcc } = &config.video;
+    let VideoConfig::H264 { avcc } = &config.video else {
+        panic!("H.264 expected: {:?}", config.video);
+    };
     assert_eq!(
         &avcc[..],
         &super::super::h264::build_avcc(SPS, PPS).expect("avcc")[..]

@@ -2,6 +2,7 @@
 //! (pure: a plan and settings in, text out).
 
 use super::*;
+use crate::codec::VideoCodec;
 
 /// Longest hole in a grid-cut session's video that is filled by repeating the last
 /// picture (a publisher silent for longer is ended by ingest first).
@@ -81,6 +82,16 @@ fn audio_branch(audio: &AudioConfig) -> String {
     }
 }
 
+/// The parser and the decoder of the source's codec (Debian 12's GStreamer: `av1dec`
+/// is libaom's, `avdec_h265` libavcodec's).
+pub fn source_elements(codec: VideoCodec) -> (&'static str, &'static str) {
+    match codec {
+        VideoCodec::H264 => ("h264parse", "avdec_h264"),
+        VideoCodec::H265 => ("h265parse", "avdec_h265"),
+        VideoCodec::Av1 => ("av1parse", "av1dec"),
+    }
+}
+
 pub fn launch_description(
     plan: &Plan,
     audio: Option<&AudioConfig>,
@@ -108,7 +119,10 @@ pub fn launch_description(
             "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000".to_owned(),
         ),
     };
-    let mut d = String::from("appsrc name=vsrc format=time ! h264parse ! tee name=vt ");
+    // The source is decoded once, whatever its codec (H.265 and AV1 arrive over
+    // Enhanced RTMP); only H.264 is ever passed through.
+    let (parser, decoder) = source_elements(plan.source.codec);
+    let mut d = format!("appsrc name=vsrc format=time ! {parser} ! tee name=vt ");
     let encoded = plan
         .renditions
         .iter()
@@ -117,9 +131,9 @@ pub fn launch_description(
         // `decoded` is where keyframes are forced: the decoder's output, or for a
         // grid-cut session the gap filler after it (see the module docs).
         let decoded = match plan.keyframes {
-            KeyframePolicy::FollowSource => "avdec_h264 name=decoded".to_owned(),
+            KeyframePolicy::FollowSource => format!("{decoder} name=decoded"),
             KeyframePolicy::Grid(_) => format!(
-                "avdec_h264 ! videorate name=decoded skip-to-first=true max-duplication-time={}",
+                "{decoder} ! videorate name=decoded skip-to-first=true max-duplication-time={}",
                 MAX_FILLED_GAP.as_nanos()
             ),
         };

@@ -89,10 +89,20 @@ impl Session {
                 );
                 self.send(csid::CONTROL, Message::set_chunk_size(OUT_CHUNK_SIZE));
                 self.encoder.set_chunk_size(OUT_CHUNK_SIZE);
-                let props = Amf0Value::object([
+                let mut props = Amf0Value::object([
                     ("fmsVer", Amf0Value::string("FMS/3,0,1,123")),
                     ("capabilities", Amf0Value::Number(31.0)),
                 ]);
+                // Enhanced RTMP: a publisher that lists the codecs it can send learns
+                // which of them Amphi ingests.
+                if let Some(offered) = arg(2).and_then(|o| o.get("fourCcList")) {
+                    let accepted = accepted_fourccs(offered);
+                    debug!(offered = ?offered, accepted = ?accepted, "enhanced RTMP codecs");
+                    if let Amf0Value::Object(fields) = &mut props {
+                        let list = accepted.iter().map(|f| Amf0Value::string(f)).collect();
+                        fields.push(("fourCcList".into(), Amf0Value::StrictArray(list)));
+                    }
+                }
                 let info = Amf0Value::object([
                     ("level", Amf0Value::string("status")),
                     ("code", Amf0Value::string("NetConnection.Connect.Success")),
@@ -170,4 +180,17 @@ fn shown_app(app: &str) -> String {
         Some((first, rest)) if !rest.is_empty() => format!("{first}/{}", Redacted::new(rest)),
         _ => app,
     }
+}
+
+/// The FourCCs of a connect's `fourCcList` that Amphi ingests (all of them for `*`).
+fn accepted_fourccs(offered: &Amf0Value) -> Vec<String> {
+    let Amf0Value::StrictArray(list) = offered else {
+        return Vec::new();
+    };
+    let offered: Vec<&str> = list.iter().filter_map(Amf0Value::as_str).collect();
+    super::super::ertmp::FourCc::SUPPORTED
+        .iter()
+        .map(ToString::to_string)
+        .filter(|f| offered.iter().any(|o| *o == "*" || o == f))
+        .collect()
 }

@@ -1,18 +1,21 @@
-//! Audio and video messages of a publish: codec configuration (AVC and AAC sequence
-//! headers) into one [`StreamConfig`], frames onto the session's media clock.
+//! Audio and video messages of a publish: codec configuration (AVC, or with Enhanced
+//! RTMP HEVC or AV1, and AAC sequence headers) into one [`StreamConfig`], frames onto
+//! the session's media clock.
 
 use super::*;
+use crate::rtmp::ertmp::{ExVideoTag, FourCc};
 
 /// Media of the current publish, up to and after its configuration.
 #[derive(Debug, Default)]
 pub(super) struct Media {
-    avcc: Option<Bytes>,
+    video: Option<VideoConfig>,
     asc: Option<Bytes>,
     configured: Option<StreamConfig>,
     /// Milliseconds of the last media message, and its position on the session clock.
     clock: Option<(u32, i64)>,
     warned_late_audio: bool,
     warned_config_change: bool,
+    warned_codec_mismatch: bool,
 }
 
 impl Media {
@@ -25,6 +28,32 @@ impl Media {
         };
         self.clock = Some((timestamp, now));
         now
+    }
+
+    /// The video configuration frames must match: the one sent, or the one pending.
+    fn video_codec(&self) -> Option<&'static str> {
+        match &self.configured {
+            Some(c) => Some(c.video.codec_name()),
+            None => self.video.as_ref().map(VideoConfig::codec_name),
+        }
+    }
+}
+
+/// The configuration an Enhanced RTMP sequence start stands for.
+fn ex_config(fourcc: FourCc, record: Bytes) -> VideoConfig {
+    match fourcc {
+        FourCc::HEVC => VideoConfig::H265 { hvcc: record },
+        FourCc::AV1 => VideoConfig::Av1 { av1c: record },
+        _ => VideoConfig::H264 { avcc: record },
+    }
+}
+
+/// The codec name ([`VideoConfig::codec_name`]) of a FourCC.
+fn fourcc_codec(fourcc: FourCc) -> &'static str {
+    match fourcc {
+        FourCc::HEVC => "h265",
+        FourCc::AV1 => "av1",
+        _ => "h264",
     }
 }
 
@@ -42,53 +71,86 @@ impl Session {
             source,
         })?;
         let dts = self.media.millis(msg.timestamp);
-        match tag {
-            VideoTag::AvcSequenceHeader(avcc) => match &self.media.configured {
-                None => {
-                    self.media.avcc = Some(avcc);
-                    if self.media.asc.is_some() {
-                        self.configure();
-                    }
-                }
-                Some(StreamConfig {
-                    video: VideoConfig::H264 { avcc: current },
-                    ..
-                }) => {
-                    if *current != avcc && !self.media.warned_config_change {
-                        self.media.warned_config_change = true;
-                        warn!("AVC sequence header changed mid-session; the new one is ignored");
-                    }
-                }
-            },
+        let (codec, keyframe, cts, data) = match tag {
+            VideoTag::AvcSequenceHeader(avcc) => {
+                self.on_video_config(VideoConfig::H264 { avcc });
+                return Ok(());
+            }
+            VideoTag::Enhanced(ExVideoTag::SequenceStart { fourcc, record }) => {
+                self.on_video_config(ex_config(fourcc, record));
+                return Ok(());
+            }
             VideoTag::AvcNalus {
                 keyframe,
                 cts,
                 data,
-            } => {
-                if self.media.configured.is_none() {
-                    if !keyframe || self.media.avcc.is_none() {
-                        debug!(
-                            keyframe,
-                            "video frame before the stream configuration dropped"
-                        );
-                        return Ok(());
-                    }
-                    // No AAC header by the first keyframe: video only.
+            } => ("h264", keyframe, cts, data),
+            VideoTag::Enhanced(ExVideoTag::CodedFrames {
+                fourcc,
+                keyframe,
+                cts,
+                data,
+            }) => (fourcc_codec(fourcc), keyframe, cts, data),
+            VideoTag::AvcEndOfSequence | VideoTag::Command | VideoTag::Enhanced(_) => return Ok(()),
+        };
+        if self.media.video_codec() != Some(codec) {
+            if self.media.video_codec().is_some() && !self.media.warned_codec_mismatch {
+                self.media.warned_codec_mismatch = true;
+                warn!(
+                    frame_codec = codec,
+                    configured = self.media.video_codec(),
+                    "video frames of another codec than the sequence header's dropped"
+                );
+            }
+            debug!(
+                keyframe,
+                "video frame without a matching configuration dropped"
+            );
+            return Ok(());
+        }
+        if self.media.configured.is_none() {
+            if !keyframe {
+                debug!(
+                    keyframe,
+                    "video frame before the stream configuration dropped"
+                );
+                return Ok(());
+            }
+            // No AAC header by the first keyframe: video only.
+            self.configure();
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.events.push_back(Event::Frame(EncodedFrame {
+            kind: FrameKind::Video { keyframe },
+            dts: MediaTime::from_millis(dts),
+            pts: MediaTime::from_millis(dts + i64::from(cts)),
+            data,
+        }));
+        Ok(())
+    }
+
+    /// A video sequence header: kept until the stream is configured; afterwards a
+    /// different one is ignored (with one warning).
+    fn on_video_config(&mut self, video: VideoConfig) {
+        match &self.media.configured {
+            None => {
+                self.media.video = Some(video);
+                if self.media.asc.is_some() {
                     self.configure();
                 }
-                if data.is_empty() {
-                    return Ok(());
-                }
-                self.events.push_back(Event::Frame(EncodedFrame {
-                    kind: FrameKind::Video { keyframe },
-                    dts: MediaTime::from_millis(dts),
-                    pts: MediaTime::from_millis(dts + i64::from(cts)),
-                    data,
-                }));
             }
-            VideoTag::AvcEndOfSequence | VideoTag::Command => {}
+            Some(StreamConfig { video: current, .. }) => {
+                if *current != video && !self.media.warned_config_change {
+                    self.media.warned_config_change = true;
+                    warn!(
+                        codec = video.codec_name(),
+                        "video sequence header changed mid-session; the new one is ignored"
+                    );
+                }
+            }
         }
-        Ok(())
     }
 
     pub(super) fn handle_audio(&mut self, msg: &Message) -> Result<(), SessionError> {
@@ -108,7 +170,7 @@ impl Session {
             AudioTag::AacSequenceHeader(asc) => match &self.media.configured {
                 None => {
                     self.media.asc = Some(asc);
-                    if self.media.avcc.is_some() {
+                    if self.media.video.is_some() {
                         self.configure();
                     }
                 }
@@ -123,7 +185,7 @@ impl Session {
             },
             AudioTag::AacRaw(data) => {
                 if self.media.configured.is_none()
-                    && self.media.avcc.is_none()
+                    && self.media.video.is_none()
                     && dts >= AUDIO_ONLY_LIMIT_MS
                 {
                     if let State::Publishing { stream_id } = self.state {
@@ -157,11 +219,11 @@ impl Session {
     }
 
     fn configure(&mut self) {
-        let Some(avcc) = self.media.avcc.clone() else {
+        let Some(video) = self.media.video.clone() else {
             return;
         };
         let config = StreamConfig {
-            video: VideoConfig::H264 { avcc },
+            video,
             audio: self.media.asc.clone().map(|asc| AudioConfig::Aac { asc }),
         };
         self.media.configured = Some(config.clone());
