@@ -314,3 +314,7 @@ pub(crate) async fn serve(
 #[cfg(test)]
 #[path = "dvr_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "dvr_subs_tests.rs"]
+mod subs_tests;
