@@ -22,7 +22,7 @@
 //! segments of a live window, whose parts the live playlist listed.
 
 use amphi_hls::names::{parse_media_name, MediaName};
-use amphi_hls::playlist::{attribute, Part};
+use amphi_hls::playlist::{read_media, Part};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
@@ -71,100 +71,60 @@ struct Listing {
     ended: bool,
 }
 
-fn seconds(s: &str) -> Option<Duration> {
-    let v: f64 = s.trim().trim_end_matches(',').trim().parse().ok()?;
-    Duration::try_from_secs_f64(v).ok()
-}
-
-fn parse_pdt(value: &str) -> Option<SystemTime> {
-    time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(SystemTime::from)
-}
-
-/// Reads one of our media playlists (live, event or VOD). Lines it does not need are
-/// skipped; a segment it cannot place (no msn in its URI) is ignored.
+/// Reads one of our media playlists (live, event or VOD) with the one playlist reader
+/// ([`read_media`]). Segments and parts are placed by the numbers in their names; one
+/// whose name is not ours is skipped. A playlist the reader refuses lists nothing: what
+/// it held is still found from the stored objects' names.
 fn read_listing(text: &str) -> Listing {
-    let mut out = Listing::default();
+    let Ok(listing) = read_media(text) else {
+        return Listing::default();
+    };
+    let mut out = Listing {
+        segments: BTreeMap::new(),
+        ended: listing.ended,
+    };
     let mut generation = 0u64;
-    let mut discontinuity = false;
-    let mut pdt: Option<SystemTime> = None;
-    let mut extinf: Option<Duration> = None;
-    let mut current: Option<u64> = None;
-    // Starts segment `msn` with the pending tags, unless it is the current one.
-    let open = |out: &mut Listing,
-                current: &mut Option<u64>,
-                msn: u64,
-                generation: u64,
-                discontinuity: &mut bool,
-                pdt: &mut Option<SystemTime>| {
-        if *current == Some(msn) {
-            return;
+    for listed in &listing.segments {
+        if let Some(MediaName::Init { generation: g }) =
+            listed.map_uri.as_deref().and_then(parse_media_name)
+        {
+            generation = g;
         }
-        *current = Some(msn);
+        // A complete segment by its name; the open one by the name of its first part.
+        let msn = match &listed.uri {
+            Some(uri) => match parse_media_name(uri) {
+                Some(MediaName::Segment { msn }) => msn,
+                _ => continue,
+            },
+            None => match listing
+                .parts
+                .iter()
+                .find(|p| p.msn == listed.msn)
+                .and_then(|p| parse_media_name(&p.uri))
+            {
+                Some(MediaName::Part { msn, .. }) => msn,
+                _ => continue,
+            },
+        };
         out.segments.insert(
             msn,
             RestoredSegment {
                 msn,
-                program_date_time: pdt.take(),
+                program_date_time: listed.program_date_time,
                 generation,
-                discontinuity: std::mem::take(discontinuity),
+                discontinuity: listed.discontinuity,
                 parts: Vec::new(),
-                duration: None,
+                duration: listed.duration,
             },
         );
-    };
-    for line in text.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("#EXT-X-MAP:") {
-            if let Some(MediaName::Init { generation: g }) =
-                attribute(v, "URI").and_then(parse_media_name)
-            {
-                generation = g;
-            }
-        } else if line == "#EXT-X-DISCONTINUITY" {
-            discontinuity = true;
-        } else if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
-            pdt = parse_pdt(v);
-        } else if let Some(v) = line.strip_prefix("#EXT-X-PART:") {
-            let (Some(MediaName::Part { msn, .. }), Some(duration)) = (
-                attribute(v, "URI").and_then(parse_media_name),
-                attribute(v, "DURATION").and_then(seconds),
-            ) else {
-                continue;
-            };
-            open(
-                &mut out,
-                &mut current,
-                msn,
-                generation,
-                &mut discontinuity,
-                &mut pdt,
-            );
-            if let Some(seg) = out.segments.get_mut(&msn) {
-                seg.parts.push(Part {
-                    duration,
-                    independent: attribute(v, "INDEPENDENT") == Some("YES"),
+    }
+    for part in &listing.parts {
+        if let Some(MediaName::Part { msn, .. }) = parse_media_name(&part.uri) {
+            if let Some(segment) = out.segments.get_mut(&msn) {
+                segment.parts.push(Part {
+                    duration: part.duration,
+                    independent: part.independent,
                 });
-            }
-        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
-            extinf = seconds(v.split(',').next().unwrap_or(""));
-        } else if line == "#EXT-X-ENDLIST" {
-            out.ended = true;
-        } else if !line.starts_with('#') && !line.is_empty() {
-            if let (Some(MediaName::Segment { msn }), Some(d)) =
-                (parse_media_name(line), extinf.take())
-            {
-                open(
-                    &mut out,
-                    &mut current,
-                    msn,
-                    generation,
-                    &mut discontinuity,
-                    &mut pdt,
-                );
-                if let Some(seg) = out.segments.get_mut(&msn) {
-                    seg.duration = Some(d);
-                }
             }
         }
     }
@@ -325,6 +285,7 @@ pub fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use amphi_hls::playlist::parse_pdt;
 
     const LIVE: &str = "#EXTM3U
 #EXT-X-VERSION:9

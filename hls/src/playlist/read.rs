@@ -109,6 +109,25 @@ pub struct ListedPart {
     pub program_date_time: Option<SystemTime>,
 }
 
+/// One media segment as listed: a complete one (`EXTINF` and URI) or, last in a
+/// listing, the open one whose parts are listed but whose `EXTINF` is not yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedSegment {
+    /// Its position in the listing (`EXT-X-MEDIA-SEQUENCE` plus the segments before).
+    pub msn: u64,
+    /// `None` for the open segment.
+    pub uri: Option<String>,
+    /// The `EXTINF` duration; `None` for the open segment.
+    pub duration: Option<Duration>,
+    /// An `EXT-X-DISCONTINUITY` precedes it.
+    pub discontinuity: bool,
+    /// Its first sample, when the playlist has an `EXT-X-PROGRAM-DATE-TIME` (its own
+    /// or one before, carried on by the durations between).
+    pub program_date_time: Option<SystemTime>,
+    /// The `EXT-X-MAP` URI in force for it.
+    pub map_uri: Option<String>,
+}
+
 /// What a media playlist (full or delta, live or ended) lists.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MediaListing {
@@ -121,6 +140,9 @@ pub struct MediaListing {
     pub map_uri: Option<String>,
     /// URIs of the complete segments listed, in order.
     pub segment_uris: Vec<String>,
+    /// Every segment listed, in order, with the tags that apply to it; the last may be
+    /// the open one.
+    pub segments: Vec<ListedSegment>,
     pub parts: Vec<ListedPart>,
     /// The part the `EXT-X-PRELOAD-HINT` (TYPE=PART) names.
     pub hint: Option<(u64, u32)>,
@@ -159,6 +181,7 @@ pub fn read_media(text: &str) -> Result<MediaListing, ReadError> {
     let mut segment_pdt: Option<SystemTime> = None;
     let mut offset = Duration::ZERO;
     let mut in_segment = false;
+    let mut discontinuity = false;
     for (n, line) in lines {
         let bad = |tag| ReadError::BadTag { line: n + 1, tag };
         if line.is_empty() {
@@ -168,6 +191,9 @@ pub fn read_media(text: &str) -> Result<MediaListing, ReadError> {
             // A URI line: the segment an EXTINF opened.
             if std::mem::take(&mut in_segment) {
                 out.segment_uris.push(line.to_owned());
+                if let Some(segment) = out.segments.last_mut() {
+                    segment.uri = Some(line.to_owned());
+                }
             }
             continue;
         };
@@ -226,6 +252,14 @@ pub fn read_media(text: &str) -> Result<MediaListing, ReadError> {
                     .next()
                     .and_then(seconds)
                     .ok_or(bad("EXTINF"))?;
+                out.segments.push(ListedSegment {
+                    msn,
+                    uri: None,
+                    duration: Some(duration),
+                    discontinuity: std::mem::take(&mut discontinuity),
+                    program_date_time: segment_pdt,
+                    map_uri: out.map_uri.clone(),
+                });
                 segment_pdt = segment_pdt.and_then(|p| p.checked_add(duration));
                 offset = Duration::ZERO;
                 msn = msn.saturating_add(1);
@@ -236,6 +270,7 @@ pub fn read_media(text: &str) -> Result<MediaListing, ReadError> {
                 out.hint = attribute(value, "URI").and_then(part_position);
             }
             "EXT-X-ENDLIST" => out.ended = true,
+            "EXT-X-DISCONTINUITY" => discontinuity = true,
             "EXT-X-DATERANGE" => {
                 if let Some(range) = read_date_range(value).map_err(|_| bad("EXT-X-DATERANGE"))? {
                     out.date_ranges.push(range);
@@ -243,6 +278,17 @@ pub fn read_media(text: &str) -> Result<MediaListing, ReadError> {
             }
             _ => {}
         }
+    }
+    if index > 0 {
+        // Parts listed after the last EXTINF: the open segment.
+        out.segments.push(ListedSegment {
+            msn,
+            uri: None,
+            duration: None,
+            discontinuity,
+            program_date_time: segment_pdt,
+            map_uri: out.map_uri.clone(),
+        });
     }
     out.after_listed = (msn, index);
     Ok(out)
@@ -412,6 +458,61 @@ mod tests {
             .map(|p| ms(p.program_date_time.unwrap()) - ms(t0))
             .collect();
         assert_eq!(pdts, [0, 1000, 2000, 2333]);
+    }
+
+    #[test]
+    fn segments_carry_their_map_discontinuity_and_program_date_time() {
+        let text = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:4\n#EXT-X-MAP:URI=\"init-1.mp4\"\n\
+#EXT-X-PROGRAM-DATE-TIME:2026-11-30T10:00:08.000Z\n#EXTINF:2.0,\nseg4.m4s\n#EXTINF:1.5,\nseg5.m4s\n\
+#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\"\n\
+#EXT-X-PROGRAM-DATE-TIME:2026-11-30T10:01:00.000Z\n\
+#EXT-X-PART:DURATION=0.5,URI=\"part6.0.m4s\",INDEPENDENT=YES\n";
+        let pl = read_media(text).unwrap();
+        let t = |s| parse_pdt(s).unwrap();
+        let seen: Vec<_> = pl
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    s.msn,
+                    s.uri.as_deref(),
+                    s.duration.map(|d| d.as_millis()),
+                    s.discontinuity,
+                    s.map_uri.as_deref(),
+                    s.program_date_time,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    4,
+                    Some("seg4.m4s"),
+                    Some(2000),
+                    false,
+                    Some("init-1.mp4"),
+                    Some(t("2026-11-30T10:00:08Z"))
+                ),
+                (
+                    5,
+                    Some("seg5.m4s"),
+                    Some(1500),
+                    false,
+                    Some("init-1.mp4"),
+                    Some(t("2026-11-30T10:00:10Z"))
+                ),
+                (
+                    6,
+                    None,
+                    None,
+                    true,
+                    Some("init-2.mp4"),
+                    Some(t("2026-11-30T10:01:00Z"))
+                ),
+            ]
+        );
+        assert_eq!(pl.segment_uris, ["seg4.m4s", "seg5.m4s"]);
     }
 
     #[test]

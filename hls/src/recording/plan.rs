@@ -4,7 +4,7 @@
 //! media sequence numbers.
 
 use crate::names::{parse_media_name, MediaName};
-use crate::playlist::attribute;
+use crate::playlist::read_media;
 use std::time::Duration;
 
 /// Segments decoded with one init segment, one after the other.
@@ -71,53 +71,50 @@ impl Plan {
         self.ended |= later.ended;
     }
 
-    /// Reads a media playlist. Lines it does not need are skipped, and so is a segment
-    /// whose URI is not one of our segment names.
+    /// Reads a media playlist with the one playlist reader ([`read_media`]): a
+    /// segment whose URI is not one of our segment names is skipped, and a playlist
+    /// the reader refuses is an empty plan.
     pub fn from_playlist(text: &str) -> Plan {
-        let mut plan = Plan::default();
+        let Ok(listing) = read_media(text) else {
+            return Plan::default();
+        };
+        let mut plan = Plan {
+            runs: Vec::new(),
+            ended: listing.ended,
+        };
         let mut init = crate::names::init_name(0);
         let mut cut = true;
-        let mut extinf: Option<Duration> = None;
-        for line in text.lines().map(str::trim) {
-            if let Some(v) = line.strip_prefix("#EXT-X-MAP:") {
-                if let Some(uri) = attribute(v, "URI")
-                    .filter(|u| matches!(parse_media_name(u), Some(MediaName::Init { .. })))
-                {
-                    if uri != init {
-                        init = uri.to_owned();
-                        cut = true;
-                    }
+        for segment in &listing.segments {
+            if let Some(uri) = segment
+                .map_uri
+                .as_deref()
+                .filter(|u| matches!(parse_media_name(u), Some(MediaName::Init { .. })))
+            {
+                if uri != init {
+                    init = uri.to_owned();
+                    cut = true;
                 }
-            } else if line == "#EXT-X-DISCONTINUITY" {
-                cut = true;
-            } else if let Some(v) = line.strip_prefix("#EXTINF:") {
-                extinf = v
-                    .split(',')
-                    .next()
-                    .and_then(|s| s.trim().parse::<f64>().ok())
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok());
-            } else if line == "#EXT-X-ENDLIST" {
-                plan.ended = true;
-            } else if !line.starts_with('#') && !line.is_empty() {
-                let (Some(MediaName::Segment { msn }), Some(duration)) =
-                    (parse_media_name(line), extinf.take())
-                else {
-                    continue;
-                };
-                let follows = plan
-                    .runs
-                    .last()
-                    .and_then(|r| r.segments.last())
-                    .is_some_and(|(last, _)| last.checked_add(1) == Some(msn));
-                match plan.runs.last_mut() {
-                    Some(run) if !cut && follows => run.segments.push((msn, duration)),
-                    _ => plan.runs.push(Run {
-                        init: init.clone(),
-                        segments: vec![(msn, duration)],
-                    }),
-                }
-                cut = false;
             }
+            cut |= segment.discontinuity;
+            let (Some(MediaName::Segment { msn }), Some(duration)) = (
+                segment.uri.as_deref().and_then(parse_media_name),
+                segment.duration,
+            ) else {
+                continue;
+            };
+            let follows = plan
+                .runs
+                .last()
+                .and_then(|r| r.segments.last())
+                .is_some_and(|(last, _)| last.checked_add(1) == Some(msn));
+            match plan.runs.last_mut() {
+                Some(run) if !cut && follows => run.segments.push((msn, duration)),
+                _ => plan.runs.push(Run {
+                    init: init.clone(),
+                    segments: vec![(msn, duration)],
+                }),
+            }
+            cut = false;
         }
         plan
     }
