@@ -2,17 +2,18 @@
 //! the muxer's header bytes in, a yes, a no or "cannot tell" out).
 //!
 //! The muxer marks the first chunk of each fragment as a fragment start, and a segment
-//! begins there. At a session's end it can start a last fragment with the video frames
-//! left after the previous one closed, which are not a keyframe (the muxer lets the
-//! audio decide that the fragment was full once the video had ended): such a segment
-//! does not decode on its own. The sink asks [`starts_with_sync`] and keeps those
-//! frames in the open segment instead.
+//! begins there. At a session's end it can start a last fragment with what was left
+//! after the previous one closed: a few audio frames without video (the muxer lets the
+//! audio decide that the fragment was full once the video had ended), or video that is
+//! not a keyframe. Such a segment does not decode on its own. The sink asks
+//! [`starts_with_sync`] and keeps those chunks in the open segment instead.
 //!
-//! Reads `moof/traf/{tfhd,trun}` (ISO/IEC 14496-12 §8.8): a track's first sample flags
-//! come from the `trun`'s first-sample flags, else its first per-sample flags, else the
-//! `tfhd` defaults; `sample_is_non_sync_sample` (bit 16) clear means sync. Audio tracks
-//! carry only sync samples, so "every track starts on a sync sample" is "the video
-//! starts on a keyframe".
+//! Reads `moov/trak/{tkhd,mdia/hdlr}` of the init segment for the video track
+//! ([`video_track`]) and `moof/traf/{tfhd,trun}` (ISO/IEC 14496-12 §8.8) of a chunk: a
+//! track's first sample flags come from the `trun`'s first-sample flags, else its first
+//! per-sample flags, else the `tfhd` defaults; `sample_is_non_sync_sample` (bit 16)
+//! clear means sync. Without a known video track, every track must start on a sync
+//! sample (audio tracks carry only sync samples).
 
 /// `sample_is_non_sync_sample` in a sample's flags.
 const NON_SYNC: u32 = 0x0001_0000;
@@ -111,10 +112,43 @@ fn first_sample_flags(data: &[u8], body: usize, end: usize) -> Option<Option<u32
     Some(default)
 }
 
-/// `Some(true)` when every track of the `moof` in `header` that has samples starts
-/// on a sync sample, `Some(false)` when one does not, `None` when the bytes do not
-/// say (no `moof`, malformed, or flags left to the init segment's defaults).
-pub fn starts_with_sync(header: &[u8]) -> Option<bool> {
+/// The track ID of the (first) video track of an init segment.
+pub fn video_track(init: &[u8]) -> Option<u32> {
+    let top = boxes(init, 0, init.len())?;
+    let &(_, body, end) = top.iter().find(|(k, ..)| k == b"moov")?;
+    for (kind, b, e) in boxes(init, body, end)? {
+        if &kind != b"trak" {
+            continue;
+        }
+        let trak = boxes(init, b, e)?;
+        let Some(&(_, tkhd, _)) = trak.iter().find(|(k, ..)| k == b"tkhd") else {
+            continue;
+        };
+        let id_at = if init.get(tkhd) == Some(&1) {
+            tkhd + 20
+        } else {
+            tkhd + 12
+        };
+        let Some(&(_, mb, me)) = trak.iter().find(|(k, ..)| k == b"mdia") else {
+            continue;
+        };
+        let mdia = boxes(init, mb, me)?;
+        let Some(&(_, hdlr, _)) = mdia.iter().find(|(k, ..)| k == b"hdlr") else {
+            continue;
+        };
+        if init.get(hdlr + 8..hdlr + 12) == Some(b"vide") {
+            return u32_at(init, id_at);
+        }
+    }
+    None
+}
+
+/// Whether the `moof` in `header` starts on a sync sample: with `video` (its track
+/// ID, from [`video_track`]), whether that track has samples and starts on a keyframe;
+/// without, whether every track with samples starts on a sync sample. `None` when the
+/// bytes do not say (no `moof`, malformed, or flags left to the init segment's
+/// defaults).
+pub fn starts_with_sync(header: &[u8], video: Option<u32>) -> Option<bool> {
     let top = boxes(header, 0, header.len())?;
     let &(_, body, end) = top.iter().find(|(k, ..)| k == b"moof")?;
     let mut any = false;
@@ -122,13 +156,28 @@ pub fn starts_with_sync(header: &[u8]) -> Option<bool> {
         if &kind != b"traf" {
             continue;
         }
+        if let Some(v) = video {
+            let tfhd = boxes(header, b, e)?
+                .into_iter()
+                .find(|(k, ..)| k == b"tfhd")
+                .and_then(|(_, tb, _)| u32_at(header, tb + 4));
+            if tfhd != Some(v) {
+                continue;
+            }
+        }
         match first_sample_flags(header, b, e)? {
             Some(flags) if flags & NON_SYNC != 0 => return Some(false),
             Some(_) => any = true,
+            None if video.is_some() => return None,
             None => {}
         }
     }
-    any.then_some(true)
+    match (any, video) {
+        (true, _) => Some(true),
+        // The video track has no sample in this fragment.
+        (false, Some(_)) => Some(false),
+        (false, None) => None,
+    }
 }
 
 #[cfg(test)]
@@ -204,7 +253,7 @@ mod tests {
             traf_per_sample(1, 0x0200_0000),
             traf_defaults(2, 0x0200_0000),
         ]);
-        assert_eq!(starts_with_sync(&h), Some(true));
+        assert_eq!(starts_with_sync(&h, None), Some(true));
     }
 
     #[test]
@@ -213,9 +262,63 @@ mod tests {
             traf_per_sample(1, 0x0101_0000),
             traf_defaults(2, 0x0200_0000),
         ]);
-        assert_eq!(starts_with_sync(&h), Some(false));
+        assert_eq!(starts_with_sync(&h, None), Some(false));
         let alone = header(&[traf_per_sample(1, 0x0101_0000)]);
-        assert_eq!(starts_with_sync(&alone), Some(false));
+        assert_eq!(starts_with_sync(&alone, None), Some(false));
+    }
+
+    #[test]
+    fn with_the_video_track_known_audio_alone_does_not_start_a_segment() {
+        let both = header(&[
+            traf_per_sample(1, 0x0200_0000),
+            traf_defaults(2, 0x0200_0000),
+        ]);
+        assert_eq!(starts_with_sync(&both, Some(1)), Some(true));
+        let audio = header(&[traf_defaults(2, 0x0200_0000)]);
+        assert_eq!(starts_with_sync(&audio, Some(1)), Some(false));
+        assert_eq!(starts_with_sync(&audio, None), Some(true));
+        let delta = header(&[
+            traf_defaults(2, 0x0200_0000),
+            traf_per_sample(1, 0x0101_0000),
+        ]);
+        assert_eq!(starts_with_sync(&delta, Some(1)), Some(false));
+    }
+
+    #[test]
+    fn the_video_track_of_an_init_segment() {
+        let trak = |id: u32, handler: &[u8; 4], version: u8| {
+            let mut tkhd = vec![version, 0, 0, 7];
+            tkhd.extend(std::iter::repeat_n(0u8, if version == 1 { 16 } else { 8 }));
+            tkhd.extend_from_slice(&id.to_be_bytes());
+            tkhd.extend_from_slice(&[0; 60]);
+            let mut hdlr = vec![0u8; 8];
+            hdlr.extend_from_slice(handler);
+            hdlr.extend_from_slice(&[0; 13]);
+            let mdia = bx(
+                b"mdia",
+                &[bx(b"mdhd", &[0; 24]), bx(b"hdlr", &hdlr)].concat(),
+            );
+            bx(b"trak", &[bx(b"tkhd", &tkhd), mdia].concat())
+        };
+        let init = |traks: &[Vec<u8>]| {
+            let moov = bx(
+                b"moov",
+                &[vec![bx(b"mvhd", &[0; 100])], traks.to_vec()]
+                    .concat()
+                    .concat(),
+            );
+            [bx(b"ftyp", b"iso6"), moov].concat()
+        };
+        assert_eq!(
+            video_track(&init(&[trak(2, b"soun", 0), trak(1, b"vide", 0)])),
+            Some(1)
+        );
+        assert_eq!(video_track(&init(&[trak(5, b"vide", 1)])), Some(5));
+        assert_eq!(video_track(&init(&[trak(2, b"soun", 0)])), None);
+        let full = init(&[trak(2, b"soun", 0), trak(1, b"vide", 0)]);
+        for n in 0..full.len() {
+            let _ = video_track(&full[..n]);
+        }
     }
 
     #[test]
@@ -225,18 +328,18 @@ mod tests {
         body.extend_from_slice(&0x0200_0000u32.to_be_bytes());
         let trun = bx(b"trun", &full(TRUN_FIRST_SAMPLE_FLAGS, &body));
         let h = header(&[bx(b"traf", &[tfhd, trun].concat())]);
-        assert_eq!(starts_with_sync(&h), Some(true));
+        assert_eq!(starts_with_sync(&h, None), Some(true));
     }
 
     #[test]
     fn what_the_bytes_do_not_say_is_unknown() {
-        assert_eq!(starts_with_sync(b""), None);
-        assert_eq!(starts_with_sync(&bx(b"mdat", b"xx")), None);
+        assert_eq!(starts_with_sync(b"", None), None);
+        assert_eq!(starts_with_sync(&bx(b"mdat", b"xx"), Some(1)), None);
         // Flags only in the init segment's trex.
         let tfhd = bx(b"tfhd", &full(0, &1u32.to_be_bytes()));
         let trun = bx(b"trun", &full(0, &1u32.to_be_bytes()));
         assert_eq!(
-            starts_with_sync(&header(&[bx(b"traf", &[tfhd, trun].concat())])),
+            starts_with_sync(&header(&[bx(b"traf", &[tfhd, trun].concat())]), None),
             None
         );
         // Truncated anywhere: never a panic.
@@ -245,10 +348,11 @@ mod tests {
             traf_defaults(2, 0x0200_0000),
         ]);
         for n in 0..h.len() {
-            let _ = starts_with_sync(&h[..n]);
+            let _ = starts_with_sync(&h[..n], Some(1));
+            let _ = starts_with_sync(&h[..n], None);
         }
         let mut bad = h.clone();
         bad[3] = 3; // a box smaller than its header
-        assert_eq!(starts_with_sync(&bad), None);
+        assert_eq!(starts_with_sync(&bad, None), None);
     }
 }

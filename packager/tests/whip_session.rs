@@ -246,6 +246,25 @@ fn decode(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether the first video packet of `path` is a keyframe (ffprobe's `K` flag).
+fn first_video_is_keyframe(path: &Path) -> bool {
+    let out = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "packet=flags",
+        ],
+        path,
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .is_some_and(|flags| flags.starts_with('K'))
+}
+
 /// Starts a packager on `store` with `ladder` and hands it one browser-like (WHIP)
 /// session carrying H.264 `avcc` and Opus; returns where its frames go.
 async fn start_whip_session(
@@ -445,19 +464,14 @@ async fn browser_session_is_cut_on_the_segment_grid_with_aac_audio() {
                 "{rendition} {}: {streams}",
                 seg.uri
             );
+            // Every segment, the last one too (the session's end leaves no stub of
+            // delta frames), starts with a keyframe and decodes in full on its own.
+            assert!(
+                first_video_is_keyframe(&path),
+                "{rendition} {}: the segment does not start with a keyframe",
+                seg.uri
+            );
             let frames = decode(&path);
-            // Known defect: with the gap filler on grid-cut sessions, the session's
-            // end can leave a last segment of one frame that is not a keyframe (it
-            // does not decode alone). Reported, not hidden: every other segment must
-            // decode in full.
-            let last = std::ptr::eq(seg, media.segments.last().expect("segments"));
-            if last && frames == 0 && (seg.duration as f64) < 2.0 / FPS as f64 {
-                println!(
-                    "{rendition} {}: KNOWN DEFECT: final {} s stub without a keyframe",
-                    seg.uri, seg.duration
-                );
-                continue;
-            }
             assert!(
                 frames as f64 >= seg.duration as f64 * FPS as f64 * 0.8,
                 "{rendition} {}: {frames} frames decoded in {} s",
@@ -549,19 +563,14 @@ async fn a_resolution_change_mid_session_keeps_the_ladder() {
                 "428,240"
             };
             assert!(streams.contains(size), "{rendition} {}: {streams}", seg.uri);
+            // Every segment, the last one too (the session's end leaves no stub of
+            // delta frames), starts with a keyframe and decodes in full on its own.
+            assert!(
+                first_video_is_keyframe(&path),
+                "{rendition} {}: the segment does not start with a keyframe",
+                seg.uri
+            );
             let frames = decode(&path);
-            // Known defect: with the gap filler on grid-cut sessions, the session's
-            // end can leave a last segment of one frame that is not a keyframe (it
-            // does not decode alone). Reported, not hidden: every other segment must
-            // decode in full.
-            let last = std::ptr::eq(seg, media.segments.last().expect("segments"));
-            if last && frames == 0 && (seg.duration as f64) < 2.0 / FPS as f64 {
-                println!(
-                    "{rendition} {}: KNOWN DEFECT: final {} s stub without a keyframe",
-                    seg.uri, seg.duration
-                );
-                continue;
-            }
             assert!(
                 frames as f64 >= seg.duration as f64 * FPS as f64 * 0.8,
                 "{rendition} {}: {frames} frames decoded in {} s",

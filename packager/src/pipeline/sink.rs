@@ -34,6 +34,8 @@ pub(super) fn install_sink(sink: &gst_app::AppSink, out: SinkOutput) {
         fragment_start: bool,
     }
     let mut pending: Option<Pending> = None;
+    // From the init segment: which track must start each segment on a keyframe.
+    let mut video_track: Option<u32> = None;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
@@ -46,6 +48,7 @@ pub(super) fn install_sink(sink: &gst_app::AppSink, out: SinkOutput) {
                 if flags.contains(gst::BufferFlags::HEADER)
                     && flags.contains(gst::BufferFlags::DISCONT)
                 {
+                    video_track = crate::moof::video_track(&map);
                     let _ = events.send(PipelineEvent::Output {
                         rendition,
                         output: MuxOutput::Init(Bytes::copy_from_slice(&map)),
@@ -66,10 +69,10 @@ pub(super) fn install_sink(sink: &gst_app::AppSink, out: SinkOutput) {
                         data,
                         pts: pts.unwrap_or(gst::ClockTime::ZERO),
                         duration: buffer.duration().unwrap_or(gst::ClockTime::ZERO),
-                        // A fragment the muxer starts on a delta frame (at a
-                        // session's end) stays in the open segment (see `moof`).
+                        // A fragment the muxer starts without a keyframe (audio
+                        // alone at a session's end) stays in the open segment.
                         fragment_start: !flags.contains(gst::BufferFlags::DELTA_UNIT)
-                            && crate::moof::starts_with_sync(&map) != Some(false),
+                            && crate::moof::starts_with_sync(&map, video_track) != Some(false),
                     });
                 } else if let Some(p) = pending.as_mut() {
                     p.data.extend_from_slice(&map);
