@@ -63,8 +63,10 @@ targets! {
     amphi_ingest::annexb_avcc,
     amphi_ingest::rtp_h264,
     amphi_ingest::srt_ts,
+    amphi_ingest::ertmp,
     amphi_origin::playlist_query,
     amphi_origin::viewer_token,
     amphi_origin::edge_playlist,
+    amphi_origin::cmcd,
     amphi_qa::qa_post_body,
 }

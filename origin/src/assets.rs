@@ -1,6 +1,7 @@
 //! The player pages and their assets, embedded at build time from `player/dist/`
 //! (see `build.rs`): `/`, `/watch/{event}`, `/embed/{event}`, `/moderate/{event}`,
-//! `/present/{event}`, `/publish/{event}`, `/caption/{event}` and `/assets/{file}`.
+//! `/present/{event}`, `/publish/{event}`, `/caption/{event}`, `/preview/{event}` (the
+//! green room) and `/assets/{file}`.
 
 use crate::live::valid_event;
 use crate::AppState;
@@ -77,6 +78,7 @@ enum Page {
     Caption,
     Present,
     Publish,
+    Preview,
 }
 
 impl Page {
@@ -89,6 +91,7 @@ impl Page {
             Page::Caption => "caption.html",
             Page::Present => "present.html",
             Page::Publish => "publish.html",
+            Page::Preview => "preview.html",
         }
     }
 
@@ -98,7 +101,7 @@ impl Page {
         match self {
             // Moderator tokens and stream keys live in these pages' addresses: never
             // cached nor framed, nor sent on as a referrer.
-            Page::Moderate | Page::Caption | Page::Publish => {
+            Page::Moderate | Page::Caption | Page::Publish | Page::Preview => {
                 h.push((header::CACHE_CONTROL, "no-store"));
                 h.push((header::X_FRAME_OPTIONS, "DENY"));
                 h.push((header::REFERRER_POLICY, "no-referrer"));
@@ -119,7 +122,9 @@ impl Page {
     /// follow the event's embed setting instead).
     fn default_frame_ancestors(self) -> &'static str {
         match self {
-            Page::Moderate | Page::Caption | Page::Publish => "frame-ancestors 'none'",
+            Page::Moderate | Page::Caption | Page::Publish | Page::Preview => {
+                "frame-ancestors 'none'"
+            }
             Page::Index | Page::Present => "frame-ancestors 'self'",
             Page::Watch | Page::Embed => "frame-ancestors *",
         }
@@ -242,6 +247,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             get(
                 |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
                     event_page(&s, Page::Publish, &e).await
+                },
+            ),
+        )
+        .route(
+            "/preview/{event}",
+            get(
+                |State(s): State<Arc<AppState>>, Path(e): Path<String>| async move {
+                    event_page(&s, Page::Preview, &e).await
                 },
             ),
         )

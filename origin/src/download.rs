@@ -80,6 +80,13 @@ async fn handle(
         )
         .into_response();
     }
+    if state.catalog.preview(&event).in_preview {
+        debug!(%event, "recording download refused: the event is in preview");
+        return refused(
+            StatusCode::NOT_FOUND,
+            "the event has not started: it is in preview",
+        );
+    }
     let access = state.catalog.access(&event);
     if let Err(e) = check_access(&access, &event, token.as_deref(), unix_now()) {
         debug!(%event, reason = %e, "recording download refused");

@@ -102,3 +102,27 @@ pub fn edge_playlist(data: &[u8]) {
     }
     let _ = amphi_hls::playlist::read_multivariant(&text);
 }
+
+/// CMCD from a query and headers: input is `query \n header value`. Never panics, and
+/// what it keeps stays within the bounds (a session id of at most `MAX_SID_CHARS`
+/// printable characters).
+pub fn cmcd(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (query, header) = text.split_once('\n').unwrap_or((&text, ""));
+    let mut headers = axum::http::HeaderMap::new();
+    if let Ok(v) = axum::http::HeaderValue::from_str(header) {
+        headers.insert("cmcd-session", v);
+    }
+    for c in [
+        crate::cmcd::from_request(Some(query), &headers),
+        Some(crate::cmcd::parse(&text)),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(sid) = &c.sid {
+            assert!(!sid.is_empty() && sid.chars().count() <= crate::cmcd::MAX_SID_CHARS);
+            assert!(sid.chars().all(|ch| ch.is_ascii_graphic() && ch != '"'));
+        }
+    }
+}

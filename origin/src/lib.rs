@@ -16,6 +16,8 @@
 //! - Private events need a viewer token as one path segment,
 //!   `/live/{event}/t/{token}/…`, shared by a cohort so caches still collapse requests:
 //!   none gives 401, an invalid or expired one 403. Public events accept either form.
+//! - An event in preview (the green room) is served only on `/live/{event}/p/{key}/…`,
+//!   `private, no-store`; its viewer paths answer 404 until Go live ([`preview`]).
 //!
 //! Routes: `/live/{event}/…` (with `recording.mp4`, the whole recording as one file),
 //! `/api/events`, `/healthz`, and the player pages
@@ -25,6 +27,7 @@
 mod assets;
 pub mod budget;
 pub mod client_addr;
+pub mod cmcd;
 mod download;
 mod dvr;
 mod edge;
@@ -34,6 +37,7 @@ pub mod listener;
 mod live;
 pub mod metrics;
 pub mod notify;
+pub mod preview;
 mod query;
 pub mod token;
 mod waiters;
@@ -87,6 +91,12 @@ pub trait EventCatalog: Send + Sync + 'static {
     /// `https://moodle.example.edu`); `None` or an empty list lets any site embed it.
     fn frame_ancestors(&self, _event: &str) -> Option<Vec<String>> {
         None
+    }
+
+    /// The event's green room ([`preview`]): whether viewers wait, and the key of its
+    /// preview paths. By default every event is open and has no preview path.
+    fn preview(&self, _event: &str) -> preview::Preview {
+        preview::Preview::default()
     }
 }
 

@@ -10,7 +10,7 @@ use crate::client_addr::ClientAddr;
 use crate::edge::{self, decide_media, decide_playlist, MediaDecision, PlaylistDecision};
 use crate::token::{self, TokenError};
 use crate::waiters::Watch;
-use crate::{query, Access, AppState};
+use crate::{preview, query, Access, AppState};
 use amphi_hls::names::{self, MediaName};
 use amphi_hls::playlist::PlaylistEdge;
 use amphi_hls::store::{ContentType, Object, Store, StoreError};
@@ -52,6 +52,8 @@ pub(crate) enum LiveError {
     Unauthorized,
     #[error(transparent)]
     Forbidden(TokenError),
+    #[error("wrong preview key for this event")]
+    BadPreviewKey,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -63,7 +65,7 @@ impl LiveError {
             LiveError::NotFound(_) => StatusCode::NOT_FOUND,
             LiveError::Unavailable(_) | LiveError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             LiveError::Unauthorized => StatusCode::UNAUTHORIZED,
-            LiveError::Forbidden(_) => StatusCode::FORBIDDEN,
+            LiveError::Forbidden(_) | LiveError::BadPreviewKey => StatusCode::FORBIDDEN,
             LiveError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -165,6 +167,9 @@ pub(crate) fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
     let Some((event, rest)) = path.strip_prefix("/live/").and_then(|p| p.split_once('/')) else {
         return path.into();
     };
+    if let (Some(_), name) = preview::split_preview(rest) {
+        return format!("/live/{event}/p/<key>/{name}").into();
+    }
     match split_token(rest) {
         (Some(_), name) => format!("/live/{event}/t/<token>/{name}").into(),
         (None, _) => path.into(),
@@ -184,12 +189,34 @@ pub(crate) async fn handle(
     client: Option<Extension<ClientAddr>>,
     uri: Uri,
 ) -> Response {
-    let (token, name) = split_token(&rest);
-    let allowed = check_access(&state.catalog.access(&event), &event, token, unix_now());
+    let (preview_key, rest) = preview::split_preview(&rest);
+    let (token, name) = split_token(rest);
+    let gate = preview::gate(&state.catalog.preview(&event), preview_key);
+    let allowed = match gate {
+        preview::Gate::Viewer => {
+            check_access(&state.catalog.access(&event), &event, token, unix_now())
+        }
+        preview::Gate::Preview => Ok(()),
+        preview::Gate::NotYet => Err(LiveError::NotFound(
+            "the event has not started: it is in preview",
+        )),
+        preview::Gate::BadKey => Err(LiveError::BadPreviewKey),
+    };
     let client = client.map(|Extension(c)| c.0);
     let result = match allowed {
         Ok(()) => serve(&state, &event, name, uri.query(), client).await,
         Err(e) => Err(e),
+    };
+    // Preview answers are for the lecturer and moderators only: never kept by a cache.
+    let result = match (gate, result) {
+        (preview::Gate::Preview, Ok(mut res)) => {
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(preview::CACHE_PREVIEW),
+            );
+            Ok(res)
+        }
+        (_, result) => result,
     };
     match result {
         Ok(res) => res,
@@ -517,6 +544,10 @@ mod tests {
         );
         assert_eq!(redact_path("/live/ev/master.m3u8"), "/live/ev/master.m3u8");
         assert_eq!(redact_path("/watch/ev"), "/watch/ev");
+        assert_eq!(
+            redact_path("/live/ev/p/secretkey/720p/index.m3u8"),
+            "/live/ev/p/<key>/720p/index.m3u8"
+        );
     }
 
     #[test]
