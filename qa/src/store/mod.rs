@@ -29,6 +29,7 @@ use crate::events::{Change, ChangeRecord};
 use crate::model::{NewQuestion, Question, Status};
 
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 pub use postgres::PgStore;

@@ -8,75 +8,28 @@
 //! the same per-event order. After a lost LISTEN connection the listener
 //! reconnects and catches up from the last sequence it forwarded per event.
 
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use futures_util::StreamExt;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_postgres::NoTls;
 
-use super::{
-    kind_from_db, status_from_db, votes_from_db, Activity, Actor, Hub, QaStore, QaTx, Snapshot,
-    Window,
-};
+use super::rows::{self, QUESTION_COLS};
+use super::{votes_from_db, Activity, Actor, Hub, QaStore, QaTx, Snapshot, Window};
 use crate::chapters::{Chapter, MarkerKind};
 use crate::error::StoreError;
 use crate::events::ChangeRecord;
 use crate::model::{NewQuestion, ProgramTime, Question, Status};
 
+mod listen;
+use listen::listen_loop;
+
 /// The NOTIFY channel shared by every origin.
 pub const CHANNEL: &str = "amphi_qa";
 /// Pooled connections per process.
 pub const POOL_SIZE: usize = 16;
-const PAGE: u32 = 1000;
-
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE qa_events (event TEXT PRIMARY KEY, last_seq BIGINT NOT NULL DEFAULT 0);
-CREATE TABLE qa_questions (
-    id BIGSERIAL PRIMARY KEY,
-    event TEXT NOT NULL,
-    viewer TEXT NOT NULL,
-    name TEXT,
-    text TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    program_time BIGINT,
-    status TEXT NOT NULL,
-    pinned BOOLEAN NOT NULL DEFAULT FALSE,
-    votes BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX qa_questions_by_viewer ON qa_questions (event, viewer, created_at);
-CREATE INDEX qa_questions_by_event ON qa_questions (event, id);
-CREATE TABLE qa_votes (
-    question_id BIGINT NOT NULL,
-    viewer TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    PRIMARY KEY (question_id, viewer)
-);
-CREATE TABLE qa_bans (
-    event TEXT NOT NULL,
-    viewer TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    PRIMARY KEY (event, viewer)
-);
-CREATE TABLE qa_changes (
-    event TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    moderator TEXT NOT NULL,
-    viewer TEXT,
-    PRIMARY KEY (event, seq)
-);
-"#,
-    super::MIGRATION_2,
-    super::MIGRATION_3,
-];
-
-const QUESTION_COLS: &str =
-    "id, event, viewer, name, text, created_at, program_time, status, pinned, votes";
 
 /// Q&A storage in PostgreSQL, shared by any number of processes.
 pub struct PgStore {
@@ -168,7 +121,11 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
         .await?;
     let version: i32 = row.try_get(0)?;
     let start = usize::try_from(version).unwrap_or(usize::MAX);
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+    for (i, sql) in rows::migrations(rows::POSTGRES)
+        .iter()
+        .enumerate()
+        .skip(start)
+    {
         tx.batch_execute(sql).await?;
         let v = i32::try_from(i + 1).unwrap_or(i32::MAX);
         tx.execute("INSERT INTO qa_schema_version (version) VALUES ($1)", &[&v])
@@ -176,34 +133,6 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     }
     tx.commit().await?;
     Ok(())
-}
-
-fn question_from_row(r: &Row) -> Result<Question, StoreError> {
-    let status: String = r.try_get(7)?;
-    let votes: i64 = r.try_get(9)?;
-    Ok(Question {
-        id: r.try_get(0)?,
-        event: r.try_get(1)?,
-        viewer: r.try_get(2)?,
-        name: r.try_get(3)?,
-        text: r.try_get(4)?,
-        created_at: r.try_get(5)?,
-        program_time: r
-            .try_get::<_, Option<i64>>(6)?
-            .map(ProgramTime::from_unix_millis),
-        status: status_from_db(&status)?,
-        pinned: r.try_get(8)?,
-        votes: votes_from_db(votes)?,
-    })
-}
-
-fn change_from_row(r: &Row) -> Result<ChangeRecord, StoreError> {
-    Ok(ChangeRecord {
-        event: r.try_get(0)?,
-        seq: r.try_get(1)?,
-        moderator: r.try_get(2)?,
-        viewer: r.try_get(3)?,
-    })
 }
 
 /// A transaction on one pooled connection. Without the event lock it is plain
@@ -233,14 +162,6 @@ impl PgTx {
     }
 }
 
-fn window_from_row(r: &Row) -> Result<Window, StoreError> {
-    let count: i64 = r.try_get(0)?;
-    Ok(Window {
-        count: u64::try_from(count).unwrap_or(0),
-        oldest_ms: r.try_get(1)?,
-    })
-}
-
 #[async_trait]
 impl QaStore for PgStore {
     async fn begin(&self, event: &str, lock_event: bool) -> Result<Box<dyn QaTx>, StoreError> {
@@ -255,11 +176,7 @@ impl QaStore for PgStore {
             c.batch_execute("BEGIN").await?;
             tx.in_transaction = true;
             let c = tx.client()?;
-            c.execute(
-                "INSERT INTO qa_events (event, last_seq) VALUES ($1, 0) ON CONFLICT (event) DO NOTHING",
-                &[&event],
-            )
-            .await?;
+            c.execute(rows::ENSURE_EVENT, &[&event]).await?;
             let row = c
                 .query_one(
                     "SELECT last_seq FROM qa_events WHERE event = $1 FOR UPDATE",
@@ -279,10 +196,7 @@ impl QaStore for PgStore {
             .read_only(true)
             .start()
             .await?;
-        let seq = match tx
-            .query_opt("SELECT last_seq FROM qa_events WHERE event = $1", &[&event])
-            .await?
-        {
+        let seq = match tx.query_opt(rows::LAST_SEQ, &[&event]).await? {
             Some(r) => r.try_get(0)?,
             None => 0,
         };
@@ -294,7 +208,7 @@ impl QaStore for PgStore {
             .await?;
         let questions = rows
             .iter()
-            .map(question_from_row)
+            .map(rows::question)
             .collect::<Result<Vec<_>, _>>()?;
         tx.commit().await?;
         Ok(Snapshot { seq, questions })
@@ -312,15 +226,8 @@ impl QaStore for PgStore {
 
     async fn secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
         let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO qa_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                &[&name, &fresh],
-            )
-            .await?;
-        let row = client
-            .query_one("SELECT value FROM qa_secrets WHERE name = $1", &[&name])
-            .await?;
+        client.execute(rows::STORE_SECRET, &[&name, &fresh]).await?;
+        let row = client.query_one(rows::SECRET, &[&name]).await?;
         Ok(row.try_get(0)?)
     }
 
@@ -330,26 +237,8 @@ impl QaStore for PgStore {
 
     async fn chapters(&self, event: &str) -> Result<Vec<Chapter>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT id, event, kind, text, program_time, created_at FROM qa_chapters
-                 WHERE event = $1 ORDER BY program_time, id",
-                &[&event],
-            )
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let kind: String = r.try_get(2)?;
-            out.push(Chapter {
-                id: r.try_get(0)?,
-                event: r.try_get(1)?,
-                kind: kind_from_db(&kind)?,
-                text: r.try_get(3)?,
-                program_time: ProgramTime::from_unix_millis(r.try_get(4)?),
-                created_at: r.try_get(5)?,
-            });
-        }
-        Ok(out)
+        let rows = client.query(rows::CHAPTERS, &[&event]).await?;
+        rows.iter().map(rows::chapter).collect()
     }
 }
 
@@ -362,10 +251,7 @@ impl QaTx for PgTx {
     async fn is_banned(&mut self, event: &str, viewer: &str) -> Result<bool, StoreError> {
         Ok(self
             .client()?
-            .query_opt(
-                "SELECT 1 FROM qa_bans WHERE event = $1 AND viewer = $2",
-                &[&event, &viewer],
-            )
+            .query_opt(rows::IS_BANNED, &[&event, &viewer])
             .await?
             .is_some())
     }
@@ -377,10 +263,7 @@ impl QaTx for PgTx {
     ) -> Result<Option<i64>, StoreError> {
         match self
             .client()?
-            .query_opt(
-                "SELECT until_ms FROM qa_address_bans WHERE event = $1 AND addr = $2",
-                &[&event, &addr],
-            )
+            .query_opt(rows::ADDRESS_BANNED_UNTIL, &[&event, &addr])
             .await?
         {
             Some(r) => Ok(Some(r.try_get(0)?)),
@@ -402,14 +285,11 @@ impl QaTx for PgTx {
         let row = self
             .client()?
             .query_one(
-                &format!(
-                    "SELECT COUNT(*), MIN(created_at) FROM qa_activity
-                     WHERE event = $1 AND kind = $2 AND {column} = $3 AND created_at > $4"
-                ),
+                &rows::activity_sql(column),
                 &[&event, &kind.as_str(), &who, &since_ms],
             )
             .await?;
-        window_from_row(&row)
+        rows::window(&row)
     }
 
     async fn log_activity(
@@ -423,12 +303,12 @@ impl QaTx for PgTx {
     ) -> Result<(), StoreError> {
         let c = self.client()?;
         c.execute(
-            "DELETE FROM qa_activity WHERE event = $1 AND kind = $2 AND created_at < $3",
+            rows::FORGET_ACTIVITY,
             &[&event, &kind.as_str(), &forget_before_ms],
         )
         .await?;
         c.execute(
-            "INSERT INTO qa_activity (event, kind, viewer, addr, created_at) VALUES ($1, $2, $3, $4, $5)",
+            rows::LOG_ACTIVITY,
             &[&event, &kind.as_str(), &viewer, &addr, &now_ms],
         )
         .await?;
@@ -442,11 +322,7 @@ impl QaTx for PgTx {
     ) -> Result<Option<String>, StoreError> {
         match self
             .client()?
-            .query_opt(
-                "SELECT addr FROM qa_activity WHERE event = $1 AND viewer = $2 AND addr IS NOT NULL
-                 ORDER BY created_at DESC LIMIT 1",
-                &[&event, &viewer],
-            )
+            .query_opt(rows::LAST_ADDRESS, &[&event, &viewer])
             .await?
         {
             Some(r) => Ok(r.try_get(0)?),
@@ -463,9 +339,16 @@ impl QaTx for PgTx {
         let row = self
             .client()?
             .query_one(
-                "INSERT INTO qa_questions (event, viewer, name, text, created_at, program_time, status)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                &[&q.event, &q.viewer, &q.name, &q.text, &now_ms, &q.program_time.map(ProgramTime::unix_millis), &status.as_str()],
+                &format!("{} RETURNING id", rows::INSERT_QUESTION),
+                &[
+                    &q.event,
+                    &q.viewer,
+                    &q.name,
+                    &q.text,
+                    &now_ms,
+                    &q.program_time.map(ProgramTime::unix_millis),
+                    &status.as_str(),
+                ],
             )
             .await?;
         Ok(row.try_get(0)?)
@@ -480,7 +363,7 @@ impl QaTx for PgTx {
             )
             .await?
         {
-            Some(r) => Ok(Some(question_from_row(&r)?)),
+            Some(r) => Ok(Some(rows::question(&r)?)),
             None => Ok(None),
         }
     }
@@ -493,30 +376,18 @@ impl QaTx for PgTx {
     ) -> Result<Option<u32>, StoreError> {
         let c = self.client()?;
         let inserted = c
-            .execute(
-                "INSERT INTO qa_votes (question_id, viewer, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-                &[&id, &viewer, &now_ms],
-            )
+            .execute(rows::INSERT_VOTE, &[&id, &viewer, &now_ms])
             .await?;
         if inserted == 0 {
             return Ok(None);
         }
-        let row = c
-            .query_one(
-                "UPDATE qa_questions SET votes = votes + 1 WHERE id = $1 RETURNING votes",
-                &[&id],
-            )
-            .await?;
+        let row = c.query_one(rows::COUNT_VOTE, &[&id]).await?;
         Ok(Some(votes_from_db(row.try_get(0)?)?))
     }
 
     async fn set_state(&mut self, id: i64, status: Status, pinned: bool) -> Result<(), StoreError> {
         self.client()?
-            .execute(
-                "UPDATE qa_questions SET status = $2, pinned = $3 WHERE id = $1",
-                &[&id, &status.as_str(), &pinned],
-            )
+            .execute(rows::SET_STATE, &[&id, &status.as_str(), &pinned])
             .await?;
         Ok(())
     }
@@ -534,7 +405,7 @@ impl QaTx for PgTx {
             .await?;
         let mut out = rows
             .iter()
-            .map(question_from_row)
+            .map(rows::question)
             .collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|q| q.id);
         Ok(out)
@@ -542,11 +413,7 @@ impl QaTx for PgTx {
 
     async fn ban(&mut self, event: &str, viewer: &str, now_ms: i64) -> Result<(), StoreError> {
         self.client()?
-            .execute(
-                "INSERT INTO qa_bans (event, viewer, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-                &[&event, &viewer, &now_ms],
-            )
+            .execute(rows::BAN, &[&event, &viewer, &now_ms])
             .await?;
         Ok(())
     }
@@ -571,10 +438,7 @@ impl QaTx for PgTx {
     async fn count_chapters(&mut self, event: &str, kind: MarkerKind) -> Result<i64, StoreError> {
         let row = self
             .client()?
-            .query_one(
-                "SELECT COUNT(*) FROM qa_chapters WHERE event = $1 AND kind = $2",
-                &[&event, &kind.as_str()],
-            )
+            .query_one(rows::COUNT_CHAPTERS, &[&event, &kind.as_str()])
             .await?;
         Ok(row.try_get(0)?)
     }
@@ -583,8 +447,7 @@ impl QaTx for PgTx {
         let n = self
             .client()?
             .execute(
-                "INSERT INTO qa_chapters (event, id, kind, text, program_time, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event, id) DO NOTHING",
+                rows::INSERT_CHAPTER,
                 &[
                     &chapter.event,
                     &chapter.id,
@@ -635,16 +498,13 @@ async fn record<C: GenericClient>(
     };
     for c in changes {
         tx.execute(
-            "INSERT INTO qa_changes (event, seq, created_at, moderator, viewer) VALUES ($1, $2, $3, $4, $5)",
+            rows::INSERT_CHANGE,
             &[&c.event, &c.seq, &now_ms, &c.moderator, &c.viewer],
         )
         .await?;
     }
-    tx.execute(
-        "UPDATE qa_events SET last_seq = $2 WHERE event = $1",
-        &[&last.event, &last.seq],
-    )
-    .await?;
+    tx.execute(rows::ADVANCE_SEQ, &[&last.event, &last.seq])
+        .await?;
     let payload = format!("{} {} {}", first.seq, last.seq, last.event);
     tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
         .await?;
@@ -658,140 +518,7 @@ async fn fetch_changes<C: GenericClient>(
     limit: i64,
 ) -> Result<Vec<ChangeRecord>, StoreError> {
     let rows = c
-        .query(
-            "SELECT event, seq, moderator, viewer FROM qa_changes
-             WHERE event = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            &[&event, &after, &limit],
-        )
+        .query(rows::CHANGES_SINCE, &[&event, &after, &limit])
         .await?;
-    rows.iter().map(change_from_row).collect()
-}
-
-/// Parses a NOTIFY payload `"<first> <last> <event>"`.
-fn parse_payload(p: &str) -> Option<(i64, i64, &str)> {
-    let mut it = p.splitn(3, ' ');
-    let first = it.next()?.parse().ok()?;
-    let last = it.next()?.parse().ok()?;
-    let event = it.next()?;
-    (first <= last && !event.is_empty()).then_some((first, last, event))
-}
-
-type Ready = tokio::sync::oneshot::Sender<Result<(), StoreError>>;
-
-async fn listen_loop(config: tokio_postgres::Config, pool: Pool, hub: Weak<Hub>, ready: Ready) {
-    let mut forwarded: HashMap<String, i64> = HashMap::new();
-    let mut ready = Some(ready);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let result = listen_once(&config, &pool, &hub, &mut forwarded, &mut ready).await;
-        if let Err(e) = result {
-            if let Some(r) = ready.take() {
-                let _ = r.send(Err(e));
-                return;
-            }
-            tracing::warn!(error = %e, "q&a LISTEN connection lost; reconnecting");
-        }
-        if hub.strong_count() == 0 {
-            return;
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-async fn listen_once(
-    config: &tokio_postgres::Config,
-    pool: &Pool,
-    hub: &Weak<Hub>,
-    forwarded: &mut HashMap<String, i64>,
-    ready: &mut Option<Ready>,
-) -> Result<(), StoreError> {
-    let (client, mut conn) = config.connect(NoTls).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
-        while let Some(m) = messages.next().await {
-            match m {
-                Ok(AsyncMessage::Notification(n)) => {
-                    if tx.send(n.payload().to_owned()).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "q&a LISTEN connection error");
-                    break;
-                }
-            }
-        }
-    });
-    let result = async {
-        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-        if let Some(r) = ready.take() {
-            let _ = r.send(Ok(()));
-        }
-        // Catch up on whatever was committed while we were not listening.
-        let known: Vec<(String, i64)> = forwarded.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        for (event, seq) in known {
-            forward(pool, hub, forwarded, &event, seq, i64::MAX).await?;
-        }
-        while let Some(payload) = rx.recv().await {
-            let Some((first, last, event)) = parse_payload(&payload) else {
-                tracing::debug!(payload, "ignoring malformed q&a notification");
-                continue;
-            };
-            let from = forwarded.get(event).copied().unwrap_or(first - 1);
-            if last > from {
-                forward(pool, hub, forwarded, event, from, last).await?;
-            }
-        }
-        Ok::<(), StoreError>(())
-    }
-    .await;
-    driver.abort();
-    result
-}
-
-/// Reads changes `(after, upto]` of `event` and publishes them locally.
-async fn forward(
-    pool: &Pool,
-    hub: &Weak<Hub>,
-    forwarded: &mut HashMap<String, i64>,
-    event: &str,
-    mut after: i64,
-    upto: i64,
-) -> Result<(), StoreError> {
-    let client = get(pool).await?;
-    loop {
-        let page = fetch_changes(&client, event, after, i64::from(PAGE)).await?;
-        let full = page.len() >= PAGE as usize;
-        let Some(hub) = hub.upgrade() else {
-            return Ok(());
-        };
-        for c in page {
-            if c.seq > upto {
-                break;
-            }
-            after = c.seq;
-            hub.publish(c.into());
-        }
-        forwarded.insert(event.to_owned(), after);
-        if !full || after >= upto {
-            return Ok(());
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_payload;
-
-    #[test]
-    fn payloads() {
-        assert_eq!(parse_payload("3 5 cs101"), Some((3, 5, "cs101")));
-        assert_eq!(parse_payload("5 3 cs101"), None);
-        assert_eq!(parse_payload("x 3 cs101"), None);
-        assert_eq!(parse_payload("3 3"), None);
-        assert_eq!(parse_payload("3 3 "), None);
-    }
+    rows.iter().map(rows::change).collect()
 }

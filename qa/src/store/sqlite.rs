@@ -11,59 +11,12 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::{
-    kind_from_db, status_from_db, votes_from_db, Activity, Actor, Hub, QaStore, QaTx, Snapshot,
-    Window,
-};
+use super::rows::{self, sqlite_sql as sql, QUESTION_COLS};
+use super::{votes_from_db, Activity, Actor, Hub, QaStore, QaTx, Snapshot, Window};
 use crate::chapters::{Chapter, MarkerKind};
 use crate::error::StoreError;
 use crate::events::ChangeRecord;
 use crate::model::{NewQuestion, ProgramTime, Question, Status};
-
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE qa_events (event TEXT PRIMARY KEY, last_seq INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE qa_questions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event TEXT NOT NULL,
-    viewer TEXT NOT NULL,
-    name TEXT,
-    text TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    program_time INTEGER,
-    status TEXT NOT NULL,
-    pinned INTEGER NOT NULL DEFAULT 0,
-    votes INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX qa_questions_by_viewer ON qa_questions (event, viewer, created_at);
-CREATE INDEX qa_questions_by_event ON qa_questions (event, id);
-CREATE TABLE qa_votes (
-    question_id INTEGER NOT NULL,
-    viewer TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (question_id, viewer)
-);
-CREATE TABLE qa_bans (
-    event TEXT NOT NULL,
-    viewer TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (event, viewer)
-);
-CREATE TABLE qa_changes (
-    event TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    moderator TEXT NOT NULL,
-    viewer TEXT,
-    PRIMARY KEY (event, seq)
-);
-"#,
-    super::MIGRATION_2,
-    super::MIGRATION_3,
-];
-
-const QUESTION_COLS: &str =
-    "id, event, viewer, name, text, created_at, program_time, status, pinned, votes";
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -152,7 +105,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let start = usize::try_from(version).unwrap_or(usize::MAX);
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+    for (i, sql) in rows::migrations(rows::SQLITE)
+        .iter()
+        .enumerate()
+        .skip(start)
+    {
         tx.execute_batch(sql)?;
         tx.pragma_update(
             None,
@@ -164,36 +121,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn row_to_question(r: &Row<'_>) -> rusqlite::Result<(Question, String, i64)> {
-    let status: String = r.get(7)?;
-    let votes: i64 = r.get(9)?;
-    Ok((
-        Question {
-            id: r.get(0)?,
-            event: r.get(1)?,
-            viewer: r.get(2)?,
-            name: r.get(3)?,
-            text: r.get(4)?,
-            created_at: r.get(5)?,
-            program_time: r
-                .get::<_, Option<i64>>(6)?
-                .map(ProgramTime::from_unix_millis),
-            status: Status::Pending,
-            pinned: r.get(8)?,
-            votes: 0,
-        },
-        status,
-        votes,
-    ))
-}
-
-fn finish(raw: (Question, String, i64)) -> Result<Question, StoreError> {
-    let (mut q, status, votes) = raw;
-    q.status = status_from_db(&status)?;
-    q.votes = votes_from_db(votes)?;
-    Ok(q)
-}
-
 fn questions(
     conn: &Connection,
     filter: &str,
@@ -202,10 +129,18 @@ fn questions(
     let mut stmt = conn.prepare(&format!(
         "SELECT {QUESTION_COLS} FROM qa_questions WHERE {filter} ORDER BY id"
     ))?;
-    let rows = stmt.query_map(args, row_to_question)?;
+    let out = collect(stmt.query(args)?, |r| rows::question(r))?;
+    Ok(out)
+}
+
+/// Every row of a result, each read with `read`.
+fn collect<T>(
+    mut result: rusqlite::Rows<'_>,
+    read: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     let mut out = Vec::new();
-    for r in rows {
-        out.push(finish(r?)?);
+    while let Some(r) = result.next()? {
+        out.push(read(r)?);
     }
     Ok(out)
 }
@@ -265,15 +200,8 @@ impl QaStore for SqliteStore {
                     return Ok(0);
                 }
                 c.execute_batch("BEGIN IMMEDIATE")?;
-                c.execute(
-                    "INSERT INTO qa_events (event, last_seq) VALUES (?1, 0) ON CONFLICT (event) DO NOTHING",
-                    [&event],
-                )?;
-                Ok(c.query_row(
-                    "SELECT last_seq FROM qa_events WHERE event = ?1",
-                    [&event],
-                    |r| r.get(0),
-                )?)
+                c.execute(&sql(rows::ENSURE_EVENT), [&event])?;
+                Ok(c.query_row(&sql(rows::LAST_SEQ), [&event], |r| r.get(0))?)
             })
             .await?;
         Ok(Box::new(SqliteTx {
@@ -287,11 +215,7 @@ impl QaStore for SqliteStore {
         let event = event.to_owned();
         self.exclusive(move |c| {
             let seq: i64 = c
-                .query_row(
-                    "SELECT last_seq FROM qa_events WHERE event = ?1",
-                    [&event],
-                    |r| r.get(0),
-                )
+                .query_row(&sql(rows::LAST_SEQ), [&event], |r| r.get(0))
                 .optional()?
                 .unwrap_or(0);
             let questions = questions(c, "event = ?1", [&event])?;
@@ -308,22 +232,10 @@ impl QaStore for SqliteStore {
     ) -> Result<Vec<ChangeRecord>, StoreError> {
         let event = event.to_owned();
         self.exclusive(move |c| {
-            let mut stmt = c.prepare(
-                "SELECT event, seq, moderator, viewer FROM qa_changes
-                 WHERE event = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![event, after, limit], |r| {
-                Ok(ChangeRecord {
-                    event: r.get(0)?,
-                    seq: r.get(1)?,
-                    moderator: r.get(2)?,
-                    viewer: r.get(3)?,
-                })
+            let mut stmt = c.prepare(&sql(rows::CHANGES_SINCE))?;
+            let out = collect(stmt.query(params![event, after, limit])?, |r| {
+                rows::change(r)
             })?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r?);
-            }
             Ok(out)
         })
         .await
@@ -332,15 +244,8 @@ impl QaStore for SqliteStore {
     async fn secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
         let (name, fresh) = (name.to_owned(), fresh.to_owned());
         self.exclusive(move |c| {
-            c.execute(
-                "INSERT INTO qa_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                [&name, &fresh],
-            )?;
-            Ok(c.query_row(
-                "SELECT value FROM qa_secrets WHERE name = ?1",
-                [&name],
-                |r| r.get(0),
-            )?)
+            c.execute(&sql(rows::STORE_SECRET), [&name, &fresh])?;
+            Ok(c.query_row(&sql(rows::SECRET), [&name], |r| r.get(0))?)
         })
         .await
     }
@@ -352,32 +257,8 @@ impl QaStore for SqliteStore {
     async fn chapters(&self, event: &str) -> Result<Vec<Chapter>, StoreError> {
         let event = event.to_owned();
         self.exclusive(move |c| {
-            let mut stmt = c.prepare(
-                "SELECT id, event, kind, text, program_time, created_at FROM qa_chapters
-                 WHERE event = ?1 ORDER BY program_time, id",
-            )?;
-            let rows = stmt.query_map([&event], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for r in rows {
-                let (id, event, kind, text, program_time, created_at) = r?;
-                out.push(Chapter {
-                    id,
-                    event,
-                    kind: kind_from_db(&kind)?,
-                    text,
-                    program_time: ProgramTime::from_unix_millis(program_time),
-                    created_at,
-                });
-            }
+            let mut stmt = c.prepare(&sql(rows::CHAPTERS))?;
+            let out = collect(stmt.query([&event])?, |r| rows::chapter(r))?;
             Ok(out)
         })
         .await
@@ -393,13 +274,11 @@ impl QaTx for SqliteTx {
     async fn is_banned(&mut self, event: &str, viewer: &str) -> Result<bool, StoreError> {
         let (event, viewer) = (event.to_owned(), viewer.to_owned());
         self.run(move |c| {
-            Ok(c.query_row(
-                "SELECT 1 FROM qa_bans WHERE event = ?1 AND viewer = ?2",
-                [&event, &viewer],
-                |_| Ok(()),
+            Ok(
+                c.query_row(&sql(rows::IS_BANNED), [&event, &viewer], |_| Ok(()))
+                    .optional()?
+                    .is_some(),
             )
-            .optional()?
-            .is_some())
         })
         .await
     }
@@ -411,12 +290,12 @@ impl QaTx for SqliteTx {
     ) -> Result<Option<i64>, StoreError> {
         let (event, addr) = (event.to_owned(), addr.to_owned());
         self.run(move |c| {
-            Ok(c.query_row(
-                "SELECT until_ms FROM qa_address_bans WHERE event = ?1 AND addr = ?2",
-                [&event, &addr],
-                |r| r.get(0),
+            Ok(
+                c.query_row(&sql(rows::ADDRESS_BANNED_UNTIL), [&event, &addr], |r| {
+                    r.get(0)
+                })
+                .optional()?,
             )
-            .optional()?)
         })
         .await
     }
@@ -434,18 +313,11 @@ impl QaTx for SqliteTx {
         };
         let event = event.to_owned();
         self.run(move |c| {
-            let (count, oldest): (i64, Option<i64>) = c.query_row(
-                &format!(
-                    "SELECT COUNT(*), MIN(created_at) FROM qa_activity
-                     WHERE event = ?1 AND kind = ?2 AND {column} = ?3 AND created_at > ?4"
-                ),
+            c.query_row(
+                &sql(&rows::activity_sql(column)),
                 params![event, kind.as_str(), who, since_ms],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            Ok(Window {
-                count: u64::try_from(count).unwrap_or(0),
-                oldest_ms: oldest,
-            })
+                |r| Ok(rows::window(r)),
+            )?
         })
         .await
     }
@@ -462,11 +334,11 @@ impl QaTx for SqliteTx {
         let (event, viewer, addr) = (event.to_owned(), viewer.to_owned(), addr.map(str::to_owned));
         self.run(move |c| {
             c.execute(
-                "DELETE FROM qa_activity WHERE event = ?1 AND kind = ?2 AND created_at < ?3",
+                &sql(rows::FORGET_ACTIVITY),
                 params![event, kind.as_str(), forget_before_ms],
             )?;
             c.execute(
-                "INSERT INTO qa_activity (event, kind, viewer, addr, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                &sql(rows::LOG_ACTIVITY),
                 params![event, kind.as_str(), viewer, addr, now_ms],
             )?;
             Ok(())
@@ -481,13 +353,10 @@ impl QaTx for SqliteTx {
     ) -> Result<Option<String>, StoreError> {
         let (event, viewer) = (event.to_owned(), viewer.to_owned());
         self.run(move |c| {
-            Ok(c.query_row(
-                "SELECT addr FROM qa_activity WHERE event = ?1 AND viewer = ?2 AND addr IS NOT NULL
-                 ORDER BY created_at DESC LIMIT 1",
-                [&event, &viewer],
-                |r| r.get(0),
+            Ok(
+                c.query_row(&sql(rows::LAST_ADDRESS), [&event, &viewer], |r| r.get(0))
+                    .optional()?,
             )
-            .optional()?)
         })
         .await
     }
@@ -501,9 +370,16 @@ impl QaTx for SqliteTx {
         let q = q.clone();
         self.run(move |c| {
             c.execute(
-                "INSERT INTO qa_questions (event, viewer, name, text, created_at, program_time, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![q.event, q.viewer, q.name, q.text, now_ms, q.program_time.map(ProgramTime::unix_millis), status.as_str()],
+                &sql(rows::INSERT_QUESTION),
+                params![
+                    q.event,
+                    q.viewer,
+                    q.name,
+                    q.text,
+                    now_ms,
+                    q.program_time.map(ProgramTime::unix_millis),
+                    status.as_str()
+                ],
             )?;
             Ok(c.last_insert_rowid())
         })
@@ -528,19 +404,11 @@ impl QaTx for SqliteTx {
     ) -> Result<Option<u32>, StoreError> {
         let viewer = viewer.to_owned();
         self.run(move |c| {
-            let inserted = c.execute(
-                "INSERT INTO qa_votes (question_id, viewer, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-                params![id, viewer, now_ms],
-            )?;
+            let inserted = c.execute(&sql(rows::INSERT_VOTE), params![id, viewer, now_ms])?;
             if inserted == 0 {
                 return Ok(None);
             }
-            let votes: i64 = c.query_row(
-                "UPDATE qa_questions SET votes = votes + 1 WHERE id = ?1 RETURNING votes",
-                [id],
-                |r| r.get(0),
-            )?;
+            let votes: i64 = c.query_row(&sql(rows::COUNT_VOTE), [id], |r| r.get(0))?;
             Ok(Some(votes_from_db(votes)?))
         })
         .await
@@ -548,10 +416,7 @@ impl QaTx for SqliteTx {
 
     async fn set_state(&mut self, id: i64, status: Status, pinned: bool) -> Result<(), StoreError> {
         self.run(move |c| {
-            c.execute(
-                "UPDATE qa_questions SET status = ?2, pinned = ?3 WHERE id = ?1",
-                params![id, status.as_str(), pinned],
-            )?;
+            c.execute(&sql(rows::SET_STATE), params![id, status.as_str(), pinned])?;
             Ok(())
         })
         .await
@@ -580,11 +445,7 @@ impl QaTx for SqliteTx {
     async fn ban(&mut self, event: &str, viewer: &str, now_ms: i64) -> Result<(), StoreError> {
         let (event, viewer) = (event.to_owned(), viewer.to_owned());
         self.run(move |c| {
-            c.execute(
-                "INSERT INTO qa_bans (event, viewer, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-                params![event, viewer, now_ms],
-            )?;
+            c.execute(&sql(rows::BAN), params![event, viewer, now_ms])?;
             Ok(())
         })
         .await
@@ -611,11 +472,11 @@ impl QaTx for SqliteTx {
     async fn count_chapters(&mut self, event: &str, kind: MarkerKind) -> Result<i64, StoreError> {
         let event = event.to_owned();
         self.run(move |c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM qa_chapters WHERE event = ?1 AND kind = ?2",
-                [&event, kind.as_str()],
-                |r| r.get(0),
-            )?)
+            Ok(
+                c.query_row(&sql(rows::COUNT_CHAPTERS), [&event, kind.as_str()], |r| {
+                    r.get(0)
+                })?,
+            )
         })
         .await
     }
@@ -624,8 +485,7 @@ impl QaTx for SqliteTx {
         let ch = chapter.clone();
         self.run(move |c| {
             let n = c.execute(
-                "INSERT INTO qa_chapters (event, id, kind, text, program_time, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event, id) DO NOTHING",
+                &sql(rows::INSERT_CHAPTER),
                 params![
                     ch.event,
                     ch.id,
@@ -649,15 +509,12 @@ impl QaTx for SqliteTx {
         self.run(move |c| {
             for ch in &records {
                 c.execute(
-                    "INSERT INTO qa_changes (event, seq, created_at, moderator, viewer) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    &sql(rows::INSERT_CHANGE),
                     params![ch.event, ch.seq, now_ms, ch.moderator, ch.viewer],
                 )?;
             }
             if let Some(last) = records.last() {
-                c.execute(
-                    "UPDATE qa_events SET last_seq = ?2 WHERE event = ?1",
-                    params![last.event, last.seq],
-                )?;
+                c.execute(&sql(rows::ADVANCE_SEQ), params![last.event, last.seq])?;
             }
             c.execute_batch("COMMIT")?;
             Ok(())
