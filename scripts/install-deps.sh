@@ -39,4 +39,10 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'aiortc>=1.9,<2'
   fi
+  # Enhanced RTMP tests: an ffmpeg that sends HEVC/AV1 over RTMP (the wheel bundles a
+  # static ffmpeg 9 with libx265 and libsvtav1; Debian 12's ffmpeg 5.1 cannot).
+  if ! "$venv/bin/python" -c 'import imageio_ffmpeg' >/dev/null 2>&1; then
+    echo "adding imageio-ffmpeg to $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'imageio-ffmpeg==0.8.1'
+  fi
 fi

@@ -240,12 +240,32 @@ fn follow_source_plan(source: VideoInfo, audio: Option<AudioInfo>, ladder: &[Run
             video_bitrate: 400_000,
         });
     }
+    if hevc_passthrough_fits(&source) {
+        // An HEVC source (Enhanced RTMP) is also offered as it is, to the players
+        // whose browser declares HEVC support (CODECS `hvc1.…`). Last in the plan,
+        // so what takes the first rendition (captions' timing) stays on H.264.
+        renditions.push(RenditionPlan {
+            name: format!("{}p-hevc", source.height),
+            width: source.width,
+            height: source.height,
+            frame_rate,
+            kind: RenditionKind::Passthrough,
+            video_bitrate: PASSTHROUGH_BITRATE,
+        });
+    }
     Plan {
         source,
         audio,
         renditions,
         keyframes: KeyframePolicy::FollowSource,
     }
+}
+
+/// Whether an HEVC source is also offered as a passthrough rendition.
+pub fn hevc_passthrough_fits(v: &VideoInfo) -> bool {
+    v.codec == crate::codec::VideoCodec::H265
+        && v.height <= MAX_PASSTHROUGH_HEIGHT
+        && v.width <= 1920
 }
 
 #[cfg(test)]
@@ -409,5 +429,46 @@ mod tests {
             .renditions
             .iter()
             .all(|r| r.video_bitrate >= MIN_SOURCE_SIZE_BITRATE));
+    }
+
+    #[test]
+    fn hevc_source_feeds_the_h264_ladder_and_is_offered_as_it_is() {
+        let mut hevc = src(1920, 1080, 1);
+        hevc.codec = crate::codec::VideoCodec::H265;
+        assert!(!passthrough_fits(&hevc));
+        let p = plan(hevc, None, &DEFAULT_LADDER, KeyframePolicy::FollowSource);
+        let names: Vec<(&str, bool)> = p
+            .renditions
+            .iter()
+            .map(|r| (r.name.as_str(), r.kind == RenditionKind::Passthrough))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("720p", false),
+                ("480p", false),
+                ("360p", false),
+                ("1080p-hevc", true)
+            ]
+        );
+        // A tiny HEVC source: encoded at its own size, and offered as it is.
+        let mut tiny = src(320, 180, 1);
+        tiny.codec = crate::codec::VideoCodec::H265;
+        let p = plan(tiny, None, &DEFAULT_LADDER, KeyframePolicy::FollowSource);
+        let kinds: Vec<_> = p
+            .renditions
+            .iter()
+            .map(|r| (r.name.as_str(), r.kind.clone()))
+            .collect();
+        assert_eq!(kinds[0].0, "180p");
+        assert_eq!(kinds[1], ("180p-hevc", RenditionKind::Passthrough));
+        // AV1 is only decoded.
+        let mut av1 = src(1280, 720, 0);
+        av1.codec = crate::codec::VideoCodec::Av1;
+        let p = plan(av1, None, &DEFAULT_LADDER, KeyframePolicy::FollowSource);
+        assert!(p
+            .renditions
+            .iter()
+            .all(|r| r.kind != RenditionKind::Passthrough));
     }
 }

@@ -16,8 +16,10 @@ use crate::whip::{h264, signal};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 
+mod ertmp;
 mod srt_ts;
 mod whip_rtp;
+pub use ertmp::ertmp;
 pub use srt_ts::srt_ts;
 pub use whip_rtp::rtp_h264;
 

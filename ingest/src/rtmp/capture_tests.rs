@@ -251,3 +251,46 @@ fn captures_cut_anywhere() {
         }
     }
 }
+
+/// ffmpeg 9 publishing HEVC and AV1 over Enhanced RTMP (`-rtmp_enhanced_codecs
+/// hvc1,av01`, so its connect carries a `fourCcList`): the session configures the
+/// codec with its record, then frames from a keyframe on at 30 fps.
+#[test]
+fn ffmpeg9_enhanced_rtmp_publishes() {
+    const HEVC: &[u8] = include_bytes!("testdata/ffmpeg9-libx265-aac.rtmp");
+    const AV1: &[u8] = include_bytes!("testdata/ffmpeg9-libsvtav1-aac.rtmp");
+    for (name, capture) in [("hevc", HEVC), ("av1", AV1)] {
+        let whole = replay(capture, capture.len());
+        for read in [1, 1460] {
+            assert!(replay(capture, read) == whole, "{name}: reads of {read}");
+        }
+        assert_eq!(whole.keys, [KEY], "{name}");
+        let config = whole.config.as_ref().expect("stream configured");
+        let info = crate::codec::video_info(&config.video).expect("a readable record");
+        assert_eq!(
+            config.video.codec_name(),
+            if name == "hevc" { "h265" } else { "av1" }
+        );
+        assert_eq!((info.width, info.height), (320, 180), "{name}");
+        assert!(
+            matches!(config.audio, Some(AudioConfig::Aac { .. })),
+            "{name}"
+        );
+        let video: Vec<&EncodedFrame> = whole
+            .frames
+            .iter()
+            .filter(|f| matches!(f.kind, FrameKind::Video { .. }))
+            .collect();
+        assert!(
+            video.len() >= 30,
+            "{name}: a second of video, {}",
+            video.len()
+        );
+        assert_eq!(video[0].kind, FrameKind::Video { keyframe: true }, "{name}");
+        for pair in video.windows(2) {
+            let step = (pair[1].dts.as_secs_f64() - pair[0].dts.as_secs_f64()) * 1000.0;
+            assert!((step - 1000.0 / 30.0).abs() <= 1.5, "{name}: {step} ms");
+            assert!(pair[1].pts >= pair[1].dts, "{name}");
+        }
+    }
+}

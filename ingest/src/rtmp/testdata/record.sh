@@ -39,4 +39,18 @@ record gstreamer-rtmp2sink-x264-aac 140000 bash -c 'gst-launch-1.0 -q \
   audiotestsrc is-live=true wave=sine ! audioconvert ! audioresample \
   ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! queue ! m. \
   flvmux name=m streamable=true ! rtmp2sink location="$URL"'
+sleep 2
+# Enhanced RTMP (HEVC, AV1) from the ffmpeg 9 of the test venv's imageio-ffmpeg
+# (scripts/install-deps.sh test), as OBS 30+ sends them.
+ff9=${AMPHI_ERTMP_FFMPEG:-$("${AMPHI_VENV:-$HOME/.cache/amphi-venv}/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')}
+export ff9
+record ffmpeg9-libx265-aac 60000 bash -c '"$ff9" -hide_banner -nostdin -re \
+  -f lavfi -i testsrc2=size=320x180:rate=30 -f lavfi -i sine -t 10 \
+  -c:v libx265 -preset ultrafast -x265-params log-level=error:keyint=30 -b:v 150k \
+  -c:a aac -rtmp_enhanced_codecs hvc1,av01 -f flv "$URL"'
+sleep 2
+record ffmpeg9-libsvtav1-aac 60000 env SVT_LOG=1 bash -c '"$ff9" -hide_banner -nostdin -re \
+  -f lavfi -i testsrc2=size=320x180:rate=30 -f lavfi -i sine -t 10 \
+  -c:v libsvtav1 -preset 12 -g 30 -b:v 150k \
+  -c:a aac -rtmp_enhanced_codecs hvc1,av01 -f flv "$URL"'
 ls -l $here/*.rtmp
