@@ -4,12 +4,14 @@
 //! starts a new discontinuity, so an encoder that reconnects never ends the event.
 //! It also outlives the process: the task starts by resuming what the store holds
 //! (see [`crate::resume`]), so a restart or a crash continues the numbering too.
+//!
+//! Here: the sessions and what they produce. Writing to the store through the retry
+//! queue and the spool is in [`writes`]; continuing from the store in [`restart`].
 
 use crate::codec::{self, AudioInfo};
 use crate::ladder::{self, KeyframePolicy, Plan};
 use crate::pipeline::{LadderPipeline, MuxOutput, PipelineEvent};
-use crate::resume;
-use crate::retry::{RetryQueue, SpoolAction};
+use crate::retry::RetryQueue;
 use crate::segmenter::{RenditionWriter, StoreOp};
 use crate::spool::Spool;
 use crate::stats::PackagerStats;
@@ -20,12 +22,15 @@ use amphi_hls::playlist::RenditionReport;
 use amphi_hls::store::{ContentType, Object, Store};
 use amphi_ingest::frame::{SessionEpoch, WallTime};
 use amphi_ingest::{AudioConfig, PublishSession, SessionMessage};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
+
+mod restart;
+mod writes;
 
 /// How long a finished session may take to drain its pipeline.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -427,291 +432,5 @@ impl EventPackager {
             _ => return,
         };
         self.apply(ops).await;
-    }
-
-    /// Queues `ops` and writes what is due, in order. While the store fails this makes
-    /// at most one attempt per backoff period, so the live edge is never held long;
-    /// a backlog drains in slices of [`DRAIN_SLICE`].
-    async fn apply(&mut self, ops: Vec<StoreOp>) {
-        for op in ops {
-            self.retry.push(op);
-        }
-        self.run_spool().await;
-        let started = Instant::now();
-        loop {
-            while let Some(id) = self.retry.wants_load() {
-                match self.spool.read(id).await {
-                    Ok(op) => self.retry.loaded(id, op),
-                    Err(e) => {
-                        warn!(reason = %e, "could not read a spooled write back: it is lost");
-                        self.retry.spool_failed(id);
-                    }
-                }
-                self.run_spool().await;
-            }
-            let Some(op) = self.retry.next(Instant::now()) else {
-                break;
-            };
-            let result = match op {
-                StoreOp::Put { key, object } => self.store.put(key, object.clone()).await,
-                StoreOp::Delete { key } => self.store.delete(key).await,
-            };
-            match result {
-                Ok(()) => {
-                    self.retry.succeeded();
-                    self.run_spool().await;
-                    if self.store_failing && self.retry.is_empty() {
-                        info!("store writes succeed again; delayed writes flushed");
-                        self.store_failing = false;
-                    }
-                }
-                Err(e) => {
-                    self.retry.failed(Instant::now());
-                    if !self.store_failing {
-                        warn!(reason = %e, "store write failed; retrying in order (errors are not logged again until it recovers)");
-                        self.store_failing = true;
-                    }
-                    break;
-                }
-            }
-            if started.elapsed() >= DRAIN_SLICE {
-                break;
-            }
-        }
-        let (spooled, bytes) = self.retry.spooled();
-        if spooled == 0 && self.spilling {
-            info!("spooled writes are all back in the store");
-            self.spilling = false;
-        }
-        let dropped = self.retry.take_dropped();
-        if dropped > 0 {
-            warn!(
-                dropped,
-                spooled,
-                spool_bytes = bytes,
-                "the spool is full: writes the store refused were lost"
-            );
-        }
-    }
-
-    /// Writes and removes the spool files the queue asks for.
-    async fn run_spool(&mut self) {
-        for action in self.retry.take_actions() {
-            match action {
-                SpoolAction::Write { id, op } => {
-                    if !self.spilling {
-                        warn!(dir = %self.spool.dir().display(), "writes waiting for the store passed the memory bound: spilling writes to the local spool (bounded by its free space)");
-                        self.spilling = true;
-                    }
-                    if let Err(e) = self.spool.write(id, &op).await {
-                        warn!(reason = %e, "spool write failed");
-                        self.retry.spool_failed(id);
-                    }
-                }
-                SpoolAction::Copy { id, op } => {
-                    // Memory keeps the write; a failed copy only loses the copy.
-                    if let Err(e) = self.spool.write(id, &op).await {
-                        debug!(reason = %e, "could not copy a write waiting for the store to the spool");
-                        self.retry.spool_failed(id);
-                    }
-                }
-                SpoolAction::Remove { id } => self.spool.remove(id).await,
-            }
-        }
-    }
-
-    /// Reads a key, retrying while the store fails: resuming must see what is stored
-    /// before writing anything, or it could write a name twice.
-    async fn read_retrying(&self, key: &str) -> Option<Object> {
-        retrying(|| self.store.get(key)).await
-    }
-
-    async fn list_retrying(&self, prefix: &str) -> Vec<String> {
-        retrying(|| self.store.list(prefix)).await
-    }
-
-    /// Writes what an earlier run left in the spool (it died during a store outage)
-    /// before resuming from the store, so that media is not lost.
-    async fn replay_spool(&mut self) {
-        if self.spool.leftovers().await.is_empty() {
-            return;
-        }
-        let r = self
-            .spool
-            .replay(&*self.store, || tokio::time::sleep(crate::retry::MAX_RETRY))
-            .await;
-        info!(
-            event = %self.event,
-            written = r.written,
-            already_stored = r.already_stored,
-            conflicts = r.conflicts,
-            playlists_skipped = r.playlists_skipped,
-            unreadable = r.unreadable,
-            "replayed the writes an earlier run left in the spool"
-        );
-    }
-
-    /// Reads back what the store holds for this event and continues it: every
-    /// rendition's numbering, the init generation, the recording. Returns whether the
-    /// store showed the event live (a restart or crash cut it).
-    async fn resume(&mut self) -> bool {
-        let started = Instant::now();
-        let prefix = format!("{}/", names::event_prefix(&self.event));
-        let mut files: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for key in self.list_retrying(&prefix).await {
-            let Some((rendition, file)) = key
-                .strip_prefix(&prefix)
-                .and_then(|rest| rest.split_once('/'))
-            else {
-                continue;
-            };
-            if !file.contains('/') {
-                files
-                    .entry(rendition.to_owned())
-                    .or_default()
-                    .push(file.to_owned());
-            }
-        }
-        let mut live = false;
-        let mut max_generation: Option<u64> = None;
-        for (rendition, files) in files {
-            let has = |f: &str| files.iter().any(|x| x == f);
-            let text = |o: Option<Object>| o.map(|o| String::from_utf8_lossy(&o.data).into_owned());
-            let playlist = if has("index.m3u8") {
-                text(
-                    self.read_retrying(&names::playlist_key(&self.event, &rendition))
-                        .await,
-                )
-            } else {
-                None
-            };
-            let recording = if has(names::RECORDING_PLAYLIST) {
-                text(
-                    self.read_retrying(&names::recording_key(&self.event, &rendition))
-                        .await,
-                )
-            } else {
-                None
-            };
-            let restored = resume::restore(
-                playlist.as_deref(),
-                recording.as_deref(),
-                &files,
-                self.config.playlist.part_target,
-            );
-            max_generation = max_generation.max(restored.max_generation);
-            if restored.is_empty() {
-                continue;
-            }
-            for (msn, parts) in &restored.build_segments {
-                self.build_segment(&rendition, *msn, *parts).await;
-            }
-            let writer = RenditionWriter::resume(
-                &self.event,
-                &rendition,
-                self.config.playlist.clone(),
-                &restored,
-            );
-            info!(
-                event = %self.event,
-                rendition = %rendition,
-                next_msn = restored.next_msn(),
-                segments = restored.segments.len(),
-                ended = restored.ended,
-                "resumed from the store"
-            );
-            let recording_op = writer.recording();
-            self.writers.insert(rendition.clone(), writer);
-            if !restored.ended {
-                live = true;
-                // The segment a crash left open is closed now, for players too.
-                self.apply(recording_op.into_iter().collect()).await;
-                self.write_playlists(&rendition).await;
-            }
-        }
-        self.sessions_seen = max_generation.map_or(0, |g| g + 1);
-        if !self.writers.is_empty() {
-            info!(
-                event = %self.event,
-                live,
-                next_generation = self.sessions_seen,
-                took_ms = started.elapsed().as_millis() as u64,
-                "event resumed"
-            );
-        }
-        live
-    }
-
-    /// Writes the segment object of a segment a crash left open, from its parts
-    /// (unless a part is missing: then the segment object stays absent).
-    async fn build_segment(&mut self, rendition: &str, msn: u64, parts: u32) {
-        let mut data = BytesMut::new();
-        for p in 0..parts {
-            let key = names::rendition_key(&self.event, rendition, &names::part_name(msn, p));
-            match self.read_retrying(&key).await {
-                Some(o) => data.extend_from_slice(&o.data),
-                None => {
-                    warn!(%rendition, msn, part = p, "a part of the interrupted segment is missing; its segment object is not written");
-                    return;
-                }
-            }
-        }
-        self.apply(vec![StoreOp::Put {
-            key: names::rendition_key(&self.event, rendition, &names::segment_name(msn)),
-            object: Object {
-                data: data.freeze(),
-                content_type: ContentType::Mp4,
-            },
-        }])
-        .await;
-    }
-
-    /// Retries queued writes until they are stored or `timeout` passes.
-    async fn flush(&mut self, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !self.retry.is_empty() {
-            if let Some(at) = self.retry.retry_at() {
-                let at = tokio::time::Instant::from_std(at);
-                if at > deadline {
-                    break;
-                }
-                tokio::time::sleep_until(at).await;
-            }
-            self.apply(Vec::new()).await;
-            if tokio::time::Instant::now() >= deadline {
-                break;
-            }
-        }
-        if !self.retry.is_empty() {
-            warn!(
-                pending = self.retry.len(),
-                "session ended with writes the store still refuses; they stay queued and are retried in order"
-            );
-        }
-    }
-}
-
-/// Runs a store read until it succeeds, backing off as the retry queue does and
-/// warning once: resuming waits for the store rather than guess what it holds.
-async fn retrying<T, E, F, Fut>(mut read: F) -> T
-where
-    E: std::fmt::Display,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    let mut backoff = crate::retry::INITIAL_RETRY;
-    let mut warned = false;
-    loop {
-        match read().await {
-            Ok(v) => return v,
-            Err(e) => {
-                if !warned {
-                    warn!(reason = %e, "store unreadable; resuming when it answers");
-                    warned = true;
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(crate::retry::MAX_RETRY);
-            }
-        }
     }
 }
