@@ -1,11 +1,12 @@
 // Builds player/dist/: the pages, scripts and styles from src/ plus hls.js, flat, as the
 // origin serves them under /assets/ (and the pages under /, /watch/{event}, /publish/{event}…).
-// The files of src/ are plain browser scripts, copied as they are. The player itself is
+// The files of src/ are plain browser scripts, copied as they are, except those that
+// import from ./player/: each is bundled with the modules it imports. The player itself is
 // written as ES modules in src/player/ (unit-tested with `node --test`) and bundled here
 // into one plain script, dist/player.js, so the pages load it like the others.
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -14,8 +15,9 @@ const dist = join(here, 'dist');
 const require = createRequire(import.meta.url);
 
 // Bundles the ES module `entry` of `dir` and the modules it imports (relative imports of
-// named exports only: `import { a, b } from './x.js'`, `export function|const|class`)
-// into one script: each module runs once, in dependency order, in a scope of its own.
+// named exports only: `import { a, b } from './x.js'` or `'./sub/x.js'`,
+// `export function|const|class`) into one script: each module runs once, in dependency
+// order, in a scope of its own.
 export function bundle(dir, entry) {
   const order = [];
   const seen = new Set();
@@ -27,8 +29,11 @@ export function bundle(dir, entry) {
     const text = readFileSync(join(dir, file), 'utf8');
     const imports = [];
     const body = text.replace(
-      /^import\s*\{([^}]*)\}\s*from\s*'\.\/([\w.-]+\.js)';?[ \t]*$/gm,
-      (_, names, from) => {
+      /^import\s*\{([^}]*)\}\s*from\s*'\.\/([\w.-][\w./-]*\.js)';?[ \t]*$/gm,
+      (_, names, path) => {
+        // Relative to the importing module; a path that leaves `dir` is refused.
+        const from = normalize(join(dirname(file), path));
+        if (from.startsWith('..')) throw new Error(`${file}: ${path} is outside the bundled folder`);
         imports.push({ names: names.split(',').map((n) => n.trim()).filter(Boolean), from });
         return '';
       }
@@ -64,7 +69,11 @@ function build() {
   for (const name of readdirSync(src)) {
     const from = join(src, name);
     if (!statSync(from).isFile()) continue;
-    cpSync(from, join(dist, name));
+    if (name.endsWith('.js') && /^import\s*\{/m.test(readFileSync(from, 'utf8'))) {
+      writeFileSync(join(dist, name), bundle(src, name));
+    } else {
+      cpSync(from, join(dist, name));
+    }
     files.push(name);
   }
   writeFileSync(join(dist, 'player.js'), bundle(join(src, 'player'), 'main.js'));

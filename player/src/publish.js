@@ -7,10 +7,11 @@
 // The stream key comes from the address fragment (#key=…, removed from the address bar at
 // once) or the password field, and is kept in this tab's sessionStorage only; it never
 // goes into a URL's query string. Everything shown is set with textContent.
+import { eventFromPath } from './player/event-id.js';
+
 (function () {
   'use strict';
 
-  const EVENT_ID = /^[a-z0-9_-]{1,64}$/;
   const ICE_GATHERING_TIMEOUT_MS = 3000;
   const CONNECT_TIMEOUT_MS = 15000;
   const MAX_REASON_CHARS = 300;
@@ -30,19 +31,7 @@
   const stats = $('stats');
   const title = $('title');
 
-  function eventFromPath(path) {
-    const m = /^\/publish\/([^/]+)\/?$/.exec(path);
-    if (!m) return null;
-    let id;
-    try {
-      id = decodeURIComponent(m[1]);
-    } catch (_) {
-      return null;
-    }
-    return EVENT_ID.test(id) ? id : null;
-  }
-
-  const event = eventFromPath(location.pathname);
+  const event = eventFromPath(location.pathname, ['publish']);
   const storageKey = 'amphi-publish-key:' + event;
 
   function setStatus(text, kind) {

@@ -3,22 +3,16 @@
 // /api/qa/{event}/..., a live store of questions fed by the REST list and the SSE stream,
 // and small DOM helpers. A plain browser script; nothing from the API is ever parsed as
 // HTML (textContent only).
+import { eventFromPath } from './player/event-id.js';
+
 (function () {
   'use strict';
 
-  const EVENT_RE = /^[A-Za-z0-9_-]{1,64}$/;
   const STATUSES = ['pending', 'approved', 'answered', 'hidden'];
 
-  function eventFromPath(path) {
-    const m = /^\/(?:watch|embed|moderate|present)\/([^/]+)\/?$/.exec(path || location.pathname);
-    if (!m) return null;
-    let id;
-    try {
-      id = decodeURIComponent(m[1]);
-    } catch (_) {
-      return null;
-    }
-    return EVENT_RE.test(id) ? id : null;
+  // The event of the Q&A pages' path (the page's own without an argument).
+  function pageEvent(path) {
+    return eventFromPath(path || location.pathname, ['watch', 'embed', 'moderate', 'present']);
   }
 
   function apiBase(event) {
@@ -477,7 +471,7 @@
   }
 
   window.AmphiQa = Object.freeze({
-    eventFromPath,
+    eventFromPath: pageEvent,
     apiBase,
     viewerToken,
     ViewerIdentity,

@@ -1,7 +1,7 @@
 // The bundler of build.mjs: modules run once, in dependency order, each in its own
 // scope, and the result is one plain script.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -51,4 +51,20 @@ test('refuses cycles, missing exports and module forms it does not bundle', () =
 test('the player bundles', () => {
   const code = bundle(new URL('../src/player/', import.meta.url).pathname, 'main.js');
   assert.doesNotThrow(() => new vm.Script(code));
+});
+
+test('a page script bundles a module of a subfolder, whose own imports are its neighbours', () => {
+  const dir = modules({ 'page.js': "import { id } from './sub/x.js';\nglobalThis.out.push(id());\n" });
+  mkdirSync(join(dir, 'sub'));
+  writeFileSync(join(dir, 'sub', 'x.js'), "import { y } from './y.js';\nexport function id() {\n  return 'x' + y;\n}\n");
+  writeFileSync(join(dir, 'sub', 'y.js'), 'export const y = 1;\n');
+  try {
+    const context = { out: [] };
+    vm.runInNewContext(bundle(dir, 'page.js'), context);
+    assert.deepEqual(context.out, ['x1']);
+    writeFileSync(join(dir, 'sub', 'y.js'), "import { z } from './../../z.js';\nexport const y = z;\n");
+    assert.throws(() => bundle(dir, 'page.js'), /outside the bundled folder/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,17 +1,11 @@
 // Where the stream is: the event id from the page path, the optional viewer token, the
 // multivariant playlist URL, and whether the stream is live there now.
 
+import { eventFromPath } from './event-id.js';
+
 // The event of /watch/{event} or /embed/{event}, or null.
 export function parseEventId(path) {
-  const m = /^\/(?:watch|embed)\/([^/]+)\/?$/.exec(path);
-  if (!m) return null;
-  let id;
-  try {
-    id = decodeURIComponent(m[1]);
-  } catch (_) {
-    return null;
-  }
-  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id) ? id : null;
+  return eventFromPath(path, ['watch', 'embed']);
 }
 
 // Private events: `?token=` (from the embed code) becomes one path segment, so every
