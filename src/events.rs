@@ -57,6 +57,13 @@ pub struct EventRecord {
     /// taking the event over from the current publisher (the default).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_takeover: bool,
+    /// In the green room: the stream is ingested and packaged for the lecturer and the
+    /// moderators (`/preview/{event}`), viewers see the waiting room until Go live.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
+    /// Program date-time (RFC 3339) of the last Go live: where the lecture starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub went_live_at: Option<String>,
 }
 
 impl EventRecord {
@@ -77,6 +84,8 @@ impl EventRecord {
             embed_on: Vec::new(),
             rtsp_url: None,
             no_takeover: false,
+            preview: false,
+            went_live_at: None,
         }
     }
 }
@@ -115,6 +124,8 @@ pub struct EventChanges {
     pub embed_on: Option<Vec<String>>,
     /// IP camera to pull from (`rtsp://user:password@host/path`).
     pub rtsp_url: Option<String>,
+    /// In the green room (viewers wait until Go live).
+    pub preview: Option<bool>,
 }
 
 /// An event's settings as the console shows them (no secrets).
@@ -131,6 +142,8 @@ pub struct EventSummary {
     pub embed_on: Vec<String>,
     /// The camera's URL with its password hidden.
     pub rtsp_url: Option<String>,
+    /// In the green room.
+    pub preview: bool,
 }
 
 impl From<&EventRecord> for EventSummary {
@@ -153,6 +166,7 @@ impl From<&EventRecord> for EventSummary {
                 .rtsp_url
                 .as_deref()
                 .map(amphi_ingest::rtsp::redact_password),
+            preview: e.preview,
         }
     }
 }
@@ -227,6 +241,9 @@ impl EventChanges {
         }
         if let Some(u) = self.rtsp_url {
             e.rtsp_url = non_empty(u);
+        }
+        if let Some(p) = self.preview {
+            e.preview = p;
         }
         Ok(())
     }
@@ -396,6 +413,14 @@ impl EventsFileStore {
         Ok(record)
     }
 
+    /// Go live for a saved event: out of preview, with the program date-time it opened.
+    pub fn go_live(&self, id: &str, at: &str) -> Result<EventRecord> {
+        self.update(id, |e| {
+            e.preview = false;
+            e.went_live_at = Some(at.to_owned());
+        })
+    }
+
     /// Sets (or, with `None`, removes) the IP camera the event is pulled from.
     pub fn set_rtsp_url(&self, id: &str, url: Option<String>) -> Result<EventRecord> {
         let changes = EventChanges {
@@ -452,6 +477,31 @@ impl Directory {
             Some(Some(viewer_secret)) => amphi_origin::Access::Private { viewer_secret },
             _ => amphi_origin::Access::Public,
         }
+    }
+
+    /// The event's green room: whether viewers wait, and its preview key.
+    pub fn preview(&self, event: &str) -> amphi_origin::preview::Preview {
+        self.with_event(event, |e| amphi_origin::preview::Preview {
+            in_preview: e.preview,
+            key: Some(amphi_origin::preview::preview_key(
+                &e.moderator_token,
+                &e.id,
+            )),
+        })
+        .unwrap_or_default()
+    }
+
+    /// Opens the event to viewers (Go live) at program date-time `at` (RFC 3339); the
+    /// record as it is now, or `None` for an unknown event.
+    pub fn go_live(&self, event: &str, at: &str) -> Option<EventRecord> {
+        let mut events = self
+            .events
+            .write()
+            .expect("directory lock is never poisoned");
+        let e = events.iter_mut().find(|e| e.id == event)?;
+        e.preview = false;
+        e.went_live_at = Some(at.to_owned());
+        Some(e.clone())
     }
 
     /// Replaces the events this process serves (after the console changed the file):
@@ -545,7 +595,8 @@ impl amphi_origin::EventCatalog for Catalog {
                 .list()
                 .into_iter()
                 .map(|e| amphi_origin::EventInfo {
-                    live: liveness.is_live(&e.id, now),
+                    // Viewers wait while the event is in preview (the green room).
+                    live: liveness.is_live(&e.id, now) && !e.preview,
                     protocol: None,
                     id: e.id,
                     title: e.title,
@@ -563,7 +614,7 @@ impl amphi_origin::EventCatalog for Catalog {
                     .find(|(id, _)| id.as_str() == e.id)
                     .map(|(_, p)| p.to_string());
                 amphi_origin::EventInfo {
-                    live: protocol.is_some(),
+                    live: protocol.is_some() && !e.preview,
                     protocol,
                     id: e.id,
                     title: e.title,
@@ -579,6 +630,10 @@ impl amphi_origin::EventCatalog for Catalog {
 
     fn frame_ancestors(&self, event: &str) -> Option<Vec<String>> {
         self.directory.frame_ancestors(event)
+    }
+
+    fn preview(&self, event: &str) -> amphi_origin::preview::Preview {
+        self.directory.preview(event)
     }
 }
 

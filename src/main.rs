@@ -5,10 +5,13 @@ mod admin;
 mod captions_api;
 mod chapters;
 mod events;
+mod health;
 mod http_limits;
 mod ingest_limits;
 mod liveness;
 mod lti;
+mod oidc;
+mod oidc_routes;
 mod persistence;
 mod recording;
 mod rlimit;
@@ -62,6 +65,13 @@ enum Command {
         #[command(subcommand)]
         action: lti::LtiAction,
     },
+    /// Log in to the console with the institution's OpenID Connect provider.
+    Oidc {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        action: oidc::OidcAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +100,10 @@ enum EventAction {
         /// takes the event over, as when OBS reconnects).
         #[arg(long)]
         no_takeover: bool,
+        /// Start in the green room: the lecturer and moderators check the stream at
+        /// /preview/{id}, viewers wait until Go live.
+        #[arg(long)]
+        preview: bool,
     },
     /// Restrict which sites may embed the player (e.g. https://moodle.example.edu);
     /// with no site, any site may.
@@ -181,6 +195,7 @@ fn main() -> Result<()> {
         Command::Event { data_dir, action } => event_command(&data_dir, action),
         Command::User { data_dir, action } => admin::cli::user_command(&data_dir, action),
         Command::Lti { data_dir, action } => lti::lti_command(&data_dir, action),
+        Command::Oidc { data_dir, action } => oidc::oidc_command(&data_dir, action),
     }
 }
 
@@ -196,6 +211,7 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             description,
             starts_at,
             no_takeover,
+            preview,
         } => {
             let changes = EventChanges {
                 title,
@@ -205,6 +221,7 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
                 named_viewers: named_viewers.then_some(true),
                 takeover: no_takeover.then_some(TakeoverPolicy::Refuse),
                 rtsp_url: rtsp,
+                preview: preview.then_some(true),
                 ..EventChanges::default()
             };
             let e = store.create_with(&id, changes, None)?;

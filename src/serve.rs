@@ -34,7 +34,8 @@ pub struct ServeArgs {
     #[arg(long)]
     no_demo: bool,
     /// Extra event for this process only, as ID:STREAM_KEY (repeatable); ID:KEY:private
-    /// needs viewer tokens signed with $AMPHI_VIEWER_SECRET (or a generated secret).
+    /// needs viewer tokens signed with $AMPHI_VIEWER_SECRET (or a generated secret); a
+    /// `:preview` suffix starts it in the green room (viewers wait until Go live).
     #[arg(long = "event", value_name = "ID:KEY")]
     events: Vec<String>,
     /// Create a first event named "lecture" when none exists, and print its key.
@@ -57,10 +58,11 @@ pub struct ServeArgs {
     /// three parts).
     #[arg(long, value_name = "SECONDS", value_parser = amphi_packager::pipeline::parse_part_duration)]
     part_duration: Option<std::time::Duration>,
-    /// Under CPU overload, shed the costliest encoded rendition (it leaves the
-    /// multivariant playlist). Off by default: a shed rendition does not come back yet.
+    /// Never shed a rendition under CPU overload (by default the costliest encoded one
+    /// rests and leaves the multivariant playlist until the CPU is back; frames are
+    /// dropped at the encoders either way).
     #[arg(long)]
-    shed_renditions: bool,
+    no_shed_renditions: bool,
     /// Role of this process and its store (scale out: one packager, many origins).
     #[command(flatten)]
     scale: ScaleArgs,
@@ -93,7 +95,7 @@ fn packager_config(args: &ServeArgs) -> amphi_packager::PackagerConfig {
     args.persistence
         .configure(&mut config, args.scale.store, &args.data_dir);
     config.end_after = std::time::Duration::from_secs(args.end_after.max(1));
-    config.mux.shed_renditions = args.shed_renditions;
+    config.mux.shed_renditions = !args.no_shed_renditions;
     if let Some(part) = args.part_duration {
         config.set_part_duration(part);
     }
@@ -149,8 +151,13 @@ fn log_nofile(nofile: &std::io::Result<crate::rlimit::NoFile>) -> Option<usize> 
 /// Viewer secret of private events given on the command line (else one is generated).
 pub const VIEWER_SECRET_ENV: &str = "AMPHI_VIEWER_SECRET";
 
-/// `ID:KEY`, or `ID:KEY:private` for an event that needs viewer tokens.
+/// `ID:KEY`, or `ID:KEY:private` for an event that needs viewer tokens; a `:preview`
+/// suffix starts the event in the green room (viewers wait until Go live).
 fn parse_cli_event(s: &str) -> Result<EventRecord> {
+    let (s, preview) = match s.strip_suffix(":preview") {
+        Some(rest) => (rest, true),
+        None => (s, false),
+    };
     let (s, private) = match s.strip_suffix(":private") {
         Some(rest) => (rest, true),
         None => (s, false),
@@ -165,6 +172,7 @@ fn parse_cli_event(s: &str) -> Result<EventRecord> {
     let mut record = EventRecord::new(&event, id.to_owned());
     record.stream_key = key.to_owned();
     record.private = private;
+    record.preview = preview;
     if let Some(secret) = std::env::var(VIEWER_SECRET_ENV)
         .ok()
         .filter(|s| !s.is_empty())
@@ -196,6 +204,9 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     }
     let directory = Arc::new(Directory::new(records));
     let (hub, sessions) = Hub::with_limits(directory.clone(), args.ingest_limits.source());
+    // Live health per event: every session passes the health meter on its way.
+    let health = crate::health::HealthBoard::default();
+    let sessions = crate::health::tap::tap(sessions, health.clone());
     let role = args.scale.role;
     let store: Arc<dyn Store> = args.scale.open_store(&args.data_dir).await?;
     // Counters of the origin and gauges of the ingest and packager stages: `/metrics`.
@@ -217,10 +228,12 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
         }
         _ => axum::Router::new(),
     };
+    let mut packager_stats = None;
     let (packager_task, rtmp_task, rtmp_addr) = if role == Role::Origin {
         (None, None, None)
     } else {
         let stats = amphi_packager::stats::PackagerStats::default();
+        packager_stats = Some(stats.clone());
         let packager = amphi_packager::Packager::new(store.clone(), config)
             .with_stats(stats.clone())
             .with_events(directory.list().into_iter().map(|e| e.id).collect());
@@ -367,6 +380,25 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
         store: store.clone(),
     }));
 
+    // Health per event and the green room's Go live (/api/events/{event}/…).
+    crate::health::spawn_sampler(
+        health.clone(),
+        directory.clone(),
+        packager_stats,
+        metrics.clone(),
+    );
+    let health_api = Arc::new(crate::health::http::HealthApi {
+        board: health,
+        directory: directory.clone(),
+        data_dir: args.data_dir.clone(),
+    });
+    app = app
+        .merge(crate::health::http::routes(health_api.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            health_api,
+            crate::health::http::cmcd_tap,
+        ));
+
     // LTI 1.3: MOOC platforms open events from course pages (/lti/…).
     app = app.merge(crate::lti::router(&args.data_dir, directory.clone()));
     print_banner(&args, http_addr, rtmp_addr, &directory.list());
@@ -473,6 +505,10 @@ fn print_banner(
             );
         } else {
             println!("    Moderate       {web}/moderate/{}#token=…", e.id);
+        }
+        if e.preview {
+            let token = if show { e.moderator_token.as_str() } else { "…" };
+            println!("    Green room     {web}/preview/{}#token={token}  (viewers wait until Go live)", e.id);
         }
         if e.id != DEMO_EVENT {
             println!("    OBS server     {rtmp_url}");

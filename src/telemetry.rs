@@ -13,6 +13,13 @@
 //!   dropped in the current session).
 //!
 //! Series of events that stopped publishing are removed.
+//!
+//! The health sampler (`crate::health`) adds, per event, every second:
+//! `amphi_ingest_frame_rate`, `amphi_ingest_keyframe_interval_seconds`,
+//! `amphi_ingest_audio_present` (1/0), `amphi_ingest_audio_bitrate_bps`,
+//! `amphi_ingest_audio_silent` (1/0, from encoded frame sizes), `amphi_ingest_av_drift_seconds`,
+//! `amphi_cmcd_sessions`, `amphi_health_level` (0 green, 1 orange, 2 red) and per check
+//! `amphi_health_check_level{event,check}` ([`HealthGauges`]).
 
 use amphi_ingest::{EventId, Hub};
 use amphi_origin::metrics::Metrics;
@@ -22,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
-pub const INTERVAL: Duration = Duration::from_secs(2);
+pub const INTERVAL: Duration = Duration::from_secs(1);
 
 const BITRATE: &str = "amphi_ingest_bitrate_bps";
 const RTF: &str = "amphi_encoder_realtime_factor";
@@ -101,6 +108,75 @@ fn labels(pairs: &[(&str, &str)]) -> Series {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
+}
+
+/// The health figures of every event as gauges (series of gone events removed).
+pub struct HealthGauges {
+    families: Vec<(Family, fn(&crate::health::EventHealth) -> Option<f64>)>,
+    checks: Family,
+}
+
+impl Default for HealthGauges {
+    fn default() -> Self {
+        type Get = fn(&crate::health::EventHealth) -> Option<f64>;
+        let families: Vec<(&'static str, Get)> = vec![
+            ("amphi_ingest_frame_rate", |h| h.ingest.as_ref()?.frame_rate),
+            ("amphi_ingest_keyframe_interval_seconds", |h| {
+                h.ingest.as_ref()?.keyframe_interval_secs
+            }),
+            ("amphi_ingest_audio_present", |h| {
+                h.ingest
+                    .as_ref()
+                    .map(|i| if i.audio.present { 1.0 } else { 0.0 })
+            }),
+            ("amphi_ingest_audio_bitrate_bps", |h| {
+                h.ingest.as_ref()?.audio.bitrate_bps
+            }),
+            ("amphi_ingest_audio_silent", |h| {
+                h.ingest
+                    .as_ref()?
+                    .audio
+                    .silent
+                    .map(|s| if s { 1.0 } else { 0.0 })
+            }),
+            ("amphi_ingest_av_drift_seconds", |h| {
+                h.ingest.as_ref()?.av_drift_ms.map(|ms| ms / 1000.0)
+            }),
+            ("amphi_cmcd_sessions", |h| Some(h.viewers.cmcd.sessions as f64)),
+            ("amphi_health_level", |h| Some(h.overall.gauge())),
+        ];
+        HealthGauges {
+            families: families
+                .into_iter()
+                .map(|(name, get)| (Family::new(name), get))
+                .collect(),
+            checks: Family::new("amphi_health_check_level"),
+        }
+    }
+}
+
+impl HealthGauges {
+    pub fn publish(&mut self, metrics: &Metrics, reports: &[crate::health::EventHealth]) {
+        for (family, get) in &mut self.families {
+            let series = reports
+                .iter()
+                .filter_map(|h| Some((labels(&[("event", &h.event)]), get(h)?)))
+                .collect();
+            family.publish(metrics, series);
+        }
+        let checks = reports
+            .iter()
+            .flat_map(|h| {
+                h.checks.iter().map(|c| {
+                    (
+                        labels(&[("event", &h.event), ("check", &c.id)]),
+                        c.level.gauge(),
+                    )
+                })
+            })
+            .collect();
+        self.checks.publish(metrics, checks);
+    }
 }
 
 /// `GET /metrics` for a process without an origin (`--role packager`).
