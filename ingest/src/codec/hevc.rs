@@ -170,24 +170,24 @@ pub fn sps_picture_size(nal: &[u8]) -> Result<(u32, u32), CodecError> {
     r.bits(32)?;
     r.bits(24)?; // general profile, flags (88 bits)
     r.bits(8)?; // general_level_idc
-    let mut sub_profile = [false; 8];
-    let mut sub_level = [false; 8];
-    for i in 0..max_sub_layers_minus1 as usize {
-        sub_profile[i] = r.bit()? == 1;
-        sub_level[i] = r.bit()? == 1;
+    let sub_layers = max_sub_layers_minus1 as usize;
+    // (sub_layer_profile_present_flag, sub_layer_level_present_flag) per sub-layer.
+    let mut present = [(false, false); 8];
+    for p in present.iter_mut().take(sub_layers) {
+        *p = (r.bit()? == 1, r.bit()? == 1);
     }
-    if max_sub_layers_minus1 > 0 {
-        for _ in max_sub_layers_minus1..8 {
+    if sub_layers > 0 {
+        for _ in sub_layers..8 {
             r.bits(2)?; // reserved_zero_2bits
         }
     }
-    for i in 0..max_sub_layers_minus1 as usize {
-        if sub_profile[i] {
+    for &(profile, level) in present.iter().take(sub_layers) {
+        if profile {
             r.bits(32)?;
             r.bits(32)?;
             r.bits(24)?;
         }
-        if sub_level[i] {
+        if level {
             r.bits(8)?;
         }
     }
