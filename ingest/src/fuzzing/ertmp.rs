@@ -4,16 +4,16 @@
 
 use crate::codec;
 use crate::frame::VideoConfig;
-use crate::rtmp::ertmp::{self, ExVideoTag, FourCc};
+use crate::rtmp::ertmp::{parse_ex_video, ExVideoTag, FourCc, EX_HEADER};
 use bytes::Bytes;
 
 pub fn ertmp(data: &[u8]) {
     let mut body = data.to_vec();
     if let Some(b) = body.first_mut() {
-        *b |= ertmp::EX_HEADER;
+        *b |= EX_HEADER;
     }
     let body = Bytes::from(body);
-    match ertmp::parse_ex_video(&body) {
+    match parse_ex_video(&body) {
         Ok(ExVideoTag::SequenceStart { fourcc, record }) => {
             let config = match fourcc {
                 FourCc::HEVC => VideoConfig::H265 { hvcc: record },
