@@ -346,6 +346,22 @@ fn configure_appsrc(src: &gst_app::AppSrc) {
     src.set_max_bytes(64 * 1024 * 1024);
 }
 
+/// Caps of the video appsrc: the source's codec, its configuration record as
+/// `codec_data`, whole access units (AV1: temporal units).
+fn source_caps(video: &VideoConfig, fps_milli: i32) -> gst::Caps {
+    let (media, format, alignment, record) = match video {
+        VideoConfig::H264 { avcc } => ("video/x-h264", "avc", "au", avcc),
+        VideoConfig::H265 { hvcc } => ("video/x-h265", "hvc1", "au", hvcc),
+        VideoConfig::Av1 { av1c } => ("video/x-av1", "obu-stream", "tu", av1c),
+    };
+    gst::Caps::builder(media)
+        .field("stream-format", format)
+        .field("alignment", alignment)
+        .field("codec_data", gst::Buffer::from_slice(record.clone()))
+        .field("framerate", gst::Fraction::new(fps_milli, 1000))
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,20 +426,4 @@ mod tests {
         };
         assert!(mux_durations(&s).0 <= ms(2000).as_nanos());
     }
-}
-
-/// Caps of the video appsrc: the source's codec, its configuration record as
-/// `codec_data`, whole access units (AV1: temporal units).
-fn source_caps(video: &VideoConfig, fps_milli: i32) -> gst::Caps {
-    let (media, format, alignment, record) = match video {
-        VideoConfig::H264 { avcc } => ("video/x-h264", "avc", "au", avcc),
-        VideoConfig::H265 { hvcc } => ("video/x-h265", "hvc1", "au", hvcc),
-        VideoConfig::Av1 { av1c } => ("video/x-av1", "obu-stream", "tu", av1c),
-    };
-    gst::Caps::builder(media)
-        .field("stream-format", format)
-        .field("alignment", alignment)
-        .field("codec_data", gst::Buffer::from_slice(record.clone()))
-        .field("framerate", gst::Fraction::new(fps_milli, 1000))
-        .build()
 }
