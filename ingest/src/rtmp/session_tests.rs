@@ -390,3 +390,88 @@ fn a_stopped_publish_tells_the_peer_why() {
     );
     assert!(!s.is_publishing());
 }
+
+/// Enhanced RTMP: a connect with `fourCcList` learns which codecs are ingested; a
+/// plain connect's reply is unchanged.
+#[test]
+fn connect_with_four_cc_list_gets_the_accepted_codecs() {
+    let mut s = Session::new();
+    let mut c = Client::new();
+    let connect = c.command(
+        0,
+        &[
+            Amf0Value::string("connect"),
+            Amf0Value::Number(1.0),
+            Amf0Value::object([
+                ("app", Amf0Value::string("live")),
+                (
+                    "fourCcList",
+                    Amf0Value::StrictArray(vec![
+                        Amf0Value::string("av01"),
+                        Amf0Value::string("vp09"),
+                        Amf0Value::string("hvc1"),
+                    ]),
+                ),
+            ]),
+        ],
+    );
+    s.handle_input(&connect).unwrap();
+    let out = output(&mut s, &mut c);
+    let v = values(&out[3]);
+    assert_eq!(
+        v[2].get("fourCcList"),
+        Some(&Amf0Value::StrictArray(vec![
+            Amf0Value::string("hvc1"),
+            Amf0Value::string("av01"),
+        ]))
+    );
+    let mut plain = Session::new();
+    let mut c = Client::new();
+    plain.handle_input(&c.connect("live")).unwrap();
+    let out = output(&mut plain, &mut c);
+    assert_eq!(values(&out[3])[2].get("fourCcList"), None);
+}
+
+/// An HEVC publish over Enhanced RTMP: the sequence start configures H.265, frames
+/// of another codec are dropped, CodedFrames carry their composition offset.
+#[test]
+fn hevc_publish_configures_h265() {
+    let hvcc = crate::codec::hevc::tests::HVCC_320X180;
+    let (mut s, c) = publishing();
+    let ex = |first: u8, rest: &[u8]| {
+        let mut v = vec![first];
+        v.extend(b"hvc1");
+        v.extend(rest);
+        Bytes::from(v)
+    };
+    s.handle_input(&c.media(msg_type::AUDIO, 0, audio_tag(0, ASC)))
+        .unwrap();
+    s.handle_input(&c.media(msg_type::VIDEO, 0, ex(0x90, hvcc)))
+        .unwrap();
+    let config = match events(&mut s).as_slice() {
+        [Event::Configure(config)] => config.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        config.video,
+        VideoConfig::H265 {
+            hvcc: Bytes::from_static(hvcc)
+        }
+    );
+    // An H.264 frame on an H.265 stream is dropped; an HEVC keyframe with a 66 ms
+    // composition offset goes through.
+    s.handle_input(&c.media(msg_type::VIDEO, 33, video_tag(1, 1, 0, KEYFRAME)))
+        .unwrap();
+    let mut coded = vec![0, 0, 66];
+    coded.extend([0, 0, 0, 3, 0x26, 0x01, 0xAF]);
+    s.handle_input(&c.media(msg_type::VIDEO, 66, ex(0x91, &coded)))
+        .unwrap();
+    match events(&mut s).as_slice() {
+        [Event::Frame(f)] => {
+            assert_eq!(f.kind, FrameKind::Video { keyframe: true });
+            assert_eq!(f.pts, MediaTime::from_millis(132));
+            assert_eq!(&f.data[..], &[0, 0, 0, 3, 0x26, 0x01, 0xAF]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
