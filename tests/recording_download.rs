@@ -11,41 +11,6 @@ use std::time::Duration;
 
 const MEDIA_SECONDS: u32 = 14;
 
-fn extinf_total(playlist: &str) -> f64 {
-    playlist
-        .lines()
-        .filter_map(|l| l.strip_prefix("#EXTINF:"))
-        .filter_map(|v| v.trim_end_matches(',').parse::<f64>().ok())
-        .sum()
-}
-
-/// Format duration and the codec names of the streams, as ffprobe reads them.
-fn probe(path: &std::path::Path) -> (f64, Vec<String>) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration:stream=codec_name",
-        ])
-        .args(["-of", "default=noprint_wrappers=1"])
-        .arg(path)
-        .output()
-        .expect("ffprobe");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let duration = text
-        .lines()
-        .find_map(|l| l.strip_prefix("duration="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("ffprobe read no duration from {}: {out:?}", path.display()));
-    let codecs = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("codec_name="))
-        .map(str::to_owned)
-        .collect();
-    (duration, codecs)
-}
-
 /// Every frame decodes (ffmpeg reports no error).
 fn decodes(path: &std::path::Path) -> bool {
     Command::new("ffmpeg")
@@ -96,7 +61,7 @@ fn the_recording_downloads_as_one_mp4_during_and_after_the_live() {
     let partial = data.path().join("partial.mp4");
     let headers = download(&c, &download_url, &partial);
     assert_eq!(headers["cache-control"], "no-store");
-    let (so_far, codecs) = probe(&partial);
+    let (so_far, codecs) = probe_duration_and_codecs(&partial);
     println!("during the live: {so_far:.2} s ({codecs:?})");
     assert!(so_far >= 3.5, "at least the two segments: {so_far:.2} s");
     assert!(decodes(&partial), "the partial MP4 decodes");
@@ -132,7 +97,7 @@ fn the_recording_downloads_as_one_mp4_during_and_after_the_live() {
         "a recording can grow if the event goes live again"
     );
     let size = std::fs::metadata(&whole).map(|m| m.len()).unwrap_or(0);
-    let (duration, codecs) = probe(&whole);
+    let (duration, codecs) = probe_duration_and_codecs(&whole);
     println!(
         "after the live: {duration:.2} s, {size} bytes in {took:?}; recording lists {listed:.2} s; streams {codecs:?}"
     );
@@ -163,7 +128,7 @@ fn the_recording_downloads_as_one_mp4_during_and_after_the_live() {
         "amphi event recording: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (cli_duration, _) = probe(&cli);
+    let (cli_duration, _) = probe_duration_and_codecs(&cli);
     assert!(
         (cli_duration - duration).abs() < 0.2,
         "the CLI's MP4 matches the download: {cli_duration:.2} s vs {duration:.2} s"

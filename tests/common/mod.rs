@@ -331,6 +331,43 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
     p
 }
 
+/// Sum of a media playlist's `EXTINF` durations, in seconds.
+pub fn extinf_total(playlist: &str) -> f64 {
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|v| v.trim_end_matches(',').parse::<f64>().ok())
+        .sum()
+}
+
+/// Format duration and the codec names of the streams of a media file, as ffprobe reads
+/// them.
+pub fn probe_duration_and_codecs(path: &std::path::Path) -> (f64, Vec<String>) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name",
+        ])
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let duration = text
+        .lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("ffprobe read no duration from {}: {out:?}", path.display()));
+    let codecs = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("codec_name="))
+        .map(str::to_owned)
+        .collect();
+    (duration, codecs)
+}
+
 /// Runs ffprobe on a file and returns (codec, width, height) of its video stream.
 pub fn probe_video(path: &std::path::Path) -> Option<(String, u32, u32)> {
     let out = Command::new("ffprobe")
