@@ -21,6 +21,7 @@
   const tokenInput = $('mod-token');
   const tabsEl = $('mod-tabs');
   const list = $('mod-list');
+  const panel = $('mod-panel');
   const emptyEl = $('mod-empty');
   const liveEl = $('mod-live');
   const titleEl = $('title');
@@ -65,10 +66,11 @@
     b.id = 'tab-' + s;
     b.dataset.status = s;
     b.setAttribute('role', 'tab');
-    b.setAttribute('aria-controls', 'mod-list');
+    b.setAttribute('aria-controls', 'mod-panel');
     const label = el('span', 'tab-label', LABELS[s]);
     const count = el('span', 'tab-count', '0');
-    b.append(label, count);
+    // The visible text is the accessible name: "Pending 3".
+    b.append(label, ' ', count);
     b.addEventListener('click', () => selectTab(s));
     b.addEventListener('keydown', (e) => {
       const i = Q.STATUSES.indexOf(s);
@@ -86,7 +88,6 @@
     tabButtons[s] = { button: b, count };
     tabsEl.append(b);
   }
-  list.setAttribute('role', 'tabpanel');
 
   function selectTab(s) {
     tab = s;
@@ -332,9 +333,8 @@
       t.count.textContent = String(counts[s]);
       t.button.setAttribute('aria-selected', s === tab ? 'true' : 'false');
       t.button.tabIndex = s === tab ? 0 : -1;
-      t.button.setAttribute('aria-label', LABELS[s] + ', ' + counts[s]);
     }
-    list.setAttribute('aria-labelledby', 'tab-' + tab);
+    panel.setAttribute('aria-labelledby', 'tab-' + tab);
     const shown = store.list((q) => q.status === tab);
     // Pending: oldest first (a queue); the others: as viewers see them.
     if (tab === 'pending') shown.sort((a, b) => Number(a.id) - Number(b.id) || String(a.id).localeCompare(String(b.id)));

@@ -116,7 +116,14 @@
   const list = el('ol', 'qa-list');
   list.id = 'qa-list';
   list.setAttribute('aria-labelledby', 'qa-heading');
-  body.append(form, panelStatus, list, emptyNote, heldNote);
+  // Screen readers hear of questions other viewers ask as they appear (not of those
+  // already there when the page loads, nor of the viewer's own).
+  const announcer = el('p', 'sr-only');
+  announcer.id = 'qa-announce';
+  announcer.setAttribute('role', 'status');
+  announcer.setAttribute('aria-live', 'polite');
+  announcer.setAttribute('aria-atomic', 'true');
+  body.append(form, panelStatus, list, emptyNote, heldNote, announcer);
 
   root.classList.add('qa');
   root.setAttribute('aria-labelledby', 'qa-heading');
@@ -342,6 +349,17 @@
     return now >= q.program_time;
   }
 
+  const announced = new Set();
+  let announcing = false; // false until the questions of the first load are shown
+  function announce(visible) {
+    const fresh = visible.filter((q) => !announced.has(String(q.id)));
+    fresh.forEach((q) => announced.add(String(q.id)));
+    if (!announcing) return;
+    const others = fresh.filter((q) => !mine.has(String(q.id)));
+    if (others.length === 1) announcer.textContent = 'New question: ' + others[0].text;
+    else if (others.length > 1) announcer.textContent = others.length + ' new questions';
+  }
+
   let lastHeld = 0;
   function render() {
     const now = programTime();
@@ -363,6 +381,7 @@
       return row.li;
     });
     Q.reconcile(list, items);
+    announce(visible);
     for (const [id, row] of rows) if (!row.li.isConnected) rows.delete(id);
     countEl.textContent = String(visible.length);
     emptyNote.hidden = visible.length > 0 || held > 0;
@@ -382,7 +401,10 @@
   const store = new Q.QuestionStore({
     event,
     access: Q.viewerToken(),
-    onChange: render,
+    onChange: () => {
+      render();
+      announcing = true;
+    },
     onStatus: (s) => {
       if (s.live !== undefined) root.classList.toggle('is-live', s.live === true);
       if (s.ok) {
