@@ -110,15 +110,18 @@ fn labels(pairs: &[(&str, &str)]) -> Series {
         .collect()
 }
 
+/// Reads one gauge's value from an event's health.
+type HealthFigure = fn(&crate::health::EventHealth) -> Option<f64>;
+
 /// The health figures of every event as gauges (series of gone events removed).
 pub struct HealthGauges {
-    families: Vec<(Family, fn(&crate::health::EventHealth) -> Option<f64>)>,
+    families: Vec<(Family, HealthFigure)>,
     checks: Family,
 }
 
 impl Default for HealthGauges {
     fn default() -> Self {
-        type Get = fn(&crate::health::EventHealth) -> Option<f64>;
+        type Get = HealthFigure;
         let families: Vec<(&'static str, Get)> = vec![
             ("amphi_ingest_frame_rate", |h| h.ingest.as_ref()?.frame_rate),
             ("amphi_ingest_keyframe_interval_seconds", |h| {
@@ -142,7 +145,9 @@ impl Default for HealthGauges {
             ("amphi_ingest_av_drift_seconds", |h| {
                 h.ingest.as_ref()?.av_drift_ms.map(|ms| ms / 1000.0)
             }),
-            ("amphi_cmcd_sessions", |h| Some(h.viewers.cmcd.sessions as f64)),
+            ("amphi_cmcd_sessions", |h| {
+                Some(h.viewers.cmcd.sessions as f64)
+            }),
             ("amphi_health_level", |h| Some(h.overall.gauge())),
         ];
         HealthGauges {

@@ -9,6 +9,10 @@
 //!
 //! And the CMCD tap: a middleware that reads players' CMCD on `/live/{event}/…` requests.
 
+// Handlers refuse with a ready `Response` (axum's own rejection style); its size does
+// not matter on these low-rate routes.
+#![allow(clippy::result_large_err)]
+
 use super::{rfc3339, EventHealth, HealthBoard};
 use crate::events::{constant_time_eq, Directory, EventsFileStore};
 use amphi_qa::QaEvents;
