@@ -19,6 +19,8 @@ mod reply;
 mod state;
 
 pub use state::{ConsoleArgs, ConsoleConfig};
+pub(crate) use auth::redacted_addr;
+pub(crate) use state::ConsoleState;
 
 use axum::routing::get;
 use axum::Router;
@@ -26,12 +28,14 @@ use std::sync::Arc;
 
 /// The console's routes, ready to merge into the origin's router.
 pub fn router(config: ConsoleConfig<'_>) -> Router {
+    let data_dir = config.data_dir.to_owned();
     let state = Arc::new(state::ConsoleState::new(config));
     Router::new()
         .route("/admin", get(page::admin_page))
         .route("/api/openapi.json", get(page::openapi))
         .merge(api::routes())
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::oidc_routes::router(state, &data_dir))
 }
 
 #[cfg(test)]

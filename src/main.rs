@@ -10,6 +10,8 @@ mod http_limits;
 mod ingest_limits;
 mod liveness;
 mod lti;
+mod oidc;
+mod oidc_routes;
 mod persistence;
 mod recording;
 mod rlimit;
@@ -62,6 +64,13 @@ enum Command {
         data_dir: PathBuf,
         #[command(subcommand)]
         action: lti::LtiAction,
+    },
+    /// Log in to the console with the institution's OpenID Connect provider.
+    Oidc {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        action: oidc::OidcAction,
     },
 }
 
@@ -186,6 +195,7 @@ fn main() -> Result<()> {
         Command::Event { data_dir, action } => event_command(&data_dir, action),
         Command::User { data_dir, action } => admin::cli::user_command(&data_dir, action),
         Command::Lti { data_dir, action } => lti::lti_command(&data_dir, action),
+        Command::Oidc { data_dir, action } => oidc::oidc_command(&data_dir, action),
     }
 }
 

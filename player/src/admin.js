@@ -356,6 +356,15 @@
     setInterval(() => {
       if (!$('events-section').hidden && csrf) loadEvents().catch(() => {});
     }, 3000);
+    // The institution's login (OpenID Connect), when the server has one set up.
+    fetch('/admin/oidc/status', { credentials: 'same-origin', cache: 'no-store' })
+      .then((res) => (res.ok ? res.json() : null))
+      .then((oidc) => {
+        if (!oidc || !oidc.enabled) return;
+        $('oidc-link').textContent = oidc.label;
+        $('oidc-login').hidden = false;
+      })
+      .catch(() => {});
     fetch('/api/admin/session', { credentials: 'same-origin', cache: 'no-store' })
       .then((res) => (res.ok ? res.json().then(loggedIn) : showLogin('')))
       .catch(() => showLogin('The server cannot be reached.'));
