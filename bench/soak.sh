@@ -109,4 +109,6 @@ console.log(`${ok(ended === "yes" && Math.abs(rec - live) < 10)} recording      
 if (r.hls_stalls) console.log("stalls:", JSON.stringify(r.hls_stalls_list));
 ' "$report" "$rec_seconds" "$live_seconds" "$ended" "$seg_count"
 [ -n "$loadgen" ] && echo "simulated viewers: $loadgen"
+echo "every minute (RSS, open fds, PDT lag, hls.js stalls so far):"
+grep '^SOAK_SAMPLE ' "$RUN/viewer.out" | sed 's/^SOAK_SAMPLE /  /' || true
 echo "work files: $RUN"
