@@ -24,6 +24,10 @@ const STARVED_CORES: f64 = 0.5;
 /// a part and its encoding, plus the throttling's own stop-and-go and the playlist
 /// request served by the same starved process.
 const MAX_EDGE_LAG: Duration = Duration::from_millis(2500);
+/// How long amphi is starved.
+const STARVED_FOR: Duration = Duration::from_secs(25);
+/// From when, in the starved spell, the lag must be bounded (the governor has shed).
+const SETTLED_AFTER: Duration = Duration::from_secs(12);
 
 /// Limits a process's CPU: a cgroup v1/v2 CPU quota, or a duty cycle of SIGSTOP and
 /// SIGCONT. Lifted on drop.
@@ -213,14 +217,14 @@ fn gauge(c: &reqwest::blocking::Client, amphi: &Amphi, name: &str, labels: &str)
 }
 
 #[test]
-#[ignore = "a shed rendition is not restored yet: its muxer stops when fed one frame per segment"]
+#[ignore = "under half a core a shed rendition's muxer still stops at a fragment boundary after some seconds (the stall watch reports it), so it is never restored"]
 fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
     let scratch = common::tempdir::TempDir::new("overload");
     let lecture = encode_source(scratch.path(), 1920, 1080, 4500);
     let small = encode_source(scratch.path(), 640, 360, 600);
     let amphi = Amphi::start_with(
         &[&format!("lecture:{KEY}"), &format!("other:{KEY}-other")],
-        &["--shed-renditions"],
+        &[],
     );
     let _p1 = publish_paced(&lecture, &format!("{}/{KEY}", amphi.rtmp));
     let _p2 = publish_paced(&small, &format!("{}/{KEY}-other", amphi.rtmp));
@@ -239,12 +243,21 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
         .collect();
     eprintln!("edge lag before starving: {before:?}");
 
-    // Starved for 30 s: sample every listed rendition of both events.
+    // Starved for 25 s: sample every listed rendition of both events, and every
+    // rendition of the lecture that was shed (its playlist must keep going).
     let starver = Starver::start(amphi.pid(), STARVED_CORES);
     let start = Instant::now();
     let mut samples: Vec<(Duration, String, Duration)> = Vec::new();
+    let mut shed_samples: Vec<(Duration, String, Duration)> = Vec::new();
     let mut max_shed = 0.0f64;
-    while start.elapsed() < Duration::from_secs(30) {
+    let mut first_shed: Option<Duration> = None;
+    while start.elapsed() < STARVED_FOR {
+        let now_listed = listed(&c, &amphi, "lecture");
+        for r in all.iter().filter(|r| !now_listed.contains(r)) {
+            if let Some(lag) = edge_lag(&c, &amphi, "lecture", r) {
+                shed_samples.push((start.elapsed(), format!("lecture/{r}"), lag));
+            }
+        }
         for r in listed(&c, &amphi, "lecture") {
             if let Some(lag) = edge_lag(&c, &amphi, "lecture", &r) {
                 samples.push((start.elapsed(), format!("lecture/{r}"), lag));
@@ -257,6 +270,9 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
         }
         if let Some(n) = gauge(&c, &amphi, "amphi_renditions_shed", "event=\"lecture\"") {
             max_shed = max_shed.max(n);
+            if n >= 1.0 {
+                first_shed.get_or_insert(start.elapsed());
+            }
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -264,12 +280,26 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
     drop(starver);
     let late: Vec<&(Duration, String, Duration)> = samples
         .iter()
-        .filter(|(t, _, _)| *t >= Duration::from_secs(15))
+        .filter(|(t, _, _)| *t >= SETTLED_AFTER)
         .collect();
     let worst = late.iter().map(|s| s.2).max().unwrap_or_default();
+    let worst_of = |prefix: &str| {
+        late.iter()
+            .filter(|s| s.1.starts_with(prefix))
+            .map(|s| s.2)
+            .max()
+            .unwrap_or_default()
+    };
+    let worst_shed = shed_samples
+        .iter()
+        .filter(|(t, _, _)| *t >= SETTLED_AFTER)
+        .map(|s| s.2)
+        .max();
     eprintln!(
-        "starved: {} samples, worst edge lag over the last 15 s {worst:?}, renditions shed at most {max_shed}, listed at the end {listed_starved:?}",
-        samples.len()
+        "starved: {} samples, worst edge lag after {SETTLED_AFTER:?}: {worst:?} (lecture {:?}, other event {:?}); shed renditions' own playlists {worst_shed:?}; first shed after {first_shed:?}, renditions shed at most {max_shed}, listed at the end {listed_starved:?}",
+        samples.len(),
+        worst_of("lecture/"),
+        worst_of("other/"),
     );
     for (t, r, lag) in samples.iter().step_by(4) {
         eprintln!(
@@ -294,6 +324,12 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
     assert!(
         worst <= MAX_EDGE_LAG,
         "a listed rendition fell {worst:?} behind real time while starved (bound {MAX_EDGE_LAG:?})"
+    );
+    // A shed rendition is a slide show, not a dead end: its playlist keeps up too.
+    let worst_shed = worst_shed.expect("a shed rendition's playlist sampled while starved");
+    assert!(
+        worst_shed <= MAX_EDGE_LAG + Duration::from_secs(1),
+        "a shed rendition's playlist fell {worst_shed:?} behind while starved"
     );
     let dropped: f64 = all
         .iter()
@@ -338,4 +374,37 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
         );
     }
     assert!(amphi.log_contains("rendition restored"));
+    // The shed and restored renditions' timelines have no hole: every rendition lists
+    // its segments with the durations of the passthrough's, and no discontinuity.
+    let timeline = |r: &str| {
+        let text = get_text(&c, &amphi.url(&format!("/live/lecture/{r}/index.m3u8")))
+            .expect("media playlist");
+        assert!(
+            !text.contains("#EXT-X-DISCONTINUITY\n"),
+            "{r} has a discontinuity:\n{text}"
+        );
+        let listing = amphi_hls::playlist::read_media(&text).expect("playlist reads");
+        listing
+            .segments
+            .iter()
+            .filter_map(|s| Some((s.msn, s.duration?.as_millis() / 100)))
+            .collect::<std::collections::BTreeMap<u64, u128>>()
+    };
+    let reference = timeline(&all[0]);
+    for r in &all[1..] {
+        let t = timeline(r);
+        let same = t
+            .iter()
+            .filter(|(m, d)| reference.get(m) == Some(d))
+            .count();
+        let both = t.keys().filter(|m| reference.contains_key(m)).count();
+        eprintln!(
+            "{r}: {same} of {both} segments listed by both last as long as {}'s",
+            all[0]
+        );
+        assert!(
+            both >= 3 && same == both,
+            "{r}: {t:?} against {reference:?}"
+        );
+    }
 }

@@ -56,8 +56,8 @@ mod sink;
 pub use keyframes::GridCutter;
 use keyframes::{install_keyframe_forcing, KeyframeForcing};
 pub use launch::{
-    launch_description, mux_durations, parse_part_duration, MuxSettings, MAX_FILLED_GAP,
-    MAX_PART_DURATION, MIN_PART_DURATION, TRANSCODED_AAC_BITRATE,
+    cascade_source, launch_description, mux_durations, parse_part_duration, MuxSettings,
+    MAX_FILLED_GAP, MAX_PART_DURATION, MIN_PART_DURATION, TRANSCODED_AAC_BITRATE,
 };
 use sink::{install_sink, SinkOutput};
 
@@ -130,8 +130,14 @@ impl LadderPipeline {
         let fps_n = (fps * 1000.0).round() as i32;
         video.set_caps(Some(&source_caps(video_config, fps_n)));
         configure_appsrc(&video);
-        let shedding =
-            Shedding::install(&pipeline, plan, settings.shed_renditions, events.clone())?;
+        let part = Duration::from_nanos(mux_durations(settings).1 as u64);
+        let shedding = Shedding::install(
+            &pipeline,
+            plan,
+            settings.shed_renditions,
+            part,
+            events.clone(),
+        )?;
         let audio = match (audio, &plan.audio) {
             (Some(config), Some(info)) => {
                 let a = by_name("asrc")?

@@ -18,8 +18,8 @@ pub struct MuxSettings {
     pub part_duration: Duration,
     /// x264 speed preset name.
     pub x264_preset: &'static str,
-    /// Whether the overload governor may shed renditions (off by default: a shed
-    /// rendition is not brought back yet). Frame drops are measured either way.
+    /// Whether the overload governor may shed renditions (on by default; a shed
+    /// rendition comes back when the CPU does). Frame drops are measured either way.
     pub shed_renditions: bool,
 }
 
@@ -92,6 +92,26 @@ pub fn source_elements(codec: VideoCodec) -> (&'static str, &'static str) {
     }
 }
 
+/// The encoded rung that rung `i` is scaled from: the smallest encoded rung above it
+/// that is at least as large, `None` for the decoded picture. Scaling 720p to 480p to
+/// 360p rather than 1080p to each reads a fraction of the pixels (a fifth less CPU for
+/// the 1080p ladder, `bench/ladder.sh`), and the step-wise downscale aliases less.
+/// A shed rung keeps scaling for the rungs below it; only its encoder rests.
+pub fn cascade_source(plan: &Plan, i: usize) -> Option<usize> {
+    let r = plan.renditions.get(i)?;
+    plan.renditions
+        .iter()
+        .enumerate()
+        .take(i)
+        .filter(|(_, a)| {
+            matches!(a.kind, RenditionKind::Encoded { .. })
+                && a.width >= r.width
+                && a.height >= r.height
+        })
+        .min_by_key(|(_, a)| u64::from(a.width) * u64::from(a.height))
+        .map(|(k, _)| k)
+}
+
 pub fn launch_description(
     plan: &Plan,
     audio: Option<&AudioConfig>,
@@ -148,9 +168,13 @@ pub fn launch_description(
             RenditionKind::Encoded { bitrate } => {
                 let kbps = (bitrate / 1000).max(100);
                 let profile = if r.height > 720 { "high" } else { "main" };
+                // Scaled from the rung just above when there is one (cascade), else
+                // from the decoded picture; each scaled picture passes a tee `st{i}`
+                // the rung below reads.
+                let from = cascade_source(plan, i).map_or("dt.".to_owned(), |k| format!("st{k}."));
                 d += &format!(
-                    "dt. ! {qraw} name=rawq{i} ! videoscale ! videoconvert ! video/x-raw,format=I420,width={w},height={h},pixel-aspect-ratio=1/1 ! \
-                     x264enc name=enc{i} tune=zerolatency speed-preset={preset} bitrate={kbps} vbv-buf-capacity=1000 key-int-max=1200 \
+                    "{from} ! {qraw} name=rawq{i} ! videoscale ! videoconvert ! video/x-raw,format=I420,width={w},height={h},pixel-aspect-ratio=1/1 ! \
+                     tee name=st{i} ! x264enc name=enc{i} tune=zerolatency speed-preset={preset} bitrate={kbps} vbv-buf-capacity=1000 key-int-max=1200 \
                      bframes=0 b-adapt=false option-string=scenecut=0 ! video/x-h264,profile={profile} ! h264parse ! {qmux} ! mux{i}. ",
                     w = r.width,
                     h = r.height,
