@@ -28,47 +28,51 @@ pub const DISCOVERY_MAX_AGE: Duration = Duration::from_secs(3600);
 pub enum OidcAction {
     /// Turn on "Log in with your institution" on /admin, with the values the provider
     /// (or the federation's OIDC proxy) gave for this client.
-    Set {
-        /// The provider's issuer, e.g. https://idp.example.edu (discovery at
-        /// ISSUER/.well-known/openid-configuration).
-        #[arg(long)]
-        issuer: String,
-        #[arg(long)]
-        client_id: String,
-        /// File holding the client secret (read at each login, never copied).
-        #[arg(long, value_name = "PATH")]
-        client_secret_file: PathBuf,
-        /// Scopes asked for (must include openid).
-        #[arg(long, default_value = amphi_console::oidc::config::DEFAULT_SCOPES)]
-        scopes: String,
-        /// Claim whose values give roles, e.g. groups or eduPersonEntitlement.
-        #[arg(long, default_value = amphi_console::oidc::config::DEFAULT_ROLE_CLAIM)]
-        role_claim: String,
-        /// Claim giving the user name (default: preferred_username, email, then sub).
-        #[arg(long)]
-        user_claim: Option<String>,
-        /// A role-claim value that makes a user admin (repeatable).
-        #[arg(long = "admin-group", value_name = "VALUE")]
-        admin_groups: Vec<String>,
-        /// A role-claim value that makes a user moderator of every event (repeatable).
-        #[arg(long = "moderator-group", value_name = "VALUE")]
-        moderator_groups: Vec<String>,
-        /// VALUE=EVENT[,EVENT…]: a role-claim value that makes a user lecturer of those
-        /// events (repeatable).
-        #[arg(long = "lecturer-group", value_name = "VALUE=EVENTS", value_parser = parse_lecturer_group)]
-        lecturer_groups: Vec<(String, Vec<String>)>,
-        /// Values PREFIX+ROLE name a role directly (amphi:admin, amphi:lecturer:cs101);
-        /// an empty prefix turns that off.
-        #[arg(long, default_value = amphi_console::oidc::config::DEFAULT_ROLE_PREFIX)]
-        role_prefix: String,
-        /// Text of the login page's button.
-        #[arg(long)]
-        button_label: Option<String>,
-    },
+    Set(Box<SetArgs>),
     /// Show the settings (not the secret).
     Show,
     /// Turn OIDC login off.
     Clear,
+}
+
+/// `amphi oidc set` options.
+#[derive(clap::Args)]
+pub struct SetArgs {
+    /// The provider's issuer, e.g. https://idp.example.edu (discovery at
+    /// ISSUER/.well-known/openid-configuration).
+    #[arg(long)]
+    issuer: String,
+    #[arg(long)]
+    client_id: String,
+    /// File holding the client secret (read at each login, never copied).
+    #[arg(long, value_name = "PATH")]
+    client_secret_file: PathBuf,
+    /// Scopes asked for (must include openid).
+    #[arg(long, default_value = amphi_console::oidc::config::DEFAULT_SCOPES)]
+    scopes: String,
+    /// Claim whose values give roles, e.g. groups or eduPersonEntitlement.
+    #[arg(long, default_value = amphi_console::oidc::config::DEFAULT_ROLE_CLAIM)]
+    role_claim: String,
+    /// Claim giving the user name (default: preferred_username, email, then sub).
+    #[arg(long)]
+    user_claim: Option<String>,
+    /// A role-claim value that makes a user admin (repeatable).
+    #[arg(long = "admin-group", value_name = "VALUE")]
+    admin_groups: Vec<String>,
+    /// A role-claim value that makes a user moderator of every event (repeatable).
+    #[arg(long = "moderator-group", value_name = "VALUE")]
+    moderator_groups: Vec<String>,
+    /// VALUE=EVENT[,EVENT…]: a role-claim value that makes a user lecturer of those
+    /// events (repeatable).
+    #[arg(long = "lecturer-group", value_name = "VALUE=EVENTS", value_parser = parse_lecturer_group)]
+    lecturer_groups: Vec<(String, Vec<String>)>,
+    /// Values PREFIX+ROLE name a role directly (amphi:admin, amphi:lecturer:cs101);
+    /// an empty prefix turns that off.
+    #[arg(long, default_value = amphi_console::oidc::config::DEFAULT_ROLE_PREFIX)]
+    role_prefix: String,
+    /// Text of the login page's button.
+    #[arg(long)]
+    button_label: Option<String>,
 }
 
 fn parse_lecturer_group(s: &str) -> Result<(String, Vec<String>), String> {
@@ -90,19 +94,20 @@ fn parse_lecturer_group(s: &str) -> Result<(String, Vec<String>), String> {
 pub fn oidc_command(data_dir: &Path, action: OidcAction) -> Result<()> {
     let file = OidcConfigFile::new(data_dir);
     match action {
-        OidcAction::Set {
-            issuer,
-            client_id,
-            client_secret_file,
-            scopes,
-            role_claim,
-            user_claim,
-            admin_groups,
-            moderator_groups,
-            lecturer_groups,
-            role_prefix,
-            button_label,
-        } => {
+        OidcAction::Set(args) => {
+            let SetArgs {
+                issuer,
+                client_id,
+                client_secret_file,
+                scopes,
+                role_claim,
+                user_claim,
+                admin_groups,
+                moderator_groups,
+                lecturer_groups,
+                role_prefix,
+                button_label,
+            } = *args;
             let secret_file = std::fs::canonicalize(&client_secret_file)
                 .with_context(|| format!("client secret file {}", client_secret_file.display()))?;
             let mut config = OidcConfig::new(&issuer, &client_id, secret_file);
