@@ -39,13 +39,16 @@ fn the_recording_downloads_as_one_mp4_during_and_after_the_live() {
     let data = tempdir::TempDir::new("download");
     let store = data.path().join("media");
     let store = store.to_str().expect("utf-8 path");
+    // A saved event (the console manages saved events) and a console admin.
+    let key = create_event(data.path(), "lecture");
+    add_admin(data.path());
     let amphi = Amphi::start_in_with(
         data.path(),
-        &[&format!("lecture:{KEY}")],
+        &[],
         &["--store", "fs", "--store-dir", store, "--end-after", "2"],
     );
     let c = client();
-    let publisher = Publisher::start(&amphi.rtmp, KEY, 320, 180, MEDIA_SECONDS);
+    let publisher = Publisher::start(&amphi.rtmp, &key, 320, 180, MEDIA_SECONDS);
     let rendition = first_rendition(
         &c,
         &amphi.url("/live/lecture/master.m3u8"),
@@ -113,6 +116,22 @@ fn the_recording_downloads_as_one_mp4_during_and_after_the_live() {
     assert!(codecs.iter().any(|c| c == "aac"), "audio: {codecs:?}");
     assert!(decodes(&whole), "the MP4 decodes without error");
 
+    // The console's download of the top rendition is the viewers' download, byte for byte.
+    let console = console_downloads(&c, &amphi);
+    let viewers = std::fs::read(&whole).expect("read whole.mp4");
+    println!(
+        "console downloads: {:?}",
+        console
+            .iter()
+            .map(|(r, b)| (r, b.len()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        console.iter().any(|(_, bytes)| *bytes == viewers),
+        "one rendition's console download is the viewers' MP4 ({} bytes)",
+        viewers.len()
+    );
+
     // The CLI export is the same remux, made progressive.
     let cli = data.path().join("cli.mp4");
     let out = Command::new(env!("CARGO_BIN_EXE_amphi"))
@@ -133,4 +152,98 @@ fn the_recording_downloads_as_one_mp4_during_and_after_the_live() {
         (cli_duration - duration).abs() < 0.2,
         "the CLI's MP4 matches the download: {cli_duration:.2} s vs {duration:.2} s"
     );
+}
+
+/// `amphi event create ID`; returns its stream key, read from `events.json`.
+fn create_event(data: &std::path::Path, id: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_amphi"))
+        .args(["event", "--data-dir"])
+        .arg(data)
+        .args(["create", id])
+        .output()
+        .expect("amphi event create");
+    assert!(
+        out.status.success(),
+        "amphi event create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(data.join("events.json")).expect("events.json");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("events.json is JSON");
+    json["events"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["id"] == id))
+        .and_then(|e| e["stream_key"].as_str())
+        .expect("the saved event's stream key")
+        .to_owned()
+}
+
+const ADMIN_PASSWORD: &str = "a long enough console password";
+
+/// `amphi user add admin --role admin`, the password on stdin.
+fn add_admin(data: &std::path::Path) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_amphi"))
+        .args(["user", "--data-dir"])
+        .arg(data)
+        .args(["add", "admin", "--role", "admin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn amphi user add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{ADMIN_PASSWORD}\n").as_bytes())
+        .expect("password on stdin");
+    let out = child.wait_with_output().expect("amphi user add ran");
+    assert!(
+        out.status.success(),
+        "amphi user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Logs into the console and downloads every listed rendition's recording.
+fn console_downloads(c: &reqwest::blocking::Client, amphi: &Amphi) -> Vec<(String, Vec<u8>)> {
+    let res = c
+        .post(amphi.url("/api/admin/login"))
+        .header("origin", &amphi.http)
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "user": "admin", "password": ADMIN_PASSWORD }).to_string())
+        .send()
+        .expect("console login");
+    assert_eq!(res.status(), 200, "console login");
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii cookie")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned();
+    let get = |path: &str| {
+        let res = c
+            .get(amphi.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .expect("console GET");
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.bytes().expect("body").to_vec()
+    };
+    let list: serde_json::Value =
+        serde_json::from_slice(&get("/api/admin/events/lecture/recordings")).expect("json");
+    let list = list
+        .as_array()
+        .or_else(|| list["recordings"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert!(!list.is_empty(), "the console lists the recordings");
+    list.iter()
+        .map(|r| {
+            let rendition = r["rendition"].as_str().expect("rendition").to_owned();
+            let url = r["download_url"].as_str().expect("download_url").to_owned();
+            (rendition, get(&url))
+        })
+        .collect()
 }

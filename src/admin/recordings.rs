@@ -1,6 +1,7 @@
 //! An event's recordings in the console: one per rendition (`recording.m3u8`), with
-//! duration and size; download as one fragmented MP4 (init segment and media segments
-//! in order, no re-encoding); delete.
+//! duration and size; download as one MP4, made by the same remux as the viewers'
+//! download (`amphi_hls::recording`: runs joined on one timeline, no re-encoding);
+//! delete.
 //!
 //! Deleting keeps each rendition's live playlist (`index.m3u8`) and the multivariant
 //! playlist: the packager resumes numbering from them, so no name once served
@@ -12,14 +13,13 @@ use super::reply;
 use super::state::ConsoleState;
 use amphi_console::Action;
 use amphi_hls::names;
+use amphi_hls::recording::{read_plan, Export, ExportError, Plan};
 use amphi_hls::store::Store;
 use amphi_ingest::EventId;
-use amphi_packager::resume::{listed_segments, RestoredSegment};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde::Serialize;
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -51,51 +51,21 @@ async fn renditions(store: &dyn Store, event: &str) -> Vec<String> {
         .collect()
 }
 
-async fn segments(store: &dyn Store, event: &str, rendition: &str) -> Vec<RestoredSegment> {
-    for key in [
-        names::recording_key(event, rendition),
-        names::playlist_key(event, rendition),
-    ] {
-        if let Ok(Some(o)) = store.get(&key).await {
-            return listed_segments(&String::from_utf8_lossy(&o.data));
-        }
-    }
-    Vec::new()
-}
-
 /// The objects of one rendition's recording, in playback order: each run's init
 /// segment, then its media segments.
-fn object_keys(event: &str, rendition: &str, segs: &[RestoredSegment]) -> Vec<String> {
-    let mut keys = Vec::with_capacity(segs.len() + 1);
-    let mut generation = None;
-    for s in segs {
-        if generation != Some(s.generation) {
-            generation = Some(s.generation);
+fn object_keys(event: &str, rendition: &str, plan: &Plan) -> Vec<String> {
+    let mut keys = Vec::with_capacity(plan.segment_count() + plan.runs.len());
+    for run in &plan.runs {
+        keys.push(names::rendition_key(event, rendition, &run.init));
+        for (msn, _) in &run.segments {
             keys.push(names::rendition_key(
                 event,
                 rendition,
-                &names::init_name(s.generation),
+                &names::segment_name(*msn),
             ));
         }
-        keys.push(names::rendition_key(
-            event,
-            rendition,
-            &names::segment_name(s.msn),
-        ));
     }
     keys
-}
-
-fn runs(segs: &[RestoredSegment]) -> usize {
-    let mut n = 0;
-    let mut generation = None;
-    for s in segs {
-        if generation != Some(s.generation) {
-            generation = Some(s.generation);
-            n += 1;
-        }
-    }
-    n
 }
 
 pub async fn list(
@@ -112,26 +82,21 @@ pub async fn list(
     let store = &*state.store;
     let mut out = Vec::new();
     for rendition in renditions(store, &id).await {
-        let segs = segments(store, &id, &rendition).await;
-        if segs.is_empty() {
+        let Ok(plan) = read_plan(store, &id, &rendition).await else {
             continue;
-        }
+        };
         let mut size = 0u64;
-        for key in object_keys(&id, &rendition, &segs) {
+        for key in object_keys(&id, &rendition, &plan) {
             if let Ok(Some(o)) = store.get(&key).await {
                 size += o.data.len() as u64;
             }
         }
-        let duration: f64 = segs
-            .iter()
-            .filter_map(|s| s.duration)
-            .map(|d| d.as_secs_f64())
-            .sum();
+        let duration = plan.duration().as_secs_f64();
         out.push(Recording {
-            segments: segs.len(),
+            segments: plan.segment_count(),
             duration_s: (duration * 1000.0).round() / 1000.0,
             size_bytes: size,
-            discontinuities: runs(&segs).saturating_sub(1),
+            discontinuities: plan.runs.len().saturating_sub(1),
             playlist_url: format!("/live/{id}/{rendition}/{}", names::RECORDING_PLAYLIST),
             download_url: format!("/api/admin/events/{id}/recordings/{rendition}/download"),
             rendition,
@@ -157,26 +122,21 @@ pub async fn download(
             format!("no rendition {rendition} in {id}"),
         );
     }
-    let segs = segments(&*state.store, &id, &rendition).await;
-    if segs.is_empty() {
-        return reply::error(StatusCode::NOT_FOUND, "no recorded segment yet");
-    }
-    if runs(&segs) > 1 {
-        return reply::error(
-            StatusCode::CONFLICT,
-            format!("the recording has {} runs (the publisher reconnected): `amphi event recording {id} --mp4 FILE` joins them", runs(&segs)),
-        );
-    }
+    let export = match Export::open(state.store.clone(), &id, &rendition).await {
+        Ok(e) => e,
+        Err(ExportError::NoRecording { why, .. }) => {
+            return reply::error(StatusCode::NOT_FOUND, format!("no recording: {why}"))
+        }
+        Err(e) => return reply::error(StatusCode::BAD_GATEWAY, e.to_string()),
+    };
     info!(user = %authed.principal.user, event = %id, %rendition, "console: recording downloaded");
-    let store = state.store.clone();
-    let keys = object_keys(&id, &rendition, &segs);
-    let stream = futures::stream::iter(keys).then(move |key| {
-        let store = store.clone();
-        async move {
-            match store.get(&key).await {
-                Ok(Some(o)) => Ok(o.data),
-                Ok(None) => Err(std::io::Error::other(format!("{key} is missing"))),
-                Err(e) => Err(std::io::Error::other(format!("{key}: {e}"))),
+    let stream = futures::stream::try_unfold(export, |mut export| async move {
+        match export.next_chunk().await {
+            Ok(Some(chunk)) => Ok(Some((chunk, export))),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                warn!(error = %e, "console: recording download cut short");
+                Err(std::io::Error::other(e))
             }
         }
     });
