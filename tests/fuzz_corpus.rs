@@ -69,4 +69,5 @@ targets! {
     amphi_origin::edge_playlist,
     amphi_origin::cmcd,
     amphi_qa::qa_post_body,
+    amphi_console::oidc_answers,
 }

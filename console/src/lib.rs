@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod csrf;
+pub mod fuzzing;
 pub mod lti;
 pub mod oidc;
 pub mod ratelimit;
