@@ -9,6 +9,7 @@
 //                      generated and written there
 //   OIDC_KID           key id given to the signing key (default k1)
 //   OIDC_CLOCK_SKEW    seconds added to the provider's clock (negative: behind)
+//   OIDC_AUTO_USER     account logged in when the interaction page names none (browsers)
 // Prints one line `issuer <URL>` on stdout once it listens.
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
@@ -86,7 +87,7 @@ server.on('request', async (req, res) => {
   try {
     const details = await provider.interactionDetails(req, res);
     if (details.prompt.name === 'login') {
-      const user = url.searchParams.get('user');
+      const user = url.searchParams.get('user') || process.env.OIDC_AUTO_USER;
       if (!accounts[user]) {
         res.writeHead(400, { 'content-type': 'text/plain' });
         return res.end(`no test account ${user}\n`);
