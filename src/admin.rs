@@ -18,9 +18,9 @@ mod recordings;
 mod reply;
 mod state;
 
-pub use state::{ConsoleArgs, ConsoleConfig};
 pub(crate) use auth::redacted_addr;
 pub(crate) use state::ConsoleState;
+pub use state::{ConsoleArgs, ConsoleConfig};
 
 use axum::routing::get;
 use axum::Router;

@@ -507,8 +507,15 @@ fn print_banner(
             println!("    Moderate       {web}/moderate/{}#token=…", e.id);
         }
         if e.preview {
-            let token = if show { e.moderator_token.as_str() } else { "…" };
-            println!("    Green room     {web}/preview/{}#token={token}  (viewers wait until Go live)", e.id);
+            let token = if show {
+                e.moderator_token.as_str()
+            } else {
+                "…"
+            };
+            println!(
+                "    Green room     {web}/preview/{}#token={token}  (viewers wait until Go live)",
+                e.id
+            );
         }
         if e.id != DEMO_EVENT {
             println!("    OBS server     {rtmp_url}");
