@@ -58,11 +58,12 @@ pub struct ServeArgs {
     /// three parts).
     #[arg(long, value_name = "SECONDS", value_parser = amphi_packager::pipeline::parse_part_duration)]
     part_duration: Option<std::time::Duration>,
-    /// Never shed a rendition under CPU overload (by default the costliest encoded one
-    /// rests and leaves the multivariant playlist until the CPU is back; frames are
-    /// dropped at the encoders either way).
+    /// Under CPU overload, shed the costliest encoded rendition: it rests and leaves the
+    /// multivariant playlist until the CPU is back (frames are dropped at the encoders
+    /// either way). Off by default: a shed rendition can stop for the rest of the
+    /// session under deep starvation (README, packager).
     #[arg(long)]
-    no_shed_renditions: bool,
+    shed_renditions: bool,
     /// Role of this process and its store (scale out: one packager, many origins).
     #[command(flatten)]
     scale: ScaleArgs,
@@ -95,7 +96,7 @@ fn packager_config(args: &ServeArgs) -> amphi_packager::PackagerConfig {
     args.persistence
         .configure(&mut config, args.scale.store, &args.data_dir);
     config.end_after = std::time::Duration::from_secs(args.end_after.max(1));
-    config.mux.shed_renditions = !args.no_shed_renditions;
+    config.mux.shed_renditions = args.shed_renditions;
     if let Some(part) = args.part_duration {
         config.set_part_duration(part);
     }

@@ -224,7 +224,7 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
     let small = encode_source(scratch.path(), 640, 360, 600);
     let amphi = Amphi::start_with(
         &[&format!("lecture:{KEY}"), &format!("other:{KEY}-other")],
-        &[],
+        &["--shed-renditions"],
     );
     let _p1 = publish_paced(&lecture, &format!("{}/{KEY}", amphi.rtmp));
     let _p2 = publish_paced(&small, &format!("{}/{KEY}-other", amphi.rtmp));
