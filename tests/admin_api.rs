@@ -10,38 +10,10 @@ mod common;
 use common::*;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONTENT_TYPE, COOKIE, ORIGIN, SET_COOKIE};
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Console sessions of the server under test end after this many idle seconds.
 const IDLE_SECS: u64 = 3;
-
-fn amphi_cli(data: &Path, args: &[&str], stdin: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_amphi"))
-        .arg(args[0])
-        .arg("--data-dir")
-        .arg(data)
-        .args(&args[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn amphi");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("amphi ran");
-    assert!(
-        out.status.success(),
-        "amphi {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 struct Console<'a> {
     amphi: &'a Amphi,

@@ -156,17 +156,7 @@ fn the_recording_downloads_as_one_mp4_during_and_after_the_live() {
 
 /// `amphi event create ID`; returns its stream key, read from `events.json`.
 fn create_event(data: &std::path::Path, id: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_amphi"))
-        .args(["event", "--data-dir"])
-        .arg(data)
-        .args(["create", id])
-        .output()
-        .expect("amphi event create");
-    assert!(
-        out.status.success(),
-        "amphi event create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    amphi_cli(data, &["event", "create", id], "");
     let text = std::fs::read_to_string(data.join("events.json")).expect("events.json");
     let json: serde_json::Value = serde_json::from_str(&text).expect("events.json is JSON");
     json["events"]
@@ -181,27 +171,10 @@ const ADMIN_PASSWORD: &str = "a long enough console password";
 
 /// `amphi user add admin --role admin`, the password on stdin.
 fn add_admin(data: &std::path::Path) {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_amphi"))
-        .args(["user", "--data-dir"])
-        .arg(data)
-        .args(["add", "admin", "--role", "admin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn amphi user add");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{ADMIN_PASSWORD}\n").as_bytes())
-        .expect("password on stdin");
-    let out = child.wait_with_output().expect("amphi user add ran");
-    assert!(
-        out.status.success(),
-        "amphi user add: {}",
-        String::from_utf8_lossy(&out.stderr)
+    amphi_cli(
+        data,
+        &["user", "add", "admin", "--role", "admin"],
+        &format!("{ADMIN_PASSWORD}\n"),
     );
 }
 

@@ -5,11 +5,10 @@
 // panel), moderation, the captioner, the console (login and events), and the replay once
 // the live has ended. Every violation is printed with its target selectors.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { axeViolations, formatViolations } from './axe.mjs';
 import {
-  amphiBin, cleanup, dumpDiagnostics, get, launchBrowser, startAmphi, startPublisher, waitFor, waitForPlaying,
+  addConsoleUser, cleanup, dumpDiagnostics, get, launchBrowser, startAmphi, startPublisher, waitFor, waitForPlaying,
 } from './harness.mjs';
 
 const EVENT = 'lecture';
@@ -53,18 +52,6 @@ async function qaApi(base, method, path, bearer, body) {
   return res.json();
 }
 
-function addUser(dataDir, name, role) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(amphiBin(), ['user', '--data-dir', dataDir, 'add', name, '--role', role], {
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    let err = '';
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`amphi user add: ${code} ${err}`))));
-    p.stdin.end(`${PASSWORD}\n`);
-  });
-}
-
 test('axe-core finds no WCAG 2.1 A/AA violation on any page', { timeout: 90000 }, async () => {
   let amphi, publisher, browser;
   const t0 = Date.now();
@@ -81,7 +68,7 @@ test('axe-core finds no WCAG 2.1 A/AA violation on any page', { timeout: 90000 }
     amphi = await startAmphi({ events: [`${EVENT}:secretkey`, `${LATER}:laterkey`], extraArgs: ['--end-after', '2'] });
     publisher = startPublisher(amphi.rtmp, 'secretkey', { size: '320x180' });
     const token = await amphi.moderatorToken(EVENT);
-    const users = addUser(amphi.dataDir, 'ada', 'admin');
+    const users = addConsoleUser(amphi.dataDir, 'ada', 'admin', PASSWORD);
     browser = await launchBrowser();
     const { page } = browser;
 

@@ -4,33 +4,20 @@
 // server's directory follows the console), the console shows it live, and a viewer plays
 // it. No page error and no CSP violation on the way.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import {
-  amphiBin, cleanup, dumpDiagnostics, launchBrowser, startAmphi, startPublisher, waitFor, waitForPlaying,
+  addConsoleUser, cleanup, dumpDiagnostics, launchBrowser, startAmphi, startPublisher, waitFor, waitForPlaying,
 } from './harness.mjs';
 
 const SIZE = process.env.AMPHI_TEST_SIZE || '640x360';
 const PASSWORD = 'a long console password';
-
-function addUser(dataDir, name, role) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(amphiBin(), ['user', '--data-dir', dataDir, 'add', name, '--role', role], {
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    let err = '';
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`amphi user add: ${code} ${err}`))));
-    p.stdin.end(`${PASSWORD}\n`);
-  });
-}
 
 test('admin logs in, creates an event, copies its key; the lecture goes live and plays', { timeout: 120000 }, async () => {
   let amphi, publisher, browser;
   try {
     amphi = await startAmphi({ events: [] });
     // Accounts are read at each login: adding one to a running server works.
-    await addUser(amphi.dataDir, 'ada', 'admin');
+    await addConsoleUser(amphi.dataDir, 'ada', 'admin', PASSWORD);
     browser = await launchBrowser();
     const { page, context } = browser;
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: amphi.http });

@@ -94,6 +94,20 @@ export function amphiBin() {
   return resolve(repoRoot, process.env.AMPHI_BIN || 'target/debug/amphi');
 }
 
+// `amphi user add NAME --role ROLE` on a data directory, the password on stdin (as a
+// person would type it; never on the command line).
+export function addConsoleUser(dataDir, name, role, password) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(amphiBin(), ['user', '--data-dir', dataDir, 'add', name, '--role', role], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`amphi user add: ${code} ${err}`))));
+    p.stdin.end(`${password}\n`);
+  });
+}
+
 // Starts `amphi serve` with ephemeral ports; resolves once it printed its READY line.
 // `moderatorTokens` maps event ids to the moderator tokens amphi prints on stdout when
 // asked with `--print-secrets` (`AMPHI_MODERATOR event=<id> token=<token>`), filled as

@@ -459,3 +459,33 @@ pub fn first_rendition(
         .expect("rendition")
         .to_owned()
 }
+
+/// Runs `amphi SUBCOMMAND --data-dir DATA REST…` (`args[0]` is the subcommand) with
+/// `stdin` on its standard input (a password, say); asserts it succeeded and returns
+/// its standard output.
+pub fn amphi_cli(data: &std::path::Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_amphi"))
+        .arg(args[0])
+        .arg("--data-dir")
+        .arg(data)
+        .args(&args[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn amphi");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("amphi ran");
+    assert!(
+        out.status.success(),
+        "amphi {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
