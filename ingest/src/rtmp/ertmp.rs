@@ -327,23 +327,11 @@ fn check_avcc(avcc: &[u8]) -> Result<(), CodecError> {
 
 /// 4-byte NAL lengths tile the access unit exactly.
 fn check_nalus(fourcc: FourCc, data: &[u8], base: usize) -> Result<(), ErtmpError> {
-    let mut pos = 0;
-    while pos < data.len() {
-        let len = data
-            .get(pos..pos + 4)
-            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
-        match len {
-            Some(len) if len <= data.len() - pos - 4 => pos += 4 + len,
-            _ => {
-                return Err(ErtmpError::BadNalLength {
-                    fourcc,
-                    offset: base + pos,
-                    len: base + data.len(),
-                })
-            }
-        }
-    }
-    Ok(())
+    super::flv::nal_lengths_tile(data).map_err(|pos| ErtmpError::BadNalLength {
+        fourcc,
+        offset: base + pos,
+        len: base + data.len(),
+    })
 }
 
 /// OBUs tile the temporal unit exactly: each has a size field, except possibly the last.

@@ -184,8 +184,10 @@ fn length_prefixed<'a>(data: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
     (!nal.is_empty()).then_some(nal)
 }
 
-/// Checks that 4-byte NAL lengths tile the access unit exactly.
-fn validate_nalus(data: &[u8]) -> Result<(), FlvError> {
+/// Whether 4-byte NAL lengths tile the access unit exactly; else the offset of the
+/// first length that is cut short or runs past the end. One rule for the classic FLV
+/// video tag and the enhanced one (`ertmp`).
+pub(crate) fn nal_lengths_tile(data: &[u8]) -> Result<(), usize> {
     let mut pos = 0;
     while pos < data.len() {
         let len = data
@@ -193,15 +195,18 @@ fn validate_nalus(data: &[u8]) -> Result<(), FlvError> {
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
         match len {
             Some(len) if len <= data.len() - pos - 4 => pos += 4 + len,
-            _ => {
-                return Err(FlvError::BadNalLength {
-                    offset: pos,
-                    len: data.len(),
-                })
-            }
+            _ => return Err(pos),
         }
     }
     Ok(())
+}
+
+/// Checks that 4-byte NAL lengths tile the access unit exactly.
+fn validate_nalus(data: &[u8]) -> Result<(), FlvError> {
+    nal_lengths_tile(data).map_err(|offset| FlvError::BadNalLength {
+        offset,
+        len: data.len(),
+    })
 }
 
 #[cfg(test)]
