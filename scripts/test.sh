@@ -35,6 +35,7 @@ phase() {
 }
 
 flaky=()
+failures=()
 browser_tests() {
   local rc=0 f
   for f in tests/browser/*.test.mjs; do
@@ -44,6 +45,7 @@ browser_tests() {
         flaky+=("$f")
       else
         echo "== $f failed twice"
+        failures+=("$f")
         rc=1
       fi
     fi
@@ -51,12 +53,22 @@ browser_tests() {
   return "$rc"
 }
 
+# The end-to-end tests, their failing tests' names kept for the summary.
+rust_tests() {
+  local log rc
+  log=$(mktemp)
+  cargo test --workspace --no-fail-fast --test '*' -- --test-threads=1 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  while read -r name; do failures+=("$name"); done < <(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$log")
+  rm -f "$log"
+  return "$rc"
+}
+
 if phase "set-up (packages, npm, player)" make -s deps-test player; then
   if phase "build (tests and binaries)" cargo build --workspace --tests --bins; then
     phase "unit tests" cargo test --workspace --lib --bins
     phase "player unit tests" node --test player/test/
-    phase "integration and end-to-end tests" \
-      cargo test --workspace --no-fail-fast --test '*' -- --test-threads=1
+    phase "integration and end-to-end tests" rust_tests
     phase "browser tests" browser_tests
   fi
 fi
@@ -64,6 +76,9 @@ fi
 echo
 echo "== summary ($(($(date +%s) - t0)) s in all)"
 printf '%s\n' "${summary[@]}"
+for f in "${failures[@]}"; do
+  echo "FAILED: $f"
+done
 for f in "${flaky[@]}"; do
   echo "FLAKY: $f failed once and passed when run again"
 done
