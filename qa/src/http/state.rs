@@ -128,6 +128,18 @@ impl QaState {
         self.store.chapters(event).await
     }
 
+    /// Adds a chapter on the server's own behalf (Go live's "Lecture starts"), checked
+    /// and numbered as a moderator's, and hands the new list to the listener.
+    pub async fn add_chapter(
+        &self,
+        event: &str,
+        body: &PostChapterBody,
+    ) -> Result<Chapter, QaError> {
+        let chapter = chapters::add(self.store.as_ref(), event, body, self.now()).await?;
+        self.chapters_changed(event).await;
+        Ok(chapter)
+    }
+
     /// Hands the event's markers to the listener, if any.
     pub(super) async fn chapters_changed(&self, event: &str) {
         let Some(listener) = &self.chapter_listener else {
