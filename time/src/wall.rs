@@ -216,6 +216,25 @@ pub struct ProgramTime(i64);
 unix_instant!(WallTime);
 unix_instant!(ProgramTime);
 
+impl WallTime {
+    /// Reads whole Unix seconds written the one way signed tokens carry them: ASCII
+    /// digits, no sign, no leading zero (`"0012"` would sign the same instant as other
+    /// text). `None` for any other text; a number past the type's range saturates.
+    pub fn parse_unix_secs(text: &str) -> Option<WallTime> {
+        if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let secs: u64 = text.parse().ok()?;
+        (text == secs.to_string()).then(|| WallTime::from_unix_secs(secs))
+    }
+
+    /// Whole seconds since the Unix epoch as signed tokens write them, rounding down;
+    /// zero for an instant before 1970.
+    pub fn unix_secs_unsigned(self) -> u64 {
+        u64::try_from(self.unix_secs()).unwrap_or(0)
+    }
+}
+
 impl ProgramTime {
     /// The program time of media captured at wall-clock instant `t`.
     pub const fn captured_at(t: WallTime) -> Self {
@@ -294,6 +313,22 @@ mod tests {
             Some(WallTime::from_unix_secs(1))
         );
         assert_eq!(TimeDelta::from_std(Duration::MAX).as_nanos(), i64::MAX);
+    }
+
+    #[test]
+    fn token_seconds_have_one_text() {
+        let t = WallTime::parse_unix_secs("1800000000");
+        assert_eq!(t, Some(WallTime::from_unix_secs(1_800_000_000)));
+        assert_eq!(t.map(WallTime::unix_secs_unsigned), Some(1_800_000_000));
+        assert_eq!(WallTime::parse_unix_secs("0"), Some(WallTime::UNIX_EPOCH));
+        for bad in ["", "012", "+1", "-1", "1.5", " 1", "١", "18446744073709551616"] {
+            assert_eq!(WallTime::parse_unix_secs(bad), None, "{bad:?}");
+        }
+        let far = WallTime::parse_unix_secs("99999999999999999999");
+        assert_eq!(far, None, "past u64");
+        let end = WallTime::parse_unix_secs("18446744073709551615");
+        assert_eq!(end.map(WallTime::unix_nanos), Some(i64::MAX), "saturates");
+        assert_eq!(WallTime::from_unix_millis(-1500).unix_secs_unsigned(), 0);
     }
 
     #[test]
