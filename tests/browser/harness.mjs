@@ -4,8 +4,8 @@
 //
 // playwright-core is resolved from player/node_modules (run `npm ci` in player/ first), so
 // the browser tests need no package of their own.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -240,23 +240,40 @@ export async function startStaticServer(pages) {
   };
 }
 
+// The test source encoded once per machine (10 s: five 2 s GOPs), kept in the temp dir.
+function encodedClip(encode, wxh, kbps) {
+  const dir = join(tmpdir(), 'amphi-test-media');
+  const file = join(dir, `testsrc2-${wxh}-${kbps}k.flv`);
+  if (existsSync(file)) return file;
+  mkdirSync(dir, { recursive: true });
+  const partial = `${file}.${process.pid}.part`;
+  const r = spawnSync(process.env.FFMPEG_BIN || 'ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...encode, '-t', '10', '-f', 'flv', partial], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`encoding the test clip failed: ${r.stderr}`);
+  renameSync(partial, file);
+  return file;
+}
+
 // Publishes a test pattern + tone the way OBS does: x264 zerolatency, 2 s GOP, AAC, FLV
-// over RTMP. `size` defaults to AMPHI_TEST_SIZE or 1920x1080.
-export function startPublisher(rtmpBase, key, { size, bitrate } = {}) {
+// over RTMP. `size` defaults to AMPHI_TEST_SIZE or 1920x1080; `preEncoded` sends a clip
+// encoded once in a loop instead of encoding live.
+export function startPublisher(rtmpBase, key, { size, bitrate, preEncoded = false } = {}) {
   const wxh = size || process.env.AMPHI_TEST_SIZE || '1920x1080';
   const height = Number(wxh.split('x')[1]) || 1080;
   const kbps = bitrate || Math.max(600, Math.round((4500 * height) / 1080));
   const url = `${rtmpBase}/${key}`;
   // prettier-ignore
-  const args = [
-    '-hide_banner', '-loglevel', 'error', '-re',
+  const encode = [
     '-f', 'lavfi', '-i', `testsrc2=size=${wxh}:rate=30`,
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
     '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'high',
     '-g', '60', '-keyint_min', '60', '-sc_threshold', '0', '-b:v', `${kbps}k`, '-pix_fmt', 'yuv420p',
     '-c:a', 'aac', '-b:a', '128k', '-ar', '48000',
-    '-f', 'flv', url,
   ];
+  // A pre-encoded clip sent in a loop, as OBS sends what its encoder made: the machine's
+  // cores go to amphi and the browser instead of encoding the source live.
+  const args = preEncoded
+    ? ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', encodedClip(encode, wxh, kbps), '-c', 'copy', '-f', 'flv', url]
+    : ['-hide_banner', '-loglevel', 'error', '-re', ...encode, '-f', 'flv', url];
   const proc = track(spawn(process.env.FFMPEG_BIN || 'ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   const stderr = new TailBuffer(16 * 1024);
   proc.stderr.on('data', (d) => stderr.push(d));

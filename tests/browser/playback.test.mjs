@@ -13,7 +13,7 @@ test('1080p publish plays in Chromium with the full ladder and < 4 s latency', {
   let amphi, publisher, browser;
   try {
     amphi = await startAmphi();
-    publisher = startPublisher(amphi.rtmp, 'secretkey');
+    publisher = startPublisher(amphi.rtmp, 'secretkey', { preEncoded: true });
     const master = `${amphi.http}/live/lecture/master.m3u8`;
     await waitFor(async () => (await get(master)).status === 200, 30000, { intervalMs: 500, what: `${master} to exist` });
 
