@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import {
-  cleanup, dumpDiagnostics, launchBrowser, sleep, startAmphi, startPublisher, waitFor, waitForPlaying,
+  cleanup, dumpDiagnostics, grace, launchBrowser, sleep, startAmphi, startPublisher, waitFor, waitForPlaying,
 } from './harness.mjs';
 
 const SIZE = '320x180';
@@ -27,7 +27,7 @@ function startLongGopPublisher(rtmpBase, key) {
   return {
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-      await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(5000)]);
+      await Promise.race([new Promise((r) => proc.once('exit', r)), grace(5000)]);
     },
   };
 }

@@ -18,6 +18,10 @@ const requireFromPlayer = createRequire(join(repoRoot, 'player', 'package.json')
 
 export { sleep };
 
+// A wait that does not keep Node alive: for races against a process's or a browser's
+// exit, so the test file ends as soon as its test does, not when the longest timer fires.
+export const grace = (ms) => sleep(ms, undefined, { ref: false });
+
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
@@ -53,14 +57,14 @@ async function stopProcess(proc, graceMs = 3000) {
   } catch (_) {
     return;
   }
-  const done = await Promise.race([exited(proc).then(() => true), sleep(graceMs).then(() => false)]);
+  const done = await Promise.race([exited(proc).then(() => true), grace(graceMs).then(() => false)]);
   if (!done) {
     try {
       proc.kill('SIGKILL');
     } catch (_) {
       /* already gone */
     }
-    await Promise.race([exited(proc), sleep(2000)]);
+    await Promise.race([exited(proc), grace(2000)]);
   }
 }
 
@@ -235,7 +239,7 @@ export async function startStaticServer(pages) {
       new Promise((res) => {
         server.closeAllConnections?.();
         server.close(() => res());
-        setTimeout(res, 2000);
+        setTimeout(res, 2000).unref();
       }),
   };
 }
@@ -288,7 +292,7 @@ export function startPublisher(rtmpBase, key, { size, bitrate, preEncoded = fals
     // SIGKILL is what OBS losing its network looks like to the server: no FCUnpublish.
     kill: async (signal = 'SIGKILL') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      await Promise.race([exited(proc), sleep(5000)]);
+      await Promise.race([exited(proc), grace(5000)]);
     },
     stop: () => stopProcess(proc),
   };
@@ -330,7 +334,7 @@ export async function launchBrowser({ viewport = { width: 1280, height: 720 }, a
     errors,
     logs,
     close: async () => {
-      await Promise.race([context.close().catch(() => {}), sleep(10000)]);
+      await Promise.race([context.close().catch(() => {}), grace(10000)]);
     },
   };
 }
