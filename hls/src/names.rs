@@ -53,7 +53,7 @@ pub fn part_name(msn: u64, part: u32) -> String {
 }
 
 /// Folder of the subtitles rendition: `live/{event}/subs/index.m3u8`, `seg{msn}.vtt`,
-/// `recording.m3u8`, and the whole lecture's `captions.vtt`.
+/// `part{msn}.{n}.vtt` (live only), `recording.m3u8`, and the whole lecture's `captions.vtt`.
 pub const SUBTITLES_RENDITION: &str = "subs";
 
 /// File name of the replay's whole WebVTT file in the subtitles folder.
@@ -62,6 +62,11 @@ pub const CAPTIONS_FILE: &str = "captions.vtt";
 /// A subtitles segment, numbered like the media segment it captions.
 pub fn subtitle_segment_name(msn: u64) -> String {
     format!("seg{msn}.vtt")
+}
+
+/// A part of a subtitles segment, numbered like the media part it captions.
+pub fn subtitle_part_name(msn: u64, part: u32) -> String {
+    format!("part{msn}.{part}.vtt")
 }
 
 /// A media object name parsed back (the origin uses it to validate requests).
@@ -82,6 +87,11 @@ pub enum MediaName {
     /// `seg{msn}.vtt` in the subtitles folder.
     SubtitleSegment {
         msn: u64,
+    },
+    /// `part{msn}.{n}.vtt` in the subtitles folder.
+    SubtitlePart {
+        msn: u64,
+        part: u32,
     },
     /// The replay's whole `captions.vtt` in the subtitles folder.
     Captions,
@@ -132,6 +142,16 @@ pub fn parse_media_name(name: &str) -> Option<MediaName> {
             part: num(p)?,
         });
     }
+    if let Some(rest) = name
+        .strip_prefix("part")
+        .and_then(|s| s.strip_suffix(".vtt"))
+    {
+        let (m, p) = rest.split_once('.')?;
+        return Some(MediaName::SubtitlePart {
+            msn: num(m)?,
+            part: num(p)?,
+        });
+    }
     None
 }
 
@@ -162,6 +182,10 @@ mod tests {
             parse_media_name(&subtitle_segment_name(7)),
             Some(MediaName::SubtitleSegment { msn: 7 })
         );
+        assert_eq!(
+            parse_media_name(&subtitle_part_name(7, 2)),
+            Some(MediaName::SubtitlePart { msn: 7, part: 2 })
+        );
         assert_eq!(parse_media_name(CAPTIONS_FILE), Some(MediaName::Captions));
     }
 
@@ -177,6 +201,9 @@ mod tests {
             "seg1.m4s.bak",
             "seg.vtt",
             "seg1.vtt.m4s",
+            "part1.vtt",
+            "part1..vtt",
+            "part1.2.3.vtt",
             "../seg1.m4s",
             "seg99999999999999999999.m4s",
         ] {

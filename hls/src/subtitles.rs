@@ -1,9 +1,10 @@
 //! The subtitles rendition's media playlist (pure): one WebVTT segment per media
 //! segment, same media sequence numbers, durations, program date-times and
-//! discontinuities as the video it captions. No parts: rfc8216bis allows a rendition
-//! without them in a low-latency presentation, and players fetch it segment by segment.
-//! The live playlist allows blocking reloads (`_HLS_msn`), so a player learns of a new
-//! subtitles segment when it is written, not a reload interval later.
+//! discontinuities as the video it captions. The live playlist also lists one WebVTT
+//! part per media part (`part{msn}.{n}.vtt`, same durations) for the last few segments
+//! and the open one, so a low-latency player gets a cue a part after it is published,
+//! not when its 2 s segment closes; it allows blocking reloads (`_HLS_msn`, `_HLS_part`).
+//! The recording's playlists list segments only.
 
 use crate::playlist::format_pdt;
 use std::fmt::Write;
@@ -17,6 +18,21 @@ pub struct SubtitleSegment {
     pub program_date_time: SystemTime,
     /// EXT-X-DISCONTINUITY before this segment (a new publish session).
     pub discontinuity: bool,
+    /// Durations of its parts (`part{msn}.{n}.vtt`), listed in the live playlist when
+    /// the segment is among the last [`SEGMENTS_WITH_PARTS`]; empty when not written.
+    pub parts: Vec<Duration>,
+}
+
+/// Complete segments whose parts the live playlist still lists (rfc8216bis: parts
+/// may go once they are more than three target durations from the end).
+pub const SEGMENTS_WITH_PARTS: usize = 3;
+
+/// The parts of the live playlist: the PART-TARGET of the media and the open segment
+/// (its `duration` is unused; its parts are those written so far).
+#[derive(Debug, Clone, Copy)]
+pub struct LiveParts<'a> {
+    pub part_target: Duration,
+    pub open: Option<&'a SubtitleSegment>,
 }
 
 /// Which playlist is rendered.
@@ -38,22 +54,75 @@ pub fn render_subtitle_playlist(
     nominal: Duration,
     listing: Listing,
 ) -> String {
+    render(segments, discontinuity_sequence, nominal, listing, None)
+}
+
+/// The live playlist with parts: those of the last [`SEGMENTS_WITH_PARTS`] segments
+/// that have them, then the open segment's.
+pub fn render_live_with_parts(
+    segments: &[SubtitleSegment],
+    discontinuity_sequence: u64,
+    nominal: Duration,
+    parts: LiveParts<'_>,
+) -> String {
+    render(
+        segments,
+        discontinuity_sequence,
+        nominal,
+        Listing::Live,
+        Some(parts),
+    )
+}
+
+fn write_parts(out: &mut String, seg: &SubtitleSegment) {
+    for (n, d) in seg.parts.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "#EXT-X-PART:DURATION={:.5},URI=\"{}\",INDEPENDENT=YES",
+            d.as_secs_f64(),
+            crate::names::subtitle_part_name(seg.msn, n as u32)
+        );
+    }
+}
+
+fn render(
+    segments: &[SubtitleSegment],
+    discontinuity_sequence: u64,
+    nominal: Duration,
+    listing: Listing,
+    parts: Option<LiveParts<'_>>,
+) -> String {
     let target = segments
         .iter()
         .map(|s| s.duration)
         .chain(std::iter::once(nominal))
         .max()
         .map_or(1, |d| (d.as_secs_f64().round() as u64).max(1));
-    let first_msn = segments.first().map_or(0, |s| s.msn);
+    let open = parts
+        .and_then(|p| p.open)
+        .filter(|o| !o.parts.is_empty() && listing == Listing::Live);
+    let first_msn = segments.first().or(open).map_or(0, |s| s.msn);
     let mut out = String::with_capacity(256 + 96 * segments.len());
     let _ = writeln!(
         out,
         "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:{target}"
     );
     match listing {
-        Listing::Live => {
-            let _ = writeln!(out, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES");
-        }
+        Listing::Live => match parts {
+            Some(p) => {
+                // As the media playlist writes it: rounded up to the millisecond,
+                // hold-back three times that.
+                let ms = (p.part_target.as_secs_f64() * 1000.0 - 1e-6).ceil() / 1000.0;
+                let _ = writeln!(
+                    out,
+                    "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n#EXT-X-PART-INF:PART-TARGET={ms:.3}",
+                    3.0 * ms
+                );
+            }
+            None => {
+                let _ = writeln!(out, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES");
+            }
+        },
         Listing::Event => {
             let _ = writeln!(out, "#EXT-X-PLAYLIST-TYPE:EVENT");
         }
@@ -68,17 +137,36 @@ pub fn render_subtitle_playlist(
             "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}"
         );
     }
+    let with_parts_from = segments.len().saturating_sub(SEGMENTS_WITH_PARTS);
     for (i, seg) in segments.iter().enumerate() {
         if seg.discontinuity && i > 0 {
             let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
         }
         let _ = writeln!(
             out,
-            "#EXT-X-PROGRAM-DATE-TIME:{}\n#EXTINF:{:.5},\n{}",
-            format_pdt(seg.program_date_time),
+            "#EXT-X-PROGRAM-DATE-TIME:{}",
+            format_pdt(seg.program_date_time)
+        );
+        if parts.is_some() && i >= with_parts_from {
+            write_parts(&mut out, seg);
+        }
+        let _ = writeln!(
+            out,
+            "#EXTINF:{:.5},\n{}",
             seg.duration.as_secs_f64(),
             crate::names::subtitle_segment_name(seg.msn)
         );
+    }
+    if let Some(seg) = open {
+        if seg.discontinuity && !segments.is_empty() {
+            let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
+        }
+        let _ = writeln!(
+            out,
+            "#EXT-X-PROGRAM-DATE-TIME:{}",
+            format_pdt(seg.program_date_time)
+        );
+        write_parts(&mut out, seg);
     }
     if listing == Listing::Vod {
         let _ = writeln!(out, "#EXT-X-ENDLIST");
@@ -100,6 +188,7 @@ mod tests {
                 duration: Duration::from_millis(2000),
                 program_date_time: t0 + Duration::from_secs(2 * msn),
                 discontinuity: msn == 7,
+                parts: Vec::new(),
             })
             .collect()
     }
@@ -124,6 +213,59 @@ mod tests {
         // Our own reader finds the edge a blocking request waits on.
         let listing = read_media(&text).unwrap();
         assert_eq!(listing.next(), (9, 0));
+    }
+
+    #[test]
+    fn live_playlist_with_parts_lists_the_edge_part_by_part() {
+        let part = Duration::from_millis(333);
+        let mut segs = segments();
+        for s in &mut segs {
+            s.parts = vec![part; 6];
+        }
+        segs[3].duration = part * 6;
+        let open = SubtitleSegment {
+            msn: 9,
+            duration: Duration::ZERO,
+            program_date_time: segs[3].program_date_time + segs[3].duration,
+            discontinuity: false,
+            parts: vec![part; 2],
+        };
+        let text = render_live_with_parts(
+            &segs,
+            2,
+            Duration::from_secs(2),
+            LiveParts {
+                part_target: Duration::from_micros(333_333),
+                open: Some(&open),
+            },
+        );
+        assert!(
+            text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.002\n#EXT-X-PART-INF:PART-TARGET=0.334\n"),
+            "{text}"
+        );
+        // Parts of the last three complete segments and of the open one only.
+        assert!(!text.contains("part5.0.vtt"), "{text}");
+        assert!(text.contains("#EXT-X-PART:DURATION=0.33300,URI=\"part6.0.vtt\",INDEPENDENT=YES\n"));
+        assert!(text.ends_with("part9.0.vtt\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.33300,URI=\"part9.1.vtt\",INDEPENDENT=YES\n"), "{text}");
+        // The edge a blocking request waits on: the open segment's next part.
+        let listing = read_media(&text).unwrap();
+        assert_eq!(listing.next(), (9, 2));
+        assert_eq!(listing.part_target, Some(Duration::from_millis(334)));
+        // An independent reader still takes it (parts are tags it skips).
+        let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+        assert_eq!(parsed.segments.len(), 4);
+        // Without an open part, the last complete segment is the edge.
+        let closed = render_live_with_parts(
+            &segs,
+            2,
+            Duration::from_secs(2),
+            LiveParts {
+                part_target: part,
+                open: None,
+            },
+        );
+        assert_eq!(read_media(&closed).unwrap().next(), (9, 0));
+        assert!(closed.ends_with("seg8.vtt\n"));
     }
 
     #[test]

@@ -38,6 +38,7 @@ fn segments() -> Vec<SubtitleSegment> {
                 duration,
                 program_date_time: pdt,
                 discontinuity: msn == 6,
+                parts: Vec::new(),
             }
         })
         .collect()

@@ -14,6 +14,7 @@ use crate::{preview, query, Access, AppState};
 use amphi_hls::names::{self, MediaName};
 use amphi_hls::playlist::PlaylistEdge;
 use amphi_hls::store::{ContentType, Object, Store, StoreError};
+use amphi_time::WallTime;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -144,18 +145,18 @@ pub(crate) fn split_token(rest: &str) -> (Option<&str>, &str) {
     }
 }
 
-/// Whether a request with `token` (from the path) may read `event` at `now_unix`.
+/// Whether a request with `token` (from the path) may read `event` at `now`.
 pub(crate) fn check_access(
     access: &Access,
     event: &str,
     token: Option<&str>,
-    now_unix: u64,
+    now: WallTime,
 ) -> Result<(), LiveError> {
     match access {
         Access::Public => Ok(()),
         Access::Private { viewer_secret } => {
             let token = token.ok_or(LiveError::Unauthorized)?;
-            token::verify(viewer_secret.as_bytes(), event, token, now_unix)
+            token::verify(viewer_secret.as_bytes(), event, token, now)
                 .map(|_| ())
                 .map_err(LiveError::Forbidden)
         }
@@ -176,11 +177,9 @@ pub(crate) fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// This machine's wall clock, the one viewer tokens are checked against.
+pub(crate) fn wall_now() -> WallTime {
+    WallTime::from(std::time::SystemTime::now())
 }
 
 pub(crate) async fn handle(
@@ -194,7 +193,7 @@ pub(crate) async fn handle(
     let gate = preview::gate(&state.catalog.preview(&event), preview_key);
     let allowed = match gate {
         preview::Gate::Viewer => {
-            check_access(&state.catalog.access(&event), &event, token, unix_now())
+            check_access(&state.catalog.access(&event), &event, token, wall_now())
         }
         preview::Gate::Preview => Ok(()),
         preview::Gate::NotYet => Err(LiveError::NotFound(
@@ -292,6 +291,9 @@ async fn serve(
             }
             MediaName::SubtitleSegment { msn } => {
                 serve_media(state, event, rendition, file, (msn, None), client).await
+            }
+            MediaName::SubtitlePart { msn, part } => {
+                serve_media(state, event, rendition, file, (msn, Some(part)), client).await
             }
             MediaName::Captions => {
                 // The replay's whole WebVTT: rewritten while the live goes on.
@@ -446,7 +448,7 @@ async fn serve_media(
 ) -> Result<Response, LiveError> {
     let store = &*state.store;
     let key = names::rendition_key(event, rendition, file);
-    // MP4 parts and segments, or WebVTT segments of the subtitles rendition.
+    // MP4 parts and segments, or WebVTT segments and parts of the subtitles rendition.
     let content_type = ContentType::for_key(&key);
     if let Some(obj) = store.get(&key).await? {
         return Ok(object_response(obj.data, content_type, CACHE_IMMUTABLE));

@@ -345,6 +345,9 @@ impl EventPackager {
                             None => Vec::new(),
                         };
                         ops.extend(w.on_chunk(chunk));
+                        if let Some(c) = self.captions.as_mut() {
+                            ops.extend(c.after_chunk(name, w.playlist()));
+                        }
                         ops
                     }
                     None => return,

@@ -88,7 +88,7 @@ pub fn classify<'a>(
                 (RequestKind::Segment, None)
             }
             MediaName::Captions => (RequestKind::Other, None),
-            MediaName::Part { .. } => (RequestKind::Part, None),
+            MediaName::Part { .. } | MediaName::SubtitlePart { .. } => (RequestKind::Part, None),
         },
         None => (RequestKind::Other, None),
     }

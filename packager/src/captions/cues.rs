@@ -1,12 +1,18 @@
 //! The cue buffer of one event (sans-IO): cues offered by the captions API wait here,
-//! in program time, until the subtitles segment they fall in is written.
+//! in program time, until the subtitles segment they fall in is written. Meanwhile the
+//! live edge publishes them part by part ([`CueBuffer::take_part`]), so low-latency
+//! viewers get a line about half a second after it is sent, not when its segment closes.
 //!
 //! Rules:
 //! - a cue is known by its client id when it has one, else by `(start, end, text)`;
 //!   offering it again is a duplicate (answered as such, nothing changes), so a
 //!   speech-to-text service may resend a batch safely; out-of-order cues are fine;
-//! - a cue with an id can be replaced (a correction) while none of it has been written;
-//!   once its first segment is written, a different text under that id is refused;
+//! - a cue with an id can be replaced (a correction) while none of it has been
+//!   published: a part publishes only cues that were already held when the previous
+//!   part was written (a grace of one to two parts, [`CORRECTION_PARTS`]), a segment
+//!   every cue it overlaps; once published, a different text under that id is refused;
+//! - every cue a segment holds reaches its parts too: one that a segment wrote but no
+//!   part published (it came in the segment's last part) goes into the next part;
 //! - a cue that starts before the end of the last written segment (it came late) is
 //!   clipped to start there, or moved there whole if it would otherwise end too soon to
 //!   be read, so it still reaches every viewer;
@@ -17,6 +23,8 @@ use amphi_time::ProgramTime;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+/// Parts written while a cue is held before a part may publish it (its correction grace).
+pub const CORRECTION_PARTS: u64 = 1;
 /// Cues waiting for their segment, at most.
 pub const MAX_HELD: usize = 2000;
 /// Longest cue.
@@ -79,10 +87,17 @@ pub enum Offer {
     Full,
 }
 
+/// A waiting cue and the number of parts written when it came.
+#[derive(Debug)]
+struct Held {
+    cue: Cue,
+    parts_then: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct CueBuffer {
     /// Waiting cues by (start, arrival order).
-    held: BTreeMap<(ProgramTime, u64), Cue>,
+    held: BTreeMap<(ProgramTime, u64), Held>,
     /// Key of every held cue, to its place in `held`.
     by_key: HashMap<Key, (ProgramTime, u64)>,
     /// Keys of written cues, with the end of the segment that wrote them last.
@@ -90,6 +105,10 @@ pub struct CueBuffer {
     /// End of the last written segment: nothing before it can be shown any more.
     written_until: Option<ProgramTime>,
     arrivals: u64,
+    /// Parts written so far.
+    parts: u64,
+    /// Cues a segment wrote that no part published: for the next part.
+    carry: Vec<Cue>,
 }
 
 impl CueBuffer {
@@ -124,7 +143,7 @@ impl CueBuffer {
             }
         }
         if let Some(place) = self.by_key.get(&key).copied() {
-            let Some(old) = self.held.get(&place) else {
+            let Some(Held { cue: old, .. }) = self.held.get(&place) else {
                 return Offer::Full;
             };
             if old.text == cue.text && old.end == cue.end && (old.start == cue.start || late) {
@@ -147,7 +166,44 @@ impl CueBuffer {
         self.arrivals += 1;
         let place = (cue.start, self.arrivals);
         self.by_key.insert(key, place);
-        self.held.insert(place, cue);
+        self.held.insert(
+            place,
+            Held {
+                cue,
+                parts_then: self.parts,
+            },
+        );
+    }
+
+    /// The cues a live part `[start, end)` of the open segment (which began at
+    /// `segment_start`) publishes, in start order: those held since before the previous
+    /// part that overlap the part, or the segment so far if no part published them yet,
+    /// and any cue the previous segment wrote that no part published. Published cues
+    /// stay held for their segment but can no longer be corrected.
+    pub fn take_part(
+        &mut self,
+        segment_start: ProgramTime,
+        start: ProgramTime,
+        end: ProgramTime,
+    ) -> Vec<Cue> {
+        let mut out = std::mem::take(&mut self.carry);
+        for (_, h) in self.held.range(..(end, 0)) {
+            if self.parts.saturating_sub(h.parts_then) < CORRECTION_PARTS {
+                continue;
+            }
+            let cue = &h.cue;
+            let published = self.written.contains_key(&cue.key());
+            if cue.end > start || (!published && cue.end > segment_start) {
+                out.push(cue.clone());
+            }
+        }
+        for cue in &out {
+            self.written
+                .entry(cue.key())
+                .or_insert_with(|| (cue.clone(), end));
+        }
+        self.parts += 1;
+        out
     }
 
     /// The cues overlapping the segment `[start, end)`, for its WebVTT file, in start
@@ -155,18 +211,22 @@ impl CueBuffer {
     pub fn take_segment(&mut self, start: ProgramTime, end: ProgramTime) -> Vec<Cue> {
         let mut out = Vec::new();
         let mut done = Vec::new();
-        for (place, cue) in self.held.range(..(end, 0)) {
-            if cue.end > start {
-                out.push(cue.clone());
+        for (place, h) in self.held.range(..(end, 0)) {
+            if h.cue.end > start {
+                out.push(h.cue.clone());
             }
-            if cue.end <= end {
+            if h.cue.end <= end {
                 done.push(*place);
             }
         }
         for place in done {
-            if let Some(cue) = self.held.remove(&place) {
+            if let Some(Held { cue, .. }) = self.held.remove(&place) {
                 let key = cue.key();
                 self.by_key.remove(&key);
+                if !self.written.contains_key(&key) && cue.end > start {
+                    // Written by the segment only: low-latency viewers get it next part.
+                    self.carry.push(cue.clone());
+                }
                 self.written.insert(key, (cue, end));
             }
         }
@@ -299,6 +359,68 @@ mod tests {
         let s = b.take_segment(at(2000), at(4000));
         assert_eq!(s.len(), 2);
         assert!(s.iter().all(|c| c.start == at(2000)));
+    }
+
+    #[test]
+    fn parts_publish_after_a_one_part_grace_then_no_correction() {
+        let mut b = CueBuffer::default();
+        b.offer(cue(100, 2500, "helo", Some("l1")));
+        // The part written right after it came: still correctable, not published.
+        assert!(b.take_part(at(0), at(0), at(333)).is_empty());
+        assert!(matches!(
+            b.offer(cue(100, 2500, "hello", Some("l1"))),
+            Offer::Corrected { .. }
+        ));
+        // A correction starts its grace again.
+        assert!(b.take_part(at(0), at(333), at(667)).is_empty());
+        let p = b.take_part(at(0), at(667), at(1000));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].text, "hello");
+        assert_eq!(
+            b.offer(cue(100, 2500, "hello!", Some("l1"))),
+            Offer::AlreadyWritten
+        );
+        assert_eq!(
+            b.offer(cue(100, 2500, "hello", Some("l1"))),
+            Offer::Duplicate
+        );
+        // Still on screen: every later part overlapping it repeats it.
+        assert_eq!(b.take_part(at(0), at(1000), at(1333)).len(), 1);
+        // The segment writes it too, and the next segment's parts while it lasts.
+        assert_eq!(b.take_segment(at(0), at(2000)).len(), 1);
+        assert_eq!(b.take_part(at(2000), at(2000), at(2333)).len(), 1);
+        assert!(b.take_part(at(2000), at(2667), at(3000)).is_empty());
+    }
+
+    #[test]
+    fn a_cue_published_late_in_a_part_keeps_its_program_time() {
+        let mut b = CueBuffer::default();
+        b.take_part(at(0), at(0), at(333));
+        // Sent at 1.2 s for a moment the captioner saw at 0.1 s, ending at 0.9 s: the
+        // segment is open, so nothing is clipped; the next parts publish it as it is.
+        assert!(matches!(
+            b.offer(cue(100, 900, "short", None)),
+            Offer::Held { late: false, .. }
+        ));
+        b.take_part(at(0), at(1000), at(1333));
+        let p = b.take_part(at(0), at(1333), at(1667));
+        assert_eq!(p.len(), 1, "published though it ended before the part");
+        assert_eq!(p[0].start, at(100));
+        assert!(b.take_part(at(0), at(1667), at(2000)).is_empty());
+    }
+
+    #[test]
+    fn a_cue_no_part_published_goes_into_the_next_part() {
+        let mut b = CueBuffer::default();
+        b.take_part(at(0), at(0), at(1667));
+        // In the segment's last part: too late for its grace; the segment writes it.
+        b.offer(cue(1700, 1900, "last words", None));
+        assert!(b.take_part(at(0), at(1667), at(2000)).is_empty());
+        assert_eq!(b.take_segment(at(0), at(2000)).len(), 1);
+        let p = b.take_part(at(2000), at(2000), at(2333));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].text, "last words");
+        assert!(b.take_part(at(2000), at(2333), at(2667)).is_empty());
     }
 
     #[test]

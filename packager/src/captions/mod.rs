@@ -1,11 +1,14 @@
 //! Captions: a WebVTT `SUBTITLES` rendition per event, aligned with the media segments.
 //!
 //! Flow: the captions API (or the captioner page through it) offers cues in program
-//! time to the event's [`CueBuffer`] in the shared [`Inbox`]; when the event's lead
-//! rendition (the first of the ladder) closes a media segment, [`EventCaptions`] takes
-//! the cues overlapping that segment's program-time span and [`SubtitleTrack`] writes
+//! time to the event's [`CueBuffer`] in the shared [`Inbox`]; each time the event's lead
+//! rendition (the first of the ladder) writes a media part, [`EventCaptions`] takes the
+//! cues that part publishes and [`SubtitleTrack`] writes `subs/part{msn}.{n}.vtt` and
+//! the live subtitles playlist (so a low-latency player shows a line about a part after
+//! the grace for its correction, see [`cues`]); when the lead rendition closes a media
+//! segment, the cues overlapping that segment's program-time span become
 //! `subs/seg{msn}.vtt` (same msn, duration, program date-time and discontinuities as
-//! the media) and the subtitles playlists. Each `.vtt` maps its cues onto the fMP4
+//! the media) and the subtitles playlists are rewritten. Each `.vtt` maps its cues onto the fMP4
 //! timeline with `X-TIMESTAMP-MAP`: `MPEGTS` is the segment's first decode time read
 //! from the fragment (`tfdt`, in 90 kHz), `LOCAL` the segment's start on the session's
 //! media clock, on which the cues are written.
@@ -26,7 +29,7 @@ pub use cues::{Cue, CueBuffer, Offer};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-pub use track::{MediaSegment, SubtitleTrack};
+pub use track::{MediaSegment, PartSpan, SubtitleTrack};
 
 /// Every event's cue buffer, shared by the captions API and the packager.
 #[derive(Debug, Clone, Default)]
@@ -173,6 +176,42 @@ impl EventCaptions {
             media_start: chunk.pts,
         });
         ops
+    }
+
+    /// Call after the lead rendition's writer took a chunk: the part it wrote gets its
+    /// subtitles part.
+    pub fn after_chunk(&mut self, rendition: &str, playlist: &MediaPlaylist) -> Vec<StoreOp> {
+        if !self.is_lead(rendition) {
+            return Vec::new();
+        }
+        let Some(open) = self.open else {
+            return Vec::new();
+        };
+        let Some(seg) = playlist.segments.back().filter(|s| !s.complete) else {
+            return Vec::new();
+        };
+        let Some((last, before)) = seg.parts.split_last() else {
+            return Vec::new();
+        };
+        let so_far: Duration = before.iter().map(|p| p.duration).sum();
+        let start = ProgramTime::from_system(seg.program_date_time);
+        let media = MediaSegment {
+            msn: seg.msn,
+            program_date_time: start,
+            duration: so_far + last.duration,
+            discontinuity: seg.discontinuity,
+            mpegts: open.mpegts,
+            media_start: open.media_start,
+        };
+        let part = PartSpan {
+            index: u32::try_from(before.len()).unwrap_or(u32::MAX),
+            start: start + so_far,
+            duration: last.duration,
+            part_target: playlist.part_target(),
+        };
+        let buffer = self.inbox.buffer(&self.event);
+        let mut cues = lock(&buffer);
+        self.track.on_part(&media, part, &mut cues)
     }
 
     /// Call before the lead rendition's writer finishes or ends its open segment.

@@ -1,13 +1,17 @@
-//! The subtitles rendition of one event (sans-IO): when the lead rendition closes a
-//! media segment, the cues of that span become `subs/seg{msn}.vtt` and the playlists
-//! are rewritten — the live window, the recording, and every few segments the whole
-//! lecture's `captions.vtt` for the replay.
+//! The subtitles rendition of one event (sans-IO): when the lead rendition writes a
+//! media part, the cues it publishes become `subs/part{msn}.{n}.vtt` and the live
+//! playlist lists it; when the lead rendition closes a media segment, the cues of that
+//! span become `subs/seg{msn}.vtt` and the playlists are rewritten — the live window,
+//! the recording, and every few segments the whole lecture's `captions.vtt` for the
+//! replay. Parts leave the store a window after their segment left the live playlist.
 
 use super::cues::{Cue, CueBuffer};
 use crate::segmenter::{StoreOp, RECORDING_EVERY};
 use amphi_hls::names;
 use amphi_hls::store::{ContentType, Object};
-use amphi_hls::subtitles::{render_subtitle_playlist, Listing, SubtitleSegment};
+use amphi_hls::subtitles::{
+    render_live_with_parts, render_subtitle_playlist, Listing, LiveParts, SubtitleSegment,
+};
 use amphi_hls::vtt::{render_document, render_segment, VttCue};
 use amphi_time::ProgramTime;
 use bytes::Bytes;
@@ -27,6 +31,17 @@ pub struct MediaSegment {
     pub media_start: Duration,
 }
 
+/// A part the lead rendition just wrote: its index in the open segment and its span in
+/// program time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartSpan {
+    pub index: u32,
+    pub start: ProgramTime,
+    pub duration: Duration,
+    /// PART-TARGET of the media playlist.
+    pub part_target: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct SubtitleTrack {
     event: String,
@@ -41,6 +56,13 @@ pub struct SubtitleTrack {
     written: Vec<Cue>,
     unrecorded: usize,
     ended: bool,
+    /// The open segment's parts written so far.
+    open: Option<SubtitleSegment>,
+    /// A part of the open segment was missed: it is listed whole only, once closed.
+    open_missed: bool,
+    part_target: Option<Duration>,
+    /// Segments out of the live window whose parts are still in the store.
+    retired: VecDeque<(u64, usize)>,
 }
 
 impl SubtitleTrack {
@@ -57,6 +79,10 @@ impl SubtitleTrack {
             written: Vec::new(),
             unrecorded: 0,
             ended: false,
+            open: None,
+            open_missed: false,
+            part_target: None,
+            retired: VecDeque::new(),
         }
     }
 
@@ -74,11 +100,61 @@ impl SubtitleTrack {
         }
     }
 
-    /// The lead rendition closed `seg`: its cues are taken from `cues` and written.
-    pub fn on_segment(&mut self, seg: &MediaSegment, cues: &mut CueBuffer) -> Vec<StoreOp> {
+    /// The lead rendition wrote part `part` of its open segment `seg` (whose duration
+    /// so far includes the part): the cues it publishes are written as
+    /// `part{msn}.{n}.vtt` and the live playlist lists it.
+    pub fn on_part(
+        &mut self,
+        seg: &MediaSegment,
+        part: PartSpan,
+        cues: &mut CueBuffer,
+    ) -> Vec<StoreOp> {
+        if self.ended || self.live.back().is_some_and(|s| s.msn >= seg.msn) {
+            // The segment is already listed whole (a fragment kept in it at a session's end).
+            return Vec::new();
+        }
+        let mut open = match self.open.take() {
+            Some(o) if o.msn == seg.msn => o,
+            _ => {
+                self.open_missed = false;
+                SubtitleSegment {
+                    msn: seg.msn,
+                    duration: Duration::ZERO,
+                    program_date_time: seg.program_date_time.to_system(),
+                    discontinuity: seg.discontinuity,
+                    parts: Vec::new(),
+                }
+            }
+        };
+        if self.open_missed || open.parts.len() != part.index as usize {
+            // A part was missed (captions began mid-segment): no parts for this one.
+            self.open_missed = true;
+            self.open = Some(open);
+            return Vec::new();
+        }
+        let taken = cues.take_part(
+            seg.program_date_time,
+            part.start,
+            part.start + part.duration,
+        );
+        let vtt = self.render_cues(seg, &taken);
+        open.parts.push(part.duration);
+        open.duration += part.duration;
+        self.open = Some(open);
+        self.part_target = Some(part.part_target);
+        vec![
+            self.put(
+                &names::subtitle_part_name(seg.msn, part.index),
+                vtt,
+                ContentType::Vtt,
+            ),
+            self.live_playlist(),
+        ]
+    }
+
+    /// `seg{msn}.vtt` or a part of it: the cues on the media clock, mapped as the segment.
+    fn render_cues(&self, seg: &MediaSegment, taken: &[Cue]) -> String {
         let start = seg.program_date_time;
-        let end = start + seg.duration;
-        let taken = cues.take_segment(start, end);
         // Cue times on the media clock: the segment's media start plus the offset in
         // program time (never before the session's media time zero).
         let media = |t: ProgramTime| -> Duration {
@@ -98,9 +174,17 @@ impl SubtitleTrack {
                 text: &c.text,
             })
             .collect();
+        render_segment(seg.mpegts, seg.media_start, &vtt)
+    }
+
+    /// The lead rendition closed `seg`: its cues are taken from `cues` and written.
+    pub fn on_segment(&mut self, seg: &MediaSegment, cues: &mut CueBuffer) -> Vec<StoreOp> {
+        let start = seg.program_date_time;
+        let end = start + seg.duration;
+        let taken = cues.take_segment(start, end);
         let mut ops = vec![self.put(
             &names::subtitle_segment_name(seg.msn),
-            render_segment(seg.mpegts, seg.media_start, &vtt),
+            self.render_cues(seg, &taken),
             ContentType::Vtt,
         )];
         for cue in taken {
@@ -108,22 +192,44 @@ impl SubtitleTrack {
                 self.written.push(cue);
             }
         }
+        // Its parts, when every one was written (the open segment's, if it is this one).
+        let parts = match self.open.take() {
+            Some(o) if o.msn == seg.msn && !self.open_missed => o.parts,
+            _ => Vec::new(),
+        };
         let listed = SubtitleSegment {
             msn: seg.msn,
             duration: seg.duration,
             program_date_time: seg.program_date_time.to_system(),
             discontinuity: seg.discontinuity,
+            parts,
         };
-        self.live.push_back(listed.clone());
+        let recorded = SubtitleSegment {
+            parts: Vec::new(),
+            ..listed.clone()
+        };
+        self.live.push_back(listed);
         while self.live.len() > self.window {
             if let Some(old) = self.live.pop_front() {
                 if self.live.front().is_some_and(|s| s.discontinuity) {
                     self.live_discontinuity_sequence += 1;
                 }
-                let _ = old;
+                if !old.parts.is_empty() {
+                    self.retired.push_back((old.msn, old.parts.len()));
+                }
             }
         }
-        self.recording.push_back(listed);
+        // A viewer a window behind may still ask for the parts of a segment just gone.
+        while self.retired.len() > self.window {
+            if let Some((msn, count)) = self.retired.pop_front() {
+                for n in 0..count {
+                    ops.push(StoreOp::Delete {
+                        key: self.key(&names::subtitle_part_name(msn, n as u32)),
+                    });
+                }
+            }
+        }
+        self.recording.push_back(recorded);
         while self.recording.len() > self.retain {
             if let Some(old) = self.recording.pop_front() {
                 if self.recording.front().is_some_and(|s| s.discontinuity) {
@@ -147,6 +253,14 @@ impl SubtitleTrack {
         let live: Vec<SubtitleSegment> = self.live.iter().cloned().collect();
         let text = if self.ended {
             self.recording_text(Listing::Vod)
+        } else if let Some(part_target) = self.part_target {
+            let open = self.open.as_ref().filter(|_| !self.open_missed);
+            render_live_with_parts(
+                &live,
+                self.live_discontinuity_sequence,
+                self.nominal,
+                LiveParts { part_target, open },
+            )
         } else {
             render_subtitle_playlist(
                 &live,
@@ -308,6 +422,86 @@ mod tests {
         let playlist = text_of(&ops, "subs/index.m3u8").unwrap_or_default();
         assert!(playlist.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{playlist}");
         assert!(playlist.ends_with("seg2.vtt\n"), "{playlist}");
+    }
+
+    fn part(index: u32, seg: &MediaSegment) -> PartSpan {
+        PartSpan {
+            index,
+            start: seg.program_date_time + Duration::from_millis(500) * index,
+            duration: Duration::from_millis(500),
+            part_target: Duration::from_millis(500),
+        }
+    }
+
+    #[test]
+    fn parts_reach_the_live_playlist_before_their_segment() {
+        let mut cues = CueBuffer::default();
+        let mut t = SubtitleTrack::new("ev", Duration::from_secs(2), 2, 300);
+        let mut deleted = Vec::new();
+        for msn in 0..6u64 {
+            let s = seg(msn, false);
+            for n in 0..4 {
+                if msn == 1 && n == 1 {
+                    cues.offer(cue(2100, 3500, "Entropy"));
+                }
+                let ops = t.on_part(&s, part(n, &s), &mut cues);
+                let name = format!("subs/part{msn}.{n}.vtt");
+                let vtt = text_of(&ops, &name).unwrap_or_default();
+                assert!(vtt.starts_with("WEBVTT\nX-TIMESTAMP-MAP="), "{name}: {vtt}");
+                // Held when part 1 was written, published by part 2 (one part of
+                // grace), on the segment's media clock; over by part 3.
+                assert_eq!(
+                    vtt.contains("00:00:02.100 --> 00:00:03.500\nEntropy"),
+                    msn == 1 && n == 2,
+                    "{name}: {vtt}"
+                );
+                let live = text_of(&ops, "subs/index.m3u8").unwrap_or_default();
+                assert!(
+                    live.ends_with(&format!("URI=\"part{msn}.{n}.vtt\",INDEPENDENT=YES\n")),
+                    "{live}"
+                );
+                let listing = amphi_hls::playlist::read_media(&live).expect("readable");
+                assert_eq!(listing.next(), (msn, n + 1));
+            }
+            let ops = t.on_segment(&s, &mut cues);
+            let live = text_of(&ops, "subs/index.m3u8").unwrap_or_default();
+            assert!(
+                live.ends_with(&format!(
+                    "part{msn}.3.vtt\",INDEPENDENT=YES\n#EXTINF:2.00000,\nseg{msn}.vtt\n"
+                )),
+                "{live}"
+            );
+            deleted.extend(ops.iter().filter_map(|o| match o {
+                StoreOp::Delete { key } => Some(key.clone()),
+                _ => None,
+            }));
+        }
+        // Parts go a window (2 segments) after their segment left the live window.
+        assert_eq!(
+            deleted,
+            (0..4)
+                .map(|n| format!("live/ev/subs/part0.{n}.vtt"))
+                .chain((0..4).map(|n| format!("live/ev/subs/part1.{n}.vtt")))
+                .collect::<Vec<_>>()
+        );
+        // The recording lists segments only.
+        let vod = text_of(&t.end(), "subs/recording.m3u8").unwrap_or_default();
+        assert!(!vod.contains("EXT-X-PART"), "{vod}");
+    }
+
+    #[test]
+    fn a_segment_joined_mid_way_gets_no_parts() {
+        let mut cues = CueBuffer::default();
+        let mut t = SubtitleTrack::new("ev", Duration::from_secs(2), 4, 300);
+        let s = seg(3, false);
+        assert!(t.on_part(&s, part(2, &s), &mut cues).is_empty());
+        assert!(t.on_part(&s, part(3, &s), &mut cues).is_empty());
+        let live = text_of(&t.on_segment(&s, &mut cues), "index.m3u8").unwrap_or_default();
+        assert!(!live.contains("EXT-X-PART:"), "{live}");
+        let s = seg(4, false);
+        let ops = t.on_part(&s, part(0, &s), &mut cues);
+        let live = text_of(&ops, "index.m3u8").unwrap_or_default();
+        assert!(live.ends_with("seg3.vtt\n#EXT-X-PROGRAM-DATE-TIME:2025-11-24T16:00:08.000Z\n#EXT-X-PART:DURATION=0.50000,URI=\"part4.0.vtt\",INDEPENDENT=YES\n"), "{live}");
     }
 
     #[test]
