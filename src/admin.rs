@@ -18,7 +18,7 @@ mod recordings;
 mod reply;
 mod state;
 
-pub(crate) use auth::redacted_addr;
+pub(crate) use auth::{redacted_addr, Authed};
 pub(crate) use state::ConsoleState;
 pub use state::{ConsoleArgs, ConsoleConfig};
 
@@ -26,16 +26,21 @@ use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
 
-/// The console's routes, ready to merge into the origin's router.
-pub fn router(config: ConsoleConfig<'_>) -> Router {
-    let data_dir = config.data_dir.to_owned();
-    let state = Arc::new(state::ConsoleState::new(config));
+/// The console's sessions and accounts, shared with the routes outside the console
+/// that take a console session too (the health API and Go live).
+pub(crate) fn state(config: ConsoleConfig<'_>) -> Arc<ConsoleState> {
+    Arc::new(state::ConsoleState::new(config))
+}
+
+/// The console's routes over a state made by [`state`], ready to merge into the
+/// origin's router.
+pub(crate) fn router_with(state: Arc<ConsoleState>, data_dir: &std::path::Path) -> Router {
     Router::new()
         .route("/admin", get(page::admin_page))
         .route("/api/openapi.json", get(page::openapi))
         .merge(api::routes())
         .with_state(state.clone())
-        .merge(crate::oidc_routes::router(state, &data_dir))
+        .merge(crate::oidc_routes::router(state, data_dir))
 }
 
 #[cfg(test)]

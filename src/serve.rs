@@ -364,14 +364,14 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
         args.http_limits.origin(),
         metrics.clone(),
     )
-    .merge(amphi_qa::router(qa))
+    .merge(amphi_qa::router(qa.clone()))
     .merge(whip_routes)
     .merge(captions_routes);
     if let Some(notify) = notify {
         app = app.merge(notify);
     }
     // The operator's console (/admin, /api/admin/…): its own cookies, on its routes only.
-    app = app.merge(crate::admin::router(crate::admin::ConsoleConfig {
+    let console = crate::admin::state(crate::admin::ConsoleConfig {
         args: &args.console,
         data_dir: &args.data_dir,
         http: http_addr,
@@ -379,7 +379,8 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
         directory: directory.clone(),
         hub: (role != Role::Origin).then(|| hub.clone()),
         store: store.clone(),
-    }));
+    });
+    app = app.merge(crate::admin::router_with(console.clone(), &args.data_dir));
 
     // Health per event and the green room's Go live (/api/events/{event}/…).
     crate::health::spawn_sampler(
@@ -392,6 +393,8 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
         board: health,
         directory: directory.clone(),
         data_dir: args.data_dir.clone(),
+        console: Some(console),
+        qa: Some(qa),
     });
     app = app
         .merge(crate::health::http::routes(health_api.clone()))

@@ -6,7 +6,11 @@
 //!   check red with the OBS fix, in the API, the warnings and `/metrics`;
 //! - a good publisher taking over turns every check of the stream green;
 //! - a player's CMCD session is counted; the API refuses a missing or wrong token;
-//! - Go live opens the event: the viewer paths answer, the event file says so.
+//! - console users: the session cookie of an admin or of the event's lecturer is
+//!   accepted, a lecturer of another event gets 403, Go live without the console's CSRF
+//!   token gets 403;
+//! - Go live (from a lecturer's console session) opens the event: the viewer paths
+//!   answer, the event file says so, the start is the "Lecture starts" chapter.
 
 mod common;
 
@@ -60,6 +64,43 @@ fn health(c: &reqwest::blocking::Client, amphi: &Amphi, token: Option<&str>) -> 
     (status, body)
 }
 
+/// Logs `user` into the console; returns the `name=value` of the session cookie and
+/// the session's CSRF token.
+fn console_login(c: &reqwest::blocking::Client, amphi: &Amphi, user: &str) -> (String, String) {
+    let res = c
+        .post(amphi.url("/api/admin/login"))
+        .header("origin", &amphi.http)
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({ "user": user, "password": format!("{user}'s long password") })
+                .to_string(),
+        )
+        .send()
+        .expect("login request");
+    assert_eq!(res.status().as_u16(), 200, "login of {user}");
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii cookie")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned();
+    let body: Value = serde_json::from_str(&res.text().unwrap_or_default()).expect("json");
+    let csrf = body["csrf_token"].as_str().expect("csrf token").to_owned();
+    (cookie, csrf)
+}
+
+fn health_of_session(c: &reqwest::blocking::Client, amphi: &Amphi, cookie: &str) -> (u16, Value) {
+    let res = c
+        .get(amphi.url(&format!("/api/events/{EVENT}/health")))
+        .header("cookie", cookie)
+        .send()
+        .expect("health request");
+    let status = res.status().as_u16();
+    let body = serde_json::from_str(&res.text().unwrap_or_default()).unwrap_or(Value::Null);
+    (status, body)
+}
+
 fn check<'a>(h: &'a Value, id: &str) -> Option<&'a Value> {
     h["checks"]
         .as_array()?
@@ -89,8 +130,55 @@ fn health_checks_and_the_green_room() {
         "starts_at": "2030-01-01T09:00:00Z",
     }]});
     std::fs::write(data.path().join("events.json"), events.to_string()).expect("events.json");
+    for (user, role) in [
+        ("ada", "admin"),
+        ("lee", "lecturer:green"),
+        ("max", "lecturer:another"),
+    ] {
+        common::amphi_cli(
+            data.path(),
+            &["user", "add", user, "--role", role],
+            &format!("{user}'s long password\n"),
+        );
+    }
     let amphi = Amphi::start_in(data.path(), &[]);
     let c = client();
+
+    // Console users: an admin and the event's lecturer, not a lecturer of another event.
+    let (admin, _) = console_login(&c, &amphi, "ada");
+    let (lecturer, lecturer_csrf) = console_login(&c, &amphi, "lee");
+    let (other, other_csrf) = console_login(&c, &amphi, "max");
+    let (status, h) = health_of_session(&c, &amphi, &admin);
+    assert_eq!(status, 200, "admin: {h}");
+    assert_eq!(h["stage"]["preview"], true);
+    assert_eq!(health_of_session(&c, &amphi, &lecturer).0, 200);
+    assert_eq!(health_of_session(&c, &amphi, &other).0, 403);
+    assert_eq!(health_of_session(&c, &amphi, "amphi_session=forged").0, 401);
+    let go = amphi.url(&format!("/api/events/{EVENT}/go-live"));
+    let go_as = |cookie: &str, csrf: Option<&str>| -> u16 {
+        let mut req = c
+            .post(&go)
+            .header("cookie", cookie)
+            .header("origin", &amphi.http);
+        if let Some(t) = csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        req.send().expect("go live").status().as_u16()
+    };
+    assert_eq!(
+        go_as(&lecturer, None),
+        403,
+        "Go live without the CSRF token"
+    );
+    assert_eq!(
+        go_as(&other, Some(&other_csrf)),
+        403,
+        "another event's lecturer"
+    );
+    wait_for("the refusals logged", Duration::from_secs(5), || {
+        (amphi.log_contains("CSRF check failed") && amphi.log_contains("roles do not allow"))
+            .then_some(())
+    });
 
     // Refusals: no token, a wrong token.
     assert_eq!(health(&c, &amphi, None).0, 401);
@@ -241,10 +329,16 @@ fn health_checks_and_the_green_room() {
     assert_eq!(h["ingest"]["audio"]["present"], true);
     assert_eq!(h["ingest"]["audio"]["silent"], false);
 
-    // Go live: refused without the token, then the event opens to students.
-    let go = amphi.url(&format!("/api/events/{EVENT}/go-live"));
+    // Go live: refused without a token or session, then the event's lecturer opens it
+    // to students from the console.
     assert_eq!(c.post(&go).send().expect("post").status().as_u16(), 401);
-    let res = c.post(&go).bearer_auth(MODERATOR).send().expect("go live");
+    let res = c
+        .post(&go)
+        .header("cookie", &lecturer)
+        .header("origin", &amphi.http)
+        .header("x-csrf-token", &lecturer_csrf)
+        .send()
+        .expect("go live");
     assert_eq!(res.status().as_u16(), 200);
     let went: Value = serde_json::from_str(&res.text().unwrap_or_default()).expect("json");
     let at = went["program_time_ms"].as_i64().expect("program time");
@@ -268,5 +362,13 @@ fn health_checks_and_the_green_room() {
         "saved out of preview: {saved}"
     );
     assert_eq!(saved["events"][0]["went_live_at"], went["went_live_at"]);
+    let chapters = common::get_text(&c, &amphi.url(&format!("/api/events/{EVENT}/chapters")))
+        .expect("chapters");
+    let chapters: Value = serde_json::from_str(&chapters).expect("json");
+    let start = chapters["chapters"]
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["text"] == "Lecture starts"))
+        .unwrap_or_else(|| panic!("the start as a chapter: {chapters}"));
+    assert_eq!(start["program_time"].as_i64(), Some(at), "{start}");
     println!("health test took {:?}", t0.elapsed());
 }

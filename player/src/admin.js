@@ -1,17 +1,22 @@
 // The operator's console (/admin): log in, list, create and edit events, reveal, copy and
 // rotate stream keys, copy OBS and embed settings, end a live event, list, download and
-// delete recordings. Talks to /api/admin/… with the session cookie and, on every request
+// delete recordings; on an event's page, its live checks (refreshed every second from
+// /api/events/{event}/health) and Go live for an event in preview. Talks to /api/admin/…
+// and those two routes with the session cookie and, on every request
 // that changes something, the session's CSRF token in X-CSRF-Token. Text from the server
 // is only ever put into the page with textContent.
 (function () {
   'use strict';
 
   const $ = (id) => document.getElementById(id);
+  const H = window.AmphiHealth;
+  const HEALTH_POLL_MS = 1000;
   let csrf = null;
   let me = null;
   let editing = null; // id of the event in the form, or null for a new one
   let current = null; // id of the event shown in detail
   let revealedKey = null;
+  let healthTimer = null;
 
   function say(text) {
     $('message').textContent = text;
@@ -44,6 +49,7 @@
   }
 
   function show(section) {
+    if (section !== 'detail-section') clearTimeout(healthTimer);
     for (const id of ['login-section', 'events-section', 'form-section', 'detail-section']) {
       $(id).hidden = id !== section;
     }
@@ -216,10 +222,64 @@
       show('detail-section');
       $('detail-title').setAttribute('tabindex', '-1');
       $('detail-title').focus();
+      $('d-live-note').textContent = '';
+      $('d-checks').replaceChildren();
+      pollHealth(id);
       await loadRecordings();
     } catch (e) {
       say(`Cannot open ${id}: ${e.message}`);
     }
+  }
+
+  function clock(iso) {
+    const d = new Date(iso);
+    return Number.isFinite(d.getTime()) ? d.toLocaleTimeString() : iso;
+  }
+
+  function renderHealth(d) {
+    const stage = d.stage || {};
+    const stageEl = $('d-stage');
+    if (stage.preview) {
+      stageEl.textContent = 'In preview: students see the waiting room';
+      stageEl.className = 'badge badge-off';
+    } else {
+      stageEl.textContent = stage.went_live_at ? `Open to students since ${clock(stage.went_live_at)}` : 'Open to students';
+      stageEl.className = 'badge badge-live';
+    }
+    $('d-golive').hidden = !stage.preview;
+    H.levelBadge($('d-overall'), d.overall);
+    H.renderChecks($('d-checks'), d.checks);
+    $('d-health-note').textContent = d.publishing ? '' : 'No stream: start streaming in OBS to see its checks.';
+  }
+
+  // The event's checks, every second while its page is shown.
+  async function pollHealth(id) {
+    clearTimeout(healthTimer);
+    if (current !== id || $('detail-section').hidden) return;
+    try {
+      renderHealth(await api('GET', `/api/events/${encodeURIComponent(id)}/health`));
+    } catch (e) {
+      $('d-health-note').textContent = `Health unavailable: ${e.message}`;
+    }
+    if (current === id && !$('detail-section').hidden && csrf) {
+      healthTimer = setTimeout(() => pollHealth(id), HEALTH_POLL_MS);
+    }
+  }
+
+  async function goLive() {
+    const id = current;
+    $('d-golive').disabled = true;
+    $('d-live-note').textContent = 'Opening the event to students…';
+    try {
+      const r = await api('POST', `/api/events/${encodeURIComponent(id)}/go-live`);
+      $('d-golive').hidden = true;
+      $('d-live-note').textContent = `Live since ${clock(r.went_live_at)}: the lecture starts there in the recording.`;
+    } catch (e) {
+      $('d-live-note').textContent = `Go live failed: ${e.message}`;
+    } finally {
+      $('d-golive').disabled = false;
+    }
+    pollHealth(id);
   }
 
   async function loadRecordings() {
@@ -347,6 +407,7 @@
     $('d-copy-key').addEventListener('click', copyKey);
     $('d-rotate').addEventListener('click', rotateKey);
     $('d-end').addEventListener('click', endLive);
+    $('d-golive').addEventListener('click', goLive);
     $('d-delete-rec').addEventListener('click', deleteRecordings);
     $('d-close').addEventListener('click', () => loadEvents().catch((e) => say(e.message)));
     for (const b of document.querySelectorAll('button.copy')) {

@@ -2,17 +2,17 @@
 // stream from the event's preview playlist (served `private, no-store`, never to students)
 // with its checks, updated every second from /api/events/{event}/health — each check green,
 // orange or red with the OBS setting to change — the audience and recent warnings; Go live
-// opens the event to students and marks that moment as a chapter ("Lecture starts") on the
-// program clock, so the recording shows where the lecture begins. The token comes from the
+// opens the event to students and the server marks that moment as a chapter ("Lecture
+// starts") on the program clock, so the recording shows where the lecture begins. The token comes from the
 // URL fragment (or sessionStorage) and goes only into the Authorization header.
 (function () {
   'use strict';
 
   const Q = window.AmphiQa;
+  const H = window.AmphiHealth;
   const $ = (id) => document.getElementById(id);
   const POLL_MS = 1000;
   const PLAYER_RETRY_MS = 2000;
-  const START_CHAPTER = 'Lecture starts';
 
   const statusEl = $('pv-status');
   const tokenForm = $('pv-token-form');
@@ -112,43 +112,6 @@
 
   // ---------------------------------------------------------------- rendering
 
-  function levelBadge(el, level) {
-    el.dataset.level = level || '';
-    el.textContent = level === 'green' ? 'all good' : level === 'orange' ? 'check' : level === 'red' ? 'fix before going live' : '';
-  }
-
-  function renderChecks(checks) {
-    const items = (checks || []).map((c) => {
-      const li = document.createElement('li');
-      li.dataset.level = c.level;
-      li.dataset.check = c.id;
-      const head = document.createElement('div');
-      head.className = 'pv-check-head';
-      const label = document.createElement('span');
-      label.className = 'pv-check-label';
-      label.textContent = c.label;
-      const value = document.createElement('span');
-      value.className = 'pv-check-value';
-      value.textContent = c.value + ' · ' + c.level;
-      head.append(label, value);
-      li.append(head);
-      if (c.message) {
-        const msg = document.createElement('p');
-        msg.className = 'pv-check-msg';
-        msg.textContent = c.message;
-        li.append(msg);
-      }
-      if (c.fix) {
-        const fix = document.createElement('p');
-        fix.className = 'pv-check-fix';
-        fix.textContent = 'Fix: ' + c.fix;
-        li.append(fix);
-      }
-      return li;
-    });
-    checksEl.replaceChildren(...items);
-  }
-
   function clock(iso) {
     const d = new Date(iso);
     return Number.isFinite(d.getTime()) ? d.toLocaleTimeString() : iso;
@@ -167,8 +130,8 @@
       if (stage.went_live_at) liveNote.textContent = 'Live since ' + clock(stage.went_live_at) + '.';
     }
     goLiveBtn.hidden = !stage.preview;
-    levelBadge(overallEl, d.overall);
-    renderChecks(d.checks);
+    H.levelBadge(overallEl, d.overall);
+    H.renderChecks(checksEl, d.checks);
     const v = d.viewers || {};
     const cmcd = v.cmcd || {};
     let audience = 'About ' + Math.round(v.origin_estimate || 0) + ' viewers at this server (playlist requests)';
@@ -216,15 +179,8 @@
       return;
     }
     goLiveBtn.hidden = true;
+    // The server marks that moment, on the program clock, as the "Lecture starts" chapter.
     liveNote.textContent = 'Live since ' + clock(r.data.went_live_at) + '.';
-    if (!r.data.already) {
-      // The start of the lecture, on the program clock: a chapter in the recording.
-      const c = await Q.request('POST', api + '/chapters', {
-        token,
-        body: { text: START_CHAPTER, program_time: r.data.program_time_ms },
-      });
-      if (!c.ok) liveNote.textContent += ' (The start could not be marked as a chapter: ' + c.message + ')';
-    }
     poll();
   });
 

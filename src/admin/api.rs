@@ -11,58 +11,57 @@ use amphi_ingest::{EventId, Protocol};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tracing::{info, warn};
 
-/// Every route of the API, as `(method, path)`: the OpenAPI document must list each
-/// (checked by a test), and the router below must serve each.
-#[cfg_attr(not(test), allow(dead_code))]
-pub const ROUTES: &[(&str, &str)] = &[
-    ("post", "/api/admin/login"),
-    ("post", "/api/admin/logout"),
-    ("get", "/api/admin/session"),
-    ("get", "/api/admin/events"),
-    ("post", "/api/admin/events"),
-    ("get", "/api/admin/events/{id}"),
-    ("patch", "/api/admin/events/{id}"),
-    ("delete", "/api/admin/events/{id}"),
-    ("get", "/api/admin/events/{id}/key"),
-    ("post", "/api/admin/events/{id}/key/rotate"),
-    ("get", "/api/admin/events/{id}/publish"),
-    ("post", "/api/admin/events/{id}/end"),
-    ("get", "/api/admin/events/{id}/recordings"),
-    ("delete", "/api/admin/events/{id}/recordings"),
-    (
-        "get",
-        "/api/admin/events/{id}/recordings/{rendition}/download",
-    ),
-];
-
-pub fn routes() -> Router<Arc<ConsoleState>> {
-    Router::new()
-        .route("/api/admin/login", post(auth::login))
-        .route("/api/admin/logout", post(auth::logout))
-        .route("/api/admin/session", get(auth::session))
-        .route("/api/admin/events", get(list).post(create))
-        .route(
-            "/api/admin/events/{id}",
-            get(show).patch(edit).delete(remove),
-        )
-        .route("/api/admin/events/{id}/key", get(reveal_key))
-        .route("/api/admin/events/{id}/key/rotate", post(rotate_key))
-        .route("/api/admin/events/{id}/publish", get(publish_info))
-        .route("/api/admin/events/{id}/end", post(end))
-        .route(
+/// Every route of the API, as `(method, path, handler)`: the router is built from this
+/// table only, and the OpenAPI document must list each (checked by a test).
+pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<Arc<ConsoleState>>)> {
+    vec![
+        ("post", "/api/admin/login", post(auth::login)),
+        ("post", "/api/admin/logout", post(auth::logout)),
+        ("get", "/api/admin/session", get(auth::session)),
+        ("get", "/api/admin/events", get(list)),
+        ("post", "/api/admin/events", post(create)),
+        ("get", "/api/admin/events/{id}", get(show)),
+        ("patch", "/api/admin/events/{id}", patch(edit)),
+        ("delete", "/api/admin/events/{id}", delete(remove)),
+        ("get", "/api/admin/events/{id}/key", get(reveal_key)),
+        (
+            "post",
+            "/api/admin/events/{id}/key/rotate",
+            post(rotate_key),
+        ),
+        ("get", "/api/admin/events/{id}/publish", get(publish_info)),
+        ("post", "/api/admin/events/{id}/end", post(end)),
+        (
+            "get",
             "/api/admin/events/{id}/recordings",
-            get(recordings::list).delete(recordings::remove),
-        )
-        .route(
+            get(recordings::list),
+        ),
+        (
+            "delete",
+            "/api/admin/events/{id}/recordings",
+            delete(recordings::remove),
+        ),
+        (
+            "get",
             "/api/admin/events/{id}/recordings/{rendition}/download",
             get(recordings::download),
-        )
+        ),
+    ]
+}
+
+pub fn routes() -> Router<Arc<ConsoleState>> {
+    // Methods of one path merge into one route.
+    table()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, handler)| {
+            r.route(path, handler)
+        })
 }
 
 /// An event as the console lists it: settings and whether it is live.

@@ -1,8 +1,8 @@
 //! The console router in process: the OpenAPI document lists exactly the routes the
-//! router serves, and the refusals carry the right status. (The real binary with real
-//! accounts is tested end to end in `tests/admin_api.rs`.)
+//! console and health routers serve (both are built from their route tables), and the
+//! refusals carry the right status. (The real binary with real accounts is tested end
+//! to end in `tests/admin_api.rs` and `tests/health_api.rs`.)
 
-use super::api::ROUTES;
 use super::state::ConsoleConfig;
 use crate::events::{Directory, EventsFileStore};
 use amphi_console::accounts::AccountsFile;
@@ -12,6 +12,7 @@ use axum::http::{header, Request, StatusCode};
 use std::sync::Arc;
 use tower::ServiceExt;
 
+/// The console's routes and the health routes, as `amphi serve` wires them.
 fn router(dir: &std::path::Path) -> axum::Router {
     let directory = Arc::new(Directory::new(
         EventsFileStore::new(dir).load().expect("events"),
@@ -20,19 +21,38 @@ fn router(dir: &std::path::Path) -> axum::Router {
         console_idle_timeout: 60,
         console_session_lifetime: 3600,
     };
-    super::router(ConsoleConfig {
+    let state = super::state(ConsoleConfig {
         args: &args,
         data_dir: dir,
         http: "127.0.0.1:8080".parse().expect("addr"),
         rtmp: None,
-        directory,
+        directory: directory.clone(),
         hub: None,
         store: Arc::new(amphi_hls::store::MemoryStore::new()),
-    })
+    });
+    let health = Arc::new(crate::health::http::HealthApi {
+        board: crate::health::HealthBoard::default(),
+        directory,
+        data_dir: dir.to_owned(),
+        console: Some(state.clone()),
+        qa: None,
+    });
+    super::router_with(state, dir).merge(crate::health::http::routes(health))
+}
+
+/// Every `(method, path)` the routers serve, from their route tables.
+fn served() -> Vec<(&'static str, &'static str)> {
+    let admin = super::api::table().into_iter().map(|(m, p, _)| (m, p));
+    let health = crate::health::http::table()
+        .into_iter()
+        .map(|(m, p, _)| (m, p));
+    admin.chain(health).collect()
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "cs101").replace("{rendition}", "720p")
+    path.replace("{id}", "cs101")
+        .replace("{event}", "cs101")
+        .replace("{rendition}", "720p")
 }
 
 #[test]
@@ -41,10 +61,12 @@ fn openapi_documents_every_route_and_no_other() {
         serde_json::from_str(super::page::openapi_text()).expect("openapi.json is JSON");
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().expect("paths");
-    for (method, path) in ROUTES {
+    let routes = served();
+    assert!(routes.len() >= 17, "{routes:?}");
+    for (method, path) in &routes {
         assert!(
             paths.get(*path).and_then(|p| p.get(*method)).is_some(),
-            "{method} {path} is not in openapi.json"
+            "{method} {path} is served but not in openapi.json"
         );
     }
     for (path, item) in paths {
@@ -53,7 +75,7 @@ fn openapi_documents_every_route_and_no_other() {
                 continue;
             }
             assert!(
-                ROUTES.contains(&(method.as_str(), path.as_str())),
+                routes.contains(&(method.as_str(), path.as_str())),
                 "openapi.json documents {method} {path}, which the router does not serve"
             );
         }
@@ -63,8 +85,11 @@ fn openapi_documents_every_route_and_no_other() {
 #[tokio::test]
 async fn every_documented_route_is_served_and_needs_a_session() {
     let dir = std::env::temp_dir().join(format!("amphi-admin-routes-{}", std::process::id()));
+    EventsFileStore::new(&dir)
+        .create("cs101", None, None)
+        .expect("event");
     let app = router(&dir);
-    for (method, path) in ROUTES {
+    for (method, path) in served() {
         let req = Request::builder()
             .method(method.to_uppercase().as_str())
             .uri(concrete(path))
@@ -75,7 +100,7 @@ async fn every_documented_route_is_served_and_needs_a_session() {
             .expect("request");
         let res = app.clone().oneshot(req).await.expect("infallible");
         let status = res.status();
-        if *path == "/api/admin/login" {
+        if path == "/api/admin/login" {
             // `{}` lacks the user and password.
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{method} {path}");
         } else {

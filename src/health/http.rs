@@ -1,11 +1,15 @@
-//! The health and green-room API, for an event's lecturer and moderators (the event's
-//! moderator token as `Authorization: Bearer …`; a bearer header is never sent by a
-//! browser on its own, so these routes need no CSRF token):
+//! The health and green-room API, for an event's lecturer and moderators:
 //!
 //! - `GET /api/events/{event}/health`: the last sampled [`EventHealth`] and the event's
 //!   stage (in preview or open, when it went live, the preview playlist);
 //! - `POST /api/events/{event}/go-live`: opens an event in preview to viewers; the
-//!   answer carries the program date-time of that moment, where the lecture starts.
+//!   answer carries the program date-time of that moment, where the lecture starts,
+//!   and that moment becomes the event's "Lecture starts" chapter.
+//!
+//! Two ways in: the event's moderator token as `Authorization: Bearer …` (the green
+//! room page; a browser never sends a bearer header on its own, so no CSRF token), or
+//! a console session cookie of a user whose roles moderate the event (admin, lecturer
+//! of the event, moderator), with the console's CSRF token and `Origin` on Go live.
 //!
 //! And the CMCD tap: a middleware that reads players' CMCD on `/live/{event}/…` requests.
 
@@ -14,25 +18,35 @@
 #![allow(clippy::result_large_err)]
 
 use super::{rfc3339, EventHealth, HealthBoard};
+use crate::admin::{Authed, ConsoleState};
 use crate::events::{constant_time_eq, Directory, EventsFileStore};
+use amphi_console::Action;
 use amphi_qa::QaEvents;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub struct HealthApi {
     pub board: HealthBoard,
     pub directory: Arc<Directory>,
     /// Where `events.json` is (Go live is saved there for saved events).
     pub data_dir: PathBuf,
+    /// The console's sessions: a logged-in user may use these routes too.
+    pub console: Option<Arc<ConsoleState>>,
+    /// Where Go live marks the start of the lecture as a chapter.
+    pub qa: Option<amphi_qa::QaState>,
 }
+
+/// The chapter Go live adds at the moment the event opens.
+pub const START_CHAPTER: &str = "Lecture starts";
 
 /// The stage of an event: in the green room or open to viewers.
 #[derive(Debug, Serialize)]
@@ -53,10 +67,21 @@ struct Answer {
     stage: Stage,
 }
 
+/// Every route, as `(method, path, handler)`: the router is built from this table
+/// only, and the console's OpenAPI document must list each (checked by a test).
+pub fn table() -> Vec<(&'static str, &'static str, MethodRouter<Arc<HealthApi>>)> {
+    vec![
+        ("get", "/api/events/{event}/health", get(health)),
+        ("post", "/api/events/{event}/go-live", post(go_live)),
+    ]
+}
+
 pub fn routes(api: Arc<HealthApi>) -> Router {
-    Router::new()
-        .route("/api/events/{event}/health", get(health))
-        .route("/api/events/{event}/go-live", post(go_live))
+    table()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, handler)| {
+            r.route(path, handler)
+        })
         .with_state(api)
 }
 
@@ -73,17 +98,20 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     reply(status, serde_json::json!({ "error": message }))
 }
 
-/// 401 unless the request carries `event`'s moderator token.
-fn authorize(
+/// Who may use the routes of `event`: the bearer of its moderator token, or a console
+/// session whose roles moderate it (CSRF-checked on Go live by [`Authed`]). 404 for an
+/// unknown event, 401 without either, 403 for a session of a user without the role.
+async fn authorize(
     api: &HealthApi,
     event: &str,
-    headers: &HeaderMap,
+    parts: &mut Parts,
     path: &str,
 ) -> Result<(), Response> {
     let Some(expected) = api.directory.moderator_token(event) else {
         return Err(refuse(StatusCode::NOT_FOUND, "no such event"));
     };
-    let given = headers
+    let given = parts
+        .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -94,14 +122,27 @@ fn authorize(
             warn!(%event, %path, "health request refused: wrong moderator token");
             Err(refuse(StatusCode::UNAUTHORIZED, "wrong moderator token"))
         }
+        None if has_cookie(&parts.headers) && api.console.is_some() => {
+            let Some(console) = &api.console else {
+                return Err(refuse(StatusCode::UNAUTHORIZED, "no console here"));
+            };
+            let authed = Authed::from_request_parts(parts, console).await?;
+            authed.require(Action::Moderate(event))?;
+            debug!(%event, %path, user = %authed.principal.user, "health request of a console user");
+            Ok(())
+        }
         None => {
             warn!(%event, %path, "health request refused: no moderator token");
             Err(refuse(
                 StatusCode::UNAUTHORIZED,
-                "the event's moderator token is needed (Authorization: Bearer …)",
+                "the event's moderator token (Authorization: Bearer …) or a console session is needed",
             ))
         }
     }
+}
+
+fn has_cookie(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::COOKIE)
 }
 
 fn stage(api: &HealthApi, event: &str) -> Option<Stage> {
@@ -119,9 +160,9 @@ fn stage(api: &HealthApi, event: &str) -> Option<Stage> {
 async fn health(
     State(api): State<Arc<HealthApi>>,
     Path(event): Path<String>,
-    headers: HeaderMap,
+    mut parts: Parts,
 ) -> Response {
-    if let Err(res) = authorize(&api, &event, &headers, "health") {
+    if let Err(res) = authorize(&api, &event, &mut parts, "health").await {
         return res;
     }
     let Some(stage) = stage(&api, &event) else {
@@ -146,9 +187,9 @@ struct WentLive {
 async fn go_live(
     State(api): State<Arc<HealthApi>>,
     Path(event): Path<String>,
-    headers: HeaderMap,
+    mut parts: Parts,
 ) -> Response {
-    if let Err(res) = authorize(&api, &event, &headers, "go-live") {
+    if let Err(res) = authorize(&api, &event, &mut parts, "go-live").await {
         return res;
     }
     let Some(before) = stage(&api, &event) else {
@@ -193,6 +234,15 @@ async fn go_live(
         return refuse(StatusCode::NOT_FOUND, "no such event");
     }
     info!(%event, went_live_at = %at, "go live: the event is open to viewers");
+    if let Some(qa) = &api.qa {
+        let chapter = amphi_qa::chapters::PostChapterBody {
+            text: START_CHAPTER.to_owned(),
+            program_time: amphi_qa::model::ProgramTime::from_unix_millis(ms),
+        };
+        if let Err(e) = qa.add_chapter(&event, &chapter).await {
+            warn!(%event, error = %e, "go live: the start could not be marked as a chapter");
+        }
+    }
     reply(
         StatusCode::OK,
         WentLive {
