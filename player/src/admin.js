@@ -106,7 +106,7 @@
       cell(tr, e.title);
       cell(tr, formatStart(e.starts_at));
       cell(tr, (e.private ? 'private' : 'public') + (e.named_viewers ? ', named' : ''));
-      const status = cell(tr, e.live ? 'Live' : 'Not live');
+      const status = cell(tr, e.live ? (e.preview ? 'Live in preview' : 'Live') : e.preview ? 'In preview' : 'Not live');
       status.className = e.live ? 'live status' : 'status';
       const actions = cell(tr, '');
       actions.append(
@@ -141,6 +141,7 @@
     const priv = !!(e && e.private);
     for (const r of document.querySelectorAll('input[name="viewers"]')) r.checked = r.value === (priv ? 'private' : 'public');
     $('f-named').checked = !!(e && e.named_viewers);
+    $('f-preview').checked = !!(e && e.preview);
     $('f-takeover').value = (e && e.takeover) || 'take_over';
     show('form-section');
     (e ? $('f-title') : $('f-id')).focus();
@@ -155,6 +156,7 @@
       starts_at: starts ? new Date(starts).toISOString() : '',
       private: document.querySelector('input[name="viewers"]:checked').value === 'private',
       named_viewers: $('f-named').checked,
+      preview: $('f-preview').checked,
       takeover: $('f-takeover').value,
     };
     try {

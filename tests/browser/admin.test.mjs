@@ -1,8 +1,10 @@
 // The operator's console in Chromium: an admin made with `amphi user add` logs in at
 // /admin, creates an event with the form, shows and copies its stream key (read back
 // from the clipboard), an ffmpeg publisher goes live with that key (no restart: the
-// server's directory follows the console), the console shows it live, and a viewer plays
-// it. No page error and no CSP violation on the way.
+// server's directory follows the console); the event was made in preview, so the
+// console's event page shows the stream's live checks (green for this OBS-like publisher)
+// and Go live, which opens it: the console shows it live, and a viewer plays it. No page
+// error and no CSP violation on the way.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -41,10 +43,11 @@ test('admin logs in, creates an event, copies its key; the lecture goes live and
     await page.getByLabel('Id (a-z, 0-9, - and _)').fill('physics');
     await page.getByLabel('Title').fill('Physics 101');
     await page.getByLabel('Description').fill('Waves and optics');
+    await page.getByLabel('Start in preview: students wait until Go live').check();
     await page.getByRole('button', { name: 'Save' }).click();
     const row = page.locator('#events-body tr[data-id="physics"]');
     await row.waitFor();
-    assert.equal((await row.locator('.status').textContent()).trim(), 'Not live');
+    assert.equal((await row.locator('.status').textContent()).trim(), 'In preview');
 
     await page.getByRole('button', { name: 'Open Physics 101' }).click();
     await page.locator('#detail-section').waitFor({ state: 'visible' });
@@ -64,8 +67,26 @@ test('admin logs in, creates an event, copies its key; the lecture goes live and
     assert.equal(rtmpShown, amphi.rtmp, 'the OBS server shown is the one amphi listens on');
     assert.match(await page.locator('#d-iframe').textContent(), /\/embed\/physics"/);
 
-    // OBS (ffmpeg here) publishes with the copied key.
+    // OBS (ffmpeg here) publishes with the copied key: the event page shows its checks,
+    // refreshed every second, and Go live.
+    const published = Date.now();
     publisher = startPublisher(amphi.rtmp, key, { size: SIZE });
+    // Green once measured: two keyframes 2 s apart.
+    await page
+      .locator('#d-checks li[data-check="keyframe_interval"][data-level="green"]', { hasText: '2.0 s' })
+      .waitFor({ timeout: 30000 });
+    await page.locator('#d-checks li[data-check="frame_rate"][data-level="green"]').waitFor({ timeout: 5000 });
+    console.log(`console checks green ${Date.now() - published} ms after the publisher started`);
+    assert.match(await page.locator('#d-stage').textContent(), /In preview/);
+    const waiting = await fetch(`${amphi.http}/live/physics/master.m3u8`);
+    assert.equal(waiting.status, 404, 'students wait while the event is in preview');
+    await page.getByRole('button', { name: 'Go live' }).click();
+    await waitFor(async () => /Live since/.test(await page.locator('#d-live-note').textContent()), 5000, {
+      what: 'Go live to be confirmed',
+    });
+    await waitFor(async () => /Open to students/.test(await page.locator('#d-stage').textContent()), 5000, {
+      what: 'the stage to say the event is open',
+    });
     await page.getByRole('button', { name: 'Back to events' }).click();
     await waitFor(
       async () => {
