@@ -6,7 +6,7 @@
 //! Shape: `amphi serve --role packager --store fs` (ffmpeg publishes to it over RTMP),
 //! two `amphi serve --role origin --store fs --notify-url …` processes reading the same
 //! directory, Varnish with the project's VCL and both origins in its round-robin
-//! director. Runs 30 s per step (the bench, `bench/scale.sh`, goes on to 5000
+//! director. Runs 20 s per step (the bench, `bench/scale.sh`, goes on to 5000
 //! viewers). Skipped, with a printed reason, only when Varnish cannot be installed.
 
 mod common;
@@ -16,7 +16,7 @@ use common::{client, tempdir::TempDir, wait_for, Amphi, KEY};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const STEP_SECS: u32 = 30;
+const STEP_SECS: u32 = 20;
 
 /// ffmpeg publishing a small 426x240 picture at 250 kb/s, killed on drop. Unlike
 /// `common::Publisher`, whose OBS-like 4.5 Mb/s would make 2000 viewers pull ~9 Gb/s
