@@ -104,7 +104,12 @@ mod tests {
         fn settings(&self, _: &str) -> Option<EventQaSettings> {
             Some(EventQaSettings::default())
         }
-        fn check_viewer_token(&self, _: &str, _: &str, _: u64) -> Option<TokenClaims> {
+        fn check_viewer_token(
+            &self,
+            _: &str,
+            _: &str,
+            _: amphi_time::WallTime,
+        ) -> Option<TokenClaims> {
             None
         }
     }

@@ -566,13 +566,13 @@ impl amphi_qa::QaEvents for Directory {
         &self,
         event: &str,
         token: &str,
-        now_unix: u64,
+        now: amphi_time::WallTime,
     ) -> Option<amphi_qa::TokenClaims> {
         let secret = self.with_event(event, |e| e.viewer_secret.clone())?;
-        amphi_origin::token::verify_claims(secret.as_bytes(), event, token, now_unix)
+        amphi_origin::token::verify_claims(secret.as_bytes(), event, token, now)
             .ok()
             .map(|c| amphi_qa::TokenClaims {
-                expires_unix: c.expires_unix,
+                expires: c.expires,
                 name: c.name,
             })
     }

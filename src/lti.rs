@@ -9,6 +9,7 @@ use amphi_console::lti::launch::{self, ClaimError, LtiRole, Message};
 use amphi_console::lti::login::{encode, LoginError, LoginParams, Logins, ToolUrls};
 use amphi_console::lti::platform::{Platform, PlatformStore};
 use amphi_console::lti::{jwt, launch::Launch};
+use amphi_time::WallTime;
 use anyhow::Result;
 use axum::extract::{Form, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -19,7 +20,7 @@ use clap::Subcommand;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use tracing::{info, warn};
 
 /// How long a viewer token minted at launch stays valid.
@@ -144,11 +145,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+fn wall_now() -> WallTime {
+    WallTime::from(SystemTime::now())
 }
 
 fn random_token() -> String {
@@ -335,7 +333,7 @@ async fn launch_route(
         Ok(c) => c,
         Err(e) => return refuse(StatusCode::UNAUTHORIZED, "launch", e),
     };
-    let now = now_unix();
+    let now = wall_now();
     let launch = match launch::check(&claims, platform, now) {
         Ok(l) => l,
         Err(e @ (ClaimError::Expired { .. } | ClaimError::IssuedAt { .. })) => {
@@ -346,7 +344,7 @@ async fn launch_route(
     if !cookie_matches(&headers, &state_value) {
         return refuse(StatusCode::FORBIDDEN, "launch", "state cookie differs");
     }
-    let exp_in = Duration::from_secs(launch.exp.saturating_sub(now));
+    let exp_in = launch.exp.saturating_duration_since(now);
     if let Err(e) = lock(&state.logins).finish(
         &state_value,
         &platform.issuer,
@@ -360,7 +358,7 @@ async fn launch_route(
     opened(&state, platform, launch, now)
 }
 
-fn opened(state: &LtiState, platform: &Platform, launch: Launch, now: u64) -> Response {
+fn opened(state: &LtiState, platform: &Platform, launch: Launch, now: WallTime) -> Response {
     match launch.message {
         Message::ResourceLink { event } => {
             let Some(event) = event else {
@@ -384,7 +382,7 @@ fn opened(state: &LtiState, platform: &Platform, launch: Launch, now: u64) -> Re
                     encode(&record.moderator_token)
                 ),
                 LtiRole::Learner => {
-                    let expires = now + LAUNCH_TOKEN_TTL.as_secs();
+                    let expires = now + LAUNCH_TOKEN_TTL;
                     let secret = record.viewer_secret.as_bytes();
                     let token = launch
                         .name
@@ -497,7 +495,7 @@ async fn deep_link(
             title: &title,
             url: &format!("{}/lti/launch", tool_base(&headers)),
         },
-        now_unix(),
+        wall_now(),
         &random_token(),
     );
     let jwt = jwt::sign(&key.key, &key.kid, &claims);

@@ -260,10 +260,7 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             if !e.private {
                 eprintln!("note: event {id} is public; the token is accepted but not needed");
             }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs();
-            let expires = now.saturating_add(ttl.as_secs());
+            let expires = amphi_time::WallTime::from(std::time::SystemTime::now()) + ttl;
             let secret = e.viewer_secret.as_bytes();
             let token = match &name {
                 None => amphi_origin::token::sign(secret, &e.id, expires),
@@ -277,7 +274,11 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             };
             let base = base_url.trim_end_matches('/');
             println!("token:   {token}");
-            println!("expires: {expires} (unix time, in {}s)", ttl.as_secs());
+            println!(
+                "expires: {} (unix time, in {}s)",
+                expires.unix_secs(),
+                ttl.as_secs()
+            );
             println!("watch:   {base}/watch/{id}?token={token}");
             println!("embed:   {}", embed_iframe(base, &id, Some(&token)));
         }

@@ -5,17 +5,10 @@
 mod common;
 
 use common::*;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const EVENT: &str = "seminar";
 const SECRET: &str = "e2e-viewer-secret";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
 
 fn status(c: &reqwest::blocking::Client, url: &str) -> u16 {
     c.get(url).send().expect("request").status().as_u16()
@@ -29,7 +22,7 @@ fn private_event_needs_a_viewer_token() {
     let c = client();
     let _publisher = Publisher::start(&amphi.rtmp, KEY, 640, 360, 60);
 
-    let valid = amphi_origin::token::sign(SECRET.as_bytes(), EVENT, now() + 600);
+    let valid = amphi_origin::token::sign(SECRET.as_bytes(), EVENT, now_plus(600));
     let base = amphi.url(&format!("/live/{EVENT}/t/{valid}"));
     let master = wait_for("the master playlist", Duration::from_secs(30), || {
         get_text(&c, &format!("{base}/master.m3u8"))
@@ -80,9 +73,9 @@ fn private_event_needs_a_viewer_token() {
         assert_eq!(status(&c, &format!("{plain}/{name}")), 401, "{name}");
     }
     // Expired, forged, or for another event: 403.
-    let expired = amphi_origin::token::sign(SECRET.as_bytes(), EVENT, now() - 5);
-    let forged = amphi_origin::token::sign(b"guessed", EVENT, now() + 600);
-    let other = amphi_origin::token::sign(SECRET.as_bytes(), "open", now() + 600);
+    let expired = amphi_origin::token::sign(SECRET.as_bytes(), EVENT, now_plus(-5));
+    let forged = amphi_origin::token::sign(b"guessed", EVENT, now_plus(600));
+    let other = amphi_origin::token::sign(SECRET.as_bytes(), "open", now_plus(600));
     for bad in [&expired, &forged, &other] {
         let url = amphi.url(&format!("/live/{EVENT}/t/{bad}/master.m3u8"));
         assert_eq!(status(&c, &url), 403, "{bad}");

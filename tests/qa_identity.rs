@@ -61,13 +61,6 @@ fn ask(c: &reqwest::blocking::Client, amphi: &Amphi, event: &str, viewer: &str, 
     .status
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
 #[test]
 fn rotating_and_fresh_viewer_ids_stay_within_the_limits() {
     let amphi = Amphi::start(&[&format!("{EVENT}:{KEY}")]);
@@ -236,7 +229,7 @@ fn private_event_qa_needs_the_viewer_token() {
         .expect("a token line");
     let amphi = Amphi::start_in(data.path(), &[&format!("{PRIVATE}:{KEY}:private")]);
     let c = client();
-    let token = amphi_origin::token::sign(SECRET.as_bytes(), PRIVATE, now() + 600);
+    let token = amphi_origin::token::sign(SECRET.as_bytes(), PRIVATE, now_plus(600));
     let list = amphi.url(&format!("/api/qa/{PRIVATE}/questions"));
     let stream = amphi.url(&format!("/api/qa/{PRIVATE}/stream"));
 
@@ -247,7 +240,7 @@ fn private_event_qa_needs_the_viewer_token() {
         401
     );
     assert_eq!(mint(&c, &amphi, PRIVATE, json!({})).status, 401);
-    let expired = amphi_origin::token::sign(SECRET.as_bytes(), PRIVATE, now() - 1);
+    let expired = amphi_origin::token::sign(SECRET.as_bytes(), PRIVATE, now_plus(-1));
     assert_eq!(
         mint(&c, &amphi, PRIVATE, json!({ "token": expired })).status,
         401

@@ -13,7 +13,7 @@
 //! - At most [`DEFAULT_MAX_DOWNLOADS`] downloads are sent at once by one origin; beyond,
 //!   503 with `Retry-After`, so downloads cannot starve the live.
 
-use crate::live::{check_access, valid_event, LiveError};
+use crate::live::{check_access, valid_event, wall_now, LiveError};
 use crate::AppState;
 use amphi_hls::recording::{top_rendition, Export, ExportError};
 use axum::body::Body;
@@ -52,13 +52,6 @@ pub(crate) fn routes(max: usize) -> Router<Arc<AppState>> {
         )
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn refused(status: StatusCode, body: &'static str) -> Response {
     (
         status,
@@ -88,7 +81,7 @@ async fn handle(
         );
     }
     let access = state.catalog.access(&event);
-    if let Err(e) = check_access(&access, &event, token.as_deref(), unix_now()) {
+    if let Err(e) = check_access(&access, &event, token.as_deref(), wall_now()) {
         debug!(%event, reason = %e, "recording download refused");
         return e.into_response();
     }

@@ -193,7 +193,11 @@ async fn no_recording_is_404_and_a_private_event_needs_a_token() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let res = request(&private, "GET", "/live/cours/t/forged/recording.mp4").await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let token = crate::token::sign(b"s3cret", "cours", unix_now() + 600);
+    let token = crate::token::sign(
+        b"s3cret",
+        "cours",
+        wall_now() + std::time::Duration::from_secs(600),
+    );
     let res = request(
         &private,
         "GET",

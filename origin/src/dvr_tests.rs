@@ -416,7 +416,11 @@ mod http {
                 .status(),
             StatusCode::FORBIDDEN
         );
-        let tok = token::sign(b"s3cret", "priv", 4_000_000_000);
+        let tok = token::sign(
+            b"s3cret",
+            "priv",
+            amphi_time::WallTime::from_unix_secs(4_000_000_000),
+        );
         let res = req(format!("/live/priv/t/{tok}/360p/dvr.m3u8")).await;
         assert_eq!(res.status(), StatusCode::OK);
         let res = req(format!("/live/priv/t/{tok}/dvr.m3u8")).await;

@@ -13,6 +13,7 @@
 //!
 //! Tokens use only `0-9`, `.`, `A-Z`, `a-z`, `-` and `_`: safe as one URL path segment.
 
+use amphi_time::WallTime;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
@@ -33,8 +34,8 @@ const MAC_B64_LEN: usize = 43;
 pub enum TokenError {
     #[error("malformed viewer token")]
     Malformed,
-    #[error("viewer token expired at {expires_unix}")]
-    Expired { expires_unix: u64 },
+    #[error("viewer token expired at {}", .expires.unix_secs())]
+    Expired { expires: WallTime },
     #[error("viewer token signature does not match this event")]
     BadSignature,
 }
@@ -42,62 +43,71 @@ pub enum TokenError {
 /// What a valid token grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
-    pub expires_unix: u64,
+    pub expires: WallTime,
     /// The viewer's display name, for a named token.
     pub name: Option<String>,
 }
 
-fn mac(secret: &[u8], event: &str, expires_unix: u64) -> HmacSha256 {
+/// The MAC over `{event}|{expiry}`, `expiry` being the token's decimal seconds text.
+fn mac(secret: &[u8], event: &str, expiry: &str) -> HmacSha256 {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret)
         .expect("HMAC-SHA256 takes a key of any length");
     mac.update(event.as_bytes());
     mac.update(b"|");
-    mac.update(expires_unix.to_string().as_bytes());
+    mac.update(expiry.as_bytes());
     mac
 }
 
-/// The token granting access to `event` until `expires_unix` (seconds since 1970).
-pub fn sign(secret: &[u8], event: &str, expires_unix: u64) -> String {
-    let tag = mac(secret, event, expires_unix).finalize().into_bytes();
-    format!("{expires_unix}.{}", URL_SAFE_NO_PAD.encode(tag))
+/// The token granting access to `event` until `expires` (whole seconds; a token
+/// carries its expiry as Unix seconds).
+pub fn sign(secret: &[u8], event: &str, expires: WallTime) -> String {
+    let expiry = expires.unix_secs_unsigned().to_string();
+    let tag = mac(secret, event, &expiry).finalize().into_bytes();
+    format!("{expiry}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
-fn name_mac(secret: &[u8], event: &str, expires_unix: u64, name: &str) -> HmacSha256 {
-    let mut mac = mac(secret, event, expires_unix);
+fn name_mac(secret: &[u8], event: &str, expiry: &str, name: &str) -> HmacSha256 {
+    let mut mac = mac(secret, event, expiry);
     mac.update(b"|");
     mac.update(name.as_bytes());
     mac
 }
 
-/// A named token for one viewer of `event` until `expires_unix`; `None` when the name is
+/// A named token for one viewer of `event` until `expires`; `None` when the name is
 /// empty or longer than [`MAX_NAME_BYTES`].
-pub fn sign_named(secret: &[u8], event: &str, expires_unix: u64, name: &str) -> Option<String> {
+pub fn sign_named(secret: &[u8], event: &str, expires: WallTime, name: &str) -> Option<String> {
     if name.is_empty() || name.len() > MAX_NAME_BYTES {
         return None;
     }
-    let tag = name_mac(secret, event, expires_unix, name)
+    let expiry = expires.unix_secs_unsigned().to_string();
+    let tag = name_mac(secret, event, &expiry, name)
         .finalize()
         .into_bytes();
     Some(format!(
         "{}.{}.{}",
-        sign(secret, event, expires_unix),
+        sign(secret, event, expires),
         URL_SAFE_NO_PAD.encode(name.as_bytes()),
         URL_SAFE_NO_PAD.encode(tag)
     ))
 }
 
-/// Checks `token` for `event` at `now_unix`; returns its expiry when valid.
-pub fn verify(secret: &[u8], event: &str, token: &str, now_unix: u64) -> Result<u64, TokenError> {
-    verify_claims(secret, event, token, now_unix).map(|c| c.expires_unix)
+/// Checks `token` for `event` at `now`; returns its expiry when valid.
+pub fn verify(
+    secret: &[u8],
+    event: &str,
+    token: &str,
+    now: WallTime,
+) -> Result<WallTime, TokenError> {
+    verify_claims(secret, event, token, now).map(|c| c.expires)
 }
 
-/// Checks a cohort or named `token` for `event` at `now_unix`; returns what it grants.
+/// Checks a cohort or named `token` for `event` at `now`; returns what it grants.
 pub fn verify_claims(
     secret: &[u8],
     event: &str,
     token: &str,
-    now_unix: u64,
+    now: WallTime,
 ) -> Result<Claims, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
@@ -107,10 +117,8 @@ pub fn verify_claims(
         return Err(TokenError::Malformed);
     };
     let named = fields.next();
-    if expiry.is_empty() || expiry.len() > 20 || !expiry.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(TokenError::Malformed);
-    }
-    let expires_unix: u64 = expiry.parse().map_err(|_| TokenError::Malformed)?;
+    // The canonical decimal form only: "0012" would sign the same MAC input differently.
+    let expires = WallTime::parse_unix_secs(expiry).ok_or(TokenError::Malformed)?;
     if tag.len() != MAC_B64_LEN {
         return Err(TokenError::Malformed);
     }
@@ -119,28 +127,24 @@ pub fn verify_claims(
         .map_err(|_| TokenError::Malformed)?;
     // Constant-time comparison of the MAC, before looking at the expiry, so a forged
     // token learns nothing from the answer.
-    mac(secret, event, expires_unix)
+    mac(secret, event, expiry)
         .verify_slice(&tag)
         .map_err(|_| TokenError::BadSignature)?;
-    // The canonical decimal form only: "0012" would sign the same MAC input differently.
-    if expiry != expires_unix.to_string() {
-        return Err(TokenError::Malformed);
-    }
     let name = match named {
         None => None,
-        Some(named) => Some(verify_name(secret, event, expires_unix, named)?),
+        Some(named) => Some(verify_name(secret, event, expiry, named)?),
     };
-    if now_unix >= expires_unix {
-        return Err(TokenError::Expired { expires_unix });
+    if now >= expires {
+        return Err(TokenError::Expired { expires });
     }
-    Ok(Claims { expires_unix, name })
+    Ok(Claims { expires, name })
 }
 
 /// Checks the `{base64url(name)}.{base64url(mac2)}` tail of a named token.
 fn verify_name(
     secret: &[u8],
     event: &str,
-    expires_unix: u64,
+    expiry: &str,
     named: &str,
 ) -> Result<String, TokenError> {
     let (name, tag) = named.split_once('.').ok_or(TokenError::Malformed)?;
@@ -154,7 +158,7 @@ fn verify_name(
         .decode(tag)
         .map_err(|_| TokenError::Malformed)?;
     let name = String::from_utf8(name).map_err(|_| TokenError::Malformed)?;
-    name_mac(secret, event, expires_unix, &name)
+    name_mac(secret, event, expiry, &name)
         .verify_slice(&tag)
         .map_err(|_| TokenError::BadSignature)?;
     Ok(name)
@@ -165,16 +169,20 @@ mod tests {
     use super::*;
 
     const SECRET: &[u8] = b"k3yk3yk3y-viewer-secret";
-    const NOW: u64 = 1_800_000_000;
+    const NOW: WallTime = WallTime::from_unix_millis(1_800_000_000_000);
+
+    fn s(secs: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(secs)
+    }
 
     #[test]
     fn round_trip() {
-        let t = sign(SECRET, "physics-101", NOW + 3600);
+        let t = sign(SECRET, "physics-101", NOW + s(3600));
         assert!(t.starts_with("1800003600."));
         assert!(t
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_'));
-        assert_eq!(verify(SECRET, "physics-101", &t, NOW), Ok(NOW + 3600));
+        assert_eq!(verify(SECRET, "physics-101", &t, NOW), Ok(NOW + s(3600)));
     }
 
     #[test]
@@ -182,14 +190,14 @@ mod tests {
         let t = sign(SECRET, "ev", NOW);
         assert_eq!(
             verify(SECRET, "ev", &t, NOW),
-            Err(TokenError::Expired { expires_unix: NOW })
+            Err(TokenError::Expired { expires: NOW })
         );
-        assert_eq!(verify(SECRET, "ev", &t, NOW - 1), Ok(NOW));
+        assert_eq!(verify(SECRET, "ev", &t, NOW - s(1)), Ok(NOW));
     }
 
     #[test]
     fn wrong_event_or_secret_is_rejected() {
-        let t = sign(SECRET, "ev", NOW + 60);
+        let t = sign(SECRET, "ev", NOW + s(60));
         assert_eq!(
             verify(SECRET, "other", &t, NOW),
             Err(TokenError::BadSignature)
@@ -202,10 +210,10 @@ mod tests {
 
     #[test]
     fn tampered_is_rejected() {
-        let t = sign(SECRET, "ev", NOW + 60);
+        let t = sign(SECRET, "ev", NOW + s(60));
         // A later expiry with the old MAC.
         let (_, tag) = t.split_once('.').expect("a dot");
-        let longer = format!("{}.{tag}", NOW + 999_999);
+        let longer = format!("{}.{tag}", 1_800_999_999);
         assert_eq!(
             verify(SECRET, "ev", &longer, NOW),
             Err(TokenError::BadSignature)
@@ -228,14 +236,14 @@ mod tests {
 
     #[test]
     fn named_tokens() {
-        let t = sign_named(SECRET, "ev", NOW + 60, "Ada Lovelace").expect("a name");
+        let t = sign_named(SECRET, "ev", NOW + s(60), "Ada Lovelace").expect("a name");
         let claims = verify_claims(SECRET, "ev", &t, NOW).expect("valid");
         assert_eq!(claims.name.as_deref(), Some("Ada Lovelace"));
-        assert_eq!(claims.expires_unix, NOW + 60);
+        assert_eq!(claims.expires, NOW + s(60));
         // Its first two fields are the cohort token, valid without a name.
         let cohort: Vec<&str> = t.splitn(3, '.').take(2).collect();
         let cohort = cohort.join(".");
-        assert_eq!(cohort, sign(SECRET, "ev", NOW + 60));
+        assert_eq!(cohort, sign(SECRET, "ev", NOW + s(60)));
         assert_eq!(
             verify_claims(SECRET, "ev", &cohort, NOW).map(|c| c.name),
             Ok(None)
@@ -250,14 +258,14 @@ mod tests {
         );
         assert!(verify_claims(b"other", "ev", &t, NOW).is_err());
         assert_eq!(
-            verify_claims(SECRET, "ev", &t, NOW + 60),
+            verify_claims(SECRET, "ev", &t, NOW + s(60)),
             Err(TokenError::Expired {
-                expires_unix: NOW + 60
+                expires: NOW + s(60)
             })
         );
         assert_eq!(sign_named(SECRET, "ev", NOW, ""), None);
         assert_eq!(sign_named(SECRET, "ev", NOW, &"x".repeat(241)), None);
-        assert!(sign_named(SECRET, "ev", NOW + 60, &"é".repeat(120))
+        assert!(sign_named(SECRET, "ev", NOW + s(60), &"é".repeat(120))
             .is_some_and(|t| t.len() <= MAX_TOKEN_LEN));
         for bad in [format!("{t}."), format!("{t}.x"), format!("{head}..{tail}")] {
             assert!(verify_claims(SECRET, "ev", &bad, NOW).is_err(), "{bad}");

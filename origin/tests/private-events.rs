@@ -30,11 +30,10 @@ impl EventCatalog for Catalog {
     }
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
+/// Now, moved by `secs` seconds.
+fn now_plus(secs: i64) -> amphi_time::WallTime {
+    amphi_time::WallTime::from(std::time::SystemTime::now())
+        + amphi_time::TimeDelta::from_millis(secs * 1000)
 }
 
 async fn origin() -> axum::Router {
@@ -72,9 +71,9 @@ async fn private_event_without_token_is_401() {
 #[tokio::test]
 async fn private_event_with_bad_token_is_403() {
     let app = origin().await;
-    let expired = token::sign(SECRET.as_bytes(), EVENT, now() - 1);
-    let other_event = token::sign(SECRET.as_bytes(), PUBLIC, now() + 600);
-    let other_secret = token::sign(b"not the secret", EVENT, now() + 600);
+    let expired = token::sign(SECRET.as_bytes(), EVENT, now_plus(-1));
+    let other_event = token::sign(SECRET.as_bytes(), PUBLIC, now_plus(600));
+    let other_secret = token::sign(b"not the secret", EVENT, now_plus(600));
     for bad in [
         expired.as_str(),
         &other_event,
@@ -93,7 +92,7 @@ async fn private_event_with_bad_token_is_403() {
 #[tokio::test]
 async fn private_event_with_valid_token_is_served() {
     let app = origin().await;
-    let t = token::sign(SECRET.as_bytes(), EVENT, now() + 600);
+    let t = token::sign(SECRET.as_bytes(), EVENT, now_plus(600));
     let res = request(&app, "GET", &format!("/live/{EVENT}/t/{t}/master.m3u8")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(text(res).await, "#EXTM3U\n");
@@ -135,7 +134,7 @@ async fn public_event_ignores_tokens() {
             format!("/live/{PUBLIC}/t/anything/{name}"),
             format!(
                 "/live/{PUBLIC}/t/{}/{name}",
-                token::sign(b"x", PUBLIC, now() - 10)
+                token::sign(b"x", PUBLIC, now_plus(-10))
             ),
         ] {
             let res = request(&app, "GET", &path).await;

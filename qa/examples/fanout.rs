@@ -26,7 +26,7 @@ impl QaEvents for Events {
             ..Default::default()
         })
     }
-    fn check_viewer_token(&self, _: &str, _: &str, _: u64) -> Option<TokenClaims> {
+    fn check_viewer_token(&self, _: &str, _: &str, _: amphi_time::WallTime) -> Option<TokenClaims> {
         None
     }
 }

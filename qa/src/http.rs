@@ -138,22 +138,22 @@ async fn mint(
     tracing::Span::current().record("event", event.as_str());
     let settings = st.settings(&event)?;
     let body: MintBody = optional_body(body)?;
-    let now_unix = st.now_unix();
-    let mut expires_unix = now_unix.saturating_add(identity::VIEWER_ID_TTL_SECS);
+    let now = st.wall_now();
+    let mut expires = now + std::time::Duration::from_secs(identity::VIEWER_ID_TTL_SECS);
     let mut name = None;
     if settings.private {
         let claims = body
             .token
             .as_deref()
-            .and_then(|t| st.events.check_viewer_token(&event, t, now_unix))
+            .and_then(|t| st.events.check_viewer_token(&event, t, now))
             .ok_or(QaError::TokenRequired)?;
-        expires_unix = expires_unix.min(claims.expires_unix);
+        expires = expires.min(claims.expires);
         name = claims.name.and_then(token_name);
     }
     let renewed = body
         .viewer
         .as_deref()
-        .and_then(|v| identity::verify(&st.key, &event, settings.private, v, now_unix).ok());
+        .and_then(|v| identity::verify(&st.key, &event, settings.private, v, now).ok());
     let (id, fresh) = match renewed {
         Some(v) => (v.id, false),
         None => (identity::new_id(rand::random()), true),
@@ -163,18 +163,14 @@ async fn mint(
         addr: addr.as_deref(),
     };
     core::admit_viewer_id(st.store.as_ref(), &event, who, fresh, &settings, st.now()).await?;
-    let v = ViewerId {
-        id,
-        expires_unix,
-        name,
-    };
+    let v = ViewerId { id, expires, name };
     let signed = identity::sign(&st.key, &event, settings.private, &v);
     tracing::debug!(fresh, "viewer id issued");
     Ok(no_store(
         Json(serde_json::json!({
             "viewer": signed,
             "id": v.id,
-            "expires_at": v.expires_unix,
+            "expires_at": v.expires.unix_secs_unsigned(),
             "name": v.name,
         }))
         .into_response(),
@@ -235,6 +231,9 @@ async fn create(
 struct ActionBody {
     #[serde(default)]
     program_time: Option<ProgramTime>,
+    /// With `answer`: the moderator's answer text.
+    #[serde(default)]
+    answer: Option<String>,
 }
 
 #[tracing::instrument(name = "qa.action", skip_all, fields(event = tracing::field::Empty, id = tracing::field::Empty))]
@@ -267,12 +266,17 @@ async fn act(
     if let Some(t) = body.program_time {
         model::check_program_time(t)?;
     }
+    let answer = match body.answer.as_deref() {
+        Some(a) => model::validate_answer(a)?,
+        None => None,
+    };
     let q = core::moderate(
         st.store.as_ref(),
         &event,
         id,
         action,
         body.program_time,
+        answer,
         st.now(),
     )
     .await?;

@@ -14,6 +14,7 @@
 //!
 //! Client addresses are never stored: [`address_tag`] turns one into a keyed hash.
 
+use amphi_time::WallTime;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
@@ -35,7 +36,7 @@ const MAC_B64_LEN: usize = 43;
 pub struct ViewerId {
     /// The stable part: rate limits, votes and bans key on it.
     pub id: String,
-    pub expires_unix: u64,
+    pub expires: WallTime,
     /// Display name from a named viewer token.
     pub name: Option<String>,
 }
@@ -48,8 +49,8 @@ pub enum IdError {
     Malformed,
     #[error("viewer id signature does not match this event")]
     BadSignature,
-    #[error("viewer id expired at {expires_unix}")]
-    Expired { expires_unix: u64 },
+    #[error("viewer id expired at {}", .expires.unix_secs())]
+    Expired { expires: WallTime },
 }
 
 fn keyed(key: &[u8]) -> HmacSha256 {
@@ -62,7 +63,8 @@ fn mac(key: &[u8], event: &str, private: bool, v: &ViewerId) -> HmacSha256 {
     mac.update(
         format!(
             "amphi-qa-viewer|{event}|{access}|{}|{}|",
-            v.id, v.expires_unix
+            v.id,
+            v.expires.unix_secs_unsigned()
         )
         .as_bytes(),
     );
@@ -81,7 +83,7 @@ pub fn sign(key: &[u8], event: &str, private: bool, v: &ViewerId) -> String {
     format!(
         "{}.{}.{}.{}",
         v.id,
-        v.expires_unix,
+        v.expires.unix_secs_unsigned(),
         URL_SAFE_NO_PAD.encode(v.name.as_deref().unwrap_or("").as_bytes()),
         URL_SAFE_NO_PAD.encode(tag)
     )
@@ -92,13 +94,13 @@ fn is_b64url(s: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Checks a signed viewer id for `event` at `now_unix`.
+/// Checks a signed viewer id for `event` at `now`.
 pub fn verify(
     key: &[u8],
     event: &str,
     private: bool,
     text: &str,
-    now_unix: u64,
+    now: WallTime,
 ) -> Result<ViewerId, IdError> {
     if text.len() > MAX_SIGNED_LEN {
         return Err(IdError::Malformed);
@@ -116,13 +118,7 @@ pub fn verify(
     if id.len() != ID_CHARS || !is_b64url(id) || tag.len() != MAC_B64_LEN {
         return Err(IdError::Malformed);
     }
-    if expiry.is_empty() || expiry.len() > 20 || !expiry.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(IdError::Malformed);
-    }
-    let expires_unix: u64 = expiry.parse().map_err(|_| IdError::Malformed)?;
-    if expiry != expires_unix.to_string() {
-        return Err(IdError::Malformed);
-    }
+    let expires = WallTime::parse_unix_secs(expiry).ok_or(IdError::Malformed)?;
     let name = URL_SAFE_NO_PAD
         .decode(name)
         .ok()
@@ -133,15 +129,15 @@ pub fn verify(
         .map_err(|_| IdError::Malformed)?;
     let v = ViewerId {
         id: id.to_owned(),
-        expires_unix,
+        expires,
         name: (!name.is_empty()).then_some(name),
     };
     // Constant-time comparison before looking at the expiry.
     mac(key, event, private, &v)
         .verify_slice(&tag)
         .map_err(|_| IdError::BadSignature)?;
-    if now_unix >= expires_unix {
-        return Err(IdError::Expired { expires_unix });
+    if now >= expires {
+        return Err(IdError::Expired { expires });
     }
     Ok(v)
 }
@@ -162,12 +158,16 @@ mod tests {
     use super::*;
 
     const KEY: &[u8] = b"server-qa-key-for-tests";
-    const NOW: u64 = 1_800_000_000;
+    const NOW: WallTime = WallTime::from_unix_millis(1_800_000_000_000);
+
+    fn s(secs: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(secs)
+    }
 
     fn v(name: Option<&str>) -> ViewerId {
         ViewerId {
             id: new_id([7; 16]),
-            expires_unix: NOW + 60,
+            expires: NOW + s(60),
             name: name.map(str::to_owned),
         }
     }
@@ -197,9 +197,9 @@ mod tests {
             Err(IdError::BadSignature)
         );
         assert_eq!(
-            verify(KEY, "ev", false, &t, NOW + 60),
+            verify(KEY, "ev", false, &t, NOW + s(60)),
             Err(IdError::Expired {
-                expires_unix: NOW + 60
+                expires: NOW + s(60)
             })
         );
     }
@@ -208,7 +208,7 @@ mod tests {
     fn tampering_is_refused() {
         let t = sign(KEY, "ev", true, &v(Some("Ada")));
         let parts: Vec<&str> = t.split('.').collect();
-        let later = format!("{}.{}.{}.{}", parts[0], NOW + 9999, parts[2], parts[3]);
+        let later = format!("{}.{}.{}.{}", parts[0], 1_800_009_999, parts[2], parts[3]);
         let renamed = format!(
             "{}.{}.{}.{}",
             parts[0],

@@ -19,8 +19,8 @@ async fn closed_without_token(b: &Backend) {
     let r = c.mint_with(ev, "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     for bad in [
-        amphi_origin::token::sign(b"guessed", ev, common::unix_now() + 600),
-        amphi_origin::token::sign(VIEWER_SECRET, ev, common::unix_now() - 1),
+        amphi_origin::token::sign(b"guessed", ev, common::now_plus(600)),
+        amphi_origin::token::sign(VIEWER_SECRET, ev, common::now_plus(-1)),
         viewer_token("ev-private-other", 600),
     ] {
         let r = c
@@ -91,7 +91,7 @@ async fn closed_without_token(b: &Backend) {
 async fn named_viewers(b: &Backend) {
     let c = Client::new(b.open().await);
     let ev = "ev-private-named";
-    let exp = common::unix_now() + 600;
+    let exp = common::now_plus(600);
     let named = amphi_origin::token::sign_named(VIEWER_SECRET, ev, exp, "Ada Lovelace")
         .expect("a named token");
     let r = c

@@ -259,6 +259,12 @@ pub fn ffmpeg_publish_cmd(
     c
 }
 
+/// The wall clock now, moved by `secs` seconds (an expiry for a token).
+pub fn now_plus(secs: i64) -> amphi_time::WallTime {
+    amphi_time::WallTime::from(std::time::SystemTime::now())
+        + amphi_time::TimeDelta::from_millis(secs * 1000)
+}
+
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(15))

@@ -321,7 +321,16 @@ mod tests {
         assert_eq!(t, Some(WallTime::from_unix_secs(1_800_000_000)));
         assert_eq!(t.map(WallTime::unix_secs_unsigned), Some(1_800_000_000));
         assert_eq!(WallTime::parse_unix_secs("0"), Some(WallTime::UNIX_EPOCH));
-        for bad in ["", "012", "+1", "-1", "1.5", " 1", "١", "18446744073709551616"] {
+        for bad in [
+            "",
+            "012",
+            "+1",
+            "-1",
+            "1.5",
+            " 1",
+            "١",
+            "18446744073709551616",
+        ] {
             assert_eq!(WallTime::parse_unix_secs(bad), None, "{bad:?}");
         }
         let far = WallTime::parse_unix_secs("99999999999999999999");

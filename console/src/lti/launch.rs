@@ -1,6 +1,7 @@
 //! Checks of a verified LTI 1.3 `id_token`'s claims (sans-IO: time is an argument).
 
 use super::platform::Platform;
+use amphi_time::WallTime;
 use serde_json::{Map, Value};
 
 /// Clock difference tolerated on `exp` and `iat`, in seconds.
@@ -59,7 +60,8 @@ pub struct Launch {
     pub role: LtiRole,
     pub deployment_id: String,
     pub nonce: String,
-    pub exp: u64,
+    /// When the launch token expires (its `exp`).
+    pub exp: WallTime,
     pub message: Message,
 }
 
@@ -90,8 +92,10 @@ pub fn audience_ok(claims: &Map<String, Value>, client_id: &str) -> bool {
     }
 }
 
-/// Checks `exp` and `iat` at `now` (seconds since 1970); shared with OpenID Connect.
-pub fn times_ok(claims: &Map<String, Value>, now: u64) -> Result<u64, ClaimError> {
+/// Checks `exp` and `iat` (JWT numeric dates: whole seconds since 1970) at `now`;
+/// returns the expiry.
+pub fn times_ok(claims: &Map<String, Value>, now: WallTime) -> Result<WallTime, ClaimError> {
+    let now = now.unix_secs_unsigned();
     let exp = claims
         .get("exp")
         .and_then(Value::as_u64)
@@ -106,7 +110,7 @@ pub fn times_ok(claims: &Map<String, Value>, now: u64) -> Result<u64, ClaimError
     if iat > now.saturating_add(LEEWAY_SECS) || iat.saturating_add(MAX_AGE_SECS) < now {
         return Err(ClaimError::IssuedAt { iat, now });
     }
-    Ok(exp)
+    Ok(WallTime::from_unix_secs(exp))
 }
 
 /// Maps the LTI roles claim: instructors, administrators and content developers of the
@@ -131,12 +135,12 @@ pub fn role(claims: &Map<String, Value>) -> LtiRole {
     }
 }
 
-/// Checks a signature-verified `id_token` from `platform` at `now` (seconds since 1970).
+/// Checks a signature-verified `id_token` from `platform` at `now`.
 /// The nonce is returned for the caller's single-use check.
 pub fn check(
     claims: &Map<String, Value>,
     platform: &Platform,
-    now: u64,
+    now: WallTime,
 ) -> Result<Launch, ClaimError> {
     if !audience_ok(claims, &platform.client_id) {
         return Err(ClaimError::Audience);
@@ -215,10 +219,11 @@ pub fn deep_linking_response(
     deployment_id: &str,
     data: Option<&str>,
     item: &ContentItem<'_>,
-    now: u64,
+    now: WallTime,
     nonce: &str,
 ) -> Value {
     let ContentItem { event, title, url } = item;
+    let now = now.unix_secs_unsigned();
     let mut claims = serde_json::json!({
         "iss": platform.client_id,
         "aud": platform.issuer,
@@ -248,6 +253,10 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000;
 
+    fn at(secs: u64) -> WallTime {
+        WallTime::from_unix_secs(secs)
+    }
+
     fn platform() -> Platform {
         Platform {
             issuer: "https://lms.example".into(),
@@ -275,7 +284,7 @@ mod tests {
 
     #[test]
     fn learner_launch_is_accepted() {
-        let launch = check(&claims(|_| {}), &platform(), NOW).expect("valid");
+        let launch = check(&claims(|_| {}), &platform(), at(NOW)).expect("valid");
         assert_eq!(launch.role, LtiRole::Learner);
         assert_eq!(launch.name.as_deref(), Some("Ada Lovelace"));
         assert_eq!(launch.nonce, "n1");
@@ -296,7 +305,7 @@ mod tests {
             );
         });
         assert_eq!(
-            check(&c, &platform(), NOW).expect("valid").role,
+            check(&c, &platform(), at(NOW)).expect("valid").role,
             LtiRole::Instructor
         );
     }
@@ -307,16 +316,16 @@ mod tests {
         let wrong = claims(|m| {
             m.insert("aud".into(), json!("other"));
         });
-        assert_eq!(check(&wrong, &p, NOW), Err(ClaimError::Audience));
+        assert_eq!(check(&wrong, &p, at(NOW)), Err(ClaimError::Audience));
         let many_no_azp = claims(|m| {
             m.insert("aud".into(), json!(["tool-1", "other"]));
         });
-        assert_eq!(check(&many_no_azp, &p, NOW), Err(ClaimError::Audience));
+        assert_eq!(check(&many_no_azp, &p, at(NOW)), Err(ClaimError::Audience));
         let many_azp = claims(|m| {
             m.insert("aud".into(), json!(["tool-1", "other"]));
             m.insert("azp".into(), json!("tool-1"));
         });
-        assert!(check(&many_azp, &p, NOW).is_ok());
+        assert!(check(&many_azp, &p, at(NOW)).is_ok());
     }
 
     #[test]
@@ -324,18 +333,18 @@ mod tests {
         let p = platform();
         let c = claims(|_| {});
         assert!(
-            check(&c, &p, NOW + 300 + LEEWAY_SECS).is_ok(),
+            check(&c, &p, at(NOW + 300 + LEEWAY_SECS)).is_ok(),
             "within leeway"
         );
         assert_eq!(
-            check(&c, &p, NOW + 301 + LEEWAY_SECS),
+            check(&c, &p, at(NOW + 301 + LEEWAY_SECS)),
             Err(ClaimError::Expired {
                 exp: NOW + 300,
                 now: NOW + 301 + LEEWAY_SECS
             })
         );
         assert!(matches!(
-            check(&c, &p, NOW - LEEWAY_SECS - 1),
+            check(&c, &p, at(NOW - LEEWAY_SECS - 1)),
             Err(ClaimError::IssuedAt { .. })
         ));
     }
@@ -347,24 +356,30 @@ mod tests {
             m.insert(format!("{CLAIM}deployment_id"), json!("dep-9"));
         });
         assert_eq!(
-            check(&dep, &p, NOW),
+            check(&dep, &p, at(NOW)),
             Err(ClaimError::Deployment("dep-9".into()))
         );
         let v = claims(|m| {
             m.insert(format!("{CLAIM}version"), json!("1.1"));
         });
-        assert_eq!(check(&v, &p, NOW), Err(ClaimError::Version("1.1".into())));
+        assert_eq!(
+            check(&v, &p, at(NOW)),
+            Err(ClaimError::Version("1.1".into()))
+        );
         let t = claims(|m| {
             m.insert(format!("{CLAIM}message_type"), json!("Other"));
         });
         assert_eq!(
-            check(&t, &p, NOW),
+            check(&t, &p, at(NOW)),
             Err(ClaimError::MessageType("Other".into()))
         );
         let no_nonce = claims(|m| {
             m.remove("nonce");
         });
-        assert_eq!(check(&no_nonce, &p, NOW), Err(ClaimError::Missing("nonce")));
+        assert_eq!(
+            check(&no_nonce, &p, at(NOW)),
+            Err(ClaimError::Missing("nonce"))
+        );
     }
 
     #[test]
@@ -379,7 +394,7 @@ mod tests {
                 json!({"deep_link_return_url": "https://lms.example/dl", "data": "opaque"}),
             );
         });
-        let launch = check(&c, &platform(), NOW).expect("valid");
+        let launch = check(&c, &platform(), at(NOW)).expect("valid");
         assert_eq!(
             launch.message,
             Message::DeepLinking {
@@ -396,7 +411,7 @@ mod tests {
                 title: "CS 101",
                 url: "https://amphi.example/lti/launch",
             },
-            NOW,
+            at(NOW),
             "x",
         );
         assert_eq!(r["aud"], "https://lms.example");

@@ -2,6 +2,7 @@
 //! route applies (viewer ids, viewer tokens of private events, moderator tokens).
 
 use super::*;
+use amphi_time::WallTime;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -11,7 +12,7 @@ pub(super) const KEY_NAME: &str = "viewer-id-key";
 /// What a valid viewer token of a private event grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenClaims {
-    pub expires_unix: u64,
+    pub expires: WallTime,
     /// The viewer's display name, when the token names its viewer.
     pub name: Option<String>,
 }
@@ -22,9 +23,9 @@ pub trait QaEvents: Send + Sync + 'static {
     fn moderator_token(&self, event: &str) -> Option<String>;
     /// The event's Q&A settings; `None` means the event does not exist (404).
     fn settings(&self, event: &str) -> Option<EventQaSettings>;
-    /// Checks a viewer token of the event at `now_unix` (the same check as the
-    /// origin's for media); `None` when it is not valid.
-    fn check_viewer_token(&self, event: &str, token: &str, now_unix: u64) -> Option<TokenClaims>;
+    /// Checks a viewer token of the event at `now` (the same check as the origin's
+    /// for media); `None` when it is not valid.
+    fn check_viewer_token(&self, event: &str, token: &str, now: WallTime) -> Option<TokenClaims>;
 }
 
 pub(super) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -160,8 +161,9 @@ impl QaState {
         (self.clock)()
     }
 
-    pub(super) fn now_unix(&self) -> u64 {
-        u64::try_from(self.now() / 1000).unwrap_or(0)
+    /// The clock's now as a wall-clock instant, the one tokens and ids expire on.
+    pub(super) fn wall_now(&self) -> WallTime {
+        WallTime::from_unix_millis(self.now())
     }
 
     pub(super) fn settings(&self, event: &str) -> Result<EventQaSettings, QaError> {
@@ -200,7 +202,7 @@ impl QaState {
         headers: &HeaderMap,
     ) -> Result<ViewerId, QaError> {
         let given = bearer(headers).ok_or(QaError::InvalidViewer)?;
-        identity::verify(&self.key, event, settings.private, given, self.now_unix())
+        identity::verify(&self.key, event, settings.private, given, self.wall_now())
             .map_err(|_| QaError::InvalidViewer)
     }
 
@@ -216,7 +218,7 @@ impl QaState {
             return Ok(());
         }
         let given = credential.ok_or(QaError::TokenRequired)?;
-        let now = self.now_unix();
+        let now = self.wall_now();
         let id_ok = identity::verify(&self.key, event, true, given, now).is_ok();
         if id_ok || self.events.check_viewer_token(event, given, now).is_some() {
             Ok(())

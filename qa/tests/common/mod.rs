@@ -39,11 +39,16 @@ impl QaEvents for TestEvents {
             ..Default::default()
         })
     }
-    fn check_viewer_token(&self, event: &str, token: &str, now_unix: u64) -> Option<TokenClaims> {
-        amphi_origin::token::verify_claims(VIEWER_SECRET, event, token, now_unix)
+    fn check_viewer_token(
+        &self,
+        event: &str,
+        token: &str,
+        now: amphi_time::WallTime,
+    ) -> Option<TokenClaims> {
+        amphi_origin::token::verify_claims(VIEWER_SECRET, event, token, now)
             .ok()
             .map(|c| TokenClaims {
-                expires_unix: c.expires_unix,
+                expires: c.expires,
                 name: c.name,
             })
     }
@@ -57,9 +62,15 @@ pub fn unix_now() -> u64 {
         .as_secs()
 }
 
+/// Now, moved by `secs` seconds.
+pub fn now_plus(secs: i64) -> amphi_time::WallTime {
+    amphi_time::WallTime::from(std::time::SystemTime::now())
+        + amphi_time::TimeDelta::from_millis(secs * 1000)
+}
+
 /// A cohort viewer token of a private test event, valid for `secs`.
 pub fn viewer_token(event: &str, secs: u64) -> String {
-    amphi_origin::token::sign(VIEWER_SECRET, event, unix_now() + secs)
+    amphi_origin::token::sign(VIEWER_SECRET, event, now_plus(secs as i64))
 }
 
 /// A signed viewer id as the mint route returns it.
