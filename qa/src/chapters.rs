@@ -187,6 +187,7 @@ mod tests {
             status: Status::Answered,
             pinned: false,
             votes: 0,
+            answer: None,
         }
     }
 

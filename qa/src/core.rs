@@ -175,6 +175,7 @@ pub async fn post(
             status,
             pinned: false,
             votes: 0,
+            answer: None,
         };
         let stamp = Stamp {
             seq: tx.last_seq() + 1,
@@ -226,15 +227,24 @@ pub async fn vote(
     finish(tx, result, now_ms).await
 }
 
-/// Applies a moderator action; returns the question's new state.
+/// Applies a moderator action; returns the question's new state. `answer` (validated,
+/// with [`ModAction::Answer`] only) is the moderator's answer text: given again on an
+/// answered question, it replaces the answer.
 pub async fn moderate(
     store: &dyn QaStore,
     event: &str,
     id: i64,
     action: ModAction,
     program_time: Option<ProgramTime>,
+    answer: Option<String>,
     now_ms: i64,
 ) -> Result<Question, QaError> {
+    if answer.is_some() && action != ModAction::Answer {
+        return Err(QaError::InvalidInput {
+            field: "answer",
+            reason: "only when marking a question answered".to_owned(),
+        });
+    }
     let mut tx = store.begin(event, true).await?;
     let result = async {
         let mut q = tx
@@ -257,7 +267,12 @@ pub async fn moderate(
                 changes.push(events::pinned_change(stamp(), &o).map_err(StoreError::from)?);
             }
         }
-        if t.changes(q.status, q.pinned) {
+        let answer_changed = answer.is_some() && answer != q.answer;
+        if answer_changed {
+            q.answer = answer;
+            tx.set_answer(id, q.answer.as_deref()).await?;
+        }
+        if t.changes(q.status, q.pinned) || answer_changed {
             let was_visible = q.status.visible_to_viewers();
             let status_changed = t.status != q.status;
             q.status = t.status;
@@ -269,7 +284,7 @@ pub async fn moderate(
                     tx.insert_chapter(&marker).await?;
                 }
             }
-            let change = if status_changed {
+            let change = if status_changed || answer_changed {
                 events::question_change(stamp(), &q, false, was_visible)
             } else {
                 events::pinned_change(stamp(), &q)

@@ -191,6 +191,7 @@ mod tests {
             status,
             pinned: false,
             votes: 3,
+            answer: None,
         }
     }
 

@@ -80,6 +80,7 @@ mod tests {
             status: Status::Answered,
             pinned: false,
             votes: 2,
+            answer: None,
         };
         let csv = to_csv(&[q]);
         assert_eq!(

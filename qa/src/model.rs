@@ -10,6 +10,8 @@ use crate::error::QaError;
 pub const MAX_NAME_CHARS: usize = 60;
 /// Longest question text, in characters (after trimming).
 pub const MAX_TEXT_CHARS: usize = 500;
+/// Longest answer a moderator may give, in characters.
+pub const MAX_ANSWER_CHARS: usize = 1000;
 /// Viewer ids are 8..=64 characters of `[A-Za-z0-9_-]`.
 pub const VIEWER_ID_LEN: std::ops::RangeInclusive<usize> = 8..=64;
 /// Event names are 1..=64 characters of `[A-Za-z0-9_-]`.
@@ -91,6 +93,8 @@ pub struct Question {
     pub status: Status,
     pub pinned: bool,
     pub votes: u32,
+    /// The moderator's answer, given when marking it answered (plain text).
+    pub answer: Option<String>,
 }
 
 /// A question as viewers receive it: everything but the asker's viewer id.
@@ -105,6 +109,7 @@ pub struct PublicQuestion<'a> {
     pub status: Status,
     pub pinned: bool,
     pub votes: u32,
+    pub answer: Option<&'a str>,
 }
 
 impl Question {
@@ -120,6 +125,7 @@ impl Question {
             status: self.status,
             pinned: self.pinned,
             votes: self.votes,
+            answer: self.answer.as_deref(),
         }
     }
 }
@@ -272,6 +278,19 @@ pub fn validate_question(
         text: text.to_owned(),
         program_time: body.program_time,
     })
+}
+
+/// Validates a moderator's answer: trimmed, at most [`MAX_ANSWER_CHARS`], no control
+/// characters but newlines; blank is no answer.
+pub fn validate_answer(raw: &str) -> Result<Option<String>, QaError> {
+    let text = raw.trim();
+    if text.chars().count() > MAX_ANSWER_CHARS {
+        return Err(invalid("answer", "longer than 1000 characters"));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(invalid("answer", "control characters are not allowed"));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
 /// Refuses an anonymous question on an event whose viewers must be named.

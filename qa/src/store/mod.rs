@@ -158,6 +158,8 @@ pub trait QaTx: Send {
     ) -> Result<Option<u32>, StoreError>;
     /// Sets a question's status and pin.
     async fn set_state(&mut self, id: i64, status: Status, pinned: bool) -> Result<(), StoreError>;
+    /// Sets (or clears) a question's answer text.
+    async fn set_answer(&mut self, id: i64, answer: Option<&str>) -> Result<(), StoreError>;
     /// Unpins every pinned question of the event but `id`; returns them as they now are.
     async fn unpin_others(&mut self, event: &str, id: i64) -> Result<Vec<Question>, StoreError>;
     /// Bans `viewer` from the event (idempotent).

@@ -392,6 +392,13 @@ impl QaTx for PgTx {
         Ok(())
     }
 
+    async fn set_answer(&mut self, id: i64, answer: Option<&str>) -> Result<(), StoreError> {
+        self.client()?
+            .execute(rows::SET_ANSWER, &[&id, &answer])
+            .await?;
+        Ok(())
+    }
+
     async fn unpin_others(&mut self, event: &str, id: i64) -> Result<Vec<Question>, StoreError> {
         let rows = self
             .client()?

@@ -77,7 +77,7 @@ CREATE TABLE qa_changes (
 
 /// Every schema version in order, in `dialect`: the database's version says how many
 /// of them it has applied.
-pub(crate) fn migrations(dialect: Dialect) -> [String; 3] {
+pub(crate) fn migrations(dialect: Dialect) -> [String; 4] {
     [
         MIGRATION_1
             .replace("{SERIAL_ID}", dialect.serial_id)
@@ -85,12 +85,16 @@ pub(crate) fn migrations(dialect: Dialect) -> [String; 3] {
             .replace("{FLAG}", dialect.flag),
         super::MIGRATION_2.to_owned(),
         super::MIGRATION_3.to_owned(),
+        MIGRATION_4.to_owned(),
     ]
 }
 
+/// A moderator's answer to a question (existing rows have none).
+const MIGRATION_4: &str = "ALTER TABLE qa_questions ADD COLUMN answer TEXT;";
+
 /// The columns of `qa_questions` that [`question`] reads, in its order.
 pub(crate) const QUESTION_COLS: &str =
-    "id, event, viewer, name, text, created_at, program_time, status, pinned, votes";
+    "id, event, viewer, name, text, created_at, program_time, status, pinned, votes, answer";
 
 pub(crate) const CHAPTERS: &str = "SELECT id, event, kind, text, program_time, created_at
      FROM qa_chapters WHERE event = $1 ORDER BY program_time, id";
@@ -121,6 +125,7 @@ pub(crate) const INSERT_VOTE: &str =
 pub(crate) const COUNT_VOTE: &str =
     "UPDATE qa_questions SET votes = votes + 1 WHERE id = $1 RETURNING votes";
 pub(crate) const SET_STATE: &str = "UPDATE qa_questions SET status = $2, pinned = $3 WHERE id = $1";
+pub(crate) const SET_ANSWER: &str = "UPDATE qa_questions SET answer = $2 WHERE id = $1";
 pub(crate) const BAN: &str = "INSERT INTO qa_bans (event, viewer, created_at) VALUES ($1, $2, $3)
      ON CONFLICT DO NOTHING";
 pub(crate) const COUNT_CHAPTERS: &str =
@@ -207,6 +212,7 @@ pub(crate) fn question(r: &impl Columns) -> Result<Question, StoreError> {
         status: status_from_db(&r.text(7)?)?,
         pinned: r.flag(8)?,
         votes: votes_from_db(r.int(9)?)?,
+        answer: r.opt_text(10)?,
     })
 }
 
@@ -255,7 +261,7 @@ mod tests {
 
     #[test]
     fn the_first_schema_in_each_dialect() {
-        let [lite, _, _] = migrations(SQLITE);
+        let [lite, ..] = migrations(SQLITE);
         assert!(
             lite.contains("id INTEGER PRIMARY KEY AUTOINCREMENT,"),
             "{lite}"
@@ -264,7 +270,7 @@ mod tests {
             lite.contains("pinned INTEGER NOT NULL DEFAULT 0,"),
             "{lite}"
         );
-        let [pg, _, _] = migrations(POSTGRES);
+        let [pg, ..] = migrations(POSTGRES);
         assert!(pg.contains("id BIGSERIAL PRIMARY KEY,"), "{pg}");
         assert!(pg.contains("last_seq BIGINT NOT NULL DEFAULT 0"), "{pg}");
         assert!(!pg.contains('{') && !lite.contains('{'));

@@ -422,6 +422,15 @@ impl QaTx for SqliteTx {
         .await
     }
 
+    async fn set_answer(&mut self, id: i64, answer: Option<&str>) -> Result<(), StoreError> {
+        let answer = answer.map(str::to_owned);
+        self.run(move |c| {
+            c.execute(&sql(rows::SET_ANSWER), params![id, answer])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn unpin_others(&mut self, event: &str, id: i64) -> Result<Vec<Question>, StoreError> {
         let event = event.to_owned();
         self.run(move |c| {
