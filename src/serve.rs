@@ -58,12 +58,11 @@ pub struct ServeArgs {
     /// three parts).
     #[arg(long, value_name = "SECONDS", value_parser = amphi_packager::pipeline::parse_part_duration)]
     part_duration: Option<std::time::Duration>,
-    /// Under CPU overload, shed the costliest encoded rendition: it rests and leaves the
-    /// multivariant playlist until the CPU is back (frames are dropped at the encoders
-    /// either way). Off by default: a shed rendition can stop for the rest of the
-    /// session under deep starvation (README, packager).
+    /// Never shed a rendition under CPU overload (by default the costliest encoded one
+    /// becomes a 6 fps slide show and leaves the multivariant playlist until the CPU is
+    /// back; frames are dropped at the encoders either way).
     #[arg(long)]
-    shed_renditions: bool,
+    no_shed_renditions: bool,
     /// Role of this process and its store (scale out: one packager, many origins).
     #[command(flatten)]
     scale: ScaleArgs,
@@ -96,7 +95,7 @@ fn packager_config(args: &ServeArgs) -> amphi_packager::PackagerConfig {
     args.persistence
         .configure(&mut config, args.scale.store, &args.data_dir);
     config.end_after = std::time::Duration::from_secs(args.end_after.max(1));
-    config.mux.shed_renditions = args.shed_renditions;
+    config.mux.shed_renditions = !args.no_shed_renditions;
     if let Some(part) = args.part_duration {
         config.set_part_duration(part);
     }

@@ -3,8 +3,9 @@
 //! 1080p lecture (passthrough + 720p/480p/360p encoded) and a second, 360p event
 //! publish. The ladder must shed work instead of falling behind: every rendition still
 //! listed stays within a bounded distance of real time, the shedding shows in
-//! `/metrics`, the second event stays live, and when the CPU comes back the shed
-//! renditions return to the multivariant playlist.
+//! `/metrics`, the second event stays live, a shed rendition's own playlist keeps
+//! going as a slide show (no muxer stops, no stall), and when the CPU comes back the
+//! rendition shed last returns to the multivariant playlist.
 //!
 //! The publishers send pre-encoded files in real time (`-re -c copy`), so their own
 //! encoding takes no CPU from amphi during the test.
@@ -25,9 +26,9 @@ const STARVED_CORES: f64 = 0.5;
 /// request served by the same starved process.
 const MAX_EDGE_LAG: Duration = Duration::from_millis(2500);
 /// How long amphi is starved.
-const STARVED_FOR: Duration = Duration::from_secs(25);
+const STARVED_FOR: Duration = Duration::from_secs(16);
 /// From when, in the starved spell, the lag must be bounded (the governor has shed).
-const SETTLED_AFTER: Duration = Duration::from_secs(12);
+const SETTLED_AFTER: Duration = Duration::from_secs(8);
 
 /// Limits a process's CPU: a cgroup v1/v2 CPU quota, or a duty cycle of SIGSTOP and
 /// SIGCONT. Lifted on drop.
@@ -142,7 +143,7 @@ fn encode_source(dir: &Path, width: u32, height: u32, kbps: u32) -> PathBuf {
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args([
             "-t",
-            "20",
+            "10",
             "-c:v",
             "libx264",
             "-preset",
@@ -216,16 +217,25 @@ fn gauge(c: &reqwest::blocking::Client, amphi: &Amphi, name: &str, labels: &str)
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// CPU time a process used so far (user + system, all threads), from `/proc`.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 #[test]
-#[ignore = "under half a core a shed rendition's muxer still stops at a fragment boundary after some seconds (the stall watch reports it), so it is never restored"]
 fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
+    let t0 = Instant::now();
     let scratch = common::tempdir::TempDir::new("overload");
     let lecture = encode_source(scratch.path(), 1920, 1080, 4500);
     let small = encode_source(scratch.path(), 640, 360, 600);
-    let amphi = Amphi::start_with(
-        &[&format!("lecture:{KEY}"), &format!("other:{KEY}-other")],
-        &["--shed-renditions"],
-    );
+    // Shedding is on by default.
+    let amphi = Amphi::start(&[&format!("lecture:{KEY}"), &format!("other:{KEY}-other")]);
     let _p1 = publish_paced(&lecture, &format!("{}/{KEY}", amphi.rtmp));
     let _p2 = publish_paced(&small, &format!("{}/{KEY}-other", amphi.rtmp));
     let c = client();
@@ -236,30 +246,41 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
     wait_for("the second event live", Duration::from_secs(30), || {
         (!listed(&c, &amphi, "other").is_empty()).then_some(())
     });
-    std::thread::sleep(Duration::from_secs(4));
+    wait_for("parts on every rendition", Duration::from_secs(10), || {
+        all.iter()
+            .all(|r| edge_lag(&c, &amphi, "lecture", r).is_some())
+            .then_some(())
+    });
     let before: Vec<Duration> = all
         .iter()
         .filter_map(|r| edge_lag(&c, &amphi, "lecture", r))
         .collect();
-    eprintln!("edge lag before starving: {before:?}");
+    eprintln!(
+        "ready after {:.1} s; edge lag before starving: {before:?}",
+        t0.elapsed().as_secs_f64()
+    );
 
-    // Starved for 25 s: sample every listed rendition of both events, and every
-    // rendition of the lecture that was shed (its playlist must keep going).
+    // Starved: sample every listed rendition of both events, and every rendition of the
+    // lecture that was shed (its playlist must keep going).
     let starver = Starver::start(amphi.pid(), STARVED_CORES);
+    let cpu_start = cpu_time(amphi.pid());
     let start = Instant::now();
     let mut samples: Vec<(Duration, String, Duration)> = Vec::new();
     let mut shed_samples: Vec<(Duration, String, Duration)> = Vec::new();
     let mut max_shed = 0.0f64;
-    let mut first_shed: Option<Duration> = None;
+    let mut shed_at: Vec<(Duration, String)> = Vec::new();
     while start.elapsed() < STARVED_FOR {
         let now_listed = listed(&c, &amphi, "lecture");
         for r in all.iter().filter(|r| !now_listed.contains(r)) {
+            if !shed_at.iter().any(|(_, s)| s == r) {
+                shed_at.push((start.elapsed(), r.clone()));
+            }
             if let Some(lag) = edge_lag(&c, &amphi, "lecture", r) {
                 shed_samples.push((start.elapsed(), format!("lecture/{r}"), lag));
             }
         }
-        for r in listed(&c, &amphi, "lecture") {
-            if let Some(lag) = edge_lag(&c, &amphi, "lecture", &r) {
+        for r in &now_listed {
+            if let Some(lag) = edge_lag(&c, &amphi, "lecture", r) {
                 samples.push((start.elapsed(), format!("lecture/{r}"), lag));
             }
         }
@@ -270,12 +291,13 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
         }
         if let Some(n) = gauge(&c, &amphi, "amphi_renditions_shed", "event=\"lecture\"") {
             max_shed = max_shed.max(n);
-            if n >= 1.0 {
-                first_shed.get_or_insert(start.elapsed());
-            }
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(400));
     }
+    let starved_for = start.elapsed();
+    let cpu = cpu_start
+        .zip(cpu_time(amphi.pid()))
+        .map(|(a, b)| b.saturating_sub(a).as_secs_f64() / starved_for.as_secs_f64());
     let listed_starved = listed(&c, &amphi, "lecture");
     drop(starver);
     let late: Vec<&(Duration, String, Duration)> = samples
@@ -296,12 +318,18 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
         .map(|s| s.2)
         .max();
     eprintln!(
-        "starved: {} samples, worst edge lag after {SETTLED_AFTER:?}: {worst:?} (lecture {:?}, other event {:?}); shed renditions' own playlists {worst_shed:?}; first shed after {first_shed:?}, renditions shed at most {max_shed}, listed at the end {listed_starved:?}",
-        samples.len(),
+        "starved {:.1} s: CPU {} s per s; shed {shed_at:?}; worst edge lag after {SETTLED_AFTER:?}: listed {worst:?} (lecture {:?}, other event {:?}), shed renditions' own playlists {worst_shed:?}; listed at the end {listed_starved:?}",
+        starved_for.as_secs_f64(),
+        cpu.map_or("?".into(), |c| format!("{c:.2}")),
         worst_of("lecture/"),
         worst_of("other/"),
     );
-    for (t, r, lag) in samples.iter().step_by(4) {
+    for (t, r, lag) in samples
+        .iter()
+        .chain(&shed_samples)
+        .filter(|s| s.0 >= SETTLED_AFTER)
+        .step_by(3)
+    {
         eprintln!(
             "  t={:5.1}s {r:16} {:.2}s",
             t.as_secs_f64(),
@@ -344,36 +372,43 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
         .sum();
     eprintln!("frames dropped at the encoders' queues: {dropped}");
 
-    // CPU back: every rendition returns, the gauge goes back to 0, lag small again.
+    // CPU back: the rendition shed last returns (the others follow one hold time
+    // apart), and every rendition, shed or not, is near real time again.
     let back = Instant::now();
-    wait_for(
-        "every rendition listed again",
-        Duration::from_secs(90),
-        || (listed(&c, &amphi, "lecture").len() == 4).then_some(()),
-    );
-    eprintln!(
-        "all renditions back {:.1} s after the CPU returned",
-        back.elapsed().as_secs_f64()
-    );
-    wait_for(
-        "amphi_renditions_shed back to 0",
-        Duration::from_secs(10),
+    let returned = wait_for(
+        "a shed rendition listed again",
+        Duration::from_secs(25),
         || {
-            (gauge(&c, &amphi, "amphi_renditions_shed", "event=\"lecture\"") == Some(0.0))
-                .then_some(())
+            let now = listed(&c, &amphi, "lecture");
+            (now.len() > listed_starved.len()).then_some(now)
         },
     );
-    std::thread::sleep(Duration::from_secs(3));
+    eprintln!(
+        "a rendition back {:.1} s after the CPU returned: listed {returned:?}",
+        back.elapsed().as_secs_f64()
+    );
+    assert!(amphi.log_contains("rendition restored"));
+    let mut after = Vec::new();
     for r in &all {
         let lag = wait_for("a media playlist", Duration::from_secs(10), || {
             edge_lag(&c, &amphi, "lecture", r)
         });
+        after.push(lag);
         assert!(
             lag < Duration::from_millis(1500),
             "{r} trails by {lag:?} after recovery"
         );
     }
-    assert!(amphi.log_contains("rendition restored"));
+    eprintln!("edge lag after recovery: {after:?}");
+    // No muxer ever stopped, and the GStreamer bindings never complained.
+    assert!(
+        !amphi.log_contains("ladder stalled"),
+        "a rendition stopped producing parts"
+    );
+    assert!(
+        !amphi.log_contains("CRITICAL"),
+        "GStreamer-CRITICAL in the log"
+    );
     // The shed and restored renditions' timelines have no hole: every rendition lists
     // its segments with the durations of the passthrough's, and no discontinuity.
     let timeline = |r: &str| {
@@ -407,4 +442,5 @@ fn starved_ladder_sheds_renditions_stays_live_and_recovers() {
             "{r}: {t:?} against {reference:?}"
         );
     }
+    eprintln!("overload test took {:.1} s", t0.elapsed().as_secs_f64());
 }

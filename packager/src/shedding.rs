@@ -4,9 +4,8 @@
 //! [`TICK`], and carries out its decisions at each encoder's input.
 //!
 //! A shed rendition is not torn down: from the decision on, its encoder gets two
-//! frames per part ([`ShedFeed`]: the keyframes and the part boundaries, every part
-//! covered end to end so its muxer never waits on a hole), a fifth of its work, and its
-//! audio flows as before. Its muxer and playlist keep going without a gap in the
+//! frames per part ([`ShedFeed`]: the keyframes, and the frames that open and close
+//! each of its muxer's chunks), a fifth of its work, and its audio flows as before. Its muxer and playlist keep going without a gap in the
 //! timeline (a slide show at 6 fps for a player that was on it), and nothing upstream
 //! ever waits for it; it leaves the multivariant playlist. A restored one gets
 //! every frame again from the next forced keyframe, and is listed again (a
@@ -24,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
+
+mod feed;
+pub use feed::ShedFeed;
 
 /// How often the governor looks at the figures.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -94,79 +96,12 @@ pub struct Shedding {
     events: mpsc::UnboundedSender<PipelineEvent>,
 }
 
-/// What a shed rendition's encoder is fed (pure): the frame of each forced keyframe,
-/// then, on the muxer's part grid counted from it, the first frame at or after each part
-/// boundary and the frame after it, the latter stretched to the next boundary.
-///
-/// Why not the keyframes alone: the muxer closes a part only once its video reaches
-/// the part's end (a frame's end is its timestamp plus its duration), so a lone 33 ms
-/// keyframe followed by two seconds of nothing left the part open for good and wedged
-/// the rendition (its audio queue filled, nothing came out, it could never be restored).
-/// With the stretched frame every part is covered end to end, and the frame after the
-/// boundary frame tells the muxer the part is complete as soon as at full rate. Six
-/// frames a second at 30 fps: a slide show that costs a fifth of the rendition.
-#[derive(Debug, Clone)]
-pub struct ShedFeed {
-    part: Duration,
-    /// The next part boundary on the grid (media time), once a keyframe set the grid.
-    next_boundary: Option<Duration>,
-    /// The next frame passed is stretched to `next_boundary`.
-    stretch_next: bool,
-}
-
-/// What to do with one frame at the entry of a shed rendition's encoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feed {
-    Drop,
-    Pass,
-    /// Pass with this duration.
-    Stretch(Duration),
-}
-
-/// Timestamps snapped from milliseconds may sit a few nanoseconds short of a boundary.
-const BOUNDARY_SLACK: Duration = Duration::from_millis(1);
-
-impl ShedFeed {
-    pub fn new(part: Duration) -> ShedFeed {
-        ShedFeed {
-            part: part.max(Duration::from_millis(1)),
-            next_boundary: None,
-            stretch_next: false,
-        }
-    }
-
-    /// One frame at `pts`; `keyframe` when a keyframe is forced on it.
-    pub fn frame(&mut self, pts: Duration, keyframe: bool) -> Feed {
-        if keyframe {
-            self.next_boundary = Some(pts + self.part);
-            self.stretch_next = true;
-            return Feed::Pass;
-        }
-        let Some(boundary) = self.next_boundary else {
-            return Feed::Drop;
-        };
-        if pts + BOUNDARY_SLACK >= boundary {
-            let mut next = boundary + self.part;
-            while pts + BOUNDARY_SLACK >= next {
-                next += self.part;
-            }
-            self.next_boundary = Some(next);
-            self.stretch_next = true;
-            return Feed::Pass;
-        }
-        if std::mem::take(&mut self.stretch_next) {
-            return Feed::Stretch(boundary - pts);
-        }
-        Feed::Drop
-    }
-}
-
 /// While the rendition is shed, lets through to its encoder only what [`ShedFeed`]
 /// keeps. At the encoder's input, not its queue's: a shed rung still scales for the
 /// rungs cascaded from it.
-fn encoder_filter(pad: &gst::Pad, shed: Arc<AtomicBool>, part: Duration) {
+fn encoder_filter(pad: &gst::Pad, shed: Arc<AtomicBool>, fragment: Duration, chunk: Duration) {
     let keyframe_next = AtomicBool::new(false);
-    let feed = Mutex::new(ShedFeed::new(part));
+    let feed = Mutex::new(ShedFeed::new(fragment, chunk));
     pad.add_probe(
         gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
         move |_, info| {
@@ -182,24 +117,18 @@ fn encoder_filter(pad: &gst::Pad, shed: Arc<AtomicBool>, part: Duration) {
             };
             let keyframe = keyframe_next.swap(false, Ordering::Relaxed);
             let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
-            let decision = match (feed.lock(), pts) {
+            let pass = match (feed.lock(), pts) {
                 (Ok(mut f), Some(pts)) => f.frame(pts, keyframe),
-                _ => Feed::Pass,
+                _ => true,
             };
-            if shed.load(Ordering::Acquire) {
-                match decision {
-                    Feed::Drop => return gst::PadProbeReturn::Drop,
-                    Feed::Pass => {}
-                    Feed::Stretch(d) => {
-                        if let Some(gst::PadProbeData::Buffer(b)) = &mut info.data {
-                            // A shallow copy when shared with the other rungs.
-                            b.make_mut()
-                                .set_duration(gst::ClockTime::from_nseconds(d.as_nanos() as u64));
-                        }
-                    }
-                }
+            if pass || !shed.load(Ordering::Acquire) {
+                return gst::PadProbeReturn::Ok;
             }
-            gst::PadProbeReturn::Ok
+            // Taken and handled, not `Drop`: with `Drop` the bindings free the buffer
+            // and GStreamer unrefs the emptied slot again (a GStreamer-CRITICAL per
+            // dropped frame).
+            info.data = None;
+            gst::PadProbeReturn::Handled
         },
     );
 }
@@ -241,7 +170,23 @@ impl Shedding {
                 .by_name(&format!("enc{i}"))
                 .and_then(|e| e.static_pad("sink"))
                 .ok_or_else(|| PackagerError::Pipeline(format!("encoder enc{i} missing")))?;
-            encoder_filter(&encoder, shed.clone(), part);
+            // The feed follows this rendition's muxer, so it reads the muxer's own
+            // durations.
+            let fragment = pipeline
+                .by_name(&format!("mux{i}"))
+                .map(|m| m.property::<u64>("fragment-duration"))
+                .ok_or_else(|| PackagerError::Pipeline(format!("muxer mux{i} missing")))?;
+            let chunk = pipeline
+                .by_name(&format!("mux{i}"))
+                .map(|m| m.property::<u64>("chunk-duration"))
+                .filter(|&c| c > 0 && c != u64::MAX)
+                .map_or(part, Duration::from_nanos);
+            encoder_filter(
+                &encoder,
+                shed.clone(),
+                Duration::from_nanos(fragment),
+                chunk,
+            );
             let inc = frames_in.clone();
             pad("sink")?.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
                 inc.fetch_add(1, Ordering::Relaxed);
@@ -414,82 +359,6 @@ mod tests {
     use super::*;
     use crate::codec::VideoInfo;
     use crate::ladder::{plan, KeyframePolicy, DEFAULT_LADDER};
-
-    /// Feeds 30 fps frames from `from` for `secs`, keyframes every 2 s from 0; returns
-    /// the (pts, end) intervals the encoder gets, in ms.
-    fn feed(part_ns: u64, from_ms: f64, secs: f64) -> Vec<(f64, f64)> {
-        let mut f = ShedFeed::new(Duration::from_nanos(part_ns));
-        let frame = 1e9 / 30.0;
-        let mut out = Vec::new();
-        let mut n = 0u64;
-        loop {
-            let pts_ns = (n as f64 * frame).round() as u64;
-            let ms = pts_ns as f64 / 1e6;
-            if ms >= secs * 1000.0 {
-                return out;
-            }
-            let keyframe = n.is_multiple_of(60);
-            let pts = Duration::from_nanos(pts_ns);
-            let d = f.frame(pts, keyframe);
-            if ms >= from_ms {
-                let end = match d {
-                    Feed::Drop => None,
-                    Feed::Pass => Some(pts_ns as f64 + frame),
-                    Feed::Stretch(d) => Some((pts_ns + d.as_nanos() as u64) as f64),
-                };
-                if let Some(end) = end {
-                    out.push((ms, end / 1e6));
-                }
-            }
-            n += 1;
-        }
-    }
-
-    #[test]
-    fn a_shed_rendition_covers_every_part_end_to_end() {
-        let part = 333_333_333u64;
-        // Shed from the start and from the middle of a part.
-        for from in [0.0, 1100.0] {
-            let kept = feed(part, from, 10.0);
-            // Six frames a second: two per part.
-            let per_s = kept.len() as f64 / (10.0 - from / 1000.0);
-            assert!((5.0..=7.0).contains(&per_s), "{per_s} frames/s from {from}");
-            // From the first part boundary after the shed on, every part boundary has
-            // a frame on it, and the frames before it reach it: no hole the muxer waits on.
-            let first = (from / 333.333_333).ceil() as u64;
-            for k in first..30 {
-                let b = k as f64 * part as f64 / 1e6;
-                assert!(
-                    kept.iter().any(|&(s, _)| (s - b).abs() < 1.0),
-                    "a frame on the boundary at {b} ms (shed from {from})"
-                );
-                if k > first {
-                    let before = kept.iter().rfind(|&&(s, _)| s < b - 1.0).copied();
-                    let (_, end) = before.expect("a frame before the boundary");
-                    assert!(end >= b - 1.0, "part before {b} ms covered to {end} ms");
-                    assert!(end <= b + 1.0, "no frame runs past {b} ms: {end} ms");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn nothing_reaches_a_shed_encoder_before_its_first_keyframe() {
-        let mut f = ShedFeed::new(Duration::from_millis(333));
-        assert_eq!(f.frame(Duration::from_millis(500), false), Feed::Drop);
-        assert_eq!(f.frame(Duration::from_millis(900), true), Feed::Pass);
-        assert_eq!(
-            f.frame(Duration::from_millis(933), false),
-            Feed::Stretch(Duration::from_millis(300))
-        );
-        assert_eq!(f.frame(Duration::from_millis(966), false), Feed::Drop);
-        // A frame lost on the boundary: the next one takes its place.
-        assert_eq!(f.frame(Duration::from_millis(1266), false), Feed::Pass);
-        assert_eq!(
-            f.frame(Duration::from_millis(1300), false),
-            Feed::Stretch(Duration::from_millis(266))
-        );
-    }
 
     #[test]
     fn shed_renditions_leave_the_listing_in_order() {
