@@ -6,6 +6,7 @@
 //! the network is hostile: parsers are bounded and never panic.
 
 pub mod codec;
+mod conn;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -7,23 +7,22 @@
 //! `warn!` line; dropping the [`Publisher`] releases the event. A publisher that
 //! another one takes the event over from is closed at once, whatever it is doing.
 
-use super::budget::{Expired, RtmpLimits, Watchdog};
+use super::budget::{RtmpLimits, Watchdog};
 use super::handshake::{Handshake, HandshakeError, RANDOM_SIZE};
 use super::session::{Event, Session, SessionError};
-use crate::hub::{EventId, Hub, Protocol, PublishError, Publisher, Takeover};
-use crate::limits::SourceRefusal;
+use crate::conn::{self, next_input, now, Caps, Ended};
+use crate::hub::{EventId, Hub, Protocol, PublishError, Publisher};
 use crate::pii::{Redacted, RedactedAddr};
 use crate::refusals::RefusalLog;
 use bytes::Bytes;
 use rand::RngCore;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::timeout;
-use tracing::{debug, warn, Instrument};
+use tracing::{debug, warn};
 
 /// Time allowed for one write to the peer.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,8 +44,8 @@ pub(crate) enum ConnError {
     Handshake(#[from] HandshakeError),
     #[error("connection closed during the handshake")]
     ClosedInHandshake,
-    #[error("timed out: {0}")]
-    Expired(Expired),
+    #[error(transparent)]
+    Ended(#[from] Ended),
     #[error("write to the peer timed out")]
     WriteTimeout,
     #[error("publisher disconnected without unpublishing")]
@@ -55,12 +54,6 @@ pub(crate) enum ConnError {
     Session(#[from] SessionError),
     #[error("publish refused: {0}")]
     Refused(PublishError),
-    #[error("taken over by {0}")]
-    TakenOver(Takeover),
-    #[error("source refused: {0}")]
-    SourceRefused(SourceRefusal),
-    #[error("{0}")]
-    Publish(PublishError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -70,8 +63,7 @@ pub(super) async fn serve(
     hub: Hub,
     limits: RtmpLimits,
 ) -> std::io::Result<()> {
-    let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let unauthenticated = Arc::new(Semaphore::new(limits.max_unauthenticated));
+    let caps = Caps::new(limits.max_connections).with_pending(limits.max_unauthenticated);
     let mut refusals = RefusalLog::new("rtmp");
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -85,34 +77,21 @@ pub(super) async fn serve(
         };
         // Refused connections are closed at once: before the handshake there is no
         // way to tell the peer why (no onStatus without a NetConnection).
-        let Ok(connection) = connections.clone().try_acquire_owned() else {
-            refusals.refused(
-                peer,
-                &format!("{} connections open already", limits.max_connections),
-            );
-            continue;
-        };
-        let Ok(pending) = unauthenticated.clone().try_acquire_owned() else {
-            refusals.refused(
-                peer,
-                &format!(
-                    "{} connections not yet publishing already",
-                    limits.max_unauthenticated
-                ),
-            );
-            continue;
+        let admission = match caps.admit() {
+            Ok(admission) => admission,
+            Err(full) => {
+                refusals.refused(peer, &full);
+                continue;
+            }
         };
         tune_socket(&stream, peer);
         let span =
             tracing::info_span!("rtmp", peer = %RedactedAddr(peer), event = tracing::field::Empty);
         let hub = hub.clone();
-        tokio::spawn(
-            async move {
-                let _ = run(stream, peer, hub, limits, Some(pending)).await;
-                drop(connection);
-            }
-            .instrument(span),
-        );
+        let pending = admission.pending;
+        conn::spawn(admission.open, span, async move {
+            let _ = run(stream, peer, hub, limits, pending).await;
+        });
     }
 }
 
@@ -194,13 +173,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             // Release the event before the last words to the peer.
             self.publisher = None;
             match e {
-                ConnError::TakenOver(_) => {
+                ConnError::Ended(Ended::TakenOver(_)) => {
                     session.fail_publish("Another publisher took this event over.")
                 }
-                ConnError::SourceRefused(reason) => {
+                ConnError::Ended(Ended::SourceRefused(reason)) => {
                     session.fail_publish(&format!("Source refused: {reason}."))
                 }
-                ConnError::Publish(e) => session.fail_publish(&format!("{e}.")),
+                ConnError::Ended(Ended::Publish(e)) => session.fail_publish(&format!("{e}.")),
                 _ => {}
             }
             // Best effort: the peer may be told why (`_error`, `onStatus`). Then close
@@ -234,20 +213,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         };
         tokio::pin!(taken);
-        loop {
-            let deadline = tokio::time::Instant::from_std(watchdog.poll_timeout());
-            tokio::select! {
-                read = self.stream.read(buf) => {
-                    let n = read?;
-                    watchdog.on_bytes(now(), n);
-                    return Ok(n);
-                }
-                by = &mut taken => return Err(ConnError::TakenOver(by)),
-                _ = tokio::time::sleep_until(deadline) => {
-                    watchdog.check(now()).map_err(ConnError::Expired)?;
-                }
-            }
-        }
+        let n = next_input(watchdog, taken, self.stream.read(buf)).await??;
+        watchdog.on_bytes(now(), n);
+        Ok(n)
     }
 
     async fn handshake(&mut self, watchdog: &mut Watchdog) -> Result<Bytes, ConnError> {
@@ -339,16 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.flush(session).await?;
                     if let Some(p) = &mut self.publisher {
                         if let Err(e) = p.send(frame).await {
-                            return Err(match e {
-                                PublishError::TakenOver(_) => match p.taken_over_by() {
-                                    Some(by) => ConnError::TakenOver(by),
-                                    None => ConnError::Publish(e),
-                                },
-                                PublishError::SourceRefused { reason, .. } => {
-                                    ConnError::SourceRefused(reason)
-                                }
-                                e => ConnError::Publish(e),
-                            });
+                            return Err(Ended::of_send(p, e).into());
                         }
                     }
                 }
@@ -370,11 +329,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         Ok(())
     }
-}
-
-/// The clock deadlines are computed on (tokio's, so tests can pause it).
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use super::*;
 use crate::frame::{FrameKind, SessionMessage, StreamConfig, VideoConfig};
 use crate::hub::{PublishSession, StaticKeys};
+use crate::rtmp::budget::Expired;
 use crate::rtmp::flv::tests::{audio_tag, video_tag, ASC, AVCC};
 use crate::rtmp::message::{msg_type, Message};
 use crate::rtmp::testutil::{garbage, status_code, Client};
@@ -226,7 +227,10 @@ async fn second_publisher_takes_over_and_the_first_is_closed() {
         .expect("the first connection ends")
         .unwrap()
         .unwrap_err();
-    assert!(matches!(err, ConnError::TakenOver(_)), "{err}");
+    assert!(
+        matches!(err, ConnError::Ended(Ended::TakenOver(_))),
+        "{err}"
+    );
 
     s2.write_all(&avc_start(&c2)).await.unwrap();
     let mut second = sessions.recv().await.unwrap();
@@ -291,7 +295,7 @@ async fn wrong_handshake_version_and_deadlines() {
     drop(s);
     assert!(matches!(
         task.await.unwrap(),
-        Err(ConnError::Expired(Expired::Establish(_)))
+        Err(ConnError::Ended(Ended::Expired(Expired::Establish(_))))
     ));
     // Handshake and connect, then a byte a second: the same deadline.
     let (mut s, task) = start(&hub);
@@ -301,7 +305,7 @@ async fn wrong_handshake_version_and_deadlines() {
     let trickle = trickle(s, 0x03, 30);
     assert!(matches!(
         task.await.unwrap(),
-        Err(ConnError::Expired(Expired::Establish(_)))
+        Err(ConnError::Ended(Ended::Expired(Expired::Establish(_))))
     ));
     ended_by(t0, RtmpLimits::default().establish);
     trickle.abort();
@@ -317,7 +321,7 @@ async fn publishers_that_go_silent_or_trickle_are_closed() {
     drop(s);
     assert!(matches!(
         task.await.unwrap(),
-        Err(ConnError::Expired(Expired::Idle(_)))
+        Err(ConnError::Ended(Ended::Expired(Expired::Idle(_))))
     ));
     ended_by(t0, RtmpLimits::default().idle);
     assert!(hub.live_events().is_empty(), "the event is released");
@@ -331,7 +335,10 @@ async fn publishers_that_go_silent_or_trickle_are_closed() {
     let trickle = trickle(s, 0, 60);
     let err = task.await.unwrap().unwrap_err();
     assert!(
-        matches!(err, ConnError::Expired(Expired::TooSlow { .. })),
+        matches!(
+            err,
+            ConnError::Ended(Ended::Expired(Expired::TooSlow { .. }))
+        ),
         "{err}"
     );
     ended_by(t0, RtmpLimits::default().rate_window);

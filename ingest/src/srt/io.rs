@@ -11,20 +11,19 @@ use super::media::{MediaAssembler, MediaError};
 use super::streamid::{self, Mode, StreamIdError};
 use super::ts::{TsDemuxer, TsError, TsEvent};
 use super::SrtSettings;
+use crate::conn::{self, next_input, now, Admission, Caps, Ended, Full};
 use crate::frame::SessionMessage;
-use crate::hub::{EventId, Hub, Protocol, PublishError, Publisher, Takeover};
-use crate::limits::SourceRefusal;
+use crate::hub::{EventId, Hub, Protocol, PublishError, Publisher};
 use crate::pii::{Redacted, RedactedAddr};
 use crate::refusals::RefusalLog;
-use crate::rtmp::budget::{Expired, Watchdog};
+use crate::rtmp::budget::Watchdog;
 use futures::{SinkExt, StreamExt};
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::options::{KeySize, Passphrase};
 use srt_tokio::{ConnectionRequest, SrtListener, SrtSocket};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tracing::{debug, warn, Instrument};
+use std::time::Duration;
+use tracing::{debug, warn};
 
 /// Time allowed to close a connection politely.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -42,8 +41,8 @@ enum Refusal {
     WrongEvent(String),
     #[error("{0}")]
     Publish(PublishError),
-    #[error("{0} connections open already")]
-    Full(usize),
+    #[error("{0}")]
+    Full(#[from] Full),
     #[error("a passphrase is required and the caller has none")]
     NoPassphrase,
     #[error("the caller encrypts but no passphrase is set for this event")]
@@ -70,18 +69,12 @@ impl Refusal {
 
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
-    #[error("timed out: {0}")]
-    Expired(Expired),
+    #[error(transparent)]
+    Ended(#[from] Ended),
     #[error("{0}")]
     Ts(#[from] TsError),
     #[error("{0}")]
     Media(#[from] MediaError),
-    #[error("taken over by {0}")]
-    TakenOver(Takeover),
-    #[error("source refused: {0}")]
-    SourceRefused(SourceRefusal),
-    #[error("{0}")]
-    Publish(PublishError),
     #[error("receive: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -95,7 +88,7 @@ pub(super) async fn serve(
     let std_socket = socket.into_std()?;
     let local = std_socket.local_addr()?;
     let settings = Arc::new(settings);
-    let connections = Arc::new(Semaphore::new(settings.limits.max_connections));
+    let caps = Caps::new(settings.limits.max_connections);
     let mut refusals = RefusalLog::new("srt");
     loop {
         let socket = tokio::net::UdpSocket::from_std(std_socket.try_clone()?)?;
@@ -107,21 +100,17 @@ pub(super) async fn serve(
         debug!(%local, "srt listener started");
         while let Some(request) = incoming.incoming().next().await {
             let peer = request.remote();
-            match admit(&hub, &settings, &request, &connections) {
-                Ok((publisher, permit, passphrase)) => {
+            match admit(&hub, &settings, &request, &caps) {
+                Ok((publisher, admission, passphrase)) => {
                     let span = tracing::info_span!(
                         "srt",
                         peer = %RedactedAddr(peer),
                         event = %publisher.event()
                     );
                     let limits = settings.limits;
-                    tokio::spawn(
-                        async move {
-                            connection(request, passphrase, publisher, limits).await;
-                            drop(permit);
-                        }
-                        .instrument(span),
-                    );
+                    conn::spawn(admission.open, span, async move {
+                        connection(request, passphrase, publisher, limits).await;
+                    });
                 }
                 Err(refusal) => {
                     refusals.refused(peer, &refusal);
@@ -140,8 +129,8 @@ fn admit(
     hub: &Hub,
     settings: &SrtSettings,
     request: &ConnectionRequest,
-    connections: &Arc<Semaphore>,
-) -> Result<(Publisher, OwnedSemaphorePermit, Option<Passphrase>), Refusal> {
+    caps: &Caps,
+) -> Result<(Publisher, Admission, Option<Passphrase>), Refusal> {
     let sid = request.stream_id().map(|s| s.to_string());
     let wanted = streamid::parse(sid.as_deref())?;
     if wanted.mode != Mode::Publish {
@@ -160,16 +149,13 @@ fn admit(
         (None, true) => return Err(Refusal::UnexpectedEncryption),
         _ => {}
     }
-    let permit = connections
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| Refusal::Full(settings.limits.max_connections))?;
+    let admission = caps.admit()?;
     let peer = Some(RedactedAddr(request.remote()).to_string());
     let publisher = hub
         .claim(event, Protocol::Srt, peer)
         .map_err(Refusal::Publish)?;
     debug!(key = %Redacted::new(&wanted.key), event = %publisher.event(), "srt caller admitted");
-    Ok((publisher, permit, passphrase))
+    Ok((publisher, admission, passphrase))
 }
 
 fn passphrase_for(settings: &SrtSettings, event: &EventId) -> Option<Passphrase> {
@@ -230,23 +216,16 @@ impl Connection {
         let taken = self.publisher.taken_over();
         tokio::pin!(taken);
         loop {
-            let deadline = tokio::time::Instant::from_std(self.watchdog.poll_timeout());
-            tokio::select! {
-                item = socket.next() => match item {
-                    Some(Ok((_, data))) => {
-                        self.watchdog.on_bytes(now(), data.len());
-                        self.demux.handle_input(&data)?;
-                        self.drain().await?;
-                    }
-                    Some(Err(e)) => return Err(ConnError::Io(e)),
-                    None => {
-                        self.demux.finish();
-                        return self.drain().await;
-                    }
-                },
-                by = &mut taken => return Err(ConnError::TakenOver(by)),
-                _ = tokio::time::sleep_until(deadline) => {
-                    self.watchdog.check(now()).map_err(ConnError::Expired)?;
+            match next_input(&mut self.watchdog, taken.as_mut(), socket.next()).await? {
+                Some(Ok((_, data))) => {
+                    self.watchdog.on_bytes(now(), data.len());
+                    self.demux.handle_input(&data)?;
+                    self.drain().await?;
+                }
+                Some(Err(e)) => return Err(ConnError::Io(e)),
+                None => {
+                    self.demux.finish();
+                    return self.drain().await;
                 }
             }
         }
@@ -267,16 +246,8 @@ impl Connection {
                 match message {
                     SessionMessage::Config(config) => self.publisher.configure(config),
                     SessionMessage::Frame(frame) => {
-                        self.publisher.send(frame).await.map_err(|e| match e {
-                            PublishError::TakenOver(_) => match self.publisher.taken_over_by() {
-                                Some(by) => ConnError::TakenOver(by),
-                                None => ConnError::Publish(e),
-                            },
-                            PublishError::SourceRefused { reason, .. } => {
-                                ConnError::SourceRefused(reason)
-                            }
-                            e => ConnError::Publish(e),
-                        })?;
+                        let sent = self.publisher.send(frame).await;
+                        sent.map_err(|e| Ended::of_send(&self.publisher, e))?;
                         if !self.watchdog.is_publishing() {
                             self.watchdog.on_publishing(now());
                         }
@@ -286,9 +257,4 @@ impl Connection {
         }
         Ok(())
     }
-}
-
-/// The clock deadlines are computed on (tokio's, so tests can pause it).
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
 }
