@@ -318,3 +318,7 @@ mod tests;
 #[cfg(test)]
 #[path = "dvr_subs_tests.rs"]
 mod subs_tests;
+
+#[cfg(test)]
+#[path = "dvr_markers_tests.rs"]
+mod markers_tests;
