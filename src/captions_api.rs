@@ -6,7 +6,8 @@
 //! `end` are program time — Unix milliseconds on the clock of EXT-X-PROGRAM-DATE-TIME,
 //! as the Q&A API's `program_time` — or RFC 3339 strings (the same clock: the program
 //! date-time of a frame is when it reached the server). `id` is optional: with it a
-//! cue can be corrected by sending it again until its segment is written; without it
+//! cue can be corrected by sending it again until it is published (one to two LL-HLS
+//! parts after it first came, about half a second); without it
 //! duplicates are recognised by `(start, end, text)`. Out-of-order cues are fine.
 //!
 //! Answers 200 with one result per cue (`held`, `corrected`, `duplicate`, each with the

@@ -2,7 +2,8 @@
 // types; each line (Enter) becomes a cue starting at the program time of the frame on
 // screen when Enter is pressed, shown for a time that grows with its length. Up arrow
 // brings the last line back to correct it: it is sent again with the same id, which the
-// server accepts until the segment it starts in is published (then it answers 409).
+// server accepts until the line is published to viewers, about half a second after it
+// was first sent (then it answers 409).
 // The token comes from the URL fragment (or sessionStorage) and goes only into the
 // Authorization header. Everything shown is set with textContent.
 (function () {
@@ -66,7 +67,10 @@
   function startPlayer() {
     const src = '/live/' + event + '/master.m3u8';
     if (window.Hls && window.Hls.isSupported()) {
-      hls = new window.Hls({ lowLatencyMode: true });
+      // Caught up as the viewers' player is (up to 1.5x, player/src/player/main.js): a
+      // captioner further behind the live edge than the viewers stamps lines at a
+      // program time the viewers have already passed.
+      hls = new window.Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
       hls.loadSource(src);
       hls.attachMedia(video);
       hls.on(window.Hls.Events.ERROR, (_, data) => {

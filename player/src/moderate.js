@@ -209,7 +209,13 @@
     const url = Q.apiBase(event) + '/questions/' + encodeURIComponent(String(q.id)) + '/' + action;
     // Answered at this moment of the live: the question becomes a marker there.
     const at = action === 'answer' ? await liveProgramTime() : null;
-    const r = await Q.request('POST', url, at != null ? { token, body: { program_time: at } } : { token });
+    const body = {};
+    if (at != null) body.program_time = at;
+    const row = rows.get(String(q.id));
+    const answer = action === 'answer' && row ? row.answerBox.value.trim() : '';
+    if (answer) body.answer = answer;
+    const r = await Q.request('POST', url, Object.keys(body).length ? { token, body } : { token });
+    if (r.ok && row && answer) row.answerBox.value = '';
     if (r.ok && action === 'answer') loadChapters();
     if (r.ok) {
       const updated = r.data && typeof r.data === 'object' ? r.data.question || r.data : null;
@@ -279,9 +285,17 @@
     const badges = el('span', 'qa-badges');
     meta.append(who, badges, info);
     const text = el('p', 'qa-text');
+    const answer = el('p', 'qa-answer');
+    answer.hidden = true;
+    // The answer sent with "Mark answered" (optional; kept across re-renders).
+    const answerBox = el('textarea', 'mod-answer');
+    answerBox.rows = 2;
+    answerBox.maxLength = 1000;
+    answerBox.placeholder = 'Answer (optional), sent with Mark answered';
+    answerBox.setAttribute('aria-label', 'Answer to this question (optional)');
     const buttons = el('div', 'mod-actions');
-    li.append(meta, text, buttons);
-    row = { li, who, info, badges, text, buttons, key: '' };
+    li.append(meta, text, answer, answerBox, buttons);
+    row = { li, who, info, badges, text, answer, answerBox, buttons, key: '' };
     rows.set(id, row);
     return row;
   }
@@ -290,6 +304,10 @@
     row.li.dataset.status = q.status;
     row.li.classList.toggle('is-pinned', q.pinned);
     if (row.text.textContent !== q.text) row.text.textContent = q.text;
+    const answer = typeof q.answer === 'string' ? q.answer : '';
+    if (row.answer.textContent !== answer) row.answer.textContent = answer;
+    row.answer.hidden = !answer;
+    row.answerBox.hidden = !ACTIONS.answer.when(q);
     const viewer = typeof q.viewer === 'string' ? q.viewer : '';
     row.who.textContent = (q.name ? q.name : 'Anonymous') + (viewer ? ' · ' + viewer.slice(0, 8) : '');
     row.who.title = viewer ? 'viewer ' + viewer : '';

@@ -313,9 +313,11 @@
       const badges = el('span', 'qa-badges');
       meta.append(who, badges);
       const text = el('p', 'qa-text');
-      main.append(meta, text);
+      const answer = el('p', 'qa-answer');
+      answer.hidden = true;
+      main.append(meta, text, answer);
       li.append(voteBtn, main);
-      row = { li, voteBtn, votes, who, badges, text };
+      row = { li, voteBtn, votes, who, badges, text, answer };
       rows.set(id, row);
     }
     return row;
@@ -328,6 +330,10 @@
     row.li.classList.toggle('is-mine', mine.has(id));
     row.li.dataset.status = q.status;
     if (row.text.textContent !== q.text) row.text.textContent = q.text;
+    // The moderator's answer, as text.
+    const answer = q.status === 'answered' && typeof q.answer === 'string' ? q.answer : '';
+    if (row.answer.textContent !== answer) row.answer.textContent = answer;
+    row.answer.hidden = !answer;
     const who = typeof q.name === 'string' && q.name ? q.name : 'Anonymous';
     row.who.textContent = mine.has(id) ? who + ' (you)' : who;
     const badges = [];

@@ -40,18 +40,18 @@ test('a finished lecture has media and an ENDLIST', () => {
 test('questions sit where they were asked, across a gap between sessions', () => {
   const items = questionTimeline(
     [
-      { id: 3, text: 'late', status: 'answered', program_time: T0 + 61_000 },
-      { id: 1, text: 'early', status: 'approved', program_time: T0 + 1_500 },
+      { id: 3, text: 'late', status: 'answered', program_time: T0 + 61_000, answer: 'Yes <b>indeed</b>' },
+      { id: 1, text: 'early', status: 'approved', program_time: T0 + 1_500, answer: 'not answered yet' },
       { id: 2, text: 'hidden', status: 'hidden', program_time: T0 + 2_000 },
       { id: 4, text: 'no time', status: 'answered', program_time: null },
     ],
     VOD
   );
   assert.deepEqual(
-    items.map((q) => [q.id, q.position, q.answered]),
+    items.map((q) => [q.id, q.position, q.answered, q.answer]),
     [
-      [1, 1.5, false],
-      [3, 5, true],
+      [1, 1.5, false, null],
+      [3, 5, true, 'Yes <b>indeed</b>'],
     ]
   );
 });

@@ -1,7 +1,8 @@
 // The replay: once the live has ended, /watch/{event} plays the whole lecture from its
 // start (the ended playlists list every segment), offers the MP4 download
 // (/live/{event}/recording.mp4) and lists the questions at the moment of the lecture
-// they were asked, answered ones marked as such; a click seeks there. Chapters and
+// they were asked, answered ones marked as such with the moderator's answer; a click
+// seeks there. Chapters and
 // captions come from chapters.js and captions.js, which work the same on the replay.
 //
 // Page element (optional): #replay, a section filled here and shown on the replay.
@@ -58,6 +59,7 @@ export function questionTimeline(questions, playlistText) {
       text: String(q.text || ''),
       name: q.name ? String(q.name) : null,
       answered: q.status === 'answered',
+      answer: q.status === 'answered' && typeof q.answer === 'string' && q.answer ? q.answer : null,
       position: positionOf(playlistText, q.program_time),
     }))
     .filter((q) => Number.isFinite(q.position))
@@ -109,6 +111,12 @@ export function renderReplay(root, { download, items, onSeek }) {
       badge.className = 'badge';
       badge.textContent = 'Answered';
       li.append(badge);
+    }
+    if (q.answer) {
+      const answer = document.createElement('p');
+      answer.className = 'answer';
+      answer.textContent = q.answer;
+      li.append(answer);
     }
     ol.append(li);
   }
