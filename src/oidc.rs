@@ -1,6 +1,6 @@
 //! OpenID Connect login to the console: `amphi oidc set|show|clear`, and the calls to
-//! the provider (discovery, key set, code exchange) with timeouts and size caps. The
-//! checks live in `amphi_console::oidc` (and the RS256 verification and key-set cache
+//! the provider (discovery, key set, code exchange, userinfo) with timeouts and size caps. The
+//! checks live in `amphi_console::oidc` (and the RS256/ES256 verification and key-set cache
 //! shared with LTI in `amphi_console::lti`); the routes are in `crate::oidc_routes`.
 //!
 //! Nothing secret is logged or printed: not the client secret, codes, nor tokens.
@@ -10,6 +10,7 @@ use amphi_console::lti::jwt;
 use amphi_console::oidc::config::{OidcConfig, OidcConfigFile};
 use amphi_console::oidc::discovery::{ClientAuth, Provider, MAX_DISCOVERY_BYTES};
 use amphi_console::oidc::flow::{Logins, Pending};
+use amphi_console::oidc::userinfo::MAX_USERINFO_BYTES;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -192,6 +193,14 @@ async fn body_capped(mut res: reqwest::Response, cap: usize, what: &str) -> Resu
 #[derive(serde::Deserialize)]
 struct TokenResponse {
     id_token: Option<String>,
+    access_token: Option<String>,
+}
+
+/// The tokens a code exchange gives (never logged).
+pub struct Tokens {
+    pub id_token: String,
+    /// For the userinfo endpoint.
+    pub access_token: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -261,7 +270,7 @@ impl OidcState {
         provider: &Provider,
         pending: &Pending,
         code: &str,
-    ) -> Result<String> {
+    ) -> Result<Tokens> {
         let secret = OidcConfig {
             client_secret_file: pending.secret_file.clone(),
             ..OidcConfig::new(&provider.issuer, &pending.client_id, PathBuf::new())
@@ -307,12 +316,33 @@ impl OidcState {
         }
         let answer: TokenResponse =
             serde_json::from_slice(&body).context("token endpoint answer is not JSON")?;
-        answer
+        let id_token = answer
             .id_token
-            .context("token endpoint answer has no id_token")
+            .context("token endpoint answer has no id_token")?;
+        Ok(Tokens {
+            id_token,
+            access_token: answer.access_token,
+        })
     }
 
-    /// Checks `token`'s signature against the provider's key set (fetched when missing,
+    /// The userinfo answer for `access_token` (a JSON object, at most
+    /// [`MAX_USERINFO_BYTES`]); checked and merged by `amphi_console::oidc::userinfo`.
+    pub async fn userinfo(&self, url: &str, access_token: &str) -> Result<Vec<u8>> {
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(access_token)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .context("calling the userinfo endpoint")?;
+        if !res.status().is_success() {
+            bail!("the userinfo endpoint answered {}", res.status());
+        }
+        body_capped(res, MAX_USERINFO_BYTES, "userinfo answer").await
+    }
+
+    /// Checks `token`'s signature (RS256 or ES256) against the provider's key set (fetched when missing,
     /// stale, or when the token names a key id not in it, at most once per interval);
     /// returns its claims.
     pub async fn verify(
@@ -320,7 +350,7 @@ impl OidcState {
         provider: &Provider,
         token: &str,
     ) -> Result<serde_json::Map<String, serde_json::Value>, jwt::JwtError> {
-        let parsed = jwt::parse(token)?;
+        let parsed = jwt::parse_with(token, jwt::OIDC_ALGORITHMS)?;
         let kid = parsed.kid.as_deref();
         let fetch = lock(&self.jwks).should_fetch(&provider.issuer, kid, Instant::now());
         if fetch {

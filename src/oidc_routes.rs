@@ -9,9 +9,10 @@ use crate::admin::{redacted_addr, ConsoleState};
 use crate::oidc::{error_code, OidcState};
 use amphi_console::oidc::flow::Secrets;
 use amphi_console::oidc::id_token::{self, Expected};
-use amphi_console::oidc::mapping;
+use amphi_console::oidc::{mapping, userinfo};
 use amphi_console::session::{random_token, CookieMode};
 use amphi_console::Principal;
+use amphi_origin::page_policy::{secret_page, SCRIPTLESS_CSP};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -65,20 +66,7 @@ fn page(status: StatusCode, title: &str, body_html: &str) -> Response {
          <h1>{t}</h1>{body_html}</body></html>\n",
         t = escape(title)
     );
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; frame-ancestors 'none'",
-            ),
-        ],
-        html,
-    )
-        .into_response()
+    secret_page(status, SCRIPTLESS_CSP, html)
 }
 
 /// 401 with the reason, and its log line.
@@ -274,11 +262,11 @@ async fn finish(
             );
         }
     }
-    let token = match shared.oidc.exchange(&provider, &pending, code).await {
+    let tokens = match shared.oidc.exchange(&provider, &pending, code).await {
         Ok(t) => t,
         Err(e) => return refuse(client, format!("{e:#}")),
     };
-    let claims = match shared.oidc.verify(&provider, &token).await {
+    let mut claims = match shared.oidc.verify(&provider, &tokens.id_token).await {
         Ok(c) => c,
         Err(e) => return refuse(client, e),
     };
@@ -289,6 +277,22 @@ async fn finish(
     };
     if let Err(e) = id_token::check(&claims, &expected, now_unix()) {
         return refuse(client, e);
+    }
+    // The roles may be only in userinfo (the ID token of the code flow often holds `sub`
+    // alone): asked for the same user, never overriding the token.
+    if userinfo::lacks(&claims, &config.role_claim) {
+        if let (Some(url), Some(access)) = (&provider.userinfo_endpoint, &tokens.access_token) {
+            let body = match shared.oidc.userinfo(url, access).await {
+                Ok(b) => b,
+                Err(e) => return refuse(client, format!("{e:#}")),
+            };
+            match userinfo::merge(&mut claims, &body) {
+                Ok(added) => {
+                    info!(%client, claims = %added.join(" "), "console OIDC login: claims read from the userinfo endpoint")
+                }
+                Err(e) => return refuse(client, e),
+            }
+        }
     }
     let Some(user) = id_token::user_name(&claims, config.user_claim.as_deref()) else {
         return refuse(client, "the ID token names no user");

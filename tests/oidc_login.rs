@@ -5,7 +5,8 @@
 //! gets a 403 page; a forged or replayed state, a missing or replayed nonce, a token for
 //! another client, an expired token (the provider's clock two hours behind) and a token
 //! signed by another key under the same key id are each refused with 401 and a log line.
-//! No secret, code or token appears in the log.
+//! No secret, code or token appears in the log. A provider that signs with ES256 and
+//! keeps the groups out of the ID token (userinfo only) gives the same roles.
 
 mod common;
 
@@ -30,6 +31,17 @@ struct Provider {
 
 impl Provider {
     fn start(port: u16, redirect_uri: &str, key_file: &Path, clock_skew: i64) -> Provider {
+        Provider::start_with(port, redirect_uri, key_file, clock_skew, &[])
+    }
+
+    /// `env`: more settings of provider.mjs (`OIDC_ALG`, `OIDC_CONFORM`).
+    fn start_with(
+        port: u16,
+        redirect_uri: &str,
+        key_file: &Path,
+        clock_skew: i64,
+        env: &[(&str, &str)],
+    ) -> Provider {
         let dir = provider_dir();
         assert!(
             dir.join("node_modules/oidc-provider").is_dir(),
@@ -43,6 +55,7 @@ impl Provider {
             .env("OIDC_KEY_FILE", key_file)
             .env("OIDC_KID", "k1")
             .env("OIDC_CLOCK_SKEW", clock_skew.to_string())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -513,4 +526,68 @@ fn oidc_code_flow_opens_a_console_session_and_bad_answers_are_refused() {
     assert!(!log.contains(&code), "a code was logged");
     assert!(!log.contains(&state), "a state was logged");
     println!("whole test {:?}", started.elapsed());
+}
+
+/// A provider signing ID tokens with ES256 (a P-256 key) and giving the groups only at
+/// its userinfo endpoint (conformant ID token claims): the roles are read from userinfo
+/// for the token's user, and a user with no role there still gets none.
+#[test]
+fn es256_id_tokens_and_roles_from_userinfo() {
+    let started = Instant::now();
+    let data = tempdir::TempDir::new("oidc-userinfo");
+    let amphi = Amphi::start_in(data.path(), &[]);
+    let redirect = amphi.url("/admin/oidc/callback");
+    let key_file = data.path().join("provider-ec-key.json");
+    let provider = Provider::start_with(
+        0,
+        &redirect,
+        &key_file,
+        0,
+        &[("OIDC_ALG", "ES256"), ("OIDC_CONFORM", "1")],
+    );
+    set_client(data.path(), &provider.issuer, "amphi");
+    let http = reqwest::blocking::Client::new();
+    let jwks = http
+        .get(format!("{}/jwks", provider.issuer))
+        .send()
+        .and_then(|r| r.text())
+        .expect("the provider's key set");
+    let jwks: serde_json::Value = serde_json::from_str(&jwks).expect("key set JSON");
+    assert_eq!(jwks["keys"][0]["kty"], "EC", "{jwks}");
+    assert_eq!(jwks["keys"][0]["alg"], "ES256", "{jwks}");
+
+    let mut alice = Browser::new();
+    let (s, page, callback) = alice.login(&amphi, "alice");
+    assert_eq!(s, 200, "{page}");
+    let (_, session) = alice.api(&amphi, "/api/admin/session");
+    assert_eq!(session["user"], "alice", "the user name from userinfo too");
+    assert_eq!(session["admin"], true, "{session}");
+    // The ID token really had no groups: amphi read them from userinfo.
+    wait_for("the userinfo log line", Duration::from_secs(5), || {
+        amphi
+            .log()
+            .lines()
+            .any(|l| l.contains("claims read from the userinfo endpoint") && l.contains("groups"))
+            .then_some(())
+    });
+    let mut bob = Browser::new();
+    let (s, page, _) = bob.login(&amphi, "bob");
+    assert_eq!(s, 200, "{page}");
+    let (_, session) = bob.api(&amphi, "/api/admin/session");
+    assert_eq!(session["roles"], serde_json::json!(["lecturer:cs101"]));
+    let mut carol = Browser::new();
+    let (s, page, _) = carol.login(&amphi, "carol");
+    assert_eq!(s, 403, "no role in userinfo either: {page}");
+
+    let log = amphi.log();
+    let code = query_param(&callback, "code").expect("code");
+    assert!(!log.contains(&code), "a code was logged");
+    assert!(
+        !log.contains("amphi-secret"),
+        "the client secret was logged"
+    );
+    println!(
+        "ES256 + userinfo logins (3 users) in {:?}",
+        started.elapsed()
+    );
 }

@@ -5,16 +5,16 @@
 use crate::lti::{jwks::Jwks, jwt};
 use crate::oidc::config::OidcConfig;
 use crate::oidc::discovery::Provider;
-use crate::oidc::{id_token, mapping};
+use crate::oidc::{id_token, mapping, userinfo};
 use serde_json::Value;
 
-/// A provider's answers: a discovery document, a key set, an ID token (compact JWS)
-/// and its claims, all from the same bytes.
+/// A provider's answers: a discovery document, a key set, an ID token (compact JWS,
+/// RS256 or ES256) and its claims, a userinfo answer, all from the same bytes.
 pub fn oidc_answers(data: &[u8]) {
     let _ = Provider::parse(data, "https://idp.example.edu");
     let _ = Jwks::parse(data);
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(token) = jwt::parse(text.trim()) {
+        if let Ok(token) = jwt::parse_with(text.trim(), jwt::OIDC_ALGORITHMS) {
             let _ = token.unverified_claims();
         }
     }
@@ -32,6 +32,9 @@ pub fn oidc_answers(data: &[u8]) {
         config.admin_groups = vec!["it-video".into()];
         let _ = mapping::roles(&config, &claims);
     }
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), Value::from("alice"));
+    let _ = userinfo::merge(&mut claims, data);
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@
 //   OIDC_KID           key id given to the signing key (default k1)
 //   OIDC_CLOCK_SKEW    seconds added to the provider's clock (negative: behind)
 //   OIDC_AUTO_USER     account logged in when the interaction page names none (browsers)
+//   OIDC_ALG           ID token signature: RS256 (default) or ES256 (a P-256 key)
+//   OIDC_CONFORM       1: the ID token holds only the standard claims, the groups are
+//                      in userinfo only (oidc-provider's conformIdTokenClaims)
 // Prints one line `issuer <URL>` on stdout once it listens.
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
@@ -28,14 +31,19 @@ const accounts = {
   carol: { groups: ['students'] },
 };
 
+const alg = process.env.OIDC_ALG || 'RS256';
+if (alg !== 'RS256' && alg !== 'ES256') throw new Error(`OIDC_ALG ${alg}: RS256 or ES256`);
+
 function signingKey(file) {
   if (file && existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey } = alg === 'ES256'
+    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    : generateKeyPairSync('rsa', { modulusLength: 2048 });
   const key = privateKey.export({ format: 'jwk' });
   if (file) writeFileSync(file, JSON.stringify(key), { mode: 0o600 });
   return key;
 }
-const jwk = { ...signingKey(process.env.OIDC_KEY_FILE), kid: process.env.OIDC_KID || 'k1', alg: 'RS256', use: 'sig' };
+const jwk = { ...signingKey(process.env.OIDC_KEY_FILE), kid: process.env.OIDC_KID || 'k1', alg, use: 'sig' };
 const redirectUri = process.env.OIDC_REDIRECT_URI;
 if (!redirectUri) throw new Error('OIDC_REDIRECT_URI is required');
 
@@ -50,6 +58,7 @@ const client = (id) => ({
   grant_types: ['authorization_code'],
   response_types: ['code'],
   token_endpoint_auth_method: 'client_secret_basic',
+  id_token_signed_response_alg: alg,
 });
 
 const provider = new Provider(issuer, {
@@ -63,8 +72,9 @@ const provider = new Provider(issuer, {
     groups: ['groups'],
   },
   scopes: ['openid', 'profile', 'email', 'groups'],
-  // The roles claim in the ID token itself (a proxy's usual set-up).
-  conformIdTokenClaims: false,
+  // The roles claim in the ID token itself (a proxy's usual set-up), or (OIDC_CONFORM)
+  // only in userinfo.
+  conformIdTokenClaims: process.env.OIDC_CONFORM === '1',
   features: { devInteractions: { enabled: false } },
   pkce: { required: () => true },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },

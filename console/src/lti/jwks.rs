@@ -1,4 +1,6 @@
 //! An issuer's JSON Web Key Set and when to fetch it again (sans-IO: the caller fetches).
+//! Its RSA keys (RS256) and P-256 keys (ES256) are kept; a key checks only tokens of its
+//! own algorithm ([`crate::lti::jwt`]).
 //!
 //! Keys are cached per issuer. A token whose `kid` is not in the cache asks for one
 //! refetch (the platform may have rotated its key), at most once per
@@ -28,10 +30,20 @@ pub enum JwksError {
     TooLarge,
 }
 
-/// The RSA signing keys of a key set, by `kid` (keys without a kid under "").
+/// A signing key of a key set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublicKey {
+    /// Checks RS256 signatures.
+    Rsa(RsaPublicKey),
+    /// Checks ES256 signatures: the uncompressed P-256 point (`04 || x || y`, 65 bytes).
+    P256(Vec<u8>),
+}
+
+/// The signing keys of a key set, by `kid` (keys without a kid under "").
 #[derive(Debug, Clone, Default)]
 pub struct Jwks {
-    keys: HashMap<String, RsaPublicKey>,
+    keys: HashMap<String, PublicKey>,
 }
 
 #[derive(Deserialize)]
@@ -50,10 +62,48 @@ struct Jwk {
     n: Option<String>,
     #[serde(default)]
     e: Option<String>,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
+}
+
+impl Jwk {
+    /// The key, when it is an RSA or P-256 signing key with well-formed parameters.
+    fn public_key(self) -> Option<PublicKey> {
+        if self.use_.as_deref().is_some_and(|u| u != "sig") {
+            return None;
+        }
+        match self.kty.as_str() {
+            "RSA" => {
+                let n = B64.decode(self.n?).ok()?;
+                let e = B64.decode(self.e?).ok()?;
+                RsaPublicKey::new(BigUint::from_bytes_be(&n), BigUint::from_bytes_be(&e))
+                    .ok()
+                    .map(PublicKey::Rsa)
+            }
+            "EC" if self.crv.as_deref() == Some("P-256") => {
+                let x = B64.decode(self.x?).ok()?;
+                let y = B64.decode(self.y?).ok()?;
+                if x.len() != 32 || y.len() != 32 {
+                    return None;
+                }
+                let mut point = Vec::with_capacity(65);
+                point.push(4);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                Some(PublicKey::P256(point))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Jwks {
-    /// Parses a key set document; keys that are not RSA signing keys are skipped.
+    /// Parses a key set document; keys that are neither RSA nor P-256 signing keys are
+    /// skipped.
     pub fn parse(body: &[u8]) -> Result<Jwks, JwksError> {
         if body.len() > MAX_JWKS_BYTES {
             return Err(JwksError::TooLarge);
@@ -61,26 +111,16 @@ impl Jwks {
         let doc: Doc = serde_json::from_slice(body).map_err(|e| JwksError::Json(e.to_string()))?;
         let mut keys = HashMap::new();
         for k in doc.keys {
-            if k.kty != "RSA" || k.use_.as_deref().is_some_and(|u| u != "sig") {
-                continue;
-            }
-            let (Some(n), Some(e)) = (k.n, k.e) else {
-                continue;
-            };
-            let (Ok(n), Ok(e)) = (B64.decode(n), B64.decode(e)) else {
-                continue;
-            };
-            if let Ok(key) =
-                RsaPublicKey::new(BigUint::from_bytes_be(&n), BigUint::from_bytes_be(&e))
-            {
-                keys.insert(k.kid.unwrap_or_default(), key);
+            let kid = k.kid.clone().unwrap_or_default();
+            if let Some(key) = k.public_key() {
+                keys.insert(kid, key);
             }
         }
         Ok(Jwks { keys })
     }
 
     /// The key for `kid`; a token without kid matches a set holding exactly one key.
-    pub fn key(&self, kid: Option<&str>) -> Option<&RsaPublicKey> {
+    pub fn key(&self, kid: Option<&str>) -> Option<&PublicKey> {
         match kid {
             Some(kid) => self.keys.get(kid),
             None if self.keys.len() == 1 => self.keys.values().next(),
@@ -140,7 +180,7 @@ impl JwksCache {
     }
 
     /// The cached key for `kid` of `issuer`.
-    pub fn key(&self, issuer: &str, kid: Option<&str>) -> Option<&RsaPublicKey> {
+    pub fn key(&self, issuer: &str, kid: Option<&str>) -> Option<&PublicKey> {
         self.issuers.get(issuer)?.jwks.as_ref()?.key(kid)
     }
 
@@ -175,12 +215,23 @@ mod tests {
         let public = test_key().to_public_key();
         let doc = document(&public, "k1");
         let jwks = Jwks::parse(doc.to_string().as_bytes()).expect("parse");
-        assert_eq!(jwks.key(Some("k1")), Some(&public));
-        assert_eq!(jwks.key(None), Some(&public), "a lone key matches no kid");
+        let expected = PublicKey::Rsa(public);
+        assert_eq!(jwks.key(Some("k1")), Some(&expected));
+        assert_eq!(jwks.key(None), Some(&expected), "a lone key matches no kid");
         assert!(jwks.key(Some("k2")).is_none());
         let mixed = r#"{"keys":[{"kty":"EC","kid":"e","crv":"P-256","x":"AA","y":"AA"},
+            {"kty":"EC","kid":"p384","crv":"P-384","x":"AA","y":"AA"},
             {"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"}]}"#;
         assert!(Jwks::parse(mixed.as_bytes()).expect("parse").is_empty());
+        let x = B64.encode([1u8; 32]);
+        let y = B64.encode([2u8; 32]);
+        let ec =
+            format!(r#"{{"keys":[{{"kty":"EC","kid":"e","crv":"P-256","x":"{x}","y":"{y}"}}]}}"#);
+        let ec = Jwks::parse(ec.as_bytes()).expect("parse");
+        let Some(PublicKey::P256(point)) = ec.key(Some("e")) else {
+            panic!("a P-256 key");
+        };
+        assert_eq!((point.len(), point[0], point[1], point[64]), (65, 4, 1, 2));
         assert!(matches!(Jwks::parse(b"[]"), Err(JwksError::Json(_))));
     }
 

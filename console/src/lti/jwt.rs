@@ -1,9 +1,14 @@
-//! Compact JWS with RS256: verification against a key set, and signing with the tool's key.
+//! Compact JWS with RS256 (and ES256 where asked for): verification against a key set,
+//! and signing with the tool's key.
 //!
 //! One place for every ID token the console checks (LTI 1.3 launches, OpenID Connect
-//! logins). Only `RS256` is accepted: `none`, HMAC and other algorithms are refused before
-//! any key is looked at, so a token cannot choose how it is checked.
+//! logins). LTI launches accept only `RS256` ([`parse`]); OpenID Connect logins accept
+//! `RS256` and `ES256` ([`parse_with`], [`OIDC_ALGORITHMS`]). `none`, HMAC and any other
+//! algorithm are refused before any key is looked at, and a key checks only tokens of
+//! its own kind (an RSA key RS256, a P-256 key ES256), so a token cannot choose how it
+//! is checked.
 
+use super::jwks::PublicKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
@@ -24,8 +29,10 @@ pub enum JwtError {
     Malformed,
     #[error("token header: {0}")]
     Header(String),
-    #[error("token algorithm {0:?} is not RS256")]
+    #[error("token algorithm {0:?} is not one accepted here")]
     Algorithm(String),
+    #[error("token algorithm {alg} does not match the key its kid names")]
+    KeyMismatch { alg: &'static str },
     #[error("no key with kid {0:?} in the issuer's key set")]
     UnknownKid(String),
     #[error("token signature does not verify")]
@@ -41,11 +48,35 @@ struct Header {
     kid: Option<String>,
 }
 
+/// A signature algorithm this module checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// ECDSA on P-256 with SHA-256 (`r || s`, 64 bytes).
+    Es256,
+}
+
+impl Algorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Rs256 => "RS256",
+            Algorithm::Es256 => "ES256",
+        }
+    }
+}
+
+/// What OpenID Connect logins accept.
+pub const OIDC_ALGORITHMS: &[Algorithm] = &[Algorithm::Rs256, Algorithm::Es256];
+
 /// A token split into its parts, signature not yet checked.
 #[derive(Debug)]
 pub struct Unverified<'a> {
     /// The header's `kid`, if any.
     pub kid: Option<String>,
+    /// The header's `alg`, one of those the parse accepted.
+    pub alg: Algorithm,
     signing_input: &'a str,
     payload: Vec<u8>,
     signature: Vec<u8>,
@@ -53,6 +84,11 @@ pub struct Unverified<'a> {
 
 /// Splits `token` and checks its header asks for RS256.
 pub fn parse(token: &str) -> Result<Unverified<'_>, JwtError> {
+    parse_with(token, &[Algorithm::Rs256])
+}
+
+/// Splits `token` and checks its header asks for one of `accepted`.
+pub fn parse_with<'a>(token: &'a str, accepted: &[Algorithm]) -> Result<Unverified<'a>, JwtError> {
     if token.len() > MAX_JWT_LEN {
         return Err(JwtError::Malformed);
     }
@@ -65,11 +101,12 @@ pub fn parse(token: &str) -> Result<Unverified<'_>, JwtError> {
     let header = B64.decode(h).map_err(|_| JwtError::Malformed)?;
     let header: Header =
         serde_json::from_slice(&header).map_err(|e| JwtError::Header(e.to_string()))?;
-    if header.alg != "RS256" {
+    let Some(alg) = accepted.iter().copied().find(|a| a.name() == header.alg) else {
         return Err(JwtError::Algorithm(header.alg));
-    }
+    };
     Ok(Unverified {
         kid: header.kid,
+        alg,
         signing_input: &token[..h.len() + 1 + p.len()],
         payload: B64.decode(p).map_err(|_| JwtError::Malformed)?,
         signature: B64.decode(s).map_err(|_| JwtError::Malformed)?,
@@ -86,17 +123,35 @@ impl Unverified<'_> {
         }
     }
 
-    /// Checks the signature with `key`; returns the payload's claims.
-    pub fn verify(&self, key: &RsaPublicKey) -> Result<serde_json::Map<String, Value>, JwtError> {
-        let signature =
-            Signature::try_from(self.signature.as_slice()).map_err(|_| JwtError::BadSignature)?;
-        VerifyingKey::<Sha256>::new(key.clone())
-            .verify(self.signing_input.as_bytes(), &signature)
-            .map_err(|_| JwtError::BadSignature)?;
+    /// Checks the signature with `key`, which must be of the token's algorithm;
+    /// returns the payload's claims.
+    pub fn verify(&self, key: &PublicKey) -> Result<serde_json::Map<String, Value>, JwtError> {
+        match (self.alg, key) {
+            (Algorithm::Rs256, PublicKey::Rsa(key)) => self.verify_rs256(key)?,
+            (Algorithm::Es256, PublicKey::P256(point)) => {
+                ring::signature::UnparsedPublicKey::new(
+                    &ring::signature::ECDSA_P256_SHA256_FIXED,
+                    point,
+                )
+                .verify(self.signing_input.as_bytes(), &self.signature)
+                .map_err(|_| JwtError::BadSignature)?;
+            }
+            (alg, _) => return Err(JwtError::KeyMismatch { alg: alg.name() }),
+        }
         match serde_json::from_slice(&self.payload) {
             Ok(Value::Object(claims)) => Ok(claims),
             _ => Err(JwtError::Payload),
         }
+    }
+}
+
+impl Unverified<'_> {
+    fn verify_rs256(&self, key: &RsaPublicKey) -> Result<(), JwtError> {
+        let signature =
+            Signature::try_from(self.signature.as_slice()).map_err(|_| JwtError::BadSignature)?;
+        VerifyingKey::<Sha256>::new(key.clone())
+            .verify(self.signing_input.as_bytes(), &signature)
+            .map_err(|_| JwtError::BadSignature)
     }
 }
 
@@ -131,7 +186,8 @@ pub(crate) mod tests {
         let token = sign(key, "k1", &serde_json::json!({"sub": "a"}));
         let parsed = parse(&token).expect("parse");
         assert_eq!(parsed.kid.as_deref(), Some("k1"));
-        let claims = parsed.verify(&key.to_public_key()).expect("verify");
+        let public = PublicKey::Rsa(key.to_public_key());
+        let claims = parsed.verify(&public).expect("verify");
         assert_eq!(claims["sub"], "a");
 
         let (head, _) = token.rsplit_once('.').expect("three parts");
@@ -139,8 +195,63 @@ pub(crate) mod tests {
         let h = head.split('.').next().expect("header");
         let forged = format!("{h}.{body}.{}", token.rsplit('.').next().expect("sig"));
         assert_eq!(
-            parse(&forged).expect("parse").verify(&key.to_public_key()),
+            parse(&forged).expect("parse").verify(&public),
             Err(JwtError::BadSignature)
+        );
+    }
+
+    /// An ES256 token signed by a fresh P-256 key; returns it and the key's point.
+    fn es256_token(claims: &Value) -> (String, Vec<u8>) {
+        use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .expect("key pair");
+        let header = serde_json::json!({ "alg": "ES256", "kid": "ec1" });
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let sig = pair.sign(&rng, input.as_bytes()).expect("sign");
+        (
+            format!("{input}.{}", B64.encode(sig.as_ref())),
+            pair.public_key().as_ref().to_vec(),
+        )
+    }
+
+    #[test]
+    fn es256_verifies_where_accepted_and_only_with_its_own_kind_of_key() {
+        let (token, point) = es256_token(&serde_json::json!({"sub": "e"}));
+        let ec = PublicKey::P256(point);
+        assert_eq!(
+            parse(&token).err(),
+            Some(JwtError::Algorithm("ES256".into())),
+            "LTI launches take RS256 only"
+        );
+        let parsed = parse_with(&token, OIDC_ALGORITHMS).expect("parse");
+        assert_eq!(parsed.alg, Algorithm::Es256);
+        assert_eq!(parsed.verify(&ec).expect("verify")["sub"], "e");
+        let rsa = PublicKey::Rsa(test_key().to_public_key());
+        assert_eq!(
+            parsed.verify(&rsa),
+            Err(JwtError::KeyMismatch { alg: "ES256" })
+        );
+        let (other, _) = es256_token(&serde_json::json!({"sub": "e"}));
+        let (input, _) = token.rsplit_once('.').expect("parts");
+        let forged = format!("{input}.{}", other.rsplit('.').next().expect("sig"));
+        assert_eq!(
+            parse_with(&forged, OIDC_ALGORITHMS)
+                .expect("parse")
+                .verify(&ec),
+            Err(JwtError::BadSignature)
+        );
+        // An RS256 token is not checked with a P-256 key.
+        let rs = sign(test_key(), "k1", &serde_json::json!({"sub": "r"}));
+        assert_eq!(
+            parse_with(&rs, OIDC_ALGORITHMS).expect("parse").verify(&ec),
+            Err(JwtError::KeyMismatch { alg: "RS256" })
         );
     }
 

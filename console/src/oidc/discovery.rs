@@ -1,5 +1,5 @@
 //! The provider's metadata (`/.well-known/openid-configuration`): where to send the
-//! browser, where to exchange the code, where its keys are.
+//! browser, where to exchange the code, where its keys are, where its userinfo is.
 
 use crate::lti::platform::check_url;
 use serde::Deserialize;
@@ -40,6 +40,8 @@ pub struct Provider {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    /// Asked for the role claim when the ID token lacks it.
+    pub userinfo_endpoint: Option<String>,
     pub client_auth: ClientAuth,
 }
 
@@ -49,6 +51,8 @@ struct Doc {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
+    #[serde(default)]
+    userinfo_endpoint: Option<String>,
     #[serde(default)]
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
     #[serde(default)]
@@ -74,7 +78,13 @@ impl Provider {
             ("authorization_endpoint", &doc.authorization_endpoint),
             ("token_endpoint", &doc.token_endpoint),
             ("jwks_uri", &doc.jwks_uri),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            doc.userinfo_endpoint
+                .as_ref()
+                .map(|u| ("userinfo_endpoint", u)),
+        ) {
             check_url(url).map_err(|_| DiscoveryError::Url {
                 field,
                 url: url.clone(),
@@ -99,6 +109,7 @@ impl Provider {
             authorization_endpoint: doc.authorization_endpoint,
             token_endpoint: doc.token_endpoint,
             jwks_uri: doc.jwks_uri,
+            userinfo_endpoint: doc.userinfo_endpoint,
             client_auth,
         })
     }

@@ -153,6 +153,7 @@ mod tests {
             authorization_endpoint: "https://idp.example.edu/auth".into(),
             token_endpoint: "https://idp.example.edu/token".into(),
             jwks_uri: "https://idp.example.edu/jwks".into(),
+            userinfo_endpoint: None,
             client_auth: ClientAuth::Basic,
         }
     }

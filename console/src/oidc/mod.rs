@@ -8,10 +8,12 @@
 //! 2. `/admin/oidc/callback` ([`flow::Logins::finish`]): the `state` must be one this
 //!    server started (single use, bound to the browser by a cookie), the code is
 //!    exchanged with the verifier and the client secret, and the ID token's signature
-//!    is checked against the provider's key set (the same RS256 verification and
+//!    is checked against the provider's key set (the same RS256 verification, ES256 too, and
 //!    key-set cache as LTI launches: [`crate::lti::jwt`], [`crate::lti::jwks`]);
 //! 3. its claims ([`id_token::check`]: issuer, audience, expiry, nonce) give a user, and
-//!    [`mapping::RoleMapping`] gives the user's roles; no role, no session.
+//!    [`mapping::RoleMapping`] gives the user's roles; no role, no session. When the ID
+//!    token lacks the role claim, the provider's userinfo answer for the same `sub` fills
+//!    it in ([`userinfo`]).
 //!
 //! The settings ([`config`]) live in the data dir and name the client secret's file;
 //! the secret itself is never copied, printed nor logged. Everything here is sans-IO:
@@ -22,3 +24,4 @@ pub mod discovery;
 pub mod flow;
 pub mod id_token;
 pub mod mapping;
+pub mod userinfo;
