@@ -4,9 +4,12 @@
 //! green room) and `/assets/{file}`.
 
 use crate::live::valid_event;
+use crate::page_policy::{
+    harden, page_csp, FRAME_NONE, NOSNIFF, REFERRER_POLICY, SECRET_PAGE_HEADERS,
+};
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -97,78 +100,43 @@ impl Page {
 
     /// Headers beyond the content type and the CSP.
     fn headers(self) -> Vec<(HeaderName, &'static str)> {
-        let mut h = vec![(header::X_CONTENT_TYPE_OPTIONS, "nosniff")];
         match self {
-            // Moderator tokens and stream keys live in these pages' addresses: never
-            // cached nor framed, nor sent on as a referrer.
+            // Moderator tokens and stream keys live in these pages' addresses.
             Page::Moderate | Page::Caption | Page::Publish | Page::Preview => {
-                h.push((header::CACHE_CONTROL, "no-store"));
-                h.push((header::X_FRAME_OPTIONS, "DENY"));
-                h.push((header::REFERRER_POLICY, "no-referrer"));
+                SECRET_PAGE_HEADERS.to_vec()
             }
-            Page::Present => {
-                h.push((header::CACHE_CONTROL, CACHE_PAGE));
-                h.push((header::REFERRER_POLICY, "no-referrer"));
-            }
-            Page::Index | Page::Watch | Page::Embed => {
-                h.push((header::CACHE_CONTROL, CACHE_PAGE));
-                h.push((header::REFERRER_POLICY, REFERRER_POLICY));
-            }
+            Page::Present => vec![
+                NOSNIFF,
+                (header::CACHE_CONTROL, CACHE_PAGE),
+                (header::REFERRER_POLICY, "no-referrer"),
+            ],
+            Page::Index | Page::Watch | Page::Embed => vec![
+                NOSNIFF,
+                (header::CACHE_CONTROL, CACHE_PAGE),
+                (header::REFERRER_POLICY, REFERRER_POLICY),
+            ],
         }
-        h
     }
 
     /// Who may frame the page when the event does not say (watch and embed pages
     /// follow the event's embed setting instead).
     fn default_frame_ancestors(self) -> &'static str {
         match self {
-            Page::Moderate | Page::Caption | Page::Publish | Page::Preview => {
-                "frame-ancestors 'none'"
-            }
+            Page::Moderate | Page::Caption | Page::Publish | Page::Preview => FRAME_NONE,
             Page::Index | Page::Present => "frame-ancestors 'self'",
             Page::Watch | Page::Embed => "frame-ancestors *",
         }
     }
 }
 
-/// `Referrer-Policy` of every response that sets no stricter one.
-pub const REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
-
-/// The `Content-Security-Policy` of every page, before its `frame-ancestors`: scripts,
-/// styles and everything else from this origin only (no inline script or style, no
-/// eval); `blob:` for what hls.js makes itself (its worker, MediaSource URLs); `data:`
-/// images (the empty favicon) and media (the empty WebVTT hls.js gives the text tracks
-/// it creates for a subtitles rendition). Q&A live updates (SSE, WebSocket) and WHIP go to 'self'.
-pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self' data:; media-src 'self' blob: data:; worker-src 'self' blob:; connect-src 'self'; \
-font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'";
-
-/// The whole policy of a page whose framing is `frame_ancestors` (a directive).
-pub fn page_csp(frame_ancestors: &str) -> String {
-    format!("{PAGE_CSP}; {frame_ancestors}")
-}
-
 fn page(table: AssetTable, page: Page, frame_ancestors: Option<&str>) -> Response {
     let Some(data) = lookup(table, page.file()) else {
         return missing(table, page.file());
     };
-    let mut res = ([(header::CONTENT_TYPE, content_type(page.file()))], data).into_response();
-    for (name, value) in page.headers() {
-        res.headers_mut()
-            .insert(name, HeaderValue::from_static(value));
-    }
+    let res = ([(header::CONTENT_TYPE, content_type(page.file()))], data).into_response();
+    // Sources are filtered by `valid_frame_ancestor`, so the policy is a valid value.
     let csp = page_csp(frame_ancestors.unwrap_or(page.default_frame_ancestors()));
-    match HeaderValue::from_str(&csp) {
-        Ok(v) => {
-            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-        }
-        // Sources are filtered by `valid_frame_ancestor`: this cannot happen; if it
-        // did, the page is not served without its policy.
-        Err(_) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "invalid page policy\n").into_response()
-        }
-    }
-    res
+    harden(res, &csp, &page.headers())
 }
 
 async fn event_page(state: &AppState, which: Page, event: &str) -> Response {
@@ -195,7 +163,7 @@ async fn asset(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> 
             [
                 (header::CONTENT_TYPE, content_type(&file)),
                 (header::CACHE_CONTROL, CACHE_ASSET),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                NOSNIFF,
             ],
             data,
         )
@@ -272,6 +240,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::page_policy::PAGE_CSP;
     use crate::test_support::{body_string, request, router_with};
 
     static FAKE: AssetTable = &[

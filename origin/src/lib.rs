@@ -37,6 +37,7 @@ pub mod listener;
 mod live;
 pub mod metrics;
 pub mod notify;
+pub mod page_policy;
 pub mod preview;
 mod query;
 pub mod token;

@@ -445,7 +445,9 @@ fn baseline_headers(h: &mut HeaderMap) {
     h.entry(header::X_CONTENT_TYPE_OPTIONS)
         .or_insert(HeaderValue::from_static("nosniff"));
     h.entry(header::REFERRER_POLICY)
-        .or_insert(HeaderValue::from_static(crate::assets::REFERRER_POLICY));
+        .or_insert(HeaderValue::from_static(
+            crate::page_policy::REFERRER_POLICY,
+        ));
 }
 
 /// Marks the request ended when its response body is finished or dropped.

@@ -1,30 +1,15 @@
 //! `/admin`: the console page (`player/src/admin.html`, its script and style served
-//! under `/assets/` with the other player files). Never cached, never framed, no
-//! referrer; scripts from this origin only.
+//! under `/assets/` with the other player files). A page that carries a session: the
+//! headers of every such page (`amphi_origin::page_policy`), framed by no one.
 
-use axum::http::header;
+use amphi_origin::page_policy::{page_csp, secret_page, FRAME_NONE};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 const PAGE: &str = include_str!("../../player/src/admin.html");
 
-/// The page's `Content-Security-Policy`: no inline script or style, no framing.
-pub const ADMIN_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-form-action 'self'; frame-ancestors 'none'";
-
 pub async fn admin_page() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::CONTENT_SECURITY_POLICY, ADMIN_CSP),
-            (header::X_FRAME_OPTIONS, "DENY"),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        PAGE,
-    )
-        .into_response()
+    secret_page(StatusCode::OK, &page_csp(FRAME_NONE), PAGE)
 }
 
 const OPENAPI: &str = include_str!("openapi.json");
