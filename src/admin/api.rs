@@ -94,25 +94,46 @@ pub(super) fn saved(state: &ConsoleState, id: &str) -> Result<EventRecord, Respo
     }
 }
 
-/// Applies a change to the live directory; the file is already saved.
-fn reload(state: &ConsoleState) {
+/// What a route answers: its reply, or why it refuses (a refusal, a failed operation).
+type Reply = Result<Response, Response>;
+
+/// Runs `op` when the user may do `action`: a refusal, or `op`'s error, is the reply.
+fn allowed<T>(
+    authed: &Authed,
+    action: Action<'_>,
+    op: impl FnOnce() -> anyhow::Result<T>,
+) -> Result<T, Response> {
+    authed.require(action)?;
+    op().map_err(|e| reply::failed(&e))
+}
+
+/// The saved event `id`, when the user may do `action` to it.
+pub(super) fn event_for(
+    state: &ConsoleState,
+    authed: &Authed,
+    action: Action<'_>,
+    id: &str,
+) -> Result<EventRecord, Response> {
+    authed.require(action)?;
+    saved(state, id)
+}
+
+/// A change to `event` is saved: the live directory follows it, the log says who.
+fn changed(state: &ConsoleState, authed: &Authed, event: &str, what: &str) {
     if let Err(e) = state.reload() {
         warn!(error = %format!("{e:#}"), "console: re-reading the events failed");
     }
+    info!(user = %authed.principal.user, %event, "console: {what}");
 }
 
-async fn list(State(state): State<Arc<ConsoleState>>, authed: Authed) -> Response {
-    match state.events.load() {
-        Ok(events) => {
-            let visible: Vec<EventView> = events
-                .iter()
-                .filter(|e| authed.principal.may(Action::ViewEvent(&e.id)))
-                .map(|e| view(&state, e))
-                .collect();
-            reply::ok(&visible)
-        }
-        Err(e) => reply::failed(&e),
-    }
+async fn list(State(state): State<Arc<ConsoleState>>, authed: Authed) -> Reply {
+    let events = state.events.load().map_err(|e| reply::failed(&e))?;
+    let visible: Vec<EventView> = events
+        .iter()
+        .filter(|e| authed.principal.may(Action::ViewEvent(&e.id)))
+        .map(|e| view(&state, e))
+        .collect();
+    Ok(reply::ok(&visible))
 }
 
 #[derive(Deserialize)]
@@ -126,32 +147,21 @@ async fn create(
     State(state): State<Arc<ConsoleState>>,
     authed: Authed,
     Json(new): Json<NewEvent>,
-) -> Response {
-    if let Err(r) = authed.require(Action::ManageEvents) {
-        return r;
-    }
-    match state.events.create_with(&new.id, new.changes, None) {
-        Ok(e) => {
-            reload(&state);
-            info!(user = %authed.principal.user, event = %e.id, "console: event created");
-            reply::json(StatusCode::CREATED, &view(&state, &e))
-        }
-        Err(e) => reply::failed(&e),
-    }
+) -> Reply {
+    let e = allowed(&authed, Action::ManageEvents, || {
+        state.events.create_with(&new.id, new.changes, None)
+    })?;
+    changed(&state, &authed, &e.id, "event created");
+    Ok(reply::json(StatusCode::CREATED, &view(&state, &e)))
 }
 
 async fn show(
     State(state): State<Arc<ConsoleState>>,
     authed: Authed,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = authed.require(Action::ViewEvent(&id)) {
-        return r;
-    }
-    match saved(&state, &id) {
-        Ok(e) => reply::ok(&view(&state, &e)),
-        Err(r) => r,
-    }
+) -> Reply {
+    let e = event_for(&state, &authed, Action::ViewEvent(&id), &id)?;
+    Ok(reply::ok(&view(&state, &e)))
 }
 
 async fn edit(
@@ -159,36 +169,22 @@ async fn edit(
     authed: Authed,
     Path(id): Path<String>,
     Json(changes): Json<EventChanges>,
-) -> Response {
-    if let Err(r) = authed.require(Action::EditEvent(&id)) {
-        return r;
-    }
-    match state.events.edit(&id, changes) {
-        Ok(e) => {
-            reload(&state);
-            info!(user = %authed.principal.user, event = %e.id, "console: event edited");
-            reply::ok(&view(&state, &e))
-        }
-        Err(e) => reply::failed(&e),
-    }
+) -> Reply {
+    let e = allowed(&authed, Action::EditEvent(&id), || {
+        state.events.edit(&id, changes)
+    })?;
+    changed(&state, &authed, &e.id, "event edited");
+    Ok(reply::ok(&view(&state, &e)))
 }
 
 async fn remove(
     State(state): State<Arc<ConsoleState>>,
     authed: Authed,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = authed.require(Action::ManageEvents) {
-        return r;
-    }
-    match state.events.delete(&id) {
-        Ok(()) => {
-            reload(&state);
-            info!(user = %authed.principal.user, event = %id, "console: event deleted");
-            reply::ok(&serde_json::json!({ "deleted": id }))
-        }
-        Err(e) => reply::failed(&e),
-    }
+) -> Reply {
+    allowed(&authed, Action::ManageEvents, || state.events.delete(&id))?;
+    changed(&state, &authed, &id, "event deleted");
+    Ok(reply::ok(&serde_json::json!({ "deleted": id })))
 }
 
 #[derive(Serialize)]
@@ -203,39 +199,30 @@ async fn reveal_key(
     State(state): State<Arc<ConsoleState>>,
     authed: Authed,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = authed.require(Action::EditEvent(&id)) {
-        return r;
-    }
-    match state.events.secrets(&id) {
-        Ok(e) => {
-            info!(user = %authed.principal.user, event = %id, "console: stream key revealed");
-            reply::ok(&Secrets {
-                stream_key: e.stream_key,
-                moderator_token: e.moderator_token,
-                viewer_secret: e.private.then_some(e.viewer_secret),
-            })
-        }
-        Err(e) => reply::failed(&e),
-    }
+) -> Reply {
+    let e = allowed(&authed, Action::EditEvent(&id), || {
+        state.events.secrets(&id)
+    })?;
+    info!(user = %authed.principal.user, event = %id, "console: stream key revealed");
+    Ok(reply::ok(&Secrets {
+        stream_key: e.stream_key,
+        moderator_token: e.moderator_token,
+        viewer_secret: e.private.then_some(e.viewer_secret),
+    }))
 }
 
 async fn rotate_key(
     State(state): State<Arc<ConsoleState>>,
     authed: Authed,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = authed.require(Action::EditEvent(&id)) {
-        return r;
-    }
-    match state.events.rotate_key(&id) {
-        Ok(e) => {
-            reload(&state);
-            info!(user = %authed.principal.user, event = %id, "console: stream key rotated");
-            reply::ok(&serde_json::json!({ "stream_key": e.stream_key }))
-        }
-        Err(e) => reply::failed(&e),
-    }
+) -> Reply {
+    let e = allowed(&authed, Action::EditEvent(&id), || {
+        state.events.rotate_key(&id)
+    })?;
+    changed(&state, &authed, &id, "stream key rotated");
+    Ok(reply::ok(
+        &serde_json::json!({ "stream_key": e.stream_key }),
+    ))
 }
 
 /// Everything a lecturer pastes into OBS or a course page.
@@ -258,14 +245,10 @@ async fn publish_info(
     authed: Authed,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = authed.require(Action::EditEvent(&id)) {
-        return r;
-    }
-    let e = match state.events.secrets(&id) {
-        Ok(e) => e,
-        Err(e) => return reply::failed(&e),
-    };
+) -> Reply {
+    let e = allowed(&authed, Action::EditEvent(&id), || {
+        state.events.secrets(&id)
+    })?;
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -295,7 +278,7 @@ async fn publish_info(
         embed: embed_snippets(&base, &e.id, None),
         stream_key: e.stream_key,
     };
-    reply::ok(&info)
+    Ok(reply::ok(&info))
 }
 
 /// `POST …/end`: the live publisher is disconnected at once (as a takeover by the
@@ -305,34 +288,35 @@ async fn end(
     State(state): State<Arc<ConsoleState>>,
     authed: Authed,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = authed.require(Action::EditEvent(&id)) {
-        return r;
-    }
-    if let Err(r) = saved(&state, &id) {
-        return r;
-    }
+) -> Reply {
+    event_for(&state, &authed, Action::EditEvent(&id), &id)?;
     let Some(hub) = &state.hub else {
-        return reply::error(
+        return Err(reply::error(
             StatusCode::CONFLICT,
             "this process runs no ingest (--role origin): end the event on the packager",
-        );
+        ));
     };
     let Ok(event) = EventId::parse(&id) else {
-        return reply::error(StatusCode::NOT_FOUND, format!("no event {id}"));
+        return Err(reply::error(
+            StatusCode::NOT_FOUND,
+            format!("no event {id}"),
+        ));
     };
     if !hub.is_live(&event) {
-        return reply::error(StatusCode::CONFLICT, format!("event {id} is not live"));
+        return Err(reply::error(
+            StatusCode::CONFLICT,
+            format!("event {id} is not live"),
+        ));
     }
     match hub.claim(event, Protocol::Rtmp, Some("console (end of event)".into())) {
         Ok(claim) => {
             drop(claim);
             info!(user = %authed.principal.user, event = %id, "console: live event ended");
-            reply::ok(&serde_json::json!({ "ended": id }))
+            Ok(reply::ok(&serde_json::json!({ "ended": id })))
         }
-        Err(e) => reply::error(
+        Err(e) => Err(reply::error(
             StatusCode::CONFLICT,
             format!("{e} (the event refuses takeovers: its publisher must stop)"),
-        ),
+        )),
     }
 }

@@ -7,7 +7,7 @@
 //! playlist: the packager resumes numbering from them, so no name once served
 //! `immutable` is ever written again with other bytes.
 
-use super::api::saved;
+use super::api::event_for;
 use super::auth::Authed;
 use super::reply;
 use super::state::ConsoleState;
@@ -73,10 +73,7 @@ pub async fn list(
     authed: Authed,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = authed.require(Action::EditEvent(&id)) {
-        return r;
-    }
-    if let Err(r) = saved(&state, &id) {
+    if let Err(r) = event_for(&state, &authed, Action::EditEvent(&id), &id) {
         return r;
     }
     let store = &*state.store;
@@ -110,10 +107,7 @@ pub async fn download(
     authed: Authed,
     Path((id, rendition)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = authed.require(Action::EditEvent(&id)) {
-        return r;
-    }
-    if let Err(r) = saved(&state, &id) {
+    if let Err(r) = event_for(&state, &authed, Action::EditEvent(&id), &id) {
         return r;
     }
     if !renditions(&*state.store, &id).await.contains(&rendition) {
@@ -159,10 +153,7 @@ pub async fn remove(
     authed: Authed,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = authed.require(Action::EditEvent(&id)) {
-        return r;
-    }
-    if let Err(r) = saved(&state, &id) {
+    if let Err(r) = event_for(&state, &authed, Action::EditEvent(&id), &id) {
         return r;
     }
     let live = match (&state.hub, EventId::parse(&id)) {
