@@ -71,21 +71,19 @@ async function typeLine(cap, text, { correct = false } = {}) {
         { text, before, correct },
       ),
     10000,
-    { what: `the server to take "${text}"` },
+    // A captioner correcting a typo has until the line is published (a part or two).
+    { intervalMs: 20, what: `the server to take "${text}"` },
   );
 }
 
-// Known short of the goal: a cue's WebVTT segment is written when its media segment
-// closes, so a cue near the start of a segment reaches a viewer about (segment
-// duration − viewer latency) after its program time: measured +0.66 to +1.11 s, the
-// cues held (not late), the latest ones at segment starts. Requests: one blocking
-// subtitles playlist reload and one WebVTT segment per segment, plus the segment before
-// the first at start (2.2 per segment per viewer; all cacheable, so behind a cache the
-// origin's count does not grow with viewers). Marked todo until cues reach viewers within
-// a part (subtitles parts, which hls.js 1.7 loads in low-latency mode) or by push.
+// How a line reaches the viewer: the packager publishes it in the next WebVTT part of
+// the subtitles rendition once it has been held for one part (the grace in which the
+// captioner may still correct it), and hls.js, in low-latency mode, loads that part as
+// soon as a blocking reload of the subtitles playlist lists it. Requests: one blocking
+// subtitles playlist reload and one WebVTT part per part (about 12 per segment per
+// viewer, all cacheable, so behind a cache the origin's count does not grow with viewers).
 test('captions typed on the captioner page are shown by a viewer within 1 s of their program time', {
   timeout: 240000,
-  todo: 'lines show 0.7-1.1 s after their program time (segment-level WebVTT)',
 }, async () => {
   let amphi, pub, viewer, captioner;
   try {
@@ -152,14 +150,18 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
     assert.equal(fixed.start, typo.start);
     sent.push({ text: 'Shannon, 1948', ...fixed });
 
+    let lastLog = [];
     const shown = await waitFor(
       async () => {
-        const log = await viewer.page.evaluate(() => window.__cues);
-        return sent.every((s) => log.some((c) => c.text === s.text)) ? log : null;
+        lastLog = await viewer.page.evaluate(() => window.__cues);
+        return sent.every((s) => lastLog.some((c) => c.text === s.text)) ? lastLog : null;
       },
       30000,
       { what: 'the viewer to show every line' },
-    );
+    ).catch((e) => {
+      const tracks = subsRequests.slice(-8).map((r) => r.url.replace(/^.*\/subs\//, ''));
+      throw new Error(`${e.message}; sent ${JSON.stringify(sent)}; shown ${JSON.stringify(lastLog)}; last subtitles requests ${tracks.join(' ')}`);
+    });
     const report = [];
     const delays = sent.map((s) => {
       const c = shown.find((x) => x.text === s.text);
@@ -187,7 +189,7 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
     const head = await fetch(sample.url);
     assert.match(head.headers.get('cache-control') || '', /immutable/);
     assert.equal(head.headers.get('content-type'), 'text/vtt');
-    assert.ok(perSegment < 2.5, `captions cost ${perSegment.toFixed(2)} requests per segment per viewer`);
+    assert.ok(perSegment < 16, `captions cost ${perSegment.toFixed(2)} requests per segment per viewer`);
 
     // The replay's whole file (written every few segments while live).
     const whole = await waitFor(async () => {

@@ -1,12 +1,15 @@
 // The replay: a lecture of ~12 s is published, a viewer asks a question at a moment of it
-// and the moderator answers it; after the live has ended, /watch/{event} plays the whole
-// lecture from its start, shows the download link of the MP4 (which the origin serves),
-// and lists the answered question at the moment it was asked; a click seeks there.
+// and the moderator answers it on the moderation page, typing an answer (with markup, to
+// be shown as text); after the live has ended, /watch/{event} plays the whole lecture
+// from its start, shows the download link of the MP4 (which the origin serves), and
+// lists the answered question with its answer at the moment it was asked; a click seeks
+// there.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanup, dumpDiagnostics, get, launchBrowser, playerStats, sleep, startAmphi, startPublisher, waitFor } from './harness.mjs';
 
 const EVENT = 'lecture';
+const ANSWER = 'Because <b>log</b> turns products into sums & more.';
 
 async function api(base, method, path, bearer, body) {
   const headers = { Accept: 'application/json' };
@@ -53,15 +56,26 @@ test('after the live, the watch page replays the lecture with its download and i
     assert.ok(asked.status === 200 || asked.status === 201, `question posted: ${asked.status}`);
     const id = asked.data.id ?? asked.data.question?.id;
     const token = await amphi.moderatorToken(EVENT);
-    const answered = await api(amphi.http, 'POST', `/questions/${id}/answer`, token);
-    assert.ok(answered.status < 300, `answered: ${answered.status}`);
+    browser = await launchBrowser();
+    const mod = await browser.context.newPage();
+    await mod.goto(`${amphi.http}/moderate/${EVENT}#token=${encodeURIComponent(token)}`);
+    await mod.click('#tab-approved');
+    const item = mod.locator(`#mod-list li[data-id="${id}"]`);
+    await item.locator('textarea.mod-answer').fill(ANSWER);
+    await item.locator('button[data-action="answer"]').click();
+    const stored = await waitFor(async () => {
+      const r = await api(amphi.http, 'GET', '/questions');
+      const q = (r.data.questions || []).find((x) => x.id === id);
+      return q && q.status === 'answered' && q;
+    }, 10000, { what: 'the question to be answered' });
+    assert.equal(stored.answer, ANSWER);
+    await mod.close();
 
     // The lecture lasts ~12 s, then the lecturer stops and the live ends.
     await sleep(Math.max(0, 12000 - (Date.now() - publisher.startedAt)));
     await publisher.kill('SIGINT');
     await waitFor(async () => /#EXT-X-ENDLIST/.test((await get(media)).text || ''), 20000, { what: 'the live to end' });
 
-    browser = await launchBrowser();
     const { page } = browser;
     await page.goto(`${amphi.http}/watch/${EVENT}`);
     // It plays from the start of the lecture.
@@ -84,6 +98,9 @@ test('after the live, the watch page replays the lecture with its download and i
     const row = page.locator('#replay li.answered', { hasText: text });
     await row.waitFor({ state: 'visible', timeout: 10000 });
     assert.match(await row.textContent(), /Answered/);
+    // The answer, as text (the markup shown, not interpreted).
+    assert.equal(await row.locator('.answer').textContent(), ANSWER);
+    assert.equal(await row.locator('.answer b').count(), 0);
     const position = Number(await row.getAttribute('data-position'));
     assert.ok(Math.abs(position - 3) < 0.5, `the question sits at ${position} s of the replay`);
     await row.locator('button').click();
