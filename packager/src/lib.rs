@@ -85,7 +85,7 @@ impl Default for PackagerConfig {
                 segment_duration: playlist.segment_duration,
                 part_duration: DEFAULT_PART_DURATION,
                 x264_preset: DEFAULT_X264_PRESET,
-                shed_renditions: false,
+                shed_renditions: true,
             },
             playlist,
             ladder: ladder::DEFAULT_LADDER.to_vec(),
