@@ -370,27 +370,18 @@
 
   // ---------------------------------------------------------------- token + start
 
+  const tokenPrompt = Q.moderatorTokenForm({ form: tokenForm, input: tokenInput, event, setStatus, onToken: start });
+
   function askForToken(why) {
     if (store) store.close();
     store = null;
-    tokenForm.hidden = false;
     tabsEl.hidden = true;
     chaptersEl.hidden = true;
     list.replaceChildren();
     rows.clear();
     emptyEl.hidden = true;
-    setStatus(why || 'Enter the moderator token for this event.', !!why);
-    tokenInput.focus();
+    tokenPrompt.ask(why);
   }
-
-  tokenForm.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const t = tokenInput.value.trim();
-    if (!t) return;
-    tokenInput.value = '';
-    Q.storageSet('sessionStorage', 'amphi.moderator.' + event, t);
-    start(t);
-  });
 
   function start(t) {
     token = t;

@@ -48,23 +48,21 @@
     statusEl.hidden = text === '';
   }
 
+  const tokenPrompt = Q.moderatorTokenForm({
+    form: tokenForm,
+    input: tokenInput,
+    event,
+    setStatus,
+    onToken: (t) => {
+      token = t;
+      poll();
+    },
+  });
+
   function askForToken(why) {
     clearTimeout(timer);
-    tokenForm.hidden = false;
-    setStatus(why || 'Enter the moderator token for this event.', !!why);
-    tokenInput.focus();
+    tokenPrompt.ask(why);
   }
-
-  tokenForm.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const t = tokenInput.value.trim();
-    if (!t) return;
-    tokenInput.value = '';
-    Q.storageSet('sessionStorage', 'amphi.moderator.' + event, t);
-    token = t;
-    tokenForm.hidden = true;
-    poll();
-  });
 
   // ---------------------------------------------------------------- player
 

@@ -470,6 +470,28 @@ import { eventFromPath } from './player/event-id.js';
     return typeof token === 'string' && token ? token : null;
   }
 
+  // The moderator-token form of a moderator page: a token typed in is kept for this tab
+  // (as moderatorToken keeps one from the fragment), the form hides and onToken(token)
+  // runs. ask(why) shows the form again with why (or the usual prompt) in setStatus.
+  function moderatorTokenForm({ form, input, event, setStatus, onToken }) {
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const t = input.value.trim();
+      if (!t) return;
+      input.value = '';
+      storageSet('sessionStorage', 'amphi.moderator.' + event, t);
+      form.hidden = true;
+      onToken(t);
+    });
+    return {
+      ask(why) {
+        form.hidden = false;
+        setStatus(why || 'Enter the moderator token for this event.', !!why);
+        input.focus();
+      },
+    };
+  }
+
   window.AmphiQa = Object.freeze({
     eventFromPath: pageEvent,
     apiBase,
@@ -484,6 +506,7 @@ import { eventFromPath } from './player/event-id.js';
     reconcile,
     formatClock,
     moderatorToken,
+    moderatorTokenForm,
     STATUSES,
     MAX_TEXT: 500,
     MAX_NAME: 60,
