@@ -226,6 +226,7 @@
       $('detail-title').focus();
       $('d-live-note').textContent = '';
       $('d-checks').replaceChildren();
+      $('d-greenroom').href = `/preview/${encodeURIComponent(id)}`;
       pollHealth(id);
       await loadRecordings();
     } catch (e) {

@@ -3,8 +3,10 @@
 // with its checks, updated every second from /api/events/{event}/health — each check green,
 // orange or red with the OBS setting to change — the audience and recent warnings; Go live
 // opens the event to students and the server marks that moment as a chapter ("Lecture
-// starts") on the program clock, so the recording shows where the lecture begins. The token comes from the
-// URL fragment (or sessionStorage) and goes only into the Authorization header.
+// starts") on the program clock, so the recording shows where the lecture begins. The token
+// comes from the URL fragment (or sessionStorage) and goes only into the Authorization
+// header; opened from the console (/preview/{event} without a token), the console session
+// is used instead, with its CSRF token on Go live.
 (function () {
   'use strict';
 
@@ -37,6 +39,7 @@
   }
   const api = event ? '/api/events/' + encodeURIComponent(event) : null;
   let token = event ? Q.moderatorToken(event) : null;
+  let csrf = null; // the console session's CSRF token, when there is no moderator token
   let timer = null;
   let hls = null;
   let playerUrl = null;
@@ -153,7 +156,8 @@
 
   async function poll() {
     const r = await Q.request('GET', api + '/health', { token });
-    if (r.status === 401) return askForToken('The token was refused.');
+    if (r.status === 401) return askForToken(token ? 'The token was refused.' : '');
+    if (r.status === 403) return askForToken('Your console account does not moderate this event: enter its moderator token.');
     if (r.status === 404) return setStatus('There is no such event.', true);
     if (!r.ok || !r.data) {
       setStatus(r.message || 'Cannot reach the server. Retrying…', true);
@@ -169,7 +173,7 @@
   goLiveBtn.addEventListener('click', async () => {
     goLiveBtn.disabled = true;
     liveNote.textContent = 'Opening the event to students…';
-    const r = await Q.request('POST', api + '/go-live', { token });
+    const r = token ? await Q.request('POST', api + '/go-live', { token }) : await goLiveWithSession();
     goLiveBtn.disabled = false;
     if (r.status === 401) return askForToken('The token was refused.');
     if (!r.ok || !r.data) {
@@ -182,12 +186,38 @@
     poll();
   });
 
+  // Go live with the console session: its CSRF token in X-CSRF-Token (the browser adds
+  // Origin). Same result shape as Q.request.
+  async function goLiveWithSession() {
+    try {
+      const res = await fetch(api + '/go-live', {
+        method: 'POST',
+        headers: { Accept: 'application/json', 'X-CSRF-Token': csrf || '' },
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+      const data = await res.json().catch(() => null);
+      const message = res.ok ? '' : (data && data.error) || `Go live failed (HTTP ${res.status}).`;
+      return { ok: res.ok, status: res.status, data, message };
+    } catch (_) {
+      return { ok: false, status: 0, data: null, message: 'Cannot reach the server.' };
+    }
+  }
+
   // ---------------------------------------------------------------- start
 
   if (!event) {
     setStatus('This page is /preview/{event}.', true);
   } else if (!token) {
-    askForToken();
+    // Opened from the console: its session may moderate the event.
+    Q.request('GET', '/api/admin/session').then((r) => {
+      if (r.ok && r.data && typeof r.data.csrf_token === 'string') {
+        csrf = r.data.csrf_token;
+        poll();
+      } else {
+        askForToken();
+      }
+    });
   } else {
     poll();
   }

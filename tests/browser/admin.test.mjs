@@ -2,8 +2,9 @@
 // /admin, creates an event with the form, shows and copies its stream key (read back
 // from the clipboard), an ffmpeg publisher goes live with that key (no restart: the
 // server's directory follows the console); the event was made in preview, so the
-// console's event page shows the stream's live checks (green for this OBS-like publisher)
-// and Go live, which opens it: the console shows it live, and a viewer plays it. No page
+// console's event page shows the stream's live checks (green for this OBS-like publisher),
+// its green room link opens the preview page on the console session (no token asked),
+// and Go live opens the event: the console shows it live, and a viewer plays it. No page
 // error and no CSP violation on the way.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -78,6 +79,14 @@ test('admin logs in, creates an event, copies its key; the lecture goes live and
     await page.locator('#d-checks li[data-check="frame_rate"][data-level="green"]').waitFor({ timeout: 5000 });
     console.log(`console checks green ${Date.now() - published} ms after the publisher started`);
     assert.match(await page.locator('#d-stage').textContent(), /In preview/);
+    // The green room opened from the console works with the console session (no token).
+    const [greenRoom] = await Promise.all([
+      context.waitForEvent('page'),
+      page.getByRole('link', { name: 'Watch the preview in the green room' }).click(),
+    ]);
+    await greenRoom.locator('#pv-checks li[data-check="keyframe_interval"]').waitFor({ timeout: 10000 });
+    assert.equal(await greenRoom.locator('#pv-token-form').isHidden(), true, 'no token asked for');
+    await greenRoom.close();
     const waiting = await fetch(`${amphi.http}/live/physics/master.m3u8`);
     assert.equal(waiting.status, 404, 'students wait while the event is in preview');
     await page.getByRole('button', { name: 'Go live' }).click();
