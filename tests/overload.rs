@@ -132,28 +132,9 @@ impl Drop for Paced {
 /// Encodes `seconds` of a lecture-like test pattern once (OBS settings: 2 s GOP, AAC).
 fn encode_source(dir: &Path, width: u32, height: u32, kbps: u32) -> PathBuf {
     let out = dir.join(format!("source-{height}p.mp4"));
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={width}x{height}:rate=30"),
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-t",
-            "10",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
-        .args(["-b:v", &format!("{kbps}k"), "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000"])
+    let status = Lecture::new(width, height, kbps, 10)
+        .ffmpeg(&[], false)
+        .arg("-y")
         .arg(&out)
         .status()
         .expect("run ffmpeg");

@@ -36,25 +36,13 @@ fn start_amphi(srt_ip: &str, extra: &[&str]) -> (Amphi, String) {
 /// ffmpeg publishing a synthetic lecture (320x180 30 fps, 2 s keyframes, AAC 48 kHz)
 /// as MPEG-TS over SRT, paced in real time.
 fn ffmpeg_srt(prefix: &[&str], url: &str, seconds: u32) -> Command {
-    let mut c = Command::new(prefix.first().copied().unwrap_or("ffmpeg"));
-    if !prefix.is_empty() {
-        c.args(&prefix[1..]).arg("ffmpeg");
-    }
-    c.args(["-hide_banner", "-loglevel", "warning", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args(["-g", "60", "-pix_fmt", "yuv420p", "-b:v", "600k"])
-        .args(["-c:a", "aac", "-b:a", "64k"])
-        .args(["-f", "mpegts", url])
+    let lecture = Lecture {
+        audio_kbps: 64,
+        log_level: "warning",
+        ..Lecture::new(320, 180, 600, seconds)
+    };
+    let mut c = lecture.ffmpeg(prefix, true);
+    c.args(["-f", "mpegts", url])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     c

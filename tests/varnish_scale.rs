@@ -12,7 +12,7 @@
 mod common;
 
 use common::infra::{loadgen_bin, port_of, Varnish};
-use common::{client, tempdir::TempDir, wait_for, Amphi, KEY};
+use common::{client, tempdir::TempDir, wait_for, Amphi, Lecture, KEY};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -26,24 +26,12 @@ struct SmallPublisher(std::process::Child);
 
 impl SmallPublisher {
     fn start(rtmp: &str, seconds: u32) -> SmallPublisher {
-        let child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=426x240:rate=30"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &seconds.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
-            .args([
-                "-b:v", "250k", "-maxrate", "250k", "-bufsize", "500k", "-pix_fmt", "yuv420p",
-            ])
-            .args(["-c:a", "aac", "-b:a", "48k", "-ar", "48000", "-ac", "2"])
+        let lecture = Lecture {
+            audio_kbps: 48,
+            ..Lecture::new(426, 240, 250, seconds)
+        };
+        let child = lecture
+            .ffmpeg(&[], true)
             .args(["-f", "flv", &format!("{rtmp}/{KEY}")])
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -211,23 +211,53 @@ impl Drop for Publisher {
     }
 }
 
-pub fn ffmpeg_publish_cmd(
-    rtmp_base: &str,
-    key: &str,
-    width: u32,
-    height: u32,
-    seconds: u32,
-) -> Command {
-    let mut c = Command::new("ffmpeg");
-    c.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args([
+/// The synthetic lecture every test sends: `testsrc2` and a 440 Hz tone, x264
+/// `ultrafast`/`zerolatency` High profile with 2 s closed GOPs (OBS's settings for
+/// Amphi), constant bitrate, AAC 48 kHz stereo; size, bitrates and length per test.
+#[derive(Debug, Clone, Copy)]
+pub struct Lecture {
+    pub width: u32,
+    pub height: u32,
+    pub video_kbps: u32,
+    pub audio_kbps: u32,
+    pub seconds: u32,
+    /// ffmpeg's `-loglevel`.
+    pub log_level: &'static str,
+}
+
+impl Lecture {
+    /// A `width`x`height` lecture of `seconds`, at `video_kbps` with 128 kb/s audio.
+    pub fn new(width: u32, height: u32, video_kbps: u32, seconds: u32) -> Self {
+        Lecture {
+            width,
+            height,
+            video_kbps,
+            audio_kbps: 128,
+            seconds,
+            log_level: "error",
+        }
+    }
+
+    /// ffmpeg (run through `prefix`, e.g. `ip netns exec …`, when not empty) encoding
+    /// the lecture, paced in real time when `paced`; the caller adds the output.
+    pub fn ffmpeg(&self, prefix: &[&str], paced: bool) -> Command {
+        let mut c = Command::new(prefix.first().copied().unwrap_or("ffmpeg"));
+        if !prefix.is_empty() {
+            c.args(&prefix[1..]).arg("ffmpeg");
+        }
+        c.args(["-hide_banner", "-loglevel", self.log_level, "-nostdin"]);
+        if paced {
+            c.arg("-re");
+        }
+        let (w, h, v, a) = (self.width, self.height, self.video_kbps, self.audio_kbps);
+        c.args([
             "-f",
             "lavfi",
             "-i",
-            &format!("testsrc2=size={width}x{height}:rate=30"),
+            &format!("testsrc2=size={w}x{h}:rate=30"),
         ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &seconds.to_string()])
+        .args(["-t", &self.seconds.to_string()])
         .args([
             "-c:v",
             "libx264",
@@ -235,27 +265,36 @@ pub fn ffmpeg_publish_cmd(
             "ultrafast",
             "-tune",
             "zerolatency",
-            "-profile:v",
-            "high",
         ])
+        .args(["-profile:v", "high", "-pix_fmt", "yuv420p"])
+        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
+        .args(["-b:v", &format!("{v}k"), "-maxrate", &format!("{v}k")])
+        .args(["-bufsize", &format!("{}k", 2 * v)])
         .args([
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-            "-sc_threshold",
-            "0",
-            "-b:v",
-            "4500k",
-            "-maxrate",
-            "4500k",
-            "-bufsize",
-            "9000k",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"])
-        .args(["-f", "flv", &format!("{rtmp_base}/{key}")]);
+            "-c:a",
+            "aac",
+            "-b:a",
+            &format!("{a}k"),
+            "-ar",
+            "48000",
+            "-ac",
+            "2",
+        ]);
+        c
+    }
+}
+
+/// ffmpeg publishing a `width`x`height` lecture at 4.5 Mb/s over RTMP to
+/// `{rtmp_base}/{key}`, paced in real time.
+pub fn ffmpeg_publish_cmd(
+    rtmp_base: &str,
+    key: &str,
+    width: u32,
+    height: u32,
+    seconds: u32,
+) -> Command {
+    let mut c = Lecture::new(width, height, 4500, seconds).ffmpeg(&[], true);
+    c.args(["-f", "flv", &format!("{rtmp_base}/{key}")]);
     c
 }
 
