@@ -137,6 +137,42 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
       what: 'the captioner page to play',
     });
 
+    // The captioner starts typing once their player has caught up with the live edge as
+    // the viewer's has (a line is stamped with the program time on the captioner's
+    // screen: a captioner further behind stamps it at a moment viewers have passed).
+    const viewerLatency = () =>
+      viewer.page.evaluate(() => {
+        const d = window.amphiPlayer && window.amphiPlayer.hls && window.amphiPlayer.hls.playingDate;
+        return d ? Date.now() - d.getTime() : null;
+      });
+    // The captioner page shows its program time every 250 ms: the least of a few readings.
+    const captionerLatency = () =>
+      cap.evaluate(async () => {
+        let best = Infinity;
+        for (let i = 0; i < 6; i++) {
+          const m = /(\d\d):(\d\d):(\d\d)\.(\d\d\d)/.exec(document.getElementById('cap-time').textContent);
+          if (m) {
+            const now = new Date();
+            const t = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), +m[1], +m[2], +m[3], +m[4]);
+            best = Math.min(best, Date.now() - t);
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return best;
+      });
+    const settleFrom = Date.now();
+    const latencies = await waitFor(
+      async () => {
+        const [v, c] = [await viewerLatency(), await captionerLatency()];
+        return v != null && c <= v + 200 ? { v, c } : null;
+      },
+      15000,
+      { intervalMs: 100, what: 'the captioner to catch up with the live edge as the viewer has' },
+    ).catch(async () => ({ v: await viewerLatency(), c: await captionerLatency(), late: true }));
+    console.log(
+      `latency: viewer ${latencies.v} ms, captioner ${latencies.c} ms${latencies.late ? ' (not caught up)' : ''}, after ${Date.now() - settleFrom} ms`,
+    );
+
     const lines = ['Today: entropy and information', 'A fair coin carries one bit', 'Two coins carry two bits'];
     const sent = [];
     for (const text of lines) {
