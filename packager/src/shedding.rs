@@ -102,12 +102,23 @@ pub struct Shedding {
 fn encoder_filter(pad: &gst::Pad, shed: Arc<AtomicBool>, fragment: Duration, chunk: Duration) {
     let keyframe_next = AtomicBool::new(false);
     let feed = Mutex::new(ShedFeed::new(fragment, chunk));
+    // The last picture the encoder got, and whether a repeat of it is being sent.
+    let last: Mutex<Option<gst::Buffer>> = Mutex::new(None);
+    let repeating = AtomicBool::new(false);
     pad.add_probe(
         gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
-        move |_, info| {
+        move |pad, info| {
+            if repeating.load(Ordering::Acquire) {
+                return gst::PadProbeReturn::Ok;
+            }
             let buffer = match &info.data {
                 Some(gst::PadProbeData::Event(e)) => {
-                    if gstreamer_video::ForceKeyUnitEvent::is(e) {
+                    if let Ok(k) = gstreamer_video::DownstreamForceKeyUnitEvent::parse(e) {
+                        keyframe_next.store(true, Ordering::Relaxed);
+                        if let Some(at) = k.timestamp {
+                            repeat_before_keyframe(pad, &feed, &last, &repeating, at, chunk);
+                        }
+                    } else if gstreamer_video::ForceKeyUnitEvent::is(e) {
                         keyframe_next.store(true, Ordering::Relaxed);
                     }
                     return gst::PadProbeReturn::Ok;
@@ -122,6 +133,9 @@ fn encoder_filter(pad: &gst::Pad, shed: Arc<AtomicBool>, fragment: Duration, chu
                 _ => true,
             };
             if pass || !shed.load(Ordering::Acquire) {
+                if let Ok(mut l) = last.lock() {
+                    *l = Some(buffer.clone());
+                }
                 return gst::PadProbeReturn::Ok;
             }
             // Taken and handled, not `Drop`: with `Drop` the bindings free the buffer
@@ -131,6 +145,46 @@ fn encoder_filter(pad: &gst::Pad, shed: Arc<AtomicBool>, fragment: Duration, chu
             gst::PadProbeReturn::Handled
         },
     );
+}
+
+/// Sends the encoder the repeats [`ShedFeed::repeats_before`] asks for ahead of a
+/// keyframe forced at `at`, on the encoder's own streaming thread (the keyframe event
+/// waits in the probe meanwhile, so the keyframe still lands on its frame).
+fn repeat_before_keyframe(
+    pad: &gst::Pad,
+    feed: &Mutex<ShedFeed>,
+    last: &Mutex<Option<gst::Buffer>>,
+    repeating: &AtomicBool,
+    at: gst::ClockTime,
+    chunk: Duration,
+) {
+    let at = Duration::from_nanos(at.nseconds());
+    let Ok(mut feed) = feed.lock() else { return };
+    let repeats = feed.repeats_before(at);
+    let picture = last.lock().ok().and_then(|l| l.clone());
+    let (Some(picture), false) = (picture, repeats.is_empty()) else {
+        return;
+    };
+    tracing::debug!(
+        repeats = repeats.len(),
+        keyframe_ms = at.as_millis() as u64,
+        "frames lost before a segment start: repeating the last picture"
+    );
+    for t in repeats {
+        feed.frame(t, false);
+        let mut copy = picture.copy();
+        {
+            let b = copy.make_mut();
+            b.set_pts(gst::ClockTime::from_nseconds(t.as_nanos() as u64));
+            b.set_dts(gst::ClockTime::NONE);
+            b.set_duration(gst::ClockTime::from_nseconds(
+                chunk.min(at.saturating_sub(t)).as_nanos() as u64,
+            ));
+        }
+        repeating.store(true, Ordering::Release);
+        let _ = pad.chain(copy);
+        repeating.store(false, Ordering::Release);
+    }
 }
 
 impl Shedding {
@@ -574,5 +628,22 @@ mod tests {
             end >= 7_300,
             "shed from the start: stopped at {end} ms ({chunks} chunks)"
         );
+    }
+
+    #[test]
+    fn frames_lost_up_to_a_segment_start_do_not_stop_the_muxer() {
+        // Every frame from 2.5 s up to the keyframe at 4 s lost (a leaky queue behind a
+        // stalled encoder, or source frames dropped until a keyframe), at full rate and
+        // shed: without repeats the muxer ran its chunk up to the keyframe, past the
+        // segment end, and put out nothing after 4 s.
+        for shed_from in [u64::MAX, 30] {
+            for (a, b) in [(75u64, 119u64), (110, 119), (85, 179)] {
+                let (end, chunks) = through_the_muxer(8, shed_from, |n| (a..=b).contains(&n));
+                assert!(
+                    end >= 7_300,
+                    "frames {a} to {b} lost (shed from {shed_from}): stopped at {end} ms ({chunks} chunks)"
+                );
+            }
+        }
     }
 }
