@@ -1,6 +1,6 @@
-// DVR during the live: a viewer of a 360p lecture goes back 40 s from the seek bar (with
+// DVR during the live: a viewer of a 360p lecture goes back 60 s from the seek bar (with
 // the keyboard), beyond the 24 s live window: the player switches to the DVR playlist and
-// shows the lecture as it was 40 s earlier (program date-time), the Live button says how far behind; one click
+// shows the lecture as it was a minute earlier (program date-time), the Live button says how far behind; one click
 // on it returns to the low-latency live playlist, under 2 s behind the live edge again.
 // Ten seconds back stays on the live playlist, where the viewer chose, until Live.
 // Prints the requests the viewer made per minute on each playlist (the extra load of
@@ -12,9 +12,8 @@ import {
   waitFor, waitForPlaying,
 } from './harness.mjs';
 
-const BACK_S = 40;
+const BACK_S = 60;
 const MEASURE_MS = 12000;
-const STEP_S = 10; // one arrow key on the seek bar
 
 // What a request asked for, by URL.
 function kind(url) {
@@ -44,7 +43,7 @@ async function countRequests(page, ms) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-test('a viewer goes back 40 s during the live and returns to live', { timeout: 300000 }, async () => {
+test('a viewer goes back 60 s during the live and returns to live', { timeout: 300000 }, async () => {
   let amphi, publisher, browser;
   try {
     amphi = await startAmphi();
@@ -81,12 +80,11 @@ test('a viewer goes back 40 s during the live and returns to live', { timeout: 3
     await page.focus('#seek');
     const focusVisible = await page.$eval('#seek', (el) => el.matches(':focus-visible') || getComputedStyle(el).outlineStyle !== 'none');
     assert.ok(focusVisible, 'the focused seek bar shows its focus');
-    // Four presses in a row: one seek, 40 s back, once the keys settle.
-    for (let i = 0; i < BACK_S / STEP_S; i++) await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('PageDown');
     // The moment chosen: the seek bar's value, in seconds from the lecture's start.
     const value = Number(await page.$eval('#seek', (el) => el.value));
     const target = before.lectureStart + value * 1000;
-    assert.ok(Math.abs(target - (before.playingDate - BACK_S * 1000)) < 2500, `four arrow keys go ${BACK_S} s back`);
+    assert.ok(Math.abs(target - (before.playingDate - BACK_S * 1000)) < 2500, 'Page Down goes one minute back');
     await waitFor(async () => (await playerStats(page)).view === 'dvr', 10000, { what: 'the player to switch to the DVR playlist' });
     const dvr = await waitForPlaying(page, 20000, 'the DVR playlist to play');
 
