@@ -10,6 +10,7 @@ import { cleanup, dumpDiagnostics, launchBrowser, sleep, startAmphi, waitFor } f
 
 const EVENT = 'lecture';
 const XSS = '<img src=x onerror="window.__xss=1">';
+const XSS_ANSWER = 'Answered: <img src=x onerror="window.__xss=2"> & <b>no</b> markup';
 
 // `viewer`: a signed viewer id; `token`: the moderator token. Both go as bearer values.
 async function api(base, method, path, { viewer, token, body, headers: extra } = {}) {
@@ -161,6 +162,14 @@ test('Q&A: ask, moderate, live updates, votes, escaping, rate limits, bans', { t
     const xItem = viewer2.locator(`#qa-list li[data-id="${x.id}"]`);
     await xItem.waitFor({ state: 'visible', timeout: 5000 });
     assert.equal(await xItem.locator('.qa-text').textContent(), XSS, 'the payload is literal text');
+    // The moderator's answer, typed on the moderation page, is text too, under the question.
+    const xApproved = await modRow(mod, x.id, 'approved');
+    await xApproved.locator('textarea.mod-answer').fill(XSS_ANSWER);
+    await xApproved.locator('button[data-action="answer"]').click();
+    const xAnswer = xItem.locator('.qa-answer');
+    await waitFor(async () => (await xAnswer.isVisible()) && (await xAnswer.textContent()) === XSS_ANSWER, 5000, {
+      what: 'the answer under the question on viewer 2',
+    });
     await sleep(300);
     for (const [page, what] of [[viewer1, 'viewer 1'], [viewer2, 'viewer 2'], [mod, 'moderator']]) {
       assert.equal(await page.evaluate(() => typeof window.__xss), 'undefined', `no script ran on ${what}'s page`);
