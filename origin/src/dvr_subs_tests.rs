@@ -7,7 +7,9 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use amphi_hls::subtitles::{render_subtitle_playlist, Listing, SubtitleSegment};
+use amphi_hls::subtitles::{
+    render_live_with_parts, render_subtitle_playlist, Listing, LiveParts, SubtitleSegment,
+};
 use std::time::{Duration, SystemTime};
 
 const NOMINAL: Duration = Duration::from_secs(2);
@@ -44,11 +46,38 @@ fn segments() -> Vec<SubtitleSegment> {
         .collect()
 }
 
-/// The live window (last `window` segments) as the packager renders it.
+/// The live window (last `window` segments) as the packager renders it: with the parts
+/// of its segments and of the open one after them.
 fn live_text(all: &[SubtitleSegment], window: usize) -> String {
     let first = all.len().saturating_sub(window);
     let dsn = all[1..=first].iter().filter(|s| s.discontinuity).count() as u64;
-    render_subtitle_playlist(&all[first..], dsn, NOMINAL, Listing::Live)
+    let part = Duration::from_micros(333_333);
+    let listed: Vec<SubtitleSegment> = all[first..]
+        .iter()
+        .map(|s| SubtitleSegment {
+            parts: vec![part; 6],
+            ..s.clone()
+        })
+        .collect();
+    let last = &all[all.len() - 1];
+    let open = SubtitleSegment {
+        msn: last.msn + 1,
+        duration: Duration::ZERO,
+        program_date_time: last.program_date_time + last.duration,
+        discontinuity: false,
+        parts: vec![part; 2],
+    };
+    let text = render_live_with_parts(
+        &listed,
+        dsn,
+        NOMINAL,
+        LiveParts {
+            part_target: part,
+            open: Some(&open),
+        },
+    );
+    assert!(text.contains(&format!("part{}.1.vtt", open.msn)), "{text}");
+    text
 }
 
 fn parse(text: &str) -> m3u8_rs::MediaPlaylist {
