@@ -10,9 +10,7 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A child process killed on drop (and woken first, should it be stopped).
@@ -161,34 +159,14 @@ const WHIP_KEY: &str = "whip-takeover-key";
 /// The aiortc publisher with its stdout lines (and when each arrived).
 struct Whip {
     proc: Proc,
-    lines: Arc<Mutex<Vec<(Instant, String)>>>,
+    lines: Lines,
 }
 
 impl Whip {
     fn start(url: &str, seconds: u32) -> Whip {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/whip/publish.py");
-        let mut child = Command::new(aiortc_python())
-            .arg(script)
-            .args([
-                url,
-                WHIP_KEY,
-                "--seconds",
-                &seconds.to_string(),
-                "--no-delete",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn the WHIP publisher");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout piped");
-        let l2 = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                eprintln!("[whip client] {line}");
-                l2.lock().expect("lines").push((Instant::now(), line));
-            }
-        });
+        let seconds = seconds.to_string();
+        let extra = ["--seconds", &seconds, "--no-delete"];
+        let (child, lines) = whip_publisher(url, WHIP_KEY, &extra);
         Whip {
             proc: Proc(child),
             lines,
@@ -197,13 +175,7 @@ impl Whip {
 
     /// When a line starting with `prefix` arrived, and the rest of it.
     fn wait_line(&self, prefix: &str, timeout: Duration) -> (Instant, String) {
-        wait_for(prefix, timeout, || {
-            self.lines
-                .lock()
-                .expect("lines")
-                .iter()
-                .find_map(|(t, l)| l.strip_prefix(prefix).map(|r| (*t, r.trim().to_owned())))
-        })
+        self.lines.wait(prefix, timeout)
     }
 }
 

@@ -9,9 +9,7 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const WHIP_KEY: &str = "whip-e2e-key";
@@ -20,47 +18,26 @@ const OTHER_KEY: &str = "rtmp-e2e-key";
 /// The aiortc publisher, killed (SIGKILL) on drop.
 struct WhipClient {
     child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
+    lines: Lines,
 }
 
 impl WhipClient {
     fn start(url: &str, token: &str, extra: &[&str]) -> WhipClient {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/whip/publish.py");
-        let mut child = Command::new(aiortc_python())
-            .arg(script)
-            .args([url, token])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn the WHIP publisher");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout piped");
-        let l2 = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                eprintln!("[whip client] {line}");
-                l2.lock().expect("lines").push(line);
-            }
-        });
+        let (child, lines) = whip_publisher(url, token, extra);
         WhipClient { child, lines }
     }
 
     /// The rest of the first line starting with `prefix`.
     fn line(&self, prefix: &str) -> Option<String> {
-        self.lines
-            .lock()
-            .expect("lines")
-            .iter()
-            .find_map(|l| l.strip_prefix(prefix).map(|r| r.trim().to_owned()))
+        self.lines.find(prefix).map(|(_, rest)| rest)
     }
 
     fn wait_line(&self, prefix: &str, timeout: Duration) -> String {
-        wait_for(prefix, timeout, || self.line(prefix))
+        self.lines.wait(prefix, timeout).1
     }
 
     fn output(&self) -> String {
-        self.lines.lock().expect("lines").join("\n")
+        self.lines.joined()
     }
 
     fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {

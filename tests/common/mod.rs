@@ -488,6 +488,66 @@ pub fn aiortc_python() -> PathBuf {
     py
 }
 
+/// A test peer's stdout lines, each echoed to stderr and kept with when it arrived.
+#[derive(Clone, Default)]
+pub struct Lines(Arc<Mutex<Vec<(Instant, String)>>>);
+
+impl Lines {
+    /// Collects `child`'s piped stdout from a thread, echoing each line as `[tag] line`.
+    pub fn collect(child: &mut Child, tag: &'static str) -> Lines {
+        let lines = Lines::default();
+        let stdout = child.stdout.take().expect("stdout piped");
+        let kept = lines.0.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                eprintln!("[{tag}] {line}");
+                kept.lock().expect("lines").push((Instant::now(), line));
+            }
+        });
+        lines
+    }
+
+    /// When the first line starting with `prefix` arrived, and the rest of it.
+    pub fn find(&self, prefix: &str) -> Option<(Instant, String)> {
+        self.0
+            .lock()
+            .expect("lines")
+            .iter()
+            .find_map(|(t, l)| l.strip_prefix(prefix).map(|r| (*t, r.trim().to_owned())))
+    }
+
+    /// Waits up to `timeout` for a line starting with `prefix`.
+    pub fn wait(&self, prefix: &str, timeout: Duration) -> (Instant, String) {
+        wait_for(prefix, timeout, || self.find(prefix))
+    }
+
+    /// Every line so far.
+    pub fn joined(&self) -> String {
+        let lines = self.0.lock().expect("lines");
+        lines
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The aiortc WHIP publisher (`tests/whip/publish.py`) to `url` with the bearer `token`
+/// and `extra` arguments, and its stdout lines (`WHIP_STATUS`, `WHIP_CONNECTED`, …).
+pub fn whip_publisher(url: &str, token: &str, extra: &[&str]) -> (Child, Lines) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/whip/publish.py");
+    let mut child = Command::new(aiortc_python())
+        .arg(script)
+        .args([url, token])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the WHIP publisher");
+    let lines = Lines::collect(&mut child, "whip client");
+    (child, lines)
+}
+
 /// Waits up to `timeout` for the multivariant playlist at `master_url` to list its
 /// renditions and returns the first one's name (the folder of its media playlist).
 pub fn first_rendition(
