@@ -4,8 +4,9 @@
 use crate::model::{self, EventQaSettings, ModAction, PostQuestionBody};
 
 /// A posted question as the API receives it: the first line is the viewer header, the
-/// second the event name from the URL, the rest the JSON body. What validation accepts
-/// is trimmed, within its limits, free of control characters, and survives JSON.
+/// second the event name from the URL, the rest the JSON body (also tried as a
+/// moderator's answer text). What validation accepts is trimmed, within its limits,
+/// free of control characters, and survives JSON.
 pub fn qa_post_body(data: &[u8]) {
     let mut lines = data.splitn(3, |&b| b == b'\n');
     let viewer = String::from_utf8_lossy(lines.next().unwrap_or_default());
@@ -32,6 +33,12 @@ pub fn qa_post_body(data: &[u8]) {
     }
     if model::validate_event_name(&event).is_ok() {
         assert!(model::EVENT_NAME_LEN.contains(&event.len()));
+    }
+    // The same bytes as a moderator's answer text.
+    if let Ok(Some(answer)) = model::validate_answer(&String::from_utf8_lossy(body)) {
+        assert_eq!(answer, answer.trim());
+        assert!(!answer.is_empty() && answer.chars().count() <= model::MAX_ANSWER_CHARS);
+        assert!(!answer.chars().any(|c| c.is_control() && c != '\n'));
     }
     let Ok(parsed) = serde_json::from_slice::<PostQuestionBody>(body) else {
         return;
