@@ -16,6 +16,7 @@
 
 mod common;
 
+use common::netns::{Netns, LINK_IP};
 use common::*;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -24,8 +25,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const NETNS: &str = "amphi-pub";
-const LINK_IP: &str = "10.213.0.1";
 /// Time given, at most, to the lecture to come back after a fault is lifted.
 const SETTLE: Duration = Duration::from_secs(10);
 /// A fault is over once parts have flowed steadily this long after the network is back.
@@ -37,67 +36,6 @@ const STEADY_GAP: Duration = Duration::from_millis(1500);
 
 /// One namespace pair at a time: the tests of this file share the link's addresses.
 static NET: Mutex<()> = Mutex::new(());
-
-fn netns_script() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns.sh")
-}
-
-/// The publisher's network, removed on drop (also when the test fails).
-struct Netns;
-
-impl Netns {
-    fn up() -> Netns {
-        let euid = Command::new("id").arg("-u").output().expect("id -u");
-        assert_eq!(
-            String::from_utf8_lossy(&euid.stdout).trim(),
-            "0",
-            "network fault tests create a namespace: run them as root (CI does)"
-        );
-        netns(&["up"]);
-        Netns
-    }
-
-    fn fault(&self, args: &[&str]) {
-        let mut all = vec!["fault"];
-        all.extend_from_slice(args);
-        netns(&all);
-    }
-
-    fn clear(&self) {
-        netns(&["clear"]);
-    }
-
-    /// A command run inside the namespace.
-    fn command(&self, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", NETNS, program]);
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Prints what the link did, then removes it.
-        let _ = Command::new("bash")
-            .args([netns_script(), "down"])
-            .env("AMPHI_NETNS", NETNS)
-            .status();
-    }
-}
-
-fn netns(args: &[&str]) {
-    let out = Command::new("bash")
-        .arg(netns_script())
-        .args(args)
-        .env("AMPHI_NETNS", NETNS)
-        .output()
-        .expect("run scripts/netns.sh");
-    assert!(
-        out.status.success(),
-        "scripts/netns.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Amphi listening on the link's root-side address: the publisher reaches it through
 /// the faulty link, the viewer (same namespace as Amphi) does not cross it.

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::netns::{Netns, EXEC, LINK_IP};
 use common::*;
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -277,55 +278,20 @@ fn shell_words(s: &str) -> Vec<String> {
     out
 }
 
-const NETNS: &str = "amphi-pub";
-const LINK_IP: &str = "10.213.0.1";
-
-fn netns(args: &[&str]) {
-    let out = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns.sh"))
-        .args(args)
-        .output()
-        .expect("run scripts/netns.sh");
-    assert!(
-        out.status.success(),
-        "scripts/netns.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The publisher's namespace and link, removed on drop.
-struct Netns;
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns.sh"))
-            .arg("down")
-            .status();
-    }
-}
-
 #[test]
 fn srt_lecture_keeps_advancing_through_two_percent_loss() {
-    let euid = Command::new("id").arg("-u").output().expect("id -u");
-    assert_eq!(
-        String::from_utf8_lossy(&euid.stdout).trim(),
-        "0",
-        "the lossy-link test creates a network namespace: run it as root (CI does)"
-    );
-    netns(&["up"]);
-    let _ns = Netns;
+    let ns = Netns::up();
     let (amphi, srt) = start_amphi(LINK_IP, &["--srt-latency", "300"]);
     let c = client();
     let url = format!("{srt}?streamid=#!::r=ev1,s={KEY},m=publish&latency=300000");
     let _publisher = Proc(
-        ffmpeg_srt(&["ip", "netns", "exec", NETNS], &url, 45)
+        ffmpeg_srt(&EXEC, &url, 45)
             .spawn()
             .expect("ffmpeg in the namespace"),
     );
     let (video, _) = decode_a_part(&amphi, &c, "ev1");
     assert!(video > 0);
-    netns(&["fault", "loss-jitter", "2", "20", "10"]);
+    ns.fault(&["loss-jitter", "2", "20", "10"]);
     let rendition = first_rendition(
         &c,
         &amphi.url("/live/ev1/master.m3u8"),
@@ -339,7 +305,7 @@ fn srt_lecture_keeps_advancing_through_two_percent_loss() {
         "2 % loss: {} new parts in 20 s, longest gap {gap:?}",
         arrivals.len()
     );
-    netns(&["clear"]);
+    ns.clear();
     // Parts are ~1/3 s: 60 in 20 s at full pace; loss must not stall the lecture.
     assert!(
         arrivals.len() >= 40,

@@ -22,6 +22,7 @@ pub struct Amphi {
 }
 
 pub mod infra;
+pub mod netns;
 pub mod rtmp_client;
 pub mod tcp_proxy;
 
