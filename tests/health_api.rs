@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{client, wait_for, Amphi};
+use common::{client, console_login, wait_for, Amphi};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,30 +64,10 @@ fn health(c: &reqwest::blocking::Client, amphi: &Amphi, token: Option<&str>) -> 
     (status, body)
 }
 
-/// Logs `user` into the console; returns the `name=value` of the session cookie and
-/// the session's CSRF token.
-fn console_login(c: &reqwest::blocking::Client, amphi: &Amphi, user: &str) -> (String, String) {
-    let res = c
-        .post(amphi.url("/api/admin/login"))
-        .header("origin", &amphi.http)
-        .header("content-type", "application/json")
-        .body(
-            serde_json::json!({ "user": user, "password": format!("{user}'s long password") })
-                .to_string(),
-        )
-        .send()
-        .expect("login request");
-    assert_eq!(res.status().as_u16(), 200, "login of {user}");
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii cookie")
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_owned();
-    let body: Value = serde_json::from_str(&res.text().unwrap_or_default()).expect("json");
-    let csrf = body["csrf_token"].as_str().expect("csrf token").to_owned();
-    (cookie, csrf)
+/// Logs `user` (whose password is "{user}'s long password") into the console; returns
+/// the `name=value` of the session cookie and the session's CSRF token.
+fn login(c: &reqwest::blocking::Client, amphi: &Amphi, user: &str) -> (String, String) {
+    console_login(c, amphi, user, &format!("{user}'s long password"))
 }
 
 fn health_of_session(c: &reqwest::blocking::Client, amphi: &Amphi, cookie: &str) -> (u16, Value) {
@@ -145,9 +125,9 @@ fn health_checks_and_the_green_room() {
     let c = client();
 
     // Console users: an admin and the event's lecturer, not a lecturer of another event.
-    let (admin, _) = console_login(&c, &amphi, "ada");
-    let (lecturer, lecturer_csrf) = console_login(&c, &amphi, "lee");
-    let (other, other_csrf) = console_login(&c, &amphi, "max");
+    let (admin, _) = login(&c, &amphi, "ada");
+    let (lecturer, lecturer_csrf) = login(&c, &amphi, "lee");
+    let (other, other_csrf) = login(&c, &amphi, "max");
     let (status, h) = health_of_session(&c, &amphi, &admin);
     assert_eq!(status, 200, "admin: {h}");
     assert_eq!(h["stage"]["preview"], true);

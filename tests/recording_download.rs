@@ -180,21 +180,7 @@ fn add_admin(data: &std::path::Path) {
 
 /// Logs into the console and downloads every listed rendition's recording.
 fn console_downloads(c: &reqwest::blocking::Client, amphi: &Amphi) -> Vec<(String, Vec<u8>)> {
-    let res = c
-        .post(amphi.url("/api/admin/login"))
-        .header("origin", &amphi.http)
-        .header("content-type", "application/json")
-        .body(serde_json::json!({ "user": "admin", "password": ADMIN_PASSWORD }).to_string())
-        .send()
-        .expect("console login");
-    assert_eq!(res.status(), 200, "console login");
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii cookie")
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_owned();
+    let (cookie, _) = console_login(c, amphi, "admin", ADMIN_PASSWORD);
     let get = |path: &str| {
         let res = c
             .get(amphi.url(path))

@@ -549,6 +549,35 @@ pub fn whip_publisher(url: &str, token: &str, extra: &[&str]) -> (Child, Lines) 
     (child, lines)
 }
 
+/// A console session of `user` logged in with `password`: the `name=value` of its cookie
+/// and its CSRF token.
+pub fn console_login(
+    c: &reqwest::blocking::Client,
+    amphi: &Amphi,
+    user: &str,
+    password: &str,
+) -> (String, String) {
+    let res = c
+        .post(amphi.url("/api/admin/login"))
+        .header("origin", &amphi.http)
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "user": user, "password": password }).to_string())
+        .send()
+        .expect("console login request");
+    assert_eq!(res.status().as_u16(), 200, "console login of {user}");
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii cookie")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned();
+    let body: serde_json::Value =
+        serde_json::from_str(&res.text().unwrap_or_default()).expect("json");
+    let csrf = body["csrf_token"].as_str().expect("csrf token").to_owned();
+    (cookie, csrf)
+}
+
 /// Waits up to `timeout` for the multivariant playlist at `master_url` to list its
 /// renditions and returns the first one's name (the folder of its media playlist).
 pub fn first_rendition(
