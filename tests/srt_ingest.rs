@@ -109,6 +109,23 @@ fn follow_parts(c: &reqwest::blocking::Client, url: &str, span: Duration) -> Vec
     arrivals
 }
 
+/// Follows the first rendition of `event` for `span`: each new part's first sighting
+/// and the longest wait for one.
+fn part_flow(
+    c: &reqwest::blocking::Client,
+    amphi: &Amphi,
+    event: &str,
+    span: Duration,
+) -> (Vec<Instant>, Duration) {
+    let master = amphi.url(&format!("/live/{event}/master.m3u8"));
+    let rendition = first_rendition(c, &master, Duration::from_secs(5));
+    let media = amphi.url(&format!("/live/{event}/{rendition}/index.m3u8"));
+    let t0 = Instant::now();
+    let arrivals = follow_parts(c, &media, span);
+    let gap = longest_gap(&arrivals, t0);
+    (arrivals, gap)
+}
+
 fn longest_gap(arrivals: &[Instant], from: Instant) -> Duration {
     let mut prev = from;
     let mut gap = Duration::ZERO;
@@ -152,15 +169,7 @@ fn ffmpeg_publishes_over_srt_and_the_lecture_plays() {
     eprintln!("a part decodes: {video} video frames, {audio} audio frames");
     assert!(video > 0, "the part has video frames");
 
-    let rendition = first_rendition(
-        &c,
-        &amphi.url("/live/ev1/master.m3u8"),
-        Duration::from_secs(5),
-    );
-    let media = amphi.url(&format!("/live/ev1/{rendition}/index.m3u8"));
-    let t0 = Instant::now();
-    let arrivals = follow_parts(&c, &media, Duration::from_secs(5));
-    let gap = longest_gap(&arrivals, t0);
+    let (arrivals, gap) = part_flow(&c, &amphi, "ev1", Duration::from_secs(5));
     eprintln!("{} new parts in 5 s, longest gap {gap:?}", arrivals.len());
     assert!(arrivals.len() >= 8, "parts advance: {}", arrivals.len());
     assert!(gap < Duration::from_secs(2), "no stall: {gap:?}");
@@ -292,15 +301,7 @@ fn srt_lecture_keeps_advancing_through_two_percent_loss() {
     let (video, _) = decode_a_part(&amphi, &c, "ev1");
     assert!(video > 0);
     ns.fault(&["loss-jitter", "2", "20", "10"]);
-    let rendition = first_rendition(
-        &c,
-        &amphi.url("/live/ev1/master.m3u8"),
-        Duration::from_secs(5),
-    );
-    let media = amphi.url(&format!("/live/ev1/{rendition}/index.m3u8"));
-    let t0 = Instant::now();
-    let arrivals = follow_parts(&c, &media, Duration::from_secs(20));
-    let gap = longest_gap(&arrivals, t0);
+    let (arrivals, gap) = part_flow(&c, &amphi, "ev1", Duration::from_secs(20));
     eprintln!(
         "2 % loss: {} new parts in 20 s, longest gap {gap:?}",
         arrivals.len()
