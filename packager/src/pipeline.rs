@@ -143,22 +143,7 @@ impl LadderPipeline {
                 let a = by_name("asrc")?
                     .downcast::<gst_app::AppSrc>()
                     .map_err(|_| PackagerError::Pipeline("asrc is not an appsrc".into()))?;
-                let caps = match config {
-                    AudioConfig::Aac { asc } => gst::Caps::builder("audio/mpeg")
-                        .field("mpegversion", 4i32)
-                        .field("stream-format", "raw")
-                        .field("framed", true)
-                        .field("rate", info.sample_rate as i32)
-                        .field("channels", info.channels as i32)
-                        .field("codec_data", gst::Buffer::from_slice(asc.clone()))
-                        .build(),
-                    AudioConfig::Opus { channels } => gst::Caps::builder("audio/x-opus")
-                        .field("rate", 48_000i32)
-                        .field("channels", *channels as i32)
-                        .field("channel-mapping-family", 0i32)
-                        .build(),
-                };
-                a.set_caps(Some(&caps));
+                a.set_caps(Some(&audio_caps(config, info)));
                 configure_appsrc(&a);
                 Some(a)
             }
@@ -350,6 +335,26 @@ fn configure_appsrc(src: &gst_app::AppSrc) {
     src.set_block(false);
     // Frames arrive in real time; a generous queue absorbs encoder hiccups.
     src.set_max_bytes(64 * 1024 * 1024);
+}
+
+/// Caps of the audio appsrc (also the audio level probe's): AAC with its
+/// AudioSpecificConfig as `codec_data`, or Opus from WHIP.
+pub(crate) fn audio_caps(config: &AudioConfig, info: &amphi_ingest::codec::AudioInfo) -> gst::Caps {
+    match config {
+        AudioConfig::Aac { asc } => gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 4i32)
+            .field("stream-format", "raw")
+            .field("framed", true)
+            .field("rate", info.sample_rate as i32)
+            .field("channels", info.channels as i32)
+            .field("codec_data", gst::Buffer::from_slice(asc.clone()))
+            .build(),
+        AudioConfig::Opus { channels } => gst::Caps::builder("audio/x-opus")
+            .field("rate", 48_000i32)
+            .field("channels", *channels as i32)
+            .field("channel-mapping-family", 0i32)
+            .build(),
+    }
 }
 
 /// Caps of the video appsrc: the source's codec, its configuration record as
