@@ -14,8 +14,9 @@
 //! machine on the edge settles instead of flapping; the hold time is reset after
 //! [`FORGIVE_AFTER`] without shedding.
 //!
-//! The passthrough rendition costs no encoding and is never shed; at least one
-//! rendition always runs.
+//! The passthrough rendition costs no encoding and is never shed, and neither is the
+//! last encoded rendition (the passthrough may be HEVC, which many browsers cannot
+//! play); at least one rendition always runs.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -209,7 +210,14 @@ impl Governor {
 
     fn shed_one(&mut self, now: Instant) -> Option<Action> {
         let running = self.tracks.iter().filter(|t| t.running).count();
-        if running <= 1 {
+        let encoded = self
+            .tracks
+            .iter()
+            .filter(|t| t.running && t.cost.encoded)
+            .count();
+        // The last encoded rendition stays: the passthrough may be a codec a browser
+        // cannot play (an HEVC source), and it is the one a slow link can take.
+        if running <= 1 || encoded <= 1 {
             return None;
         }
         let (i, _) = self
@@ -363,12 +371,13 @@ mod tests {
 
     #[test]
     fn never_sheds_passthrough_or_the_last_rendition() {
-        // Everything overloaded: the three encoded go, passthrough stays.
+        // Everything overloaded: two of the three encoded go, passthrough and the
+        // cheapest encoded rendition stay.
         let mut s = Sim::new();
         let actions = s.run(12, |_, _| 0.9);
         let shed: Vec<Action> = actions.iter().map(|&(_, a)| a).collect();
-        assert_eq!(shed, [Action::Shed(1), Action::Shed(2), Action::Shed(3)]);
-        assert!(s.g.running(0));
+        assert_eq!(shed, [Action::Shed(1), Action::Shed(2)]);
+        assert!(s.g.running(0) && s.g.running(3));
         // An all-encoded ladder (a browser's session) keeps its cheapest rendition.
         let enc = |c: f64| RenditionCost {
             encoded: true,
