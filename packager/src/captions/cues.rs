@@ -9,8 +9,9 @@
 //!   speech-to-text service may resend a batch safely; out-of-order cues are fine;
 //! - a cue with an id can be replaced (a correction) while none of it has been
 //!   published: a part publishes only cues that were already held when the previous
-//!   part was written (a grace of one to two parts, [`CORRECTION_PARTS`]), a segment
-//!   every cue it overlaps; once published, a different text under that id is refused;
+//!   part was written (a grace of one to two parts, [`CORRECTION_PARTS`], which a
+//!   correction does not extend), a segment every cue it overlaps; once published, a
+//!   different text under that id is refused;
 //! - every cue a segment holds reaches its parts too: one that a segment wrote but no
 //!   part published (it came in the segment's last part) goes into the next part;
 //! - a cue that starts before the end of the last written segment (it came late) is
@@ -143,36 +144,36 @@ impl CueBuffer {
             }
         }
         if let Some(place) = self.by_key.get(&key).copied() {
-            let Some(Held { cue: old, .. }) = self.held.get(&place) else {
+            let Some(Held {
+                cue: old,
+                parts_then,
+            }) = self.held.get(&place)
+            else {
                 return Offer::Full;
             };
             if old.text == cue.text && old.end == cue.end && (old.start == cue.start || late) {
                 return Offer::Duplicate;
             }
+            // The line keeps its place in time: a correction does not delay it.
+            let parts_then = *parts_then;
             self.held.remove(&place);
             let (start, end) = (cue.start, cue.end);
-            self.insert(key, cue);
+            self.insert(key, cue, parts_then);
             return Offer::Corrected { start, end };
         }
         if self.held.len() >= MAX_HELD {
             return Offer::Full;
         }
         let (start, end) = (cue.start, cue.end);
-        self.insert(key, cue);
+        self.insert(key, cue, self.parts);
         Offer::Held { start, end, late }
     }
 
-    fn insert(&mut self, key: Key, cue: Cue) {
+    fn insert(&mut self, key: Key, cue: Cue, parts_then: u64) {
         self.arrivals += 1;
         let place = (cue.start, self.arrivals);
         self.by_key.insert(key, place);
-        self.held.insert(
-            place,
-            Held {
-                cue,
-                parts_then: self.parts,
-            },
-        );
+        self.held.insert(place, Held { cue, parts_then });
     }
 
     /// The cues a live part `[start, end)` of the open segment (which began at
@@ -371,9 +372,8 @@ mod tests {
             b.offer(cue(100, 2500, "hello", Some("l1"))),
             Offer::Corrected { .. }
         ));
-        // A correction starts its grace again.
-        assert!(b.take_part(at(0), at(333), at(667)).is_empty());
-        let p = b.take_part(at(0), at(667), at(1000));
+        // A correction keeps the line's grace: the next part publishes it.
+        let p = b.take_part(at(0), at(333), at(667));
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].text, "hello");
         assert_eq!(
@@ -385,7 +385,7 @@ mod tests {
             Offer::Duplicate
         );
         // Still on screen: every later part overlapping it repeats it.
-        assert_eq!(b.take_part(at(0), at(1000), at(1333)).len(), 1);
+        assert_eq!(b.take_part(at(0), at(667), at(1000)).len(), 1);
         // The segment writes it too, and the next segment's parts while it lasts.
         assert_eq!(b.take_segment(at(0), at(2000)).len(), 1);
         assert_eq!(b.take_part(at(2000), at(2000), at(2333)).len(), 1);
