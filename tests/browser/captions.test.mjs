@@ -48,6 +48,51 @@ function installCueLog(page) {
   });
 }
 
+// In the viewer page: a short log of hls.js's subtitle loading (what it requested,
+// what it parsed, each playlist's range), for the failure message.
+function installSubtitleLog(page) {
+  return page.evaluate(() => {
+    const hls = window.amphiPlayer && window.amphiPlayer.hls;
+    if (!hls) return;
+    const log = (window.__subsLog = []);
+    const add = (s) => {
+      log.push(`${(performance.now() / 1000).toFixed(2)} ${s}`);
+      // The first entries (how loading began) and the latest.
+      if (log.length > 70) log.splice(40, 1);
+    };
+    const E = hls.constructor.Events;
+    const fp = (frag, part) => `${frag.sn}${part ? '.' + part.index : ''}@${(part || frag).start.toFixed(3)}+${(part || frag).duration.toFixed(3)} cc${frag.cc}`;
+    hls.on(E.SUBTITLE_TRACK_LOADED, (_, d) => {
+      const x = d.details;
+      add(`playlist [${x.startSN},${x.endSN}] hint ${x.fragmentHint ? x.fragmentHint.sn + '@' + x.fragmentHint.start.toFixed(3) : '-'} parts ${x.partList ? x.partList.length : 0} live ${x.live}`);
+    });
+    hls.on(E.FRAG_LOADING, (_, d) => d.frag.type === 'subtitle' && add(`loading ${fp(d.frag, d.part)}`));
+    hls.on(E.FRAG_LOADED, (_, d) => d.frag.type === 'subtitle' && add(`loaded ${fp(d.frag, d.part)} ${d.payload ? d.payload.byteLength : '-'} bytes`));
+    hls.on(E.INIT_PTS_FOUND, (_, d) => add(`initPTS ${d.id} cc${d.frag.cc}`));
+    hls.on(E.SUBTITLE_FRAG_PROCESSED, (_, d) => add(`processed ${fp(d.frag, d.part)} ${d.success ? 'ok' : 'FAILED ' + (d.error && d.error.message)}`));
+    hls.on(E.ERROR, (_, d) => d.frag && d.frag.type === 'subtitle' && add(`error ${d.details} ${fp(d.frag, d.part)}`));
+  });
+}
+
+// The subtitle stream controller's state, read from hls.js's internals (diagnostics only).
+function subtitleControllerState(page) {
+  return page.evaluate(() => {
+    const hls = window.amphiPlayer && window.amphiPlayer.hls;
+    const c = hls && (hls.networkControllers || []).find((n) => n && 'tracksBuffered' in n);
+    if (!c) return null;
+    const f = c.fragCurrent;
+    return {
+      state: c.state,
+      loadingParts: c.loadingParts,
+      fragCurrent: f ? `${f.sn}@${f.start}` : null,
+      fragPrevious: c.fragPrevious ? c.fragPrevious.sn : null,
+      buffered: JSON.stringify(c.tracksBuffered),
+      playhead: document.getElementById('video').currentTime,
+      log: window.__subsLog,
+    };
+  });
+}
+
 // Types a line on the captioner page; returns the cue times the server gave it.
 async function typeLine(cap, text) {
   const before = await cap.evaluate(() => document.querySelectorAll('#cap-sent li').length);
@@ -137,6 +182,11 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
     viewer.page.on('request', (r) => {
       if (r.url().includes('/subs/')) subsRequests.push({ url: r.url(), at: Date.now() });
     });
+    // The player restarts a stalled subtitles loading (captions.js) and says so.
+    const restarts = [];
+    viewer.page.on('console', (m) => {
+      if (m.text().includes('subtitles loading restarted')) restarts.push(m.text());
+    });
     viewer.page.on('response', (r) => {
       if (r.status() >= 400) console.log(`viewer: ${r.status()} ${r.url()}`);
     });
@@ -149,6 +199,7 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
     assert.equal(subsRequests.length, 0, `requests for subtitles while captions are off: ${subsRequests.map((r) => r.url).join(', ')}`);
 
     await viewer.page.waitForSelector('#cc:not([hidden])', { timeout: 10000 });
+    await installSubtitleLog(viewer.page);
     await viewer.page.click('#cc');
     await waitFor(() => viewer.page.evaluate(() => Array.from(document.getElementById('video').textTracks).some((t) => t.mode === 'showing')), 5000, { what: 'a showing text track' });
     const ccOnAt = Date.now();
@@ -233,7 +284,8 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
             modes: Array.from(v.textTracks).map((t) => `${t.kind}:${t.mode}:${t.cues ? t.cues.length : '-'}`),
           };
         })
-        .then((state) => {
+        .then(async (state) => {
+          console.log(`subtitle controller: ${JSON.stringify(await subtitleControllerState(viewer.page), null, 1)}`);
           throw new Error(
             `${e.message}; sent ${JSON.stringify(sent)}; shown ${JSON.stringify(lastLog)}; ${vtts} WebVTT requests in all, last subtitles requests ${tracks.join(' ')}; player ${JSON.stringify(state)}`,
           );
@@ -257,6 +309,7 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
     const playlists = onWindow.filter((r) => r.url.includes('index.m3u8')).length;
     const vtts = onWindow.filter((r) => r.url.endsWith('.vtt')).length;
     const perSegment = onWindow.length / segments;
+    report.push(`subtitles loading restarted by the player ${restarts.length} time(s)${restarts.length ? ': ' + restarts.join('; ') : ''}`);
     report.push(
       `captions on for ${segments.toFixed(1)} segments: ${playlists} subtitles playlist requests, ${vtts} WebVTT segments (${perSegment.toFixed(2)} requests per segment per viewer)`,
     );

@@ -47,3 +47,107 @@ export function setupCaptions(video, captionsTrack, ccBtn, currentHls) {
   tracks.addEventListener('change', update);
   update();
 }
+
+// Keeping the live subtitles loading. hls.js (1.7) loads the parts of a subtitles
+// fragment as one chain: the first part from the playlist it had, each next one from the
+// newest playlist, and it picks a next part again only once a processed part ends where
+// the fragment it started from ends (within 1 µs). It re-aligns every reload of a live
+// subtitles playlist on the main playlist by program date-time, so the same part can
+// start a few milliseconds earlier in a newer playlist than in the older one: when the
+// chain stops on such a part (the edge of the playlist: nothing more listed yet), hls.js
+// waits for the rest of a fragment it has in fact loaded, and never loads another
+// subtitle part. The track stays selected and showing, with no new cue. It happens when
+// captions are turned on at the live edge with two or more parts of the open segment
+// listed. Selecting the same track again makes hls.js drop that wait and pick the next
+// part from the current playlist (no request is repeated, cues already shown stay).
+
+// hls.js's tolerance for "this part ends its fragment", in seconds.
+export const PART_END_TOLERANCE_S = 1e-6;
+
+// Whether hls.js, having processed `part` ({ start, duration }) of a fragment that ends
+// at `fragEnd`, is left waiting for nothing: the part ends short of the fragment and no
+// later part of that fragment is listed for the chain to go on with.
+export function partChainStalls(part, fragEnd, laterPartListed) {
+  return !laterPartListed && part.start + part.duration < fragEnd - PART_END_TOLERANCE_S;
+}
+
+// Playlist updates whose edge moved on, with captions showing and no subtitle part
+// loaded, before the loading is restarted anyway (a second at 0.333 s parts): the
+// catch-all for a stall the check above does not foresee.
+export const STALL_ADVANCES = 3;
+
+// The watch over the subtitles loading: a pure step. `state` is { edge, advances };
+// `input` is { kind: 'playlist', edge: [msn, part], live, showing } when a subtitles
+// playlist is loaded, { kind: 'loaded' } when a subtitle part or segment is loaded, or
+// { kind: 'restarted' }. Returns { state, restart }.
+export function watchSubtitles(state, input) {
+  const s = state || { edge: null, advances: 0 };
+  if (input.kind === 'loaded' || input.kind === 'restarted') {
+    return { state: { edge: s.edge, advances: 0 }, restart: false };
+  }
+  if (!input.live || !input.showing) return { state: { edge: input.edge, advances: 0 }, restart: false };
+  const moved = s.edge != null && compareEdge(input.edge, s.edge) > 0;
+  const advances = moved ? s.advances + 1 : s.advances;
+  if (advances >= STALL_ADVANCES) return { state: { edge: input.edge, advances: 0 }, restart: true };
+  return { state: { edge: input.edge, advances }, restart: false };
+}
+
+function compareEdge(a, b) {
+  return a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1];
+}
+
+// The last listed part of a playlist as [msn, part] (a segment-only playlist: its last
+// segment, after all of its parts).
+function edgeOf(details) {
+  if (details.partList && details.partList.length) {
+    const last = details.partList[details.partList.length - 1];
+    return [last.fragment.sn, last.index];
+  }
+  return [details.endSN, Number.MAX_SAFE_INTEGER];
+}
+
+// Follows one hls.js instance: restarts its subtitles loading when it stalls (see above).
+// `log` receives one line per restart.
+export function followSubtitleLoading(hls, Hls, log = () => {}) {
+  const E = Hls.Events;
+  let state = null;
+  let pending = false;
+  const showing = () => {
+    const media = hls.media;
+    return hls.subtitleTrack >= 0 && hls.subtitleDisplay !== false && !!media && !media.paused;
+  };
+  const restart = (why) => {
+    if (pending) return;
+    pending = true;
+    // After the part chain has settled (it runs on from the event being handled).
+    setTimeout(() => {
+      pending = false;
+      const id = hls.subtitleTrack;
+      if (id < 0) return;
+      log('subtitles loading restarted', why);
+      state = watchSubtitles(state, { kind: 'restarted' }).state;
+      hls.subtitleTrack = id;
+    }, 0);
+  };
+  hls.on(E.SUBTITLE_TRACK_LOADED, (_, data) => {
+    const details = data && data.details;
+    if (!details || data.id !== hls.subtitleTrack) return;
+    const step = watchSubtitles(state, { kind: 'playlist', edge: edgeOf(details), live: !!details.live, showing: showing() });
+    state = step.state;
+    if (step.restart) restart('no part loaded while the playlist advanced');
+  });
+  hls.on(E.FRAG_LOADED, (_, data) => {
+    if (data && data.frag && data.frag.type === 'subtitle') state = watchSubtitles(state, { kind: 'loaded' }).state;
+  });
+  hls.on(E.SUBTITLE_FRAG_PROCESSED, (_, data) => {
+    const { frag, part, success } = data || {};
+    if (!success || !part || !frag) return;
+    const track = hls.subtitleTracks && hls.subtitleTracks[hls.subtitleTrack];
+    const list = (track && track.details && track.details.partList) || [];
+    const later = list.some((p) => p.fragment.sn === frag.sn && p.index > part.index);
+    if (partChainStalls(part, frag.end, later)) {
+      const end = (part.start + part.duration).toFixed(4);
+      restart(`the part chain ended short of its fragment (sn ${frag.sn} part ${part.index} ends at ${end} s, the fragment at ${frag.end.toFixed(4)} s)`);
+    }
+  });
+}

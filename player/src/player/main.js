@@ -16,7 +16,7 @@
 // latency, fullscreen (required); title, wr-title, wr-starts, cc, captions, seek,
 // seek-markers (optional).
 
-import { setupCaptions } from './captions.js';
+import { followSubtitleLoading, setupCaptions } from './captions.js';
 import { setupChapters } from './chapters.js';
 import { bindSeekBar, dvrUrl, fetchDvrPlaylist, liveButtonView, planSeek, playlistSpan, positionOf, setMarkers } from './dvr.js';
 import { bindKeys } from './keyboard.js';
@@ -207,6 +207,7 @@ function attachHls() {
   const hls = S.view === 'dvr' ? dvrHls(Hls) : liveHls(Hls);
   S.hls = hls;
   chapters.follow(hls, Hls);
+  followSubtitleLoading(hls, Hls, log);
   const E = Hls.Events;
   const mine = (fn) =>
     function (event, data) {
