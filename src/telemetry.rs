@@ -142,6 +142,12 @@ impl Default for HealthGauges {
                     .silent
                     .map(|s| if s { 1.0 } else { 0.0 })
             }),
+            ("amphi_ingest_audio_level_dbfs", |h| {
+                h.ingest.as_ref()?.audio.level_dbfs
+            }),
+            ("amphi_ingest_audio_peak_dbfs", |h| {
+                h.ingest.as_ref()?.audio.peak_dbfs
+            }),
             ("amphi_ingest_av_drift_seconds", |h| {
                 h.ingest.as_ref()?.av_drift_ms.map(|ms| ms / 1000.0)
             }),

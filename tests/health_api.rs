@@ -4,7 +4,10 @@
 //!   moderators' preview playlist plays (`private, no-store`), `/api/events` says not live;
 //! - a publisher with a 10 s keyframe interval (`-g 300` at 30 fps) turns the keyframe
 //!   check red with the OBS fix, in the API, the warnings and `/metrics`;
-//! - a good publisher taking over turns every check of the stream green;
+//! - a good publisher taking over turns every check of the stream green; its audio (a
+//!   440 Hz sine at 1/8 of full scale, made stereo by ffmpeg at −3 dB a channel: −24
+//!   dBFS RMS) reads, decoded, within 2 dB of what ffmpeg's `volumedetect` measures of
+//!   the same samples, in the API, the audio check and `/metrics`;
 //! - a player's CMCD session is counted; the API refuses a missing or wrong token;
 //! - console users: the session cookie of an admin or of the event's lecturer is
 //!   accepted, a lecturer of another event gets 403, Go live without the console's CSRF
@@ -22,6 +25,31 @@ use std::time::{Duration, Instant};
 const EVENT: &str = "green";
 const KEY: &str = "health-test-key";
 const MODERATOR: &str = "health-test-moderator-token";
+
+/// The publisher's audio as its AAC encoder gets it (ffmpeg's `sine`, 48 kHz stereo),
+/// measured by ffmpeg's `volumedetect`: (RMS, peak) in dBFS.
+fn publisher_audio_level() -> (f64, f64) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-f", "lavfi"])
+        .args(["-i", "sine=frequency=440:sample_rate=48000", "-t", "4"])
+        .args([
+            "-af",
+            "aformat=sample_rates=48000:channel_layouts=stereo,volumedetect",
+        ])
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg volumedetect");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let read = |name: &str| -> f64 {
+        log.lines()
+            .find_map(|l| {
+                let v = l.split_once(name)?.1.trim().strip_suffix("dB")?;
+                v.trim().parse().ok()
+            })
+            .unwrap_or_else(|| panic!("{name} in ffmpeg's log: {log}"))
+    };
+    (read("mean_volume:"), read("max_volume:"))
+}
 
 /// An ffmpeg publisher at 320x180 30 fps with a keyframe every `gop` frames, killed on drop.
 struct Ffmpeg(Child);
@@ -290,7 +318,8 @@ fn health_checks_and_the_green_room() {
             .iter()
             .all(|id| check(&h, id).is_some_and(|c| c["level"] == "green"));
         let measured = check(&h, "keyframe_interval").is_some_and(|k| k["value"] == "2.0 s");
-        (green && measured).then_some(h)
+        let level = h["ingest"]["audio"]["level_dbfs"].is_number();
+        (green && measured && level).then_some(h)
     });
     println!(
         "stream checks green {:?} after the good publisher started; overall {}, ingest {}",
@@ -308,6 +337,35 @@ fn health_checks_and_the_green_room() {
     assert!((fps - 30.0).abs() < 1.5, "frame rate {fps}");
     assert_eq!(h["ingest"]["audio"]["present"], true);
     assert_eq!(h["ingest"]["audio"]["silent"], false);
+    // The level, decoded: ffmpeg's sine at 1/8 amplitude.
+    let audio = &h["ingest"]["audio"];
+    let (level, peak) = (
+        audio["level_dbfs"].as_f64().unwrap_or(f64::NAN),
+        audio["peak_dbfs"].as_f64().unwrap_or(f64::NAN),
+    );
+    let (expected, expected_peak) = publisher_audio_level();
+    println!(
+        "audio level {level:.2} dBFS, peak {peak:.2} dBFS; volumedetect of the publisher's samples: {expected:.1} dB, peak {expected_peak:.1} dB"
+    );
+    assert!((level - expected).abs() <= 2.0, "level: {audio}");
+    assert!((peak - expected_peak).abs() <= 2.0, "peak: {audio}");
+    assert_eq!(audio["level_source"], "decoded samples");
+    let shown = check(&h, "audio").map(|c| c["value"].to_string());
+    let want = format!("{:.0} dBFS", level);
+    assert!(
+        shown.as_deref().is_some_and(|v| v.contains(&want)),
+        "audio check shows {want}: {shown:?}"
+    );
+    wait_for(
+        "the audio level in /metrics",
+        Duration::from_secs(5),
+        || {
+            let m = common::get_text(&c, &amphi.url("/metrics"))?;
+            let level = gauge(&m, "amphi_ingest_audio_level_dbfs", &[&event_label])?;
+            let peak = gauge(&m, "amphi_ingest_audio_peak_dbfs", &[&event_label])?;
+            ((level - expected).abs() <= 2.0 && (peak - expected_peak).abs() <= 2.0).then_some(())
+        },
+    );
 
     // Go live: refused without a token or session, then the event's lecturer opens it
     // to students from the console.

@@ -17,6 +17,8 @@ pub const BITRATE_HIGH_BPS: f64 = 9_000_000.0;
 /// A/V drift (either way) beyond these, in milliseconds.
 pub const DRIFT_ORANGE_MS: f64 = 100.0;
 pub const DRIFT_RED_MS: f64 = 300.0;
+/// Audio peak at or above this (dBFS) within the window: the microphone clips.
+pub const CLIP_PEAK_DBFS: f64 = -0.5;
 /// Encoder real-time factor below these: the ladder falls behind the lecturer.
 pub const RTF_ORANGE: f64 = 0.97;
 pub const RTF_RED: f64 = 0.9;
@@ -118,6 +120,8 @@ const FIX_NO_AUDIO: &str =
     "add a microphone in OBS (Settings → Audio → Mic/Auxiliary Audio) and check its meter moves";
 const FIX_SILENT: &str =
     "unmute the microphone in OBS's Audio Mixer, and check Settings → Audio → Mic/Auxiliary Audio names it";
+const FIX_LOUD: &str =
+    "lower the microphone's level: drag its fader down in OBS's Audio Mixer (or lower the gain on the microphone or its interface) until its peaks stay below −6 dB";
 const FIX_DRIFT: &str =
     "set the microphone's Sync Offset in OBS (Edit → Advanced Audio Properties) to bring sound and picture together";
 const FIX_ENCODER: &str = "the server cannot encode the ladder in real time: lower Output (Scaled) Resolution in OBS (Settings → Video), or give the server more CPU";
@@ -250,11 +254,15 @@ fn keyframes(i: &IngestFigures) -> Check {
 
 fn audio(i: &IngestFigures) -> Check {
     let a = &i.audio;
-    let value = match (a.present, a.bitrate_bps, a.silent) {
-        (false, _, _) => "none".to_owned(),
-        (true, Some(bps), Some(true)) => format!("{} (silent?)", fmt_bps(bps)),
-        (true, Some(bps), _) => fmt_bps(bps),
-        (true, None, _) => "present".to_owned(),
+    let value = match (a.present, a.level_dbfs, a.bitrate_bps, a.silent) {
+        (false, ..) => "none".to_owned(),
+        (true, Some(level), _, _) => match a.peak_dbfs {
+            Some(peak) => format!("{level:.0} dBFS (peak {peak:.0} dBFS)"),
+            None => format!("{level:.0} dBFS"),
+        },
+        (true, None, Some(bps), Some(true)) => format!("{} (silent?)", fmt_bps(bps)),
+        (true, None, Some(bps), _) => fmt_bps(bps),
+        (true, None, None, _) => "present".to_owned(),
     };
     let c = Check::new("audio", "Audio", value);
     if !a.track {
@@ -265,8 +273,20 @@ fn audio(i: &IngestFigures) -> Check {
         )
     } else if !a.present {
         c.set(Level::Red, "no audio arrives".into(), FIX_NO_AUDIO)
+    } else if let (Some(level), Some(true)) = (a.level_dbfs, a.silent) {
+        c.set(
+            Level::Orange,
+            format!("the audio is silent ({level:.0} dBFS)"),
+            FIX_SILENT,
+        )
     } else if a.silent == Some(true) {
         c.set(Level::Orange, "the audio seems silent".into(), FIX_SILENT)
+    } else if let Some(peak) = a.peak_dbfs.filter(|p| *p >= CLIP_PEAK_DBFS) {
+        c.set(
+            Level::Orange,
+            format!("the audio clips (peak {peak:.1} dBFS): loud passages distort"),
+            FIX_LOUD,
+        )
     } else {
         c
     }
@@ -359,8 +379,10 @@ mod tests {
                     present: true,
                     bitrate_bps: Some(128_000.0),
                     mean_frame_bytes: Some(340.0),
+                    level_dbfs: Some(-21.07),
+                    peak_dbfs: Some(-18.06),
                     silent: Some(false),
-                    level_source: "encoded frame sizes",
+                    level_source: crate::health::meter::LEVEL_DECODED,
                 },
                 av_drift_ms: Some(12.0),
                 resolution: Some([1280, 720]),
@@ -436,6 +458,31 @@ mod tests {
         assert_eq!(find(&evaluate(&f), "frame_rate").level, Level::Orange);
 
         let mut f = good();
+        assert_eq!(
+            find(&evaluate(&f), "audio").value,
+            "-21 dBFS (peak -18 dBFS)"
+        );
+        ingest(&mut f).audio.level_dbfs = Some(-84.0);
+        ingest(&mut f).audio.silent = Some(true);
+        let c = evaluate(&f);
+        assert_eq!(find(&c, "audio").level, Level::Orange);
+        assert!(
+            find(&c, "audio")
+                .warning()
+                .starts_with("the audio is silent (-84 dBFS): unmute"),
+            "{c:?}"
+        );
+        ingest(&mut f).audio.silent = Some(false);
+        ingest(&mut f).audio.level_dbfs = Some(-9.0);
+        ingest(&mut f).audio.peak_dbfs = Some(-0.1);
+        let c = evaluate(&f);
+        assert_eq!(find(&c, "audio").level, Level::Orange);
+        assert!(find(&c, "audio").message.contains("clips"), "{c:?}");
+        // Not decoded: silence inferred from the frame sizes.
+        let mut f = good();
+        ingest(&mut f).audio.level_dbfs = None;
+        ingest(&mut f).audio.peak_dbfs = None;
+        assert_eq!(find(&evaluate(&f), "audio").value, "128 kb/s");
         ingest(&mut f).audio.silent = Some(true);
         assert_eq!(find(&evaluate(&f), "audio").level, Level::Orange);
         ingest(&mut f).audio.present = false;

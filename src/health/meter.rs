@@ -8,10 +8,13 @@
 //! - keyframe interval: media time between the last two keyframes, or since the last
 //!   one when that is longer already (a 10 s interval shows before the second arrives);
 //! - audio: whether the session announced an audio track and frames of it arrive, and
-//!   the mean size of its encoded frames. Amphi does not decode the audio (AAC passes
-//!   through the ladder), so the level is not measured in dBFS: silence is inferred from
-//!   the frame sizes instead — an AAC or Opus encoder fed silence writes frames of a few
-//!   bytes (ffmpeg's AAC at 128 kb/s: 6 bytes of payload; a tone or a voice: 300+).
+//!   its level in dBFS: the tap decodes the audio on the side
+//!   ([`amphi_packager::audio_level`]) and hands each 500 ms level in
+//!   ([`IngestMeter::on_level`]); the figures give the RMS over the window (power mean
+//!   of the levels) and the highest peak. When no level is known (the probe could not
+//!   run), silence is inferred from the encoded frame sizes instead — an AAC or Opus
+//!   encoder fed silence writes frames of a few bytes (ffmpeg's AAC at 128 kb/s: 6
+//!   bytes of payload; a tone or a voice: 300+).
 //! - A/V drift: how far the audio's media clock runs ahead of the video's, measured
 //!   against arrival: per track, the largest `pts − (arrival − first arrival)` in the
 //!   window (the frame that waited least), audio minus video. A publisher whose audio
@@ -19,6 +22,7 @@
 //!   card shows as a steady value.
 
 use amphi_ingest::frame::{EncodedFrame, FrameKind, MediaTime, StreamConfig};
+use amphi_packager::audio_level::Level;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -27,6 +31,14 @@ use std::time::{Duration, Instant};
 pub const WINDOW: Duration = Duration::from_secs(4);
 /// Mean encoded audio frame below this many bytes: the audio is (almost) silent.
 pub const SILENT_FRAME_BYTES: f64 = 32.0;
+/// RMS level below this over the window: the audio is silent (a muted or missing
+/// microphone; a quiet room through a live one reads about −50 dBFS or more).
+pub const SILENT_DBFS: f64 = -60.0;
+/// How the level is known.
+pub const LEVEL_DECODED: &str = "decoded samples";
+pub const LEVEL_FRAME_SIZES: &str = "encoded frame sizes";
+/// Levels remembered (a bound whatever happens to the arrival times).
+const MAX_LEVELS: usize = 64;
 /// Frames remembered per track (a bound whatever the frame rate a publisher claims).
 const MAX_FRAMES: usize = 2048;
 
@@ -55,9 +67,15 @@ pub struct AudioFigures {
     pub bitrate_bps: Option<f64>,
     /// Mean encoded frame size in the window, bytes.
     pub mean_frame_bytes: Option<f64>,
-    /// Inferred from frame sizes (the audio is not decoded): see [`SILENT_FRAME_BYTES`].
+    /// RMS level over the window, dBFS (−100: digital silence); `None` when the audio
+    /// could not be decoded.
+    pub level_dbfs: Option<f64>,
+    /// Highest sample over the window, dBFS.
+    pub peak_dbfs: Option<f64>,
+    /// From the level ([`SILENT_DBFS`]) when known, else inferred from the frame sizes
+    /// ([`SILENT_FRAME_BYTES`]).
     pub silent: Option<bool>,
-    /// How the level is known: always `"encoded frame sizes"` here, never dBFS.
+    /// How `silent` is known: [`LEVEL_DECODED`] or [`LEVEL_FRAME_SIZES`].
     pub level_source: &'static str,
 }
 
@@ -80,6 +98,8 @@ pub struct IngestMeter {
     /// The last two keyframes' presentation times, older first.
     keyframes: [Option<MediaTime>; 2],
     last_video_pts: Option<MediaTime>,
+    /// Audio levels by arrival, older first.
+    levels: VecDeque<(Instant, Level)>,
 }
 
 impl Default for IngestMeter {
@@ -102,6 +122,20 @@ impl IngestMeter {
             audio: VecDeque::new(),
             keyframes: [None, None],
             last_video_pts: None,
+            levels: VecDeque::new(),
+        }
+    }
+
+    /// One window's audio level, measured at `now`.
+    pub fn on_level(&mut self, now: Instant, level: Level) {
+        self.levels.push_back((now, level));
+        while self.levels.len() > MAX_LEVELS
+            || self
+                .levels
+                .front()
+                .is_some_and(|(t, _)| now.duration_since(*t) > WINDOW)
+        {
+            self.levels.pop_front();
         }
     }
 
@@ -145,6 +179,13 @@ impl IngestMeter {
 
     /// The figures at `now` (frames older than the window no longer count).
     pub fn figures(&mut self, now: Instant) -> IngestFigures {
+        while self
+            .levels
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > WINDOW)
+        {
+            self.levels.pop_front();
+        }
         for track in [&mut self.video, &mut self.audio] {
             while track
                 .front()
@@ -157,7 +198,7 @@ impl IngestMeter {
             return IngestFigures {
                 audio: AudioFigures {
                     track: self.audio_track,
-                    level_source: "encoded frame sizes",
+                    level_source: LEVEL_FRAME_SIZES,
                     ..AudioFigures::default()
                 },
                 resolution: self.resolution,
@@ -189,13 +230,26 @@ impl IngestMeter {
         let audio_bytes = bytes(&self.audio);
         let n_audio = self.audio.len();
         let mean = (n_audio > 0).then(|| audio_bytes / n_audio as f64);
+        // Levels count only while audio arrives (a stopped decoder's last word is old).
+        let (level_dbfs, peak_dbfs) = match n_audio > 0 {
+            true => self.level(),
+            false => (None, None),
+        };
         let audio = AudioFigures {
             track: self.audio_track,
             present: n_audio > 0,
             bitrate_bps: (n_audio > 0).then(|| audio_bytes * 8.0 / span),
             mean_frame_bytes: mean,
-            silent: mean.map(|m| m < SILENT_FRAME_BYTES),
-            level_source: "encoded frame sizes",
+            level_dbfs,
+            peak_dbfs,
+            silent: match level_dbfs {
+                Some(l) => Some(l < SILENT_DBFS),
+                None => mean.map(|m| m < SILENT_FRAME_BYTES),
+            },
+            level_source: match level_dbfs {
+                Some(_) => LEVEL_DECODED,
+                None => LEVEL_FRAME_SIZES,
+            },
         };
         IngestFigures {
             connected_secs: connected.as_secs_f64(),
@@ -206,6 +260,28 @@ impl IngestMeter {
             av_drift_ms: self.drift_ms(first),
             resolution: self.resolution,
         }
+    }
+
+    /// RMS over the window's levels (mean of their powers) and the highest peak.
+    fn level(&self) -> (Option<f64>, Option<f64>) {
+        if self.levels.is_empty() {
+            return (None, None);
+        }
+        let power = self
+            .levels
+            .iter()
+            .map(|(_, l)| 10f64.powf(l.rms_dbfs / 10.0))
+            .sum::<f64>()
+            / self.levels.len() as f64;
+        let peak = self
+            .levels
+            .iter()
+            .map(|(_, l)| l.peak_dbfs)
+            .fold(amphi_packager::audio_level::FLOOR_DBFS, f64::max);
+        (
+            Some(amphi_packager::audio_level::dbfs(power.sqrt())),
+            Some(peak),
+        )
     }
 
     fn drift_ms(&self, first: Instant) -> Option<f64> {
@@ -362,6 +438,63 @@ mod tests {
         let mut m = IngestMeter::new();
         let f = m.figures(t0);
         assert_eq!(f.bitrate_bps, None);
-        assert_eq!(f.audio.level_source, "encoded frame sizes");
+        assert_eq!(f.audio.level_source, LEVEL_FRAME_SIZES);
+    }
+
+    #[test]
+    fn measured_level_beats_the_frame_size_inference() {
+        let t0 = Instant::now();
+        let mut m = IngestMeter::new();
+        m.on_config(&config());
+        // Tiny frames (the inference would say silent) but a measured -21 dBFS tone.
+        feed(&mut m, t0, 3, 60, 6, 0);
+        let tone = Level {
+            rms_dbfs: -21.07,
+            peak_dbfs: -18.06,
+        };
+        for k in 0..6u64 {
+            m.on_level(t0 + Duration::from_millis(k * 500), tone);
+        }
+        let f = m.figures(t0 + Duration::from_secs(3));
+        let level = f.audio.level_dbfs.expect("a level");
+        assert!((level + 21.07).abs() < 0.01, "{level}");
+        assert_eq!(f.audio.peak_dbfs, Some(-18.06));
+        assert_eq!(f.audio.silent, Some(false));
+        assert_eq!(f.audio.level_source, LEVEL_DECODED);
+        // Half the window silent, half at -20 dBFS: the power mean is 3 dB under.
+        let mut m = IngestMeter::new();
+        m.on_config(&config());
+        feed(&mut m, t0, 4, 60, 340, 0);
+        for k in 0..8u64 {
+            let rms_dbfs = if k < 4 { -100.0 } else { -20.0 };
+            let level = Level {
+                rms_dbfs,
+                peak_dbfs: rms_dbfs + 3.0,
+            };
+            m.on_level(t0 + Duration::from_millis(k * 500), level);
+        }
+        let f = m.figures(t0 + Duration::from_secs(4));
+        let level = f.audio.level_dbfs.expect("a level");
+        assert!((level + 23.01).abs() < 0.05, "{level}");
+        assert_eq!(f.audio.peak_dbfs, Some(-17.0));
+        // Only silence left in the window: silent, from the level.
+        let later = t0 + Duration::from_secs(4);
+        for k in 0..9u64 {
+            let at = later + Duration::from_millis(k * 500);
+            m.on_frame(at, &audio(4000 + (k * 500) as i64, 340));
+            m.on_level(
+                at,
+                Level {
+                    rms_dbfs: -100.0,
+                    peak_dbfs: -100.0,
+                },
+            );
+        }
+        let f = m.figures(later + Duration::from_secs(4));
+        assert_eq!(f.audio.level_dbfs, Some(-100.0));
+        assert_eq!(f.audio.silent, Some(true));
+        // No audio arrives any more: no level either.
+        let f = m.figures(later + Duration::from_secs(20));
+        assert_eq!((f.audio.level_dbfs, f.audio.peak_dbfs), (None, None));
     }
 }

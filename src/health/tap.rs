@@ -3,11 +3,17 @@
 //! unchanged. Back-pressure and endings pass through as they are: the forwarder waits
 //! for the packager's queue, the packager sees the session end when the hub ends it,
 //! and the hub sees the packager gone when the packager drops the session.
+//!
+//! A session with audio also gets an [`AudioLevelProbe`], which decodes the audio on
+//! the side to measure its level in dBFS; each new level goes to the meter. The probe
+//! never blocks the forwarder (it skips frames when behind); if it cannot start or its
+//! decoder fails, the meter falls back to inferring silence from the frame sizes.
 
 use super::meter::IngestMeter;
 use super::HealthBoard;
-use amphi_ingest::frame::SessionMessage;
+use amphi_ingest::frame::{FrameKind, SessionMessage, StreamConfig};
 use amphi_ingest::PublishSession;
+use amphi_packager::audio_level::AudioLevelProbe;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -60,12 +66,40 @@ async fn forward(
     event: String,
     id: u64,
 ) {
+    let mut probe: Option<AudioLevelProbe> = None;
+    let mut seen_level = 0u64;
     while let Some(message) = from.recv().await {
+        let now = std::time::Instant::now();
+        let mut level = None;
+        match &message {
+            SessionMessage::Config(c) => {
+                probe = start_probe(c);
+                seen_level = 0;
+            }
+            SessionMessage::Frame(f) if f.kind == FrameKind::Audio => {
+                if let Some(p) = &probe {
+                    match p.push(f) {
+                        Ok(_) => {
+                            level = p.latest().filter(|r| r.seq > seen_level);
+                        }
+                        Err(e) => {
+                            tracing::debug!(reason = %e, "audio level no longer measured");
+                            probe = None;
+                        }
+                    }
+                }
+            }
+            SessionMessage::Frame(_) => {}
+        }
         {
             let mut m = meter.lock().unwrap_or_else(|p| p.into_inner());
             match &message {
                 SessionMessage::Config(c) => m.on_config(c),
-                SessionMessage::Frame(f) => m.on_frame(std::time::Instant::now(), f),
+                SessionMessage::Frame(f) => m.on_frame(now, f),
+            }
+            if let Some(r) = level {
+                seen_level = r.seq;
+                m.on_level(now, r.level);
             }
         }
         if to.send(message).await.is_err() {
@@ -74,4 +108,19 @@ async fn forward(
         }
     }
     board.end_session(&event, id);
+}
+
+/// A level probe for `config`'s audio, if it has audio and the probe can run.
+fn start_probe(config: &StreamConfig) -> Option<AudioLevelProbe> {
+    let audio = config.audio.as_ref()?;
+    let started = amphi_packager::init()
+        .map_err(|e| e.to_string())
+        .and_then(|()| AudioLevelProbe::start(audio).map_err(|e| e.to_string()));
+    match started {
+        Ok(p) => Some(p),
+        Err(reason) => {
+            tracing::warn!(%reason, "audio level not measured: silence is inferred from the frame sizes");
+            None
+        }
+    }
 }
