@@ -230,7 +230,6 @@ test('Enhanced RTMP HEVC publish plays in Chromium on the H.264 ladder', { timeo
     // H.264 rendition beside the HEVC one up to 10 s into the lecture.
     await t.test(
       'the H.264 variant stays listed (a browser is never left only hvc1)',
-      { todo: 'the shed governor takes the H.264 rung of an HEVC source out of the master (lag reads ~1.9 s, no drops)' },
       async () => {
         const url = `${amphi.http}/live/hevclecture/master.m3u8`;
         let looks = 0;
