@@ -74,12 +74,50 @@ pub fn render_live_with_parts(
     )
 }
 
-fn write_parts(out: &mut String, seg: &SubtitleSegment) {
-    for (n, d) in seg.parts.iter().enumerate() {
+/// Durations are written with five decimals: counted here in those units (10 µs).
+const UNITS_PER_SECOND: u128 = 100_000;
+
+fn units(d: Duration) -> u128 {
+    (d.as_nanos() * UNITS_PER_SECOND + 500_000_000) / 1_000_000_000
+}
+
+fn format_units(u: u128) -> String {
+    format!("{}.{:05}", u / UNITS_PER_SECOND, u % UNITS_PER_SECOND)
+}
+
+/// The written durations of a segment's parts, rounded on their running sum so that
+/// they add up to the written EXTINF of a complete segment exactly (its last part takes
+/// up any difference). A player that takes a segment as loaded once a loaded part ends
+/// where the segment ends (hls.js does, within 1 µs, for subtitles) would otherwise see
+/// six parts of 0.33333 s end 20 µs short of a 2.00000 s segment, and wait for a part
+/// that does not exist.
+fn written_parts(seg: &SubtitleSegment, complete: bool) -> Vec<u128> {
+    let mut running = Duration::ZERO;
+    let mut written_end = 0u128;
+    let last = seg.parts.len().saturating_sub(1);
+    seg.parts
+        .iter()
+        .enumerate()
+        .map(|(n, d)| {
+            running += *d;
+            let end = if complete && n == last {
+                units(seg.duration)
+            } else {
+                units(running)
+            };
+            let part = end.saturating_sub(written_end);
+            written_end = written_end.max(end);
+            part
+        })
+        .collect()
+}
+
+fn write_parts(out: &mut String, seg: &SubtitleSegment, complete: bool) {
+    for (n, u) in written_parts(seg, complete).into_iter().enumerate() {
         let _ = writeln!(
             out,
-            "#EXT-X-PART:DURATION={:.5},URI=\"{}\",INDEPENDENT=YES",
-            d.as_secs_f64(),
+            "#EXT-X-PART:DURATION={},URI=\"{}\",INDEPENDENT=YES",
+            format_units(u),
             crate::names::subtitle_part_name(seg.msn, n as u32)
         );
     }
@@ -148,12 +186,12 @@ fn render(
             format_pdt(seg.program_date_time)
         );
         if parts.is_some() && i >= with_parts_from {
-            write_parts(&mut out, seg);
+            write_parts(&mut out, seg, true);
         }
         let _ = writeln!(
             out,
-            "#EXTINF:{:.5},\n{}",
-            seg.duration.as_secs_f64(),
+            "#EXTINF:{},\n{}",
+            format_units(units(seg.duration)),
             crate::names::subtitle_segment_name(seg.msn)
         );
     }
@@ -166,7 +204,7 @@ fn render(
             "#EXT-X-PROGRAM-DATE-TIME:{}",
             format_pdt(seg.program_date_time)
         );
-        write_parts(&mut out, seg);
+        write_parts(&mut out, seg, false);
     }
     if listing == Listing::Vod {
         let _ = writeln!(out, "#EXT-X-ENDLIST");
@@ -266,6 +304,77 @@ mod tests {
         );
         assert_eq!(read_media(&closed).unwrap().next(), (9, 0));
         assert!(closed.ends_with("seg8.vtt\n"));
+    }
+
+    #[test]
+    fn written_parts_add_up_to_their_segment() {
+        // Ten frames at 30 fps a part: 0.333333… s, six to a 2 s segment.
+        let part = Duration::from_nanos(333_333_333);
+        let mut segs = segments();
+        for s in &mut segs {
+            s.parts = vec![part; 6];
+        }
+        let open = SubtitleSegment {
+            msn: 9,
+            duration: Duration::ZERO,
+            program_date_time: segs[3].program_date_time + segs[3].duration,
+            discontinuity: false,
+            parts: vec![part; 4],
+        };
+        let text = render_live_with_parts(
+            &segs,
+            0,
+            Duration::from_secs(2),
+            LiveParts {
+                part_target: part,
+                open: Some(&open),
+            },
+        );
+        // Read back as a player reads it (decimal text to f64, summed in order).
+        let mut sums = std::collections::BTreeMap::<u64, f64>::new();
+        let mut extinf = std::collections::BTreeMap::<u64, f64>::new();
+        let mut pending = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("#EXT-X-PART:DURATION=") {
+                let (d, rest) = rest.split_once(',').unwrap();
+                let msn: u64 = rest
+                    .split("part")
+                    .nth(1)
+                    .unwrap()
+                    .split('.')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let d: f64 = d.parse().unwrap();
+                assert!((d - part.as_secs_f64()).abs() <= 1e-5, "{line}");
+                *sums.entry(msn).or_default() += d;
+            } else if let Some(d) = line.strip_prefix("#EXTINF:") {
+                pending = Some(d.trim_end_matches(',').parse::<f64>().unwrap());
+            } else if let Some(msn) = line
+                .strip_prefix("seg")
+                .and_then(|l| l.strip_suffix(".vtt"))
+            {
+                extinf.insert(msn.parse().unwrap(), pending.take().unwrap());
+            }
+        }
+        assert_eq!(sums.keys().copied().collect::<Vec<_>>(), vec![6, 7, 8, 9]);
+        for msn in 6..9 {
+            assert_eq!(extinf[&msn], 2.0);
+            // hls.js takes a segment as loaded when its last part ends within 1 µs of it.
+            assert!(
+                (sums[&msn] - extinf[&msn]).abs() < 1e-9,
+                "{msn}: {} vs {}\n{text}",
+                sums[&msn],
+                extinf[&msn]
+            );
+        }
+        // The open segment's parts end where its four parts do, to the written precision.
+        assert!(
+            (sums[&9] - 4.0 * part.as_secs_f64()).abs() < 1e-5,
+            "{}",
+            sums[&9]
+        );
     }
 
     #[test]
