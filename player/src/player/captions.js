@@ -54,12 +54,13 @@ export function setupCaptions(video, captionsTrack, ccBtn, currentHls) {
 // the fragment it started from ends (within 1 µs). It re-aligns every reload of a live
 // subtitles playlist on the main playlist by program date-time, so the same part can
 // start slightly earlier (a fraction of a millisecond to a few) in a newer playlist than
-// in the older one: when the chain stops on such a part (the edge of the playlist,
-// nothing more listed yet), hls.js waits for the rest of a fragment it has in fact
-// loaded, and never loads another subtitle part. The track stays selected and showing, with no new cue. It happens when
-// captions are turned on at the live edge with two or more parts of the open segment
-// listed. Selecting the same track again makes hls.js drop that wait and pick the next
-// part from the current playlist (the cues already added stay).
+// in the older one; and parts whose rounded durations add up to less than their
+// segment's end short of it (Amphi's playlists avoid that). When the chain stops on such
+// a part (the edge of the playlist, nothing more listed yet), hls.js waits for the rest
+// of a fragment it has in fact loaded, and never loads another subtitle part: the track
+// stays selected and showing, with no new cue. It happens when captions are turned on
+// at the live edge. Selecting the same track again makes hls.js drop that wait and pick
+// the next part from the current playlist (the cues already added stay).
 
 // hls.js's tolerance for "this part ends its fragment", in seconds.
 export const PART_END_TOLERANCE_S = 1e-6;
