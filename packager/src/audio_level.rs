@@ -465,6 +465,70 @@ mod tests {
         assert!((level.peak_dbfs + 18.06).abs() < 1.5, "{level:?}");
     }
 
+    /// Process CPU time (user + system), seconds.
+    fn cpu_secs() -> f64 {
+        let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage fills the struct it is given; it is zeroed already.
+        let u = unsafe {
+            libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
+            u.assume_init()
+        };
+        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+        t(u.ru_utime) + t(u.ru_stime)
+    }
+
+    /// The probe's CPU cost per second of 128 kb/s stereo AAC. A measurement: run it
+    /// on a release build (`cargo test --release -p amphi-packager --lib probe_cost --
+    /// --ignored --nocapture`).
+    #[test]
+    #[ignore = "measurement, for a release build"]
+    fn probe_cost_per_media_second() {
+        const SECS: u64 = 60;
+        let (frames, caps) = encode(
+            "avenc_aac bitrate=128000 ! aacparse ! audio/mpeg,stream-format=raw",
+            0.125,
+            SECS,
+        );
+        let asc = caps
+            .structure(0)
+            .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
+            .expect("codec_data")
+            .map_readable()
+            .expect("readable")
+            .to_vec();
+        let before = cpu_secs();
+        let started = std::time::Instant::now();
+        let probe = AudioLevelProbe::start(&AudioConfig::Aac {
+            asc: Bytes::from(asc),
+        })
+        .expect("probe");
+        for f in &frames {
+            while !probe.push(f).expect("push") {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let windows = (SECS * 1000 / WINDOW.as_millis() as u64) - 1;
+        while probe.latest().is_none_or(|r| r.seq < windows) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{:?}",
+                probe.latest()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let cpu = cpu_secs() - before;
+        drop(probe);
+        let per_media_sec = cpu / SECS as f64;
+        println!(
+            "audio level probe: {cpu:.3} CPU s for {SECS} s of AAC ({} frames) in {:?}: {:.2} ms CPU per media second ({:.2} % of one core)",
+            frames.len(),
+            started.elapsed(),
+            per_media_sec * 1000.0,
+            per_media_sec * 100.0
+        );
+        assert!(per_media_sec < 0.05, "{per_media_sec}");
+    }
+
     #[test]
     fn probe_measures_opus_and_refuses_a_bad_configuration() {
         let (frames, _) = encode("opusenc", 0.5, 2);
