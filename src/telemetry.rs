@@ -17,7 +17,8 @@
 //! The health sampler (`crate::health`) adds, per event, every second:
 //! `amphi_ingest_frame_rate`, `amphi_ingest_keyframe_interval_seconds`,
 //! `amphi_ingest_audio_present` (1/0), `amphi_ingest_audio_bitrate_bps`,
-//! `amphi_ingest_audio_silent` (1/0, from encoded frame sizes), `amphi_ingest_av_drift_seconds`,
+//! `amphi_ingest_audio_silent` (1/0), `amphi_ingest_audio_level_dbfs` and
+//! `amphi_ingest_audio_peak_dbfs` (decoded audio), `amphi_ingest_av_drift_seconds`,
 //! `amphi_cmcd_sessions`, `amphi_health_level` (0 green, 1 orange, 2 red) and per check
 //! `amphi_health_check_level{event,check}` ([`HealthGauges`]).
 
