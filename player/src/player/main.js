@@ -41,6 +41,10 @@ import { followEventInfo } from './waiting-room.js';
 const WAIT_RETRY_MS = 2000; // how often to look for the stream while nobody is publishing
 const TICK_MS = 500; // latency display and stall watchdog
 const SPAN_REFRESH_MS = 30000; // the lecture's start is read again at most this often
+// While it is unknown (a viewer who joined before the first segment was complete), it
+// is tried again this often, this many times.
+const SPAN_RETRY_MS = 4000;
+const SPAN_RETRIES = 15;
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -87,6 +91,7 @@ const S = Object.assign(newMachine(performance.now()), {
   edgeSkew: null,
   lectureStart: null,
   spanReadAt: -Infinity,
+  spanReads: 0, // reads of the DVR playlist for the lecture's start
 });
 let eventInfo = null;
 const quality = qualityMenu($('quality'), () => S.hls);
@@ -417,8 +422,10 @@ function behindSeconds() {
 // unless read less than SPAN_REFRESH_MS ago. Resolves to the playlist text or null.
 function refreshSpan(force) {
   const now = performance.now();
-  if (!force && now - S.spanReadAt < SPAN_REFRESH_MS) return Promise.resolve(null);
+  const every = S.lectureStart == null ? SPAN_RETRY_MS : SPAN_REFRESH_MS;
+  if (!force && now - S.spanReadAt < every) return Promise.resolve(null);
   S.spanReadAt = now;
+  S.spanReads += 1;
   return fetchDvrPlaylist(dvrSource).then((text) => {
     const span = playlistSpan(text);
     if (span) S.lectureStart = span.start;
@@ -498,6 +505,7 @@ function updateDvrControls() {
   const edge = liveEdgeTime();
   const position = programTime();
   const playing = S.attached && S.playedThisAttempt;
+  if (playing && S.view === 'live' && S.lectureStart == null && S.spanReads < SPAN_RETRIES) refreshSpan(false);
   const start = S.lectureStart != null ? S.lectureStart : liveWindowStart();
   seekBar.update(playing ? { start, edge, position } : { start: null, edge: null, position: null });
   const behind = playing ? behindSeconds() : null;
