@@ -55,7 +55,7 @@ browser_tests() {
 
 # The end-to-end tests, their failing tests' names kept for the summary.
 rust_tests() {
-  local log rc
+  local log rc name
   log=$(mktemp)
   cargo test --workspace --no-fail-fast --test '*' -- --test-threads=1 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
