@@ -448,13 +448,7 @@ mod tests {
             0.125,
             2,
         );
-        let asc = caps
-            .structure(0)
-            .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
-            .expect("codec_data")
-            .map_readable()
-            .expect("readable")
-            .to_vec();
+        let asc = codec_data(&caps);
         let level = level_of(
             &AudioConfig::Aac {
                 asc: Bytes::from(asc),
@@ -463,6 +457,16 @@ mod tests {
         );
         assert!((level.rms_dbfs + 21.07).abs() < 1.0, "{level:?}");
         assert!((level.peak_dbfs + 18.06).abs() < 1.5, "{level:?}");
+    }
+
+    /// The AudioSpecificConfig an AAC encoder put in its caps.
+    fn codec_data(caps: &gst::Caps) -> Vec<u8> {
+        caps.structure(0)
+            .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
+            .expect("codec_data")
+            .map_readable()
+            .expect("readable")
+            .to_vec()
     }
 
     /// Process CPU time (user + system), seconds.
@@ -489,13 +493,7 @@ mod tests {
             0.125,
             SECS,
         );
-        let asc = caps
-            .structure(0)
-            .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
-            .expect("codec_data")
-            .map_readable()
-            .expect("readable")
-            .to_vec();
+        let asc = codec_data(&caps);
         let before = cpu_secs();
         let started = std::time::Instant::now();
         let probe = AudioLevelProbe::start(&AudioConfig::Aac {

@@ -53,6 +53,8 @@ mod keyframes;
 mod launch;
 mod sink;
 
+#[cfg(test)]
+pub(crate) use keyframes::force_keyframe_at;
 pub use keyframes::GridCutter;
 use keyframes::{install_keyframe_forcing, KeyframeForcing};
 pub use launch::{

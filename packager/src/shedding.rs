@@ -530,13 +530,7 @@ mod tests {
             if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
                 let frame = (pts.nseconds() as f64 * 30.0 / 1e9).round() as u64;
                 if frame.is_multiple_of(60) {
-                    let event = gstreamer_video::DownstreamForceKeyUnitEvent::builder()
-                        .timestamp(pts)
-                        .all_headers(true)
-                        .build();
-                    if let Some(peer) = pad.peer() {
-                        peer.send_event(event);
-                    }
+                    crate::pipeline::force_keyframe_at(pad, pts);
                 }
             }
             gst::PadProbeReturn::Ok

@@ -80,16 +80,22 @@ pub(super) fn install_keyframe_forcing(
                 "forcing a keyframe in every encoded rendition"
             );
             shedding.on_forced_keyframe();
-            let event = gstreamer_video::DownstreamForceKeyUnitEvent::builder()
-                .timestamp(pts)
-                .all_headers(true)
-                .build();
-            if let Some(peer) = pad.peer() {
-                peer.send_event(event);
-            }
+            force_keyframe_at(pad, pts);
         }
         gst::PadProbeReturn::Ok
     })
     .ok_or_else(|| PackagerError::Pipeline("could not add the keyframe probe".into()))?;
     Ok(())
+}
+
+/// Sends downstream of `pad`, just ahead of the frame at `pts`, the request for a
+/// keyframe on that frame (with its headers).
+pub(crate) fn force_keyframe_at(pad: &gst::Pad, pts: gst::ClockTime) {
+    let event = gstreamer_video::DownstreamForceKeyUnitEvent::builder()
+        .timestamp(pts)
+        .all_headers(true)
+        .build();
+    if let Some(peer) = pad.peer() {
+        peer.send_event(event);
+    }
 }
