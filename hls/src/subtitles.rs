@@ -218,6 +218,29 @@ mod tests {
     use super::*;
     use crate::playlist::read_media;
 
+    /// [`segments`] with six parts of `part` each (after `adjust`), and the open
+    /// segment after them with `open_parts` parts.
+    fn with_parts(
+        part: Duration,
+        open_parts: usize,
+        adjust: impl FnOnce(&mut [SubtitleSegment]),
+    ) -> (Vec<SubtitleSegment>, SubtitleSegment) {
+        let mut segs = segments();
+        for s in &mut segs {
+            s.parts = vec![part; 6];
+        }
+        adjust(&mut segs);
+        let last = segs.last().expect("segments");
+        let open = SubtitleSegment {
+            msn: 9,
+            duration: Duration::ZERO,
+            program_date_time: last.program_date_time + last.duration,
+            discontinuity: false,
+            parts: vec![part; open_parts],
+        };
+        (segs, open)
+    }
+
     fn segments() -> Vec<SubtitleSegment> {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
         (5..9)
@@ -256,18 +279,7 @@ mod tests {
     #[test]
     fn live_playlist_with_parts_lists_the_edge_part_by_part() {
         let part = Duration::from_millis(333);
-        let mut segs = segments();
-        for s in &mut segs {
-            s.parts = vec![part; 6];
-        }
-        segs[3].duration = part * 6;
-        let open = SubtitleSegment {
-            msn: 9,
-            duration: Duration::ZERO,
-            program_date_time: segs[3].program_date_time + segs[3].duration,
-            discontinuity: false,
-            parts: vec![part; 2],
-        };
+        let (segs, open) = with_parts(part, 2, |segs| segs[3].duration = part * 6);
         let text = render_live_with_parts(
             &segs,
             2,
@@ -310,17 +322,7 @@ mod tests {
     fn written_parts_add_up_to_their_segment() {
         // Ten frames at 30 fps a part: 0.333333… s, six to a 2 s segment.
         let part = Duration::from_nanos(333_333_333);
-        let mut segs = segments();
-        for s in &mut segs {
-            s.parts = vec![part; 6];
-        }
-        let open = SubtitleSegment {
-            msn: 9,
-            duration: Duration::ZERO,
-            program_date_time: segs[3].program_date_time + segs[3].duration,
-            discontinuity: false,
-            parts: vec![part; 4],
-        };
+        let (segs, open) = with_parts(part, 4, |_| {});
         let text = render_live_with_parts(
             &segs,
             0,
