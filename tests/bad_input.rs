@@ -55,7 +55,7 @@ fn bad_publishers_are_refused_and_others_unaffected() {
     let (ok, _) = wrong.wait(Duration::from_secs(15));
     assert_eq!(ok, Some(false), "ffmpeg with a wrong key must fail");
     assert!(
-        amphi.log_contains("unknown stream key"),
+        amphi.logged("unknown stream key"),
         "a log line names the reason:\n{}",
         amphi.log()
     );
@@ -106,11 +106,7 @@ fn bad_publishers_are_refused_and_others_unaffected() {
         Some(false),
         "the first publisher must be closed when another takes the event over"
     );
-    assert!(
-        amphi.log_contains("publisher taken over"),
-        "{}",
-        amphi.log()
-    );
+    assert!(amphi.logged("publisher taken over"), "{}", amphi.log());
     // The master playlist becomes the second publisher's alone (once each of its
     // renditions has an init segment): 320x180, nothing of the first.
     let master = wait_for(

@@ -426,7 +426,7 @@ fn oidc_code_flow_opens_a_console_session_and_bad_answers_are_refused() {
     assert_eq!(s, 403, "{page}");
     assert!(page.contains("no role") && page.contains("carol"), "{page}");
     assert!(carol.cookie(&amphi.http, "amphi_session").is_none());
-    assert!(amphi.log_contains("the user has no role"));
+    assert!(amphi.logged("the user has no role"));
     assert_eq!(carol.api(&amphi, "/api/admin/session").0, 401);
 
     // Replayed answer: the same callback (code and state) again, state cookie and all.

@@ -47,5 +47,5 @@ fn an_ended_live_becomes_a_vod_playlist() {
     assert!(delta.contains("#EXT-X-ENDLIST"), "{delta}");
     let events = get_text(&c, &amphi.url("/api/events")).expect("events");
     assert!(events.contains("\"live\":false"), "{events}");
-    assert!(amphi.log_contains("live ended"), "{}", amphi.log());
+    assert!(amphi.logged("live ended"), "{}", amphi.log());
 }

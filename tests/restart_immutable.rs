@@ -135,11 +135,7 @@ fn a_restart_keeps_every_served_url_and_continues_the_numbering() {
         master_after, master_before,
         "the multivariant playlist is unchanged"
     );
-    assert!(
-        amphi.log_contains("resumed from the store"),
-        "{}",
-        amphi.log()
-    );
+    assert!(amphi.logged("resumed from the store"), "{}", amphi.log());
 }
 
 fn tempdir_for_test() -> common::tempdir::TempDir {

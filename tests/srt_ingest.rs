@@ -28,7 +28,7 @@ fn start_amphi(srt_ip: &str, extra: &[&str]) -> (Amphi, String) {
     args.extend_from_slice(extra);
     let amphi = Amphi::start_with(&[&format!("ev1:{KEY}"), &format!("ev2:{OTHER_KEY}")], &args);
     assert!(
-        amphi.log_contains("SRT listener ready"),
+        amphi.logged("SRT listener ready"),
         "the SRT listener is up before AMPHI_READY"
     );
     (amphi, format!("srt://{addr}"))
@@ -174,7 +174,7 @@ fn ffmpeg_publishes_over_srt_and_the_lecture_plays() {
     assert!(arrivals.len() >= 8, "parts advance: {}", arrivals.len());
     assert!(gap < Duration::from_secs(2), "no stall: {gap:?}");
     assert!(
-        amphi.log_contains("srt") && !amphi.log().contains(KEY),
+        amphi.logged("srt") && !amphi.log().contains(KEY),
         "the key is never logged"
     );
     drop(publisher);

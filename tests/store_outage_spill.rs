@@ -72,7 +72,7 @@ fn an_s3_outage_spills_to_disk_and_loses_nothing() {
     let down = Instant::now();
     std::thread::sleep(Duration::from_secs(15));
     assert!(
-        amphi.log_contains("spilling writes to the local spool"),
+        amphi.logged("spilling writes to the local spool"),
         "{}",
         amphi.log()
     );

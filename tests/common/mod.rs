@@ -145,6 +145,21 @@ impl Amphi {
         self.log.lock().expect("log lock").contains(needle)
     }
 
+    /// Whether the log holds `needle` within 5 s: the log is read from the
+    /// child's stderr by a thread, so a line can trail the response it explains.
+    pub fn logged(&self, needle: &str) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.log_contains(needle) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").clone()
     }
