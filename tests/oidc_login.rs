@@ -399,12 +399,16 @@ fn oidc_code_flow_opens_a_console_session_and_bad_answers_are_refused() {
     let (s, events) = b.api(&amphi, "/api/admin/events");
     assert_eq!(s, 200);
     assert!(events.to_string().contains("made-by-alice"), "{events}");
-    assert!(
-        amphi
-            .log()
-            .lines()
-            .any(|l| l.contains("console login") && l.contains("oidc") && l.contains("alice")),
-        "the login is logged with its user"
+    wait_for(
+        "the login is logged with its user",
+        Duration::from_secs(5),
+        || {
+            amphi
+                .log()
+                .lines()
+                .any(|l| l.contains("console login") && l.contains("oidc") && l.contains("alice"))
+                .then_some(())
+        },
     );
 
     // bob: lecturer of cs101 (an `amphi:lecturer:cs101` group), not admin.
