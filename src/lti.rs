@@ -336,9 +336,7 @@ async fn launch_route(
     let now = wall_now();
     let launch = match launch::check(&claims, platform, now) {
         Ok(l) => l,
-        Err(e @ (ClaimError::Expired { .. } | ClaimError::IssuedAt { .. })) => {
-            return refuse(StatusCode::UNAUTHORIZED, "launch", e)
-        }
+        Err(e @ ClaimError::Times(_)) => return refuse(StatusCode::UNAUTHORIZED, "launch", e),
         Err(e) => return refuse(StatusCode::FORBIDDEN, "launch", e),
     };
     if !cookie_matches(&headers, &state_value) {

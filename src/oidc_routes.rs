@@ -13,6 +13,7 @@ use amphi_console::oidc::{mapping, userinfo};
 use amphi_console::session::{random_token, CookieMode};
 use amphi_console::Principal;
 use amphi_origin::page_policy::{secret_page, SCRIPTLESS_CSP};
+use amphi_time::WallTime;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +22,7 @@ use axum::{Extension, Json, Router};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 use tracing::{info, warn};
 
 /// Cookie binding a login's `state` to the browser that started it.
@@ -194,13 +195,6 @@ struct CallbackParams {
     iss: Option<String>,
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// `GET /admin/oidc/callback`: the provider's answer; opens a console session.
 async fn callback(
     State(shared): State<Arc<Shared>>,
@@ -275,7 +269,7 @@ async fn finish(
         client_id: &config.client_id,
         nonce: &pending.nonce,
     };
-    if let Err(e) = id_token::check(&claims, &expected, now_unix()) {
+    if let Err(e) = id_token::check(&claims, &expected, WallTime::from(SystemTime::now())) {
         return refuse(client, e);
     }
     // The roles may be only in userinfo (the ID token of the code flow often holds `sub`

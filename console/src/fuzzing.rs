@@ -6,6 +6,7 @@ use crate::lti::{jwks::Jwks, jwt};
 use crate::oidc::config::OidcConfig;
 use crate::oidc::discovery::Provider;
 use crate::oidc::{id_token, mapping, userinfo};
+use amphi_time::WallTime;
 use serde_json::Value;
 
 /// A provider's answers: a discovery document, a key set, an ID token (compact JWS,
@@ -25,7 +26,7 @@ pub fn oidc_answers(data: &[u8]) {
             nonce: "n",
         };
         for now in [0, 1_800_000_000, u64::MAX] {
-            let _ = id_token::check(&claims, &expected, now);
+            let _ = id_token::check(&claims, &expected, WallTime::from_unix_secs(now));
         }
         let _ = id_token::user_name(&claims, None);
         let mut config = OidcConfig::new("https://idp.example.edu", "amphi", "/s".into());

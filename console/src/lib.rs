@@ -20,5 +20,6 @@ pub mod oidc;
 pub mod ratelimit;
 pub mod roles;
 pub mod session;
+pub mod token_times;
 
 pub use roles::{Action, Principal, Role};

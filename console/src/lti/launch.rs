@@ -1,13 +1,9 @@
 //! Checks of a verified LTI 1.3 `id_token`'s claims (sans-IO: time is an argument).
 
 use super::platform::Platform;
+use crate::token_times::{self, TimeError};
 use amphi_time::WallTime;
 use serde_json::{Map, Value};
-
-/// Clock difference tolerated on `exp` and `iat`, in seconds.
-pub const LEEWAY_SECS: u64 = 60;
-/// Oldest `iat` accepted (a launch token is used right after it is issued).
-pub const MAX_AGE_SECS: u64 = 600;
 
 pub const CLAIM: &str = "https://purl.imsglobal.org/spec/lti/claim/";
 const DL_CLAIM: &str = "https://purl.imsglobal.org/spec/lti-dl/claim/";
@@ -20,10 +16,9 @@ pub enum ClaimError {
     Missing(&'static str),
     #[error("token audience does not name this tool's client id")]
     Audience,
-    #[error("token expired at {exp} (now {now})")]
-    Expired { exp: u64, now: u64 },
-    #[error("token issued at {iat}, outside the accepted window (now {now})")]
-    IssuedAt { iat: u64, now: u64 },
+    /// `exp` or `iat` refused by the console's one rule for token times.
+    #[error("token {0}")]
+    Times(TimeError),
     #[error("deployment {0:?} is not registered for this platform")]
     Deployment(String),
     #[error("LTI version {0:?} is not 1.3.0")]
@@ -92,25 +87,13 @@ pub fn audience_ok(claims: &Map<String, Value>, client_id: &str) -> bool {
     }
 }
 
-/// Checks `exp` and `iat` (JWT numeric dates: whole seconds since 1970) at `now`;
-/// returns the expiry.
-pub fn times_ok(claims: &Map<String, Value>, now: WallTime) -> Result<WallTime, ClaimError> {
-    let now = now.unix_secs_unsigned();
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_u64)
-        .ok_or(ClaimError::Missing("exp"))?;
-    let iat = claims
-        .get("iat")
-        .and_then(Value::as_u64)
-        .ok_or(ClaimError::Missing("iat"))?;
-    if now > exp.saturating_add(LEEWAY_SECS) {
-        return Err(ClaimError::Expired { exp, now });
+impl From<TimeError> for ClaimError {
+    fn from(e: TimeError) -> Self {
+        match e {
+            TimeError::Missing(name) => ClaimError::Missing(name),
+            other => ClaimError::Times(other),
+        }
     }
-    if iat > now.saturating_add(LEEWAY_SECS) || iat.saturating_add(MAX_AGE_SECS) < now {
-        return Err(ClaimError::IssuedAt { iat, now });
-    }
-    Ok(WallTime::from_unix_secs(exp))
 }
 
 /// Maps the LTI roles claim: instructors, administrators and content developers of the
@@ -145,7 +128,7 @@ pub fn check(
     if !audience_ok(claims, &platform.client_id) {
         return Err(ClaimError::Audience);
     }
-    let exp = times_ok(claims, now)?;
+    let exp = token_times::check(claims, now)?.expires;
     let nonce = string(claims, "nonce")?;
     let subject = claims
         .get("sub")
@@ -332,21 +315,26 @@ mod tests {
     fn time_checks_with_leeway() {
         let p = platform();
         let c = claims(|_| {});
+        let leeway = token_times::LEEWAY.as_secs();
         assert!(
-            check(&c, &p, at(NOW + 300 + LEEWAY_SECS)).is_ok(),
+            check(&c, &p, at(NOW + 299 + leeway)).is_ok(),
             "within leeway"
         );
         assert_eq!(
-            check(&c, &p, at(NOW + 301 + LEEWAY_SECS)),
-            Err(ClaimError::Expired {
-                exp: NOW + 300,
-                now: NOW + 301 + LEEWAY_SECS
-            })
+            check(&c, &p, at(NOW + 300 + leeway)),
+            Err(ClaimError::Times(TimeError::Expired {
+                exp: at(NOW + 300),
+                now: at(NOW + 300 + leeway)
+            }))
         );
         assert!(matches!(
-            check(&c, &p, at(NOW - LEEWAY_SECS - 1)),
-            Err(ClaimError::IssuedAt { .. })
+            check(&c, &p, at(NOW - leeway - 1)),
+            Err(ClaimError::Times(TimeError::IssuedInFuture { .. }))
         ));
+        let no_iat = claims(|m| {
+            m.remove("iat");
+        });
+        assert_eq!(check(&no_iat, &p, at(NOW)), Err(ClaimError::Missing("iat")));
     }
 
     #[test]

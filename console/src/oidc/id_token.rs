@@ -1,15 +1,10 @@
 //! The claims of a signature-checked ID token (OpenID Connect Core §3.1.3.7): issuer,
-//! audience, authorized party, expiry and issue time with a small leeway, and the nonce
-//! sent at login.
+//! audience, authorized party, expiry and issue time (the console's one rule for token
+//! times, [`crate::token_times`]), and the nonce sent at login.
 
+use crate::token_times::{self, TimeError};
+use amphi_time::WallTime;
 use serde_json::{Map, Value};
-use std::time::Duration;
-
-/// Clock difference tolerated between the provider and this server.
-pub const LEEWAY: Duration = Duration::from_secs(60);
-/// An ID token issued longer ago than this (plus the leeway) is refused even if its
-/// provider gave it a long life: a login takes minutes, not hours.
-pub const MAX_TOKEN_AGE: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -22,12 +17,8 @@ pub enum IdTokenError {
     Audience { found: String },
     #[error("ID token authorized party {found:?} is not this console's client id")]
     AuthorizedParty { found: String },
-    #[error("ID token expired {ago}s ago")]
-    Expired { ago: u64 },
-    #[error("ID token issued {ahead}s in the future (clocks apart?)")]
-    IssuedInFuture { ahead: u64 },
-    #[error("ID token issued {ago}s ago, too long before this login")]
-    TooOld { ago: u64 },
+    #[error("ID token {0}")]
+    Times(TimeError),
     #[error("ID token has no nonce (replayed or unsolicited token)")]
     NoNonce,
     #[error("ID token nonce does not match this login's (replayed token)")]
@@ -49,18 +40,20 @@ fn string<'a>(claims: &'a Map<String, Value>, name: &'static str) -> Result<&'a 
         .ok_or(IdTokenError::Missing(name))
 }
 
-fn number(claims: &Map<String, Value>, name: &'static str) -> Result<u64, IdTokenError> {
-    let v = claims.get(name).ok_or(IdTokenError::Missing(name))?;
-    v.as_u64()
-        .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-        .ok_or(IdTokenError::Missing(name))
+impl From<TimeError> for IdTokenError {
+    fn from(e: TimeError) -> Self {
+        match e {
+            TimeError::Missing(name) => IdTokenError::Missing(name),
+            other => IdTokenError::Times(other),
+        }
+    }
 }
 
-/// Checks the claims of a token whose signature was verified; `now` is unix seconds.
+/// Checks the claims of a token whose signature was verified, at `now`.
 pub fn check(
     claims: &Map<String, Value>,
     expected: &Expected<'_>,
-    now: u64,
+    now: WallTime,
 ) -> Result<(), IdTokenError> {
     let iss = string(claims, "iss")?;
     if iss.trim_end_matches('/') != expected.issuer.trim_end_matches('/') {
@@ -88,18 +81,7 @@ pub fn check(
         None if audiences.len() > 1 => return Err(IdTokenError::Missing("azp")),
         _ => {}
     }
-    let leeway = LEEWAY.as_secs();
-    let exp = number(claims, "exp")?;
-    if now >= exp.saturating_add(leeway) {
-        return Err(IdTokenError::Expired { ago: now - exp });
-    }
-    let iat = number(claims, "iat")?;
-    if iat > now.saturating_add(leeway) {
-        return Err(IdTokenError::IssuedInFuture { ahead: iat - now });
-    }
-    if now > iat.saturating_add(MAX_TOKEN_AGE.as_secs() + leeway) {
-        return Err(IdTokenError::TooOld { ago: now - iat });
-    }
+    token_times::check(claims, now)?;
     match claims.get("nonce").and_then(Value::as_str) {
         None => Err(IdTokenError::NoNonce),
         Some(n) if !constant_time_eq(n.as_bytes(), expected.nonce.as_bytes()) => {
@@ -139,6 +121,10 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000;
 
+    fn at(secs: u64) -> WallTime {
+        WallTime::from_unix_secs(secs)
+    }
+
     fn claims(edit: impl FnOnce(&mut Value)) -> Map<String, Value> {
         let mut c = json!({
             "iss": "https://idp.example.edu",
@@ -164,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_good_token_passes_and_each_bad_claim_is_named() {
-        assert_eq!(check(&claims(|_| {}), &EXPECTED, NOW), Ok(()));
+        assert_eq!(check(&claims(|_| {}), &EXPECTED, at(NOW)), Ok(()));
         type Edit = Box<dyn FnOnce(&mut Value)>;
         let cases: Vec<(Edit, IdTokenError)> = vec![
             (
@@ -194,15 +180,24 @@ mod tests {
             ),
             (
                 Box::new(|c| c["exp"] = json!(NOW - 61)),
-                IdTokenError::Expired { ago: 61 },
+                IdTokenError::Times(TimeError::Expired {
+                    exp: at(NOW - 61),
+                    now: at(NOW),
+                }),
             ),
             (
                 Box::new(|c| c["iat"] = json!(NOW + 120)),
-                IdTokenError::IssuedInFuture { ahead: 120 },
+                IdTokenError::Times(TimeError::IssuedInFuture {
+                    iat: at(NOW + 120),
+                    now: at(NOW),
+                }),
             ),
             (
                 Box::new(|c| c["iat"] = json!(NOW - 3600)),
-                IdTokenError::TooOld { ago: 3600 },
+                IdTokenError::Times(TimeError::TooOld {
+                    iat: at(NOW - 3600),
+                    now: at(NOW),
+                }),
             ),
             (
                 Box::new(|c| {
@@ -223,15 +218,15 @@ mod tests {
             ),
         ];
         for (edit, want) in cases {
-            assert_eq!(check(&claims(edit), &EXPECTED, NOW), Err(want));
+            assert_eq!(check(&claims(edit), &EXPECTED, at(NOW)), Err(want));
         }
         // Within the leeway.
         assert_eq!(
-            check(&claims(|c| c["exp"] = json!(NOW - 30)), &EXPECTED, NOW),
+            check(&claims(|c| c["exp"] = json!(NOW - 30)), &EXPECTED, at(NOW)),
             Ok(())
         );
         assert_eq!(
-            check(&claims(|c| c["aud"] = json!(["amphi"])), &EXPECTED, NOW),
+            check(&claims(|c| c["aud"] = json!(["amphi"])), &EXPECTED, at(NOW)),
             Ok(())
         );
     }
