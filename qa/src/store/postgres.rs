@@ -278,16 +278,10 @@ impl QaTx for PgTx {
         actor: Actor<'_>,
         since_ms: i64,
     ) -> Result<Window, StoreError> {
-        let (column, who) = match actor {
-            Actor::Viewer(v) => ("viewer", v),
-            Actor::Address(a) => ("addr", a),
-        };
+        let (statement, who) = rows::activity_sql(actor);
         let row = self
             .client()?
-            .query_one(
-                &rows::activity_sql(column),
-                &[&event, &kind.as_str(), &who, &since_ms],
-            )
+            .query_one(&statement, &[&event, &kind.as_str(), &who, &since_ms])
             .await?;
         rows::window(&row)
     }

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use super::{kind_from_db, status_from_db, votes_from_db, Window};
+use super::{kind_from_db, status_from_db, votes_from_db, Actor, Window};
 use crate::chapters::Chapter;
 use crate::error::StoreError;
 use crate::events::ChangeRecord;
@@ -137,12 +137,18 @@ pub(crate) const INSERT_CHANGE: &str =
     "INSERT INTO qa_changes (event, seq, created_at, moderator, viewer) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const ADVANCE_SEQ: &str = "UPDATE qa_events SET last_seq = $2 WHERE event = $1";
 
-/// Rate-limit activity of one actor: `column` is `viewer` or `addr`.
-pub(crate) fn activity_sql(column: &str) -> String {
-    format!(
+/// Rate-limit activity of one actor: the statement (`$1` event, `$2` kind, `$4` since)
+/// and the value its `$3` takes (the viewer, or the address tag).
+pub(crate) fn activity_sql(actor: Actor<'_>) -> (String, &str) {
+    let (column, who) = match actor {
+        Actor::Viewer(v) => ("viewer", v),
+        Actor::Address(a) => ("addr", a),
+    };
+    let sql = format!(
         "SELECT COUNT(*), MIN(created_at) FROM qa_activity
          WHERE event = $1 AND kind = $2 AND {column} = $3 AND created_at > $4"
-    )
+    );
+    (sql, who)
 }
 
 /// A statement written with `$N` placeholders, as SQLite numbers them (`?N`).

@@ -307,14 +307,15 @@ impl QaTx for SqliteTx {
         actor: Actor<'_>,
         since_ms: i64,
     ) -> Result<Window, StoreError> {
-        let (column, who) = match actor {
-            Actor::Viewer(v) => ("viewer", v.to_owned()),
-            Actor::Address(a) => ("addr", a.to_owned()),
-        };
-        let event = event.to_owned();
+        let (statement, who) = rows::activity_sql(actor);
+        let (statement, who, event) = (
+            sql(&statement).into_owned(),
+            who.to_owned(),
+            event.to_owned(),
+        );
         self.run(move |c| {
             c.query_row(
-                &sql(&rows::activity_sql(column)),
+                &statement,
                 params![event, kind.as_str(), who, since_ms],
                 |r| Ok(rows::window(r)),
             )?
