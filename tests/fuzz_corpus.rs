@@ -68,6 +68,7 @@ targets! {
     amphi_origin::viewer_token,
     amphi_origin::edge_playlist,
     amphi_origin::cmcd,
+    amphi_origin::caption_vtt,
     amphi_qa::qa_post_body,
     amphi_console::oidc_answers,
 }

@@ -128,3 +128,50 @@ pub fn cmcd(data: &[u8]) {
         }
     }
 }
+
+/// A WebVTT part or segment of the subtitles rendition as the captions stream reads it
+/// from the store: the reader takes any text within its bounds; the cues it reads, once
+/// written again, read back the same; the feed pushes each at most once.
+pub fn caption_vtt(data: &[u8]) {
+    use amphi_hls::vtt::{cue_payload, parse_segment, render_segment, VttCue};
+    use amphi_time::ProgramTime;
+    let text = String::from_utf8_lossy(data);
+    let Ok(parsed) = parse_segment(&text) else {
+        return;
+    };
+    assert!(parsed.cues.len() <= amphi_hls::vtt::MAX_PARSED_CUES);
+    let (mpegts, local) = parsed.timestamp_map.unwrap_or_default();
+    let cues: Vec<VttCue<'_>> = parsed
+        .cues
+        .iter()
+        .map(|c| VttCue {
+            start: c.start,
+            end: c.end,
+            text: &c.text,
+        })
+        .collect();
+    let written = render_segment(mpegts, local, &cues);
+    let again = parse_segment(&written).expect("our own WebVTT reads back");
+    assert_eq!(again.timestamp_map, Some((mpegts, local)));
+    // Blank text is left out when written; the rest keeps its times, and its text as
+    // far as the written payload allows (trimmed lines, no blank line, escaped).
+    let kept: Vec<_> = parsed
+        .cues
+        .iter()
+        .filter(|c| !cue_payload(&c.text).is_empty())
+        .collect();
+    assert_eq!(kept.len(), again.cues.len(), "{written:?}");
+    for (a, b) in kept.iter().zip(&again.cues) {
+        assert_eq!((a.start, a.end), (b.start, b.end));
+    }
+    let mut feed = crate::caption_feed::CaptionFeed::new();
+    let fetch = crate::caption_feed::Fetch {
+        msn: 0,
+        part: Some(0),
+        program_date_time: ProgramTime::from_unix_millis(1_764_000_000_000),
+    };
+    let first = feed.on_vtt(fetch, &text).map(|c| c.len()).unwrap_or(0);
+    assert!(first <= parsed.cues.len());
+    let twice = feed.on_vtt(fetch, &text).map(|c| c.len()).unwrap_or(0);
+    assert!(twice == 0 || first > crate::caption_feed::MAX_RECENT);
+}

@@ -19,13 +19,16 @@
 //! - An event in preview (the green room) is served only on `/live/{event}/p/{key}/…`,
 //!   `private, no-store`; its viewer paths answer 404 until Go live ([`preview`]).
 //!
-//! Routes: `/live/{event}/…` (with `recording.mp4`, the whole recording as one file),
+//! Routes: `/live/{event}/…` (with `recording.mp4`, the whole recording as one file,
+//! and `captions/events`, the live captions pushed as server-sent events),
 //! `/api/events`, `/healthz`, and the player pages
 //! (`/`, `/watch/{event}`, `/embed/{event}`, `/moderate/{event}`, `/present/{event}`,
 //! `/publish/{event}`, `/assets/{file}`) embedded at build time from `player/dist/`.
 
 mod assets;
 pub mod budget;
+pub mod caption_feed;
+mod caption_stream;
 pub mod client_addr;
 pub mod cmcd;
 mod download;
@@ -183,6 +186,7 @@ pub(crate) struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub held: Arc<budget::HeldBudget>,
     pub waiters: Arc<waiters::Waiters>,
+    pub captions: caption_stream::CaptionHub,
 }
 
 /// The origin's routes. Defines no fallback, so it can be merged with other routers.
@@ -224,6 +228,7 @@ pub(crate) fn build(
         metrics,
         held,
         waiters: Arc::default(),
+        captions: caption_stream::CaptionHub::default(),
     });
     // MOOC pages on other sites embed the player and fetch media and the event list.
     let cors = CorsLayer::new()

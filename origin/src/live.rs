@@ -203,6 +203,9 @@ pub(crate) async fn handle(
     };
     let client = client.map(|Extension(c)| c.0);
     let result = match allowed {
+        Ok(()) if name == crate::caption_stream::PATH => {
+            crate::caption_stream::serve(&state, &event).await
+        }
         Ok(()) => serve(&state, &event, name, uri.query(), client).await,
         Err(e) => Err(e),
     };
