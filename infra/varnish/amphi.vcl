@@ -9,8 +9,9 @@
 #   cacheable. Nothing here may turn a playlist into hit-for-pass/hit-for-miss, which is
 #   why vcl_backend_response ends with return (deliver) instead of falling through to
 #   the built-in VCL (it marks `Cache-Control: no-cache` answers uncacheable for 120 s).
-# - The Q&A API passes through; live updates (SSE: `Accept: text/event-stream`) and
-#   WebSockets are piped, so nothing is buffered.
+# - The Q&A API passes through; live updates (SSE: `Accept: text/event-stream`, and
+#   the live captions stream `/live/{event}/captions/events`) and WebSockets are
+#   piped, so nothing is buffered.
 # - Two origins behind a round-robin director, each probed on /healthz; a fetch that
 #   fails because an origin went away is retried on the next one.
 #
@@ -61,6 +62,11 @@ sub vcl_recv {
         return (pipe);
     }
     if (req.http.Accept ~ "text/event-stream") {
+        return (pipe);
+    }
+    # The live captions stream (server-sent events, one per viewer): piped whatever the
+    # client sent as Accept, never cached or buffered.
+    if (req.url ~ "^/live/[^/]+/(t/[^/]+/|p/[^/]+/)?captions/events$") {
         return (pipe);
     }
     if (req.method != "GET" && req.method != "HEAD") {
