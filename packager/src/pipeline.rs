@@ -8,11 +8,13 @@
 //! (from WHIP) is transcoded on the way: `appsrc (Opus) ! opusdec ! audioconvert !
 //! audioresample ! avenc_aac ! aacparse ! tee`, so every rendition carries AAC-LC.
 //!
-//! Keyframes of every encoded rung are forced at one point, the decoder's output, so
-//! all renditions cut fragments (segments) at the same instants. With
-//! [`KeyframePolicy::FollowSource`] they are forced exactly where the source has them
-//! (the source's cadence makes the segments). With [`KeyframePolicy::Grid`] they are
-//! forced on the first frame at least one segment duration after the previous forced
+//! Where every encoded rung cuts is decided at one point, the decoder's output, and
+//! kept in one [`CutSchedule`]; each encoder's input forces its keyframes on those
+//! times exactly (repeating the last picture on a cut whose frame its leaky queue
+//! lost), so all renditions cut fragments (segments) at the same instants. With
+//! [`KeyframePolicy::FollowSource`] the cuts are where the source has keyframes (the
+//! source's cadence makes the segments). With [`KeyframePolicy::Grid`] they are
+//! on the first frame at least one segment duration after the previous forced
 //! keyframe, whatever the source does ([`GridCutter`]). The grid is chained rather than
 //! fixed on multiples of the duration from the first frame because the muxers measure
 //! each fragment from its own first keyframe: with variable frame timing two keyframes
@@ -27,7 +29,7 @@
 //! good (fmp4mux drained it as an ordinary chunk ending past the fragment's end, then
 //! waited for the closed fragment to fill). Decoded frames therefore pass a `videorate`
 //! that repeats the last picture across a hole, so every frame lasts one frame
-//! interval and parts keep flowing through loss; keyframes are forced on its output.
+//! interval and parts keep flowing through loss; the cuts are chosen on its output.
 //! [`stall::StallWatch`] warns, with the event and the figures, if a rendition still
 //! stops producing while frames go in.
 
@@ -49,14 +51,12 @@ use tokio::sync::mpsc;
 #[path = "stall.rs"]
 pub mod stall;
 
-mod keyframes;
 mod launch;
 mod sink;
 
-#[cfg(test)]
-pub(crate) use keyframes::force_keyframe_at;
-pub use keyframes::GridCutter;
+pub(crate) mod keyframes;
 use keyframes::{install_keyframe_forcing, KeyframeForcing};
+pub use keyframes::{CutSchedule, GridCutter};
 pub use launch::{
     cascade_source, launch_description, mux_durations, parse_part_duration, MuxSettings,
     MAX_FILLED_GAP, MAX_PART_DURATION, MIN_PART_DURATION, TRANSCODED_AAC_BITRATE,
@@ -133,11 +133,15 @@ impl LadderPipeline {
         video.set_caps(Some(&source_caps(video_config, fps_n)));
         configure_appsrc(&video);
         let part = Duration::from_nanos(mux_durations(settings).1 as u64);
+        // Where every encoded rendition cuts: decided at the decoder's output, forced
+        // at each encoder's input (see `keyframes` and `shedding::input`).
+        let schedule = Arc::new(CutSchedule::new());
         let shedding = Shedding::install(
             &pipeline,
             plan,
             settings.shed_renditions,
             part,
+            schedule.clone(),
             events.clone(),
         )?;
         let audio = match (audio, &plan.audio) {
@@ -166,7 +170,7 @@ impl LadderPipeline {
                     return Err(PackagerError::Pipeline("keyframe queue missing".into()))
                 }
             };
-            install_keyframe_forcing(&dec, forcing, shedding.clone())?;
+            install_keyframe_forcing(&dec, forcing, schedule)?;
         }
         let names: Vec<String> = plan.renditions.iter().map(|r| r.name.clone()).collect();
         let stall = Arc::new(Mutex::new(stall::StallWatch::new(

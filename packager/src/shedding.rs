@@ -5,15 +5,18 @@
 //!
 //! A shed rendition is not torn down: from the decision on, its encoder gets two
 //! frames per part ([`ShedFeed`]: the keyframes, and the frames that open and close
-//! each of its muxer's chunks), a fifth of its work, and its audio flows as before. Its muxer and playlist keep going without a gap in the
+//! each of its muxer's chunks), a fifth of its work, and its audio flows as before.
+//! Its muxer and playlist keep going without a gap in the
 //! timeline (a slide show at 6 fps for a player that was on it), and nothing upstream
 //! ever waits for it; it leaves the multivariant playlist. A restored one gets
-//! every frame again from the next forced keyframe, and is listed again (a
-//! [`LadderLoad`] with `changed`) with its first full-rate fragment.
+//! every frame again from its next cut, and is listed again (a [`LadderLoad`] with
+//! `changed`) with its first full-rate fragment. Shed or not, every encoder's keyframes
+//! fall exactly on the session's cut schedule ([`EncoderInput`]), so every rendition's
+//! segment `n` starts at the same program time.
 
 use crate::ladder::{Plan, RenditionKind};
 use crate::overload::{Action, Governor, Reading, RenditionCost};
-use crate::pipeline::PipelineEvent;
+use crate::pipeline::{CutSchedule, PipelineEvent};
 use crate::PackagerError;
 use bytes::Bytes;
 use gstreamer as gst;
@@ -25,7 +28,10 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 mod feed;
+mod input;
 pub use feed::ShedFeed;
+use input::Flags;
+pub use input::{Admit, EncoderInput, Repeat};
 
 /// How often the governor looks at the figures.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -71,14 +77,10 @@ pub fn listed(
 /// One encoded rendition's controls and counters.
 struct Rung {
     queue: gst::Element,
-    /// Shed: only frames right after a forced keyframe event enter the queue.
-    shed: Arc<AtomicBool>,
+    /// Shed, restore decided, announce: shared with the encoder's input.
+    flags: Arc<Flags>,
     frames_in: Arc<AtomicU64>,
     frames_out: Arc<AtomicU64>,
-    /// Restore decided: full rate again from the next forced keyframe.
-    reopen: AtomicBool,
-    /// Announce the rendition back at its next fragment start.
-    announce: AtomicBool,
     /// Listed in the multivariant playlist.
     listed: AtomicBool,
 }
@@ -96,97 +98,6 @@ pub struct Shedding {
     events: mpsc::UnboundedSender<PipelineEvent>,
 }
 
-/// While the rendition is shed, lets through to its encoder only what [`ShedFeed`]
-/// keeps. At the encoder's input, not its queue's: a shed rung still scales for the
-/// rungs cascaded from it.
-fn encoder_filter(pad: &gst::Pad, shed: Arc<AtomicBool>, fragment: Duration, chunk: Duration) {
-    let keyframe_next = AtomicBool::new(false);
-    let feed = Mutex::new(ShedFeed::new(fragment, chunk));
-    // The last picture the encoder got, and whether a repeat of it is being sent.
-    let last: Mutex<Option<gst::Buffer>> = Mutex::new(None);
-    let repeating = AtomicBool::new(false);
-    pad.add_probe(
-        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
-        move |pad, info| {
-            if repeating.load(Ordering::Acquire) {
-                return gst::PadProbeReturn::Ok;
-            }
-            let buffer = match &info.data {
-                Some(gst::PadProbeData::Event(e)) => {
-                    if let Ok(k) = gstreamer_video::DownstreamForceKeyUnitEvent::parse(e) {
-                        keyframe_next.store(true, Ordering::Relaxed);
-                        if let Some(at) = k.timestamp {
-                            repeat_before_keyframe(pad, &feed, &last, &repeating, at, chunk);
-                        }
-                    } else if gstreamer_video::ForceKeyUnitEvent::is(e) {
-                        keyframe_next.store(true, Ordering::Relaxed);
-                    }
-                    return gst::PadProbeReturn::Ok;
-                }
-                Some(gst::PadProbeData::Buffer(b)) => b,
-                _ => return gst::PadProbeReturn::Ok,
-            };
-            let keyframe = keyframe_next.swap(false, Ordering::Relaxed);
-            let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
-            let pass = match (feed.lock(), pts) {
-                (Ok(mut f), Some(pts)) => f.frame(pts, keyframe),
-                _ => true,
-            };
-            if pass || !shed.load(Ordering::Acquire) {
-                if let Ok(mut l) = last.lock() {
-                    *l = Some(buffer.clone());
-                }
-                return gst::PadProbeReturn::Ok;
-            }
-            // Taken and handled, not `Drop`: with `Drop` the bindings free the buffer
-            // and GStreamer unrefs the emptied slot again (a GStreamer-CRITICAL per
-            // dropped frame).
-            info.data = None;
-            gst::PadProbeReturn::Handled
-        },
-    );
-}
-
-/// Sends the encoder the repeats [`ShedFeed::repeats_before`] asks for ahead of a
-/// keyframe forced at `at`, on the encoder's own streaming thread (the keyframe event
-/// waits in the probe meanwhile, so the keyframe still lands on its frame).
-fn repeat_before_keyframe(
-    pad: &gst::Pad,
-    feed: &Mutex<ShedFeed>,
-    last: &Mutex<Option<gst::Buffer>>,
-    repeating: &AtomicBool,
-    at: gst::ClockTime,
-    chunk: Duration,
-) {
-    let at = Duration::from_nanos(at.nseconds());
-    let Ok(mut feed) = feed.lock() else { return };
-    let repeats = feed.repeats_before(at);
-    let picture = last.lock().ok().and_then(|l| l.clone());
-    let (Some(picture), false) = (picture, repeats.is_empty()) else {
-        return;
-    };
-    tracing::debug!(
-        repeats = repeats.len(),
-        keyframe_ms = at.as_millis() as u64,
-        "frames lost before a segment start: repeating the last picture"
-    );
-    for t in repeats {
-        feed.frame(t, false);
-        let mut copy = picture.copy();
-        {
-            let b = copy.make_mut();
-            b.set_pts(gst::ClockTime::from_nseconds(t.as_nanos() as u64));
-            b.set_dts(gst::ClockTime::NONE);
-            b.set_duration(gst::ClockTime::from_nseconds(
-                chunk.min(at.saturating_sub(t)).as_nanos() as u64,
-            ));
-        }
-        repeating.store(true, Ordering::Release);
-        let _ = pad.chain(copy);
-        repeating.store(false, Ordering::Release);
-    }
-}
-
 impl Shedding {
     /// Finds the queues and encoders `pipeline::launch_description` named `rawq{i}` and
     /// `enc{i}` and installs the counters and the encoders' input filter.
@@ -195,6 +106,7 @@ impl Shedding {
         plan: &Plan,
         enabled: bool,
         part: Duration,
+        schedule: Arc<CutSchedule>,
         events: mpsc::UnboundedSender<PipelineEvent>,
     ) -> Result<Arc<Shedding>, PackagerError> {
         let mut rungs = Vec::with_capacity(plan.renditions.len());
@@ -217,7 +129,7 @@ impl Shedding {
                     .static_pad(name)
                     .ok_or_else(|| PackagerError::Pipeline(format!("rawq{i} without {name} pad")))
             };
-            let shed = Arc::new(AtomicBool::new(false));
+            let flags = Arc::new(Flags::default());
             let frames_in = Arc::new(AtomicU64::new(0));
             let frames_out = Arc::new(AtomicU64::new(0));
             let encoder = pipeline
@@ -235,9 +147,10 @@ impl Shedding {
                 .map(|m| m.property::<u64>("chunk-duration"))
                 .filter(|&c| c > 0 && c != u64::MAX)
                 .map_or(part, Duration::from_nanos);
-            encoder_filter(
+            input::install(
                 &encoder,
-                shed.clone(),
+                flags.clone(),
+                schedule.clone(),
                 Duration::from_nanos(fragment),
                 chunk,
             );
@@ -253,11 +166,9 @@ impl Shedding {
             });
             rungs.push(Some(Rung {
                 queue,
-                shed,
+                flags,
                 frames_in,
                 frames_out,
-                reopen: AtomicBool::new(false),
-                announce: AtomicBool::new(false),
                 listed: AtomicBool::new(true),
             }));
         }
@@ -287,7 +198,7 @@ impl Shedding {
     /// before the chunk is handed on.
     pub fn on_chunk(&self, i: usize, end: Duration, fragment_start: bool, now: Instant) {
         let full_rate = match self.rungs.get(i) {
-            Some(Some(r)) => !r.shed.load(Ordering::Acquire),
+            Some(Some(r)) => !r.flags.shed.load(Ordering::Acquire),
             _ => true,
         };
         let base = self.base.lock().ok().and_then(|b| *b);
@@ -298,21 +209,10 @@ impl Shedding {
         let Some(Some(rung)) = self.rungs.get(i) else {
             return;
         };
-        if fragment_start && rung.announce.swap(false, Ordering::AcqRel) {
+        if fragment_start && rung.flags.announce.swap(false, Ordering::AcqRel) {
             rung.listed.store(true, Ordering::Release);
             info!(rendition = i, "CPU is back: rendition restored");
             let _ = self.events.send(PipelineEvent::Load(self.load(Some(i))));
-        }
-    }
-
-    /// A keyframe is being forced in every encoder: restored renditions run at full
-    /// rate from this frame on.
-    pub fn on_forced_keyframe(&self) {
-        for rung in self.rungs.iter().flatten() {
-            if rung.reopen.swap(false, Ordering::AcqRel) {
-                rung.shed.store(false, Ordering::Release);
-                rung.announce.store(true, Ordering::Release);
-            }
         }
     }
 
@@ -372,9 +272,9 @@ impl Shedding {
         let changed = match action {
             Some(Action::Shed(i)) => {
                 if let Some(Some(r)) = self.rungs.get(i) {
-                    r.reopen.store(false, Ordering::Release);
-                    r.announce.store(false, Ordering::Release);
-                    r.shed.store(true, Ordering::Release);
+                    r.flags.reopen.store(false, Ordering::Release);
+                    r.flags.announce.store(false, Ordering::Release);
+                    r.flags.shed.store(true, Ordering::Release);
                     r.listed.store(false, Ordering::Release);
                 }
                 if let Some(l) = self.lags.get(i) {
@@ -390,7 +290,7 @@ impl Shedding {
             }
             Some(Action::Restore(i)) => {
                 if let Some(Some(r)) = self.rungs.get(i) {
-                    r.reopen.store(true, Ordering::Release);
+                    r.flags.reopen.store(true, Ordering::Release);
                 }
                 // Its lag while shed (one frame per segment) says nothing of now.
                 if let Some(l) = self.lags.get(i) {
@@ -492,12 +392,24 @@ mod tests {
         }
     }
 
-    /// Raw 160x90 frames at 30 fps for `secs` through the shed filter, x264enc and the
-    /// real isofmp4mux (2 s fragments of 0.33 s chunks, keyframes forced every 2 s as
-    /// the ladder forces them), shed from frame `shed_from`, without the frames `lost`
-    /// (what a leaky queue drops). Returns the end (ms) of the last chunk the muxer put
-    /// out before the end of the stream, and the number of chunks.
-    fn through_the_muxer(secs: u64, shed_from: u64, lost: impl Fn(u64) -> bool) -> (u64, usize) {
+    /// Which frames are lost before the encoder's input.
+    type Lost = fn(u64) -> bool;
+
+    /// What the real encoder and muxer put out in [`through_the_muxer`].
+    struct Muxed {
+        /// End (ms) of the last chunk out before the end of the stream.
+        end: u64,
+        chunks: usize,
+        /// Start (ns, media time) of every fragment.
+        fragments: Vec<u64>,
+    }
+
+    /// Raw 160x90 frames at 30 fps for `secs` through the encoder's input
+    /// ([`input::install`]), x264enc and the real isofmp4mux (2 s fragments of 0.33 s
+    /// chunks, a cut every 2 s on the schedule as the decoder's output records them),
+    /// shed from frame `shed_from`, without the frames `lost` (what a leaky queue drops,
+    /// keyframe requests and all).
+    fn through_the_muxer(secs: u64, shed_from: u64, lost: impl Fn(u64) -> bool) -> Muxed {
         use gstreamer_app as gst_app;
         crate::init().expect("GStreamer");
         let pipeline = gst::parse::launch(
@@ -513,34 +425,25 @@ mod tests {
             .by_name("src")
             .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
             .expect("appsrc");
-        let shed = Arc::new(AtomicBool::new(false));
+        let flags = Arc::new(Flags::default());
+        let schedule = Arc::new(CutSchedule::new());
         let enc = pipeline
             .by_name("enc")
             .and_then(|e| e.static_pad("sink"))
             .expect("encoder");
-        encoder_filter(
+        input::install(
             &enc,
-            shed.clone(),
+            flags.clone(),
+            schedule.clone(),
             Duration::from_nanos(1_999_999_998),
             Duration::from_nanos(333_333_333),
         );
-        // Keyframes forced ahead of every frame on the 2 s grid, as `pipeline` does.
-        let src_pad = src.static_pad("src").expect("appsrc src pad");
-        src_pad.add_probe(gst::PadProbeType::BUFFER, |pad, info| {
-            if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
-                let frame = (pts.nseconds() as f64 * 30.0 / 1e9).round() as u64;
-                if frame.is_multiple_of(60) {
-                    crate::pipeline::force_keyframe_at(pad, pts);
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
-        let ends = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let out = Arc::new(Mutex::new((Vec::<u64>::new(), Vec::<u64>::new())));
         let sink = pipeline
             .by_name("sink")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
             .expect("appsink");
-        let ends2 = ends.clone();
+        let out2 = out.clone();
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -554,12 +457,17 @@ mod tests {
                             && !f.contains(gst::BufferFlags::DISCONT)
                         {
                             // On the running-time clock, which is the frames' media time.
-                            let end = b
-                                .pts()
-                                .and_then(|p| segment.to_running_time(p))
+                            let start = b.pts().and_then(|p| segment.to_running_time(p));
+                            let end = start
                                 .zip(b.duration())
                                 .map_or(0, |(p, d)| (p + d).mseconds());
-                            ends2.lock().expect("ends").push(end);
+                            let mut o = out2.lock().expect("chunks");
+                            o.0.push(end);
+                            if let (false, Some(start)) =
+                                (f.contains(gst::BufferFlags::DELTA_UNIT), start)
+                            {
+                                o.1.push(start.nseconds());
+                            }
                         }
                     }
                     Ok(gst::FlowSuccess::Ok)
@@ -568,16 +476,19 @@ mod tests {
         );
         pipeline.set_state(gst::State::Playing).expect("playing");
         for n in 0..secs * 30 {
-            shed.store(n >= shed_from, Ordering::Release);
+            flags.shed.store(n >= shed_from, Ordering::Release);
+            let pts = (n as f64 * 1e9 / 30.0).round() as u64;
+            // The decoder's output records each cut before its frame reaches any queue.
+            if n.is_multiple_of(60) {
+                schedule.push(Duration::from_nanos(pts));
+            }
             if lost(n) {
                 continue;
             }
             let mut b = gst::Buffer::from_mut_slice(vec![(n % 200) as u8; 160 * 90 * 3 / 2]);
             {
                 let b = b.get_mut().expect("new buffer");
-                b.set_pts(gst::ClockTime::from_nseconds(
-                    (n as f64 * 1e9 / 30.0).round() as u64,
-                ));
+                b.set_pts(gst::ClockTime::from_nseconds(pts));
                 b.set_duration(gst::ClockTime::from_nseconds(33_333_333));
             }
             src.push_buffer(b).expect("push");
@@ -585,23 +496,27 @@ mod tests {
         // Wait for the muxer to catch up, without EOS (which would drain a wedged one).
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let want = secs * 1000 - 700;
-        let mut last = (0, 0);
-        while std::time::Instant::now() < deadline {
-            let e = ends.lock().expect("ends");
-            last = (e.iter().copied().max().unwrap_or(0), e.len());
-            drop(e);
-            if last.0 >= want {
-                break;
+        loop {
+            let o = out.lock().expect("chunks");
+            let end = o.0.iter().copied().max().unwrap_or(0);
+            if end >= want || std::time::Instant::now() >= deadline {
+                let muxed = Muxed {
+                    end,
+                    chunks: o.0.len(),
+                    fragments: o.1.clone(),
+                };
+                drop(o);
+                let _ = pipeline.set_state(gst::State::Null);
+                return muxed;
             }
+            drop(o);
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = pipeline.set_state(gst::State::Null);
-        (last.0, last.1)
     }
 
     #[test]
     fn a_shed_rendition_keeps_its_real_muxer_going_through_lost_frames() {
-        // The real encoder and muxer behind the shed filter: lost frames drift the
+        // The real encoder and muxer behind the encoder's input: lost frames drift the
         // muxer's chunks (frames 10 to 15 of each segment lost at full rate start them
         // six frames late), then the rendition is shed in the middle of a fragment with
         // two frames lost just before the last chunk end. Pushed faster than real time,
@@ -609,18 +524,25 @@ mod tests {
         // against a model of its chunking); this checks the feed keeps the real one
         // putting out parts to the end, about three a second.
         let lost = |n: u64| matches!(n % 60, 10..=15 | 51 | 52) && n > 60;
-        let (end, chunks) = through_the_muxer(12, 107, lost);
-        eprintln!("shed with lost frames: {chunks} chunks, the last ending at {end} ms");
+        let m = through_the_muxer(12, 107, lost);
+        eprintln!(
+            "shed with lost frames: {} chunks, the last ending at {} ms",
+            m.chunks, m.end
+        );
         assert!(
-            end >= 11_300,
-            "the muxer stopped at {end} ms ({chunks} chunks)"
+            m.end >= 11_300,
+            "the muxer stopped at {} ms ({} chunks)",
+            m.end,
+            m.chunks
         );
         // Shed, not lost: parts still about a third of a second.
-        assert!(chunks >= 30, "{chunks} chunks in 12 s");
-        let (end, chunks) = through_the_muxer(8, 0, |_| false);
+        assert!(m.chunks >= 30, "{} chunks in 12 s", m.chunks);
+        let m = through_the_muxer(8, 0, |_| false);
         assert!(
-            end >= 7_300,
-            "shed from the start: stopped at {end} ms ({chunks} chunks)"
+            m.end >= 7_300,
+            "shed from the start: stopped at {} ms ({} chunks)",
+            m.end,
+            m.chunks
         );
     }
 
@@ -632,10 +554,41 @@ mod tests {
         // segment end, and put out nothing after 4 s.
         for shed_from in [u64::MAX, 30] {
             for (a, b) in [(75u64, 119u64), (110, 119), (85, 179)] {
-                let (end, chunks) = through_the_muxer(8, shed_from, |n| (a..=b).contains(&n));
+                let m = through_the_muxer(8, shed_from, |n| (a..=b).contains(&n));
                 assert!(
-                    end >= 7_300,
-                    "frames {a} to {b} lost (shed from {shed_from}): stopped at {end} ms ({chunks} chunks)"
+                    m.end >= 7_300,
+                    "frames {a} to {b} lost (shed from {shed_from}): stopped at {} ms ({} chunks)",
+                    m.end,
+                    m.chunks
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_fragment_starts_on_its_cut_whatever_the_encoder_lost() {
+        // The real encoder and muxer: whatever an encoder's leaky queue takes (the cut's
+        // own frame, a burst around it with its keyframe request, a whole segment, the
+        // first frames), shed or not, fragment n starts at cut n, as the passthrough's
+        // does. A keyframe a frame late used to make the next fragment two segments
+        // long, and the rendition's media sequence numbers trailed from there.
+        let cuts: Vec<u64> = (0..4).map(|k| k * 2_000_000_000).collect();
+        let cases: [(&str, Lost); 5] = [
+            ("nothing", |_| false),
+            ("the cuts' frames", |n| n.is_multiple_of(60) && n > 0),
+            ("bursts around cuts", |n| {
+                matches!(n % 60, 56..=59 | 0..=3) && n > 30
+            }),
+            ("a whole segment", |n| (50..=130).contains(&n)),
+            ("the first frames", |n| n < 5),
+        ];
+        for (what, lost) in cases {
+            for shed_from in [u64::MAX, 40] {
+                let m = through_the_muxer(8, shed_from, lost);
+                assert_eq!(
+                    m.fragments, cuts,
+                    "{what} lost (shed from {shed_from}): fragments start at {:?} ns, {} chunks to {} ms",
+                    m.fragments, m.chunks, m.end
                 );
             }
         }
