@@ -91,8 +91,24 @@ pub fn router(state: QaState) -> Router {
         .with_state(state)
 }
 
-fn wants_moderator(q: &HashMap<String, String>) -> bool {
-    q.get("view").map(String::as_str) == Some("moderator")
+/// Who reads the questions: a moderator when the query asks for `view=moderator` (the
+/// bearer value or `?token=`), else a viewer of the event (the bearer value, or
+/// `credential` from the query where a route takes one).
+fn reader(
+    st: &QaState,
+    event: &str,
+    settings: &EventQaSettings,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    credential: Option<&str>,
+) -> Result<View, QaError> {
+    if q.get("view").map(String::as_str) == Some("moderator") {
+        st.moderator(event, headers, q.get("token").map(String::as_str))?;
+        Ok(View::Moderator)
+    } else {
+        st.may_read(event, settings, bearer(headers).or(credential))?;
+        Ok(View::Viewer)
+    }
 }
 
 /// Parses an optional JSON body: empty means the type's default.
@@ -134,8 +150,7 @@ async fn mint(
     ClientTag(addr): ClientTag,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, QaError> {
-    let event = path(p)?;
-    tracing::Span::current().record("event", event.as_str());
+    let event = event_path(p)?;
     let settings = st.settings(&event)?;
     let body: MintBody = optional_body(body)?;
     let now = st.wall_now();
@@ -184,17 +199,10 @@ async fn list(
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, QaError> {
-    let event = path(p)?;
-    tracing::Span::current().record("event", event.as_str());
+    let event = event_path(p)?;
     let q = query(q)?;
     let settings = st.settings(&event)?;
-    let view = if wants_moderator(&q) {
-        st.moderator(&event, &headers, q.get("token").map(String::as_str))?;
-        View::Moderator
-    } else {
-        st.may_read(&event, &settings, bearer(&headers))?;
-        View::Viewer
-    };
+    let view = reader(&st, &event, &settings, &headers, &q, None)?;
     let snap = st.store.snapshot(&event).await?;
     let json = sse::questions_json(view, snap.seq, snap.questions, "questions")?;
     Ok(json_text(StatusCode::OK, json))
@@ -208,8 +216,7 @@ async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, QaError> {
-    let event = path(p)?;
-    tracing::Span::current().record("event", event.as_str());
+    let event = event_path(p)?;
     let settings = st.settings(&event)?;
     let viewer = st.viewer(&event, &settings, &headers)?;
     let mut body: PostQuestionBody = body_json(body)?;
@@ -300,8 +307,7 @@ async fn ban(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, QaError> {
-    let event = path(p)?;
-    tracing::Span::current().record("event", event.as_str());
+    let event = event_path(p)?;
     st.moderator(&event, &headers, None)?;
     let settings = st.settings(&event)?;
     let body: BanBody = body_json(body)?;
@@ -319,18 +325,11 @@ async fn stream(
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, QaError> {
-    let event = path(p)?;
-    tracing::Span::current().record("event", event.as_str());
+    let event = event_path(p)?;
     let q = query(q)?;
     let settings = st.settings(&event)?;
-    let view = if wants_moderator(&q) {
-        st.moderator(&event, &headers, q.get("token").map(String::as_str))?;
-        View::Moderator
-    } else {
-        let credential = bearer(&headers).or(q.get("access").map(String::as_str));
-        st.may_read(&event, &settings, credential)?;
-        View::Viewer
-    };
+    let access = q.get("access").map(String::as_str);
+    let view = reader(&st, &event, &settings, &headers, &q, access)?;
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

@@ -13,8 +13,7 @@ pub(super) async fn list_chapters(
     p: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, QaError> {
-    let event = path(p)?;
-    tracing::Span::current().record("event", event.as_str());
+    let event = event_path(p)?;
     let settings = st.settings(&event)?;
     st.may_read(&event, &settings, bearer(&headers))?;
     let list = st.store.chapters(&event).await?;
@@ -42,8 +41,7 @@ pub(super) async fn add_chapter(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, QaError> {
-    let event = path(p)?;
-    tracing::Span::current().record("event", event.as_str());
+    let event = event_path(p)?;
     st.moderator(&event, &headers, None)?;
     let body: PostChapterBody = body_json(body)?;
     let chapter = chapters::add(st.store.as_ref(), &event, &body, st.now()).await?;

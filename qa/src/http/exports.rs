@@ -2,17 +2,26 @@
 
 use super::*;
 
-pub(super) async fn export_questions(
-    st: &QaState,
-    p: Result<Path<String>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: &HeaderMap,
-) -> Result<(String, Vec<crate::model::Question>), QaError> {
-    let event = path(p)?;
-    let q = query(q)?;
-    st.moderator(&event, headers, q.get("token").map(String::as_str))?;
-    let snap = st.store.snapshot(&event).await?;
-    Ok((event, snap.questions))
+/// An event's questions as a moderator reads them for an export (the bearer value or
+/// `?token=`, since download links cannot set headers).
+pub(super) struct ModeratorExport {
+    event: String,
+    questions: Vec<crate::model::Question>,
+}
+
+impl FromRequestParts<QaState> for ModeratorExport {
+    type Rejection = QaError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &QaState) -> Result<Self, QaError> {
+        let event = path(Path::<String>::from_request_parts(parts, st).await)?;
+        let q = query(Query::<HashMap<String, String>>::from_request_parts(parts, st).await)?;
+        st.moderator(&event, &parts.headers, q.get("token").map(String::as_str))?;
+        let snap = st.store.snapshot(&event).await?;
+        Ok(ModeratorExport {
+            event,
+            questions: snap.questions,
+        })
+    }
 }
 
 pub(super) fn attachment(content_type: &'static str, filename: String, body: String) -> Response {
@@ -32,12 +41,8 @@ pub(super) fn attachment(content_type: &'static str, filename: String, body: Str
 
 #[tracing::instrument(name = "qa.export_csv", skip_all)]
 pub(super) async fn export_csv(
-    State(st): State<QaState>,
-    p: Result<Path<String>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
+    ModeratorExport { event, questions }: ModeratorExport,
 ) -> Result<Response, QaError> {
-    let (event, questions) = export_questions(&st, p, q, &headers).await?;
     Ok(attachment(
         "text/csv; charset=utf-8",
         format!("qa-{event}.csv"),
@@ -47,12 +52,8 @@ pub(super) async fn export_csv(
 
 #[tracing::instrument(name = "qa.export_json", skip_all)]
 pub(super) async fn export_json(
-    State(st): State<QaState>,
-    p: Result<Path<String>, PathRejection>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
+    ModeratorExport { event, questions }: ModeratorExport,
 ) -> Result<Response, QaError> {
-    let (event, questions) = export_questions(&st, p, q, &headers).await?;
     let json = serde_json::to_string(&questions).map_err(StoreError::from)?;
     Ok(attachment(
         "application/json",

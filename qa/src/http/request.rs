@@ -36,6 +36,13 @@ pub(super) fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, QaError> {
     p.map(|Path(t)| t).map_err(|_| QaError::NoRoute)
 }
 
+/// The event a route's path names, recorded in the route's span.
+pub(super) fn event_path(p: Result<Path<String>, PathRejection>) -> Result<String, QaError> {
+    let event = path(p)?;
+    tracing::Span::current().record("event", event.as_str());
+    Ok(event)
+}
+
 pub(super) fn query(
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<HashMap<String, String>, QaError> {
