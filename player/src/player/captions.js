@@ -1,10 +1,19 @@
 // Captions: a <track id="captions"> slot filled from ?captions=<WebVTT URL> (same origin
 // or https only), and the CC button. The stream's own subtitles rendition (EXT-X-MEDIA
-// TYPE=SUBTITLES, live captions) appears as a text track: hls.js adds it and loads its
-// WebVTT segments only while it is selected (no request while captions are off); Safari's
-// native player adds it itself. The button turns the first usable track on or all off.
+// TYPE=SUBTITLES) appears as a text track: hls.js adds it and loads its WebVTT segments
+// only while it is selected (no request while captions are off); Safari's native player
+// adds it itself. During the live with hls.js, the captions are not loaded from that
+// rendition (a blocking playlist reload and a WebVTT part per LL-HLS part) but pushed
+// by the origin on one stream per viewer (caption-push.js) onto the player's own text
+// track; the DVR playlist, the replay and native players keep the rendition. The button
+// turns the captions on or all off; `refresh()` re-applies the choice when the player
+// changes (a new hls.js instance, live or DVR).
 
-export function setupCaptions(video, captionsTrack, ccBtn, currentHls) {
+import { captionPush } from './caption-push.js';
+
+// `live()` says whether the live is playing with hls.js: { url, offset } (the captions
+// stream's URL, and the program-time offset of the media, see caption-push.js) or null.
+export function setupCaptions(video, captionsTrack, ccBtn, currentHls, live = () => null, log = () => {}) {
   if (captionsTrack) {
     const raw = new URLSearchParams(location.search).get('captions');
     if (raw) {
@@ -16,36 +25,69 @@ export function setupCaptions(video, captionsTrack, ccBtn, currentHls) {
       }
     }
   }
-  if (!ccBtn) return;
+  if (!ccBtn) return { refresh() {} };
   const tracks = video.textTracks;
+  // The stream's subtitles rendition as hls.js names it (the push track takes its label).
+  const rendition = () => {
+    const hls = currentHls();
+    return (hls && hls.subtitleTracks && hls.subtitleTracks[0]) || null;
+  };
+  let pushRefused = false;
+  const push = captionPush(video, {
+    label: () => (rendition() && rendition().name) || 'Captions',
+    language: () => (rendition() && rendition().lang) || '',
+    onFail: () => {
+      pushRefused = true;
+      apply();
+    },
+    log,
+  });
+  let wanted = false;
   const usable = () => Array.from(tracks).filter((t) => t.kind === 'captions' || t.kind === 'subtitles');
+  const hasSource = (t) => t !== (captionsTrack && captionsTrack.track) || !!captionsTrack.src;
   const update = () => {
     const list = usable();
-    const withSource = list.filter((t) => t !== (captionsTrack && captionsTrack.track) || captionsTrack.src);
+    const withSource = list.filter(hasSource);
     ccBtn.hidden = withSource.length === 0;
     const on = withSource.some((t) => t.mode === 'showing');
     ccBtn.setAttribute('aria-pressed', on ? 'true' : 'false');
   };
-  ccBtn.addEventListener('click', () => {
-    const list = usable();
-    const on = list.some((t) => t.mode === 'showing');
+  // Shows the captions the player has now (pushed during the live, else the first
+  // usable track), or none.
+  function apply() {
     const hls = currentHls();
-    // The stream's subtitles first (hls.js selects them, which starts their loading).
     const streamTracks = hls && hls.subtitleTracks ? hls.subtitleTracks.length : 0;
+    const l = wanted && !pushRefused && streamTracks > 0 ? live() : null;
+    if (l) push.start(l.url, l.offset);
+    else push.stop();
+    const mine = push.track();
+    // The stream's subtitles through hls.js only when not pushed (its selection starts
+    // their loading).
     if (hls && streamTracks > 0) {
-      hls.subtitleDisplay = !on;
-      hls.subtitleTrack = on ? -1 : 0;
+      const viaHls = wanted && !l;
+      hls.subtitleDisplay = viaHls;
+      hls.subtitleTrack = viaHls ? 0 : -1;
     }
-    const first = list.find((t) => t !== (captionsTrack && captionsTrack.track) || captionsTrack.src);
+    const list = usable();
+    const first = l ? mine : list.find((t) => t !== mine && hasSource(t));
     list.forEach((t) => {
-      t.mode = !on && t === first ? 'showing' : 'disabled';
+      t.mode = wanted && t === first ? 'showing' : 'disabled';
     });
     update();
+  }
+  ccBtn.addEventListener('click', () => {
+    wanted = !usable().some((t) => t.mode === 'showing');
+    apply();
   });
   tracks.addEventListener('addtrack', update);
   tracks.addEventListener('removetrack', update);
   tracks.addEventListener('change', update);
   update();
+  return {
+    refresh() {
+      if (wanted) apply();
+    },
+  };
 }
 
 // Keeping the live subtitles loading. hls.js (1.7) loads the parts of a subtitles

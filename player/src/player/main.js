@@ -16,6 +16,7 @@
 // latency, fullscreen (required); title, wr-title, wr-starts, cc, captions, seek,
 // seek-markers (optional).
 
+import { captionsStreamUrl } from './caption-push.js';
 import { followSubtitleLoading, setupCaptions } from './captions.js';
 import { setupChapters } from './chapters.js';
 import { bindSeekBar, dvrUrl, fetchDvrPlaylist, liveButtonView, planSeek, playlistSpan, positionOf, setMarkers } from './dvr.js';
@@ -67,6 +68,9 @@ const seekMarkersEl = $('seek-markers');
 const eventId = parseEventId(location.pathname);
 const source = sourceUrl(eventId, viewerToken(location.search), location.href);
 const dvrSource = dvrUrl(source);
+// Live captions pushed by the origin (caption-push.js), same viewer token as the media.
+const captionsSource = captionsStreamUrl(source);
+let captions = { refresh() {} };
 // Chapters and answered questions: on the seek bar and listed under it (chapters.js).
 const chapters = setupChapters({
   eventId,
@@ -296,6 +300,7 @@ function startPlayback() {
 
 function onManifestParsed() {
   quality.build();
+  captions.refresh();
   startPlayback();
   if (S.lectureStart == null) refreshSpan(false);
 }
@@ -409,6 +414,21 @@ function liveWindowStart() {
   const t = programTime();
   if (S.view !== 'live' || t == null || !video.seekable.length) return null;
   return t - (video.currentTime - video.seekable.start(0)) * 1000;
+}
+
+// Program time on screen minus the media position (ms), while the live playlist plays
+// with hls.js: where pushed captions go on the media timeline.
+function programOffsetMs() {
+  if (!S.hls || S.view !== 'live') return null;
+  const d = S.hls.playingDate;
+  const t = d ? d.getTime() : NaN;
+  return Number.isFinite(t) ? t - video.currentTime * 1000 : null;
+}
+
+// Whether captions are pushed now: the live playlist with hls.js.
+function livePush() {
+  if (S.mode !== 'hls' || S.view !== 'live' || S.replay || !S.hls || !captionsSource) return null;
+  return { url: captionsSource, offset: programOffsetMs };
 }
 
 // How far the frame on screen is behind the live edge (s).
@@ -692,7 +712,7 @@ function start() {
     },
     () => !S.attached || !S.playedThisAttempt
   );
-  setupCaptions(video, captionsTrack, ccBtn, () => S.hls);
+  captions = setupCaptions(video, captionsTrack, ccBtn, () => S.hls, livePush, log);
 
   if (window.Hls && window.Hls.isSupported()) S.mode = 'hls';
   else if (video.canPlayType('application/vnd.apple.mpegurl')) S.mode = 'native';
