@@ -119,26 +119,27 @@ pub fn launch_description(
     settings: &MuxSettings,
 ) -> String {
     let (frag, chunk) = mux_durations(settings);
-    // Queues: compressed branches hold a few seconds. For an encoder that keeps its
-    // own cadence (RTMP, RTSP: keyframes follow the source), each encoder reads a raw
-    // queue one part long that drops its oldest frame when full, and the muxers' inputs
-    // leak past five seconds: a ladder short of CPU loses frames, not time. A browser
-    // session (keyframes forced on a grid) sends bursts after loss: there, leaking
-    // queues lost the frame after a forced keyframe request and split audio from video
-    // in segments, so its queues block (raw ones one second).
+    // Queues: compressed branches (a muxer's inputs, the decoder's input) hold a few
+    // seconds and never drop: a compressed frame dropped before a muxer is a hole in
+    // its input (a GOP missing its references, a frame spanning a fragment boundary),
+    // and isofmp4mux wedges on such a hole for good, holding every buffer it gets from
+    // then on. A muxer that stops taking frames holds its branch of the tee back
+    // instead, for as long as it stops ([`super::hoard`] cuts off one that is wedged).
+    // For an encoder that keeps its own cadence (RTMP, RTSP: keyframes follow the
+    // source), each encoder reads a raw queue one part long that drops its oldest frame
+    // when full (the shed feed repeats a picture over such a loss where a part would
+    // stop short): a ladder short of CPU loses raw frames, not time. A browser session
+    // (keyframes forced on a grid) sends bursts after loss: there, a leaking raw queue
+    // lost the frame after a forced keyframe request, so its raw queues block (one
+    // second).
     let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
-    let (qmux, qraw) = match plan.keyframes {
-        KeyframePolicy::FollowSource => (
-            "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000"
-                .to_owned(),
-            format!(
-                "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time={chunk}"
-            ),
+    let qraw = match plan.keyframes {
+        KeyframePolicy::FollowSource => format!(
+            "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time={chunk}"
         ),
-        KeyframePolicy::Grid(_) => (
-            q.to_owned(),
-            "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000".to_owned(),
-        ),
+        KeyframePolicy::Grid(_) => {
+            "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000".to_owned()
+        }
     };
     // The source is decoded once, whatever its codec (H.265 and AV1 arrive over
     // Enhanced RTMP); only H.264 is ever passed through.
@@ -165,7 +166,7 @@ pub fn launch_description(
             "isofmp4mux name=mux{i} fragment-duration={frag} chunk-duration={chunk} send-force-keyunit=false ! appsink name=sink{i} sync=false async=false "
         );
         match r.kind {
-            RenditionKind::Passthrough => d += &format!("vt. ! {qmux} ! mux{i}. "),
+            RenditionKind::Passthrough => d += &format!("vt. ! {q} name=vq{i} ! mux{i}. "),
             RenditionKind::Encoded { bitrate } => {
                 let kbps = (bitrate / 1000).max(100);
                 let profile = if r.height > 720 { "high" } else { "main" };
@@ -176,7 +177,7 @@ pub fn launch_description(
                 d += &format!(
                     "{from} ! {qraw} name=rawq{i} ! videoscale ! videoconvert ! video/x-raw,format=I420,width={w},height={h},pixel-aspect-ratio=1/1 ! \
                      tee name=st{i} ! x264enc name=enc{i} tune=zerolatency speed-preset={preset} bitrate={kbps} vbv-buf-capacity=1000 key-int-max=1200 \
-                     bframes=0 b-adapt=false option-string=scenecut=0 ! video/x-h264,profile={profile} ! h264parse ! {qmux} ! mux{i}. ",
+                     bframes=0 b-adapt=false option-string=scenecut=0 ! video/x-h264,profile={profile} ! h264parse ! {q} name=vq{i} ! mux{i}. ",
                     w = r.width,
                     h = r.height,
                     preset = settings.x264_preset,
@@ -188,7 +189,7 @@ pub fn launch_description(
         d += &audio_branch(audio);
         d += " ! tee name=at ";
         for i in 0..plan.renditions.len() {
-            d += &format!("at. ! {qmux} ! mux{i}. ");
+            d += &format!("at. ! {q} name=aq{i} ! mux{i}. ");
         }
     }
     d
