@@ -1,12 +1,16 @@
 // Live captions end to end: a publisher (ffmpeg, RTMP, 640x360), a captioner typing on
 // /caption/{event} in one Chromium, a viewer on /watch/{event} in another with captions
-// turned on (CC). Each typed line is shown by the viewer's player (an active cue of the
-// stream's subtitles track, loaded by hls.js from the WebVTT rendition) within 1 s of
-// the line's program time, as measured on the viewer's own program time (hls.js
-// playingDate) when the cue became active. Also: a correction of the last line
+// turned on (CC). During the live the viewer's player gets the captions pushed on one
+// server-sent events stream (/live/{event}/captions/events) onto its own captions
+// track, not from the subtitles rendition. Each typed line is shown by the viewer
+// within 1 s of the line's program time, as measured on the viewer's own program time
+// (hls.js playingDate) when the cue became active. Also: a correction of the last line
 // (Up arrow, Enter) reaches the viewer instead of the first text; the captions API
-// refuses a wrong token; the replay's whole captions.vtt holds the lines; and the extra
-// requests captions cost a viewer are counted per media segment (none while CC is off).
+// refuses a wrong token; a stream opened later gets the recent lines again; the
+// subtitles rendition stays in the playlists for other players (cacheable WebVTT
+// parts); the replay's whole captions.vtt holds the lines; the requests captions cost
+// a viewer are counted per media segment (none while CC is off, less than one while
+// on), and the viewer's latency with captions on is printed beside the one without.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -48,49 +52,59 @@ function installCueLog(page) {
   });
 }
 
-// In the viewer page: a short log of hls.js's subtitle loading (what it requested,
-// what it parsed, each playlist's range), for the failure message.
-function installSubtitleLog(page) {
-  return page.evaluate(() => {
-    const hls = window.amphiPlayer && window.amphiPlayer.hls;
-    if (!hls) return;
-    const log = (window.__subsLog = []);
-    const add = (s) => {
-      log.push(`${(performance.now() / 1000).toFixed(2)} ${s}`);
-      // The first entries (how loading began) and the latest.
-      if (log.length > 70) log.splice(40, 1);
-    };
-    const E = hls.constructor.Events;
-    const fp = (frag, part) => `${frag.sn}${part ? '.' + part.index : ''}@${(part || frag).start.toFixed(3)}+${(part || frag).duration.toFixed(3)} cc${frag.cc}`;
-    hls.on(E.SUBTITLE_TRACK_LOADED, (_, d) => {
-      const x = d.details;
-      add(`playlist [${x.startSN},${x.endSN}] hint ${x.fragmentHint ? x.fragmentHint.sn + '@' + x.fragmentHint.start.toFixed(3) : '-'} parts ${x.partList ? x.partList.length : 0} live ${x.live}`);
+// Samples the viewer's latency (wall clock minus program time on screen, ms) every
+// 250 ms for `ms`; returns the median and the number of samples.
+async function sampleLatency(page, ms) {
+  const samples = [];
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const v = await page.evaluate(() => {
+      const d = window.amphiPlayer && window.amphiPlayer.hls && window.amphiPlayer.hls.playingDate;
+      return d ? Date.now() - d.getTime() : null;
     });
-    hls.on(E.FRAG_LOADING, (_, d) => d.frag.type === 'subtitle' && add(`loading ${fp(d.frag, d.part)}`));
-    hls.on(E.FRAG_LOADED, (_, d) => d.frag.type === 'subtitle' && add(`loaded ${fp(d.frag, d.part)} ${d.payload ? d.payload.byteLength : '-'} bytes`));
-    hls.on(E.INIT_PTS_FOUND, (_, d) => add(`initPTS ${d.id} cc${d.frag.cc}`));
-    hls.on(E.SUBTITLE_FRAG_PROCESSED, (_, d) => add(`processed ${fp(d.frag, d.part)} ${d.success ? 'ok' : 'FAILED ' + (d.error && d.error.message)}`));
-    hls.on(E.ERROR, (_, d) => d.frag && d.frag.type === 'subtitle' && add(`error ${d.details} ${fp(d.frag, d.part)}`));
-  });
+    if (v != null) samples.push(v);
+    await sleep(250);
+  }
+  samples.sort((a, b) => a - b);
+  return { median: samples.length ? samples[samples.length >> 1] : null, n: samples.length };
 }
 
-// The subtitle stream controller's state, read from hls.js's internals (diagnostics only).
-function subtitleControllerState(page) {
-  return page.evaluate(() => {
-    const hls = window.amphiPlayer && window.amphiPlayer.hls;
-    const c = hls && (hls.networkControllers || []).find((n) => n && 'tracksBuffered' in n);
-    if (!c) return null;
-    const f = c.fragCurrent;
-    return {
-      state: c.state,
-      loadingParts: c.loadingParts,
-      fragCurrent: f ? `${f.sn}@${f.start}` : null,
-      fragPrevious: c.fragPrevious ? c.fragPrevious.sn : null,
-      buffered: JSON.stringify(c.tracksBuffered),
-      playhead: document.getElementById('video').currentTime,
-      log: window.__subsLog,
-    };
-  });
+// Opens a captions stream from Node and reads until `count` cues came (or `ms` passed).
+async function readStream(url, count, ms) {
+  const t0 = Date.now();
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), ms);
+  const cues = [];
+  let contentType = null;
+  let cacheControl = null;
+  try {
+    const res = await fetch(url, { signal: ctl.signal, headers: { Accept: 'text/event-stream' } });
+    contentType = res.headers.get('content-type');
+    cacheControl = res.headers.get('cache-control');
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body) {
+      buf += decoder.decode(chunk, { stream: true });
+      let end;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n');
+        if (data) cues.push(JSON.parse(data));
+      }
+      if (cues.length >= count) break;
+    }
+  } catch (e) {
+    if (e.name !== 'AbortError') throw e;
+  } finally {
+    clearTimeout(timer);
+    ctl.abort();
+  }
+  return { cues, contentType, cacheControl, ms: Date.now() - t0 };
 }
 
 // Types a line on the captioner page; returns the cue times the server gave it.
@@ -147,10 +161,10 @@ function typoCorrected(cap, typo, fixed) {
 
 // How a line reaches the viewer: the packager publishes it in the next WebVTT part of
 // the subtitles rendition once it has been held for one part (the grace in which the
-// captioner may still correct it), and hls.js, in low-latency mode, loads that part as
-// soon as a blocking reload of the subtitles playlist lists it. Requests: one blocking
-// subtitles playlist reload and one WebVTT part per part (about 12 per segment per
-// viewer, all cacheable, so behind a cache the origin's count does not grow with viewers).
+// captioner may still correct it); the origin, told by the store that the subtitles
+// playlist changed, reads that part once and pushes its new cues to every viewer's
+// captions stream. Requests: one long-lived stream per viewer, whatever the number of
+// segments (hls.js loading the rendition made about 12 per segment).
 test('captions typed on the captioner page are shown by a viewer within 1 s of their program time', {
   timeout: 240000,
 }, async () => {
@@ -178,14 +192,15 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
     assert.equal(refused.status, 403);
 
     viewer = await launchBrowser();
+    // Every request for captions: the subtitles rendition (playlist, WebVTT) and the
+    // captions stream.
     const subsRequests = [];
     viewer.page.on('request', (r) => {
-      if (r.url().includes('/subs/')) subsRequests.push({ url: r.url(), at: Date.now() });
+      if (r.url().includes('/subs/') || r.url().includes('/captions/events')) subsRequests.push({ url: r.url(), at: Date.now() });
     });
-    // The player restarts a stalled subtitles loading (captions.js) and says so.
-    const restarts = [];
+    const captionsLog = [];
     viewer.page.on('console', (m) => {
-      if (m.text().includes('subtitles loading restarted')) restarts.push(m.text());
+      if (m.text().includes('captions stream')) captionsLog.push(m.text());
     });
     viewer.page.on('response', (r) => {
       if (r.status() >= 400) console.log(`viewer: ${r.status()} ${r.url()}`);
@@ -194,15 +209,15 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
     await waitForPlaying(viewer.page, 60000, 'the viewer to play');
     await installCueLog(viewer.page);
 
-    // CC off: captions cost the viewer nothing.
-    await sleep(3 * SEGMENT_S * 1000);
+    // CC off: captions cost the viewer nothing. Its latency meanwhile, for comparison.
+    const latencyOff = await sampleLatency(viewer.page, 3 * SEGMENT_S * 1000);
     assert.equal(subsRequests.length, 0, `requests for subtitles while captions are off: ${subsRequests.map((r) => r.url).join(', ')}`);
 
     await viewer.page.waitForSelector('#cc:not([hidden])', { timeout: 10000 });
-    await installSubtitleLog(viewer.page);
+    // From the click: the player opens its captions stream at once.
+    const ccOnAt = Date.now();
     await viewer.page.click('#cc');
     await waitFor(() => viewer.page.evaluate(() => Array.from(document.getElementById('video').textTracks).some((t) => t.mode === 'showing')), 5000, { what: 'a showing text track' });
-    const ccOnAt = Date.now();
 
     captioner = await launchBrowser();
     const cap = captioner.page;
@@ -272,24 +287,20 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
       },
       30000,
       { what: 'the viewer to show every line' },
-    ).catch((e) => {
-      const tracks = subsRequests.slice(-8).map((r) => r.url.replace(/^.*\/subs\//, ''));
-      const vtts = subsRequests.filter((r) => r.url.endsWith('.vtt')).length;
-      return viewer.page
-        .evaluate(() => {
-          const hls = window.amphiPlayer && window.amphiPlayer.hls;
-          const v = document.getElementById('video');
-          return {
-            subtitleTrack: hls ? hls.subtitleTrack : null,
-            modes: Array.from(v.textTracks).map((t) => `${t.kind}:${t.mode}:${t.cues ? t.cues.length : '-'}`),
-          };
-        })
-        .then(async (state) => {
-          console.log(`subtitle controller: ${JSON.stringify(await subtitleControllerState(viewer.page), null, 1)}`);
-          throw new Error(
-            `${e.message}; sent ${JSON.stringify(sent)}; shown ${JSON.stringify(lastLog)}; ${vtts} WebVTT requests in all, last subtitles requests ${tracks.join(' ')}; player ${JSON.stringify(state)}`,
-          );
-        });
+    ).catch(async (e) => {
+      const state = await viewer.page.evaluate(() => {
+        const hls = window.amphiPlayer && window.amphiPlayer.hls;
+        const v = document.getElementById('video');
+        return {
+          subtitleTrack: hls ? hls.subtitleTrack : null,
+          playingDate: hls && hls.playingDate ? hls.playingDate.getTime() : null,
+          currentTime: v.currentTime,
+          tracks: Array.from(v.textTracks).map((t) => `${t.kind}:${t.label}:${t.mode}:${t.cues ? Array.from(t.cues).map((c) => `${c.startTime.toFixed(2)}-${c.endTime.toFixed(2)} ${c.text}`).join(' | ') : '-'}`),
+        };
+      });
+      throw new Error(
+        `${e.message}; sent ${JSON.stringify(sent)}; shown ${JSON.stringify(lastLog)}; captions requests ${subsRequests.map((r) => r.url.replace(/^.*\/live\//, '')).join(' ')}; stream log ${captionsLog.join('; ')}; player ${JSON.stringify(state)}`,
+      );
     });
     const report = [];
     const delays = sent.map((s) => {
@@ -302,24 +313,51 @@ test('captions typed on the captioner page are shown by a viewer within 1 s of t
     console.log(report.join('\n'));
     assert.ok(!shown.some((c) => c.text === 'Shannon, 1984'), 'the typo never reached the viewer');
 
-    // Extra requests while captions are on, per media segment of viewing.
-    await sleep(4 * SEGMENT_S * 1000);
+    // Requests for captions while they are on, per media segment of viewing, and the
+    // viewer's latency meanwhile.
+    const latencyOn = await sampleLatency(viewer.page, 4 * SEGMENT_S * 1000);
     const onWindow = subsRequests.filter((r) => r.at >= ccOnAt);
     const segments = (Date.now() - ccOnAt) / 1000 / SEGMENT_S;
     const playlists = onWindow.filter((r) => r.url.includes('index.m3u8')).length;
     const vtts = onWindow.filter((r) => r.url.endsWith('.vtt')).length;
+    const streams = onWindow.filter((r) => r.url.includes('/captions/events')).length;
     const perSegment = onWindow.length / segments;
-    report.push(`subtitles loading restarted by the player ${restarts.length} time(s)${restarts.length ? ': ' + restarts.join('; ') : ''}`);
     report.push(
-      `captions on for ${segments.toFixed(1)} segments: ${playlists} subtitles playlist requests, ${vtts} WebVTT segments (${perSegment.toFixed(2)} requests per segment per viewer)`,
+      `captions on for ${segments.toFixed(1)} segments: ${streams} captions stream(s), ${playlists} subtitles playlist requests, ${vtts} WebVTT requests (${perSegment.toFixed(2)} requests per segment per viewer)`,
     );
-    // Every one is cacheable: immutable .vtt, blocking playlists cached by their URL.
-    const sample = onWindow.find((r) => r.url.endsWith('.vtt'));
-    assert.ok(sample, 'the viewer fetched WebVTT segments');
-    const head = await fetch(sample.url);
-    assert.match(head.headers.get('cache-control') || '', /immutable/);
-    assert.equal(head.headers.get('content-type'), 'text/vtt');
-    assert.ok(perSegment < 16, `captions cost ${perSegment.toFixed(2)} requests per segment per viewer`);
+    report.push(
+      `viewer latency (wall clock − program time on screen): ${latencyOff.median} ms median with captions off (${latencyOff.n} samples), ${latencyOn.median} ms with captions on (${latencyOn.n} samples)`,
+    );
+    report.push(`captions stream: ${captionsLog.join('; ') || 'no log line'}`);
+    assert.equal(streams, 1, `one captions stream per viewer: ${onWindow.map((r) => r.url).join(', ')}`);
+    assert.equal(playlists + vtts, 0, 'no subtitles rendition request while captions are pushed');
+    assert.ok(perSegment < 1, `captions cost ${perSegment.toFixed(2)} requests per segment per viewer`);
+    assert.ok(
+      latencyOn.median != null && latencyOff.median != null && latencyOn.median <= latencyOff.median + 500,
+      `latency with captions on ${latencyOn.median} ms, off ${latencyOff.median} ms`,
+    );
+
+    // The subtitles rendition stays for other players: WebVTT parts listed, cacheable.
+    const subsPlaylist = await get(`${amphi.http}/live/${EVENT}/subs/index.m3u8`);
+    assert.equal(subsPlaylist.status, 200);
+    const partUri = /URI="(part\d+\.\d+\.vtt)"/.exec(subsPlaylist.text);
+    assert.ok(partUri, subsPlaylist.text);
+    const part = await fetch(`${amphi.http}/live/${EVENT}/subs/${partUri[1]}`);
+    assert.match(part.headers.get('cache-control') || '', /immutable/);
+    assert.equal(part.headers.get('content-type'), 'text/vtt');
+
+    // A stream opened now (a viewer who reconnects) gets the recent lines first.
+    const replayed = await readStream(`${amphi.http}/live/${EVENT}/captions/events`, sent.length, 5000);
+    assert.equal(replayed.contentType, 'text/event-stream');
+    assert.equal(replayed.cacheControl, 'no-store');
+    for (const s of sent) {
+      const c = replayed.cues.find((x) => x.text === s.text);
+      assert.ok(c, `"${s.text}" replayed on connect: ${JSON.stringify(replayed.cues)}`);
+      // Its program time as the server took it (a line that came after its segment was
+      // written is moved to the segment's end: within a second), to the millisecond.
+      assert.ok(Math.abs(c.start - s.start) <= 1000, `"${s.text}" replayed at ${c.start}, taken at ${s.start}`);
+    }
+    report.push(`a new stream got ${replayed.cues.length} recent cues in ${replayed.ms} ms`);
 
     // The replay's whole file (written every few segments while live).
     const whole = await waitFor(async () => {
