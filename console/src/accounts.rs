@@ -5,12 +5,13 @@
 //! Passwords never travel on a command line nor reach a log: `amphi user add` reads
 //! them from the terminal or stdin, the console from a login form's POST body.
 
+use crate::data_file::{FileError, JsonFile};
 use crate::roles::{Principal, Role};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const USERS_FILE: &str = "users.json";
 /// Shortest password `amphi user add` accepts.
@@ -21,21 +22,8 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AccountError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid users file: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("writing {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("user name {0:?}: 1 to 64 characters of a-z, A-Z, 0-9, '.', '-', '_' and '@'")]
     InvalidName(String),
     #[error(
@@ -112,51 +100,32 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 
 /// Reads and writes `users.json`.
 pub struct AccountsFile {
-    path: PathBuf,
+    file: JsonFile,
 }
 
 impl AccountsFile {
     pub fn new(data_dir: &Path) -> AccountsFile {
         AccountsFile {
-            path: data_dir.join(USERS_FILE),
+            file: JsonFile::new(data_dir, USERS_FILE, "a valid users file").private(),
         }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     pub fn load(&self) -> Result<Vec<Account>, AccountError> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice::<UsersFile>(&bytes)
-                .map(|f| f.users)
-                .map_err(|source| AccountError::Parse {
-                    path: self.path.clone(),
-                    source,
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(source) => Err(AccountError::Read {
-                path: self.path.clone(),
-                source,
-            }),
-        }
+        Ok(self
+            .file
+            .load::<UsersFile>()?
+            .map(|f| f.users)
+            .unwrap_or_default())
     }
 
     fn save(&self, users: &[Account]) -> Result<(), AccountError> {
-        let write = |path: &Path, e: std::io::Error| AccountError::Write {
-            path: path.to_owned(),
-            source: e,
-        };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| write(dir, e))?;
-        }
-        let tmp = self.path.with_extension("json.tmp");
-        let text = serde_json::to_vec_pretty(&UsersFile {
+        Ok(self.file.save(&UsersFile {
             users: users.to_vec(),
-        })
-        .map_err(|e| write(&tmp, std::io::Error::other(e)))?;
-        write_private(&tmp, &text).map_err(|e| write(&tmp, e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| write(&self.path, e))
+        })?)
     }
 
     /// Adds a user, or with `replace` sets an existing user's password and roles.
@@ -214,25 +183,6 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| {
         hash_password("not a password of anyone").unwrap_or_else(|_| String::from("$argon2id$"))
     })
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod csrf;
+pub mod data_file;
 pub mod fuzzing;
 pub mod lti;
 pub mod oidc;

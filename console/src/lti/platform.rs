@@ -1,7 +1,8 @@
 //! Registered LTI 1.3 platforms (Moodle, Open edX, …), kept in the data dir.
 
+use crate::data_file::{FileError, JsonFile};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// File of registered platforms in the data dir.
 pub const PLATFORMS_FILE: &str = "lti_platforms.json";
@@ -25,21 +26,8 @@ pub struct Platform {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlatformError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("writing {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a platform list: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("{0}: must be an https:// URL (http:// only for localhost)")]
     Url(String),
     #[error("no platform registered for issuer {issuer:?} and client id {client_id:?}")]
@@ -85,45 +73,26 @@ impl Platform {
 /// The platforms file of a data dir.
 #[derive(Debug, Clone)]
 pub struct PlatformStore {
-    path: PathBuf,
+    file: JsonFile,
 }
 
 impl PlatformStore {
     pub fn new(data_dir: &Path) -> Self {
         PlatformStore {
-            path: data_dir.join(PLATFORMS_FILE),
+            file: JsonFile::new(data_dir, PLATFORMS_FILE, "a platform list"),
         }
     }
 
     pub fn load(&self) -> Result<Vec<Platform>, PlatformError> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice::<File>(&bytes)
-                .map(|f| f.platforms)
-                .map_err(|source| PlatformError::Parse {
-                    path: self.path.clone(),
-                    source,
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(source) => Err(PlatformError::Read {
-                path: self.path.clone(),
-                source,
-            }),
-        }
+        Ok(self
+            .file
+            .load::<File>()?
+            .map(|f| f.platforms)
+            .unwrap_or_default())
     }
 
     fn save(&self, platforms: Vec<Platform>) -> Result<(), PlatformError> {
-        let write = |source| PlatformError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(write)?;
-        }
-        let body = serde_json::to_vec_pretty(&File { platforms })
-            .map_err(|e| write(std::io::Error::other(e)))?;
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, body).map_err(write)?;
-        std::fs::rename(&tmp, &self.path).map_err(write)
+        Ok(self.file.save(&File { platforms })?)
     }
 
     /// Adds `platform`, replacing a registration with the same issuer and client id.

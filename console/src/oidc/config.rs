@@ -4,6 +4,7 @@
 //! stays where the operator put it (mode 0600, a mounted Kubernetes secret, …) and is
 //! read only when a code is exchanged.
 
+use crate::data_file::{FileError, JsonFile};
 use crate::lti::platform::check_url;
 use crate::roles::Role;
 use serde::{Deserialize, Serialize};
@@ -72,21 +73,8 @@ fn default_role_prefix() -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("writing {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not OIDC settings: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("issuer {0:?}: must be an https:// URL (http:// only for localhost)")]
     Issuer(String),
     #[error("scopes {0:?} must include openid")]
@@ -168,64 +156,30 @@ impl OidcConfig {
 /// The settings file of a data dir.
 #[derive(Debug, Clone)]
 pub struct OidcConfigFile {
-    path: PathBuf,
+    file: JsonFile,
 }
 
 impl OidcConfigFile {
     pub fn new(data_dir: &Path) -> Self {
         OidcConfigFile {
-            path: data_dir.join(OIDC_FILE),
+            file: JsonFile::new(data_dir, OIDC_FILE, "OIDC settings"),
         }
     }
 
     /// The settings, or `None` when OIDC login is not configured.
     pub fn load(&self) -> Result<Option<OidcConfig>, ConfigError> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|source| ConfigError::Parse {
-                        path: self.path.clone(),
-                        source,
-                    })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(ConfigError::Read {
-                path: self.path.clone(),
-                source,
-            }),
-        }
+        Ok(self.file.load()?)
     }
 
     /// Checks and saves `config` (written to a temporary file, then renamed).
     pub fn save(&self, config: &OidcConfig) -> Result<(), ConfigError> {
         config.check()?;
-        let write = |source| ConfigError::Write {
-            path: self.path.clone(),
-            source,
-        };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(write)?;
-        }
-        let text = serde_json::to_vec_pretty(config).map_err(|e| ConfigError::Parse {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).map_err(write)?;
-        std::fs::rename(&tmp, &self.path).map_err(write)
+        Ok(self.file.save(config)?)
     }
 
     /// Turns OIDC login off; true if it was on.
     pub fn clear(&self) -> Result<bool, ConfigError> {
-        match std::fs::remove_file(&self.path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(ConfigError::Write {
-                path: self.path.clone(),
-                source,
-            }),
-        }
+        Ok(self.file.remove()?)
     }
 }
 
