@@ -19,6 +19,7 @@ mod reply;
 mod state;
 
 pub(crate) use auth::{redacted_addr, Authed};
+pub(crate) use page::html_escape;
 pub(crate) use state::ConsoleState;
 pub use state::{ConsoleArgs, ConsoleConfig};
 

@@ -2,8 +2,9 @@
 //! `amphi lti add-platform|list|remove`. The checks live in `amphi_console::lti`; here
 //! are the HTTP glue, the key-set fetches and what a launch opens.
 
+use crate::admin::html_escape;
 use crate::events::Directory;
-use amphi_console::lti::jwks::{Jwks, JwksCache, MAX_JWKS_BYTES};
+use amphi_console::lti::jwks::JwksCache;
 use amphi_console::lti::keys::ToolKey;
 use amphi_console::lti::launch::{self, ClaimError, LtiRole, Message};
 use amphi_console::lti::login::{encode, LoginError, LoginParams, Logins, ToolUrls};
@@ -172,14 +173,6 @@ fn refuse(status: StatusCode, what: &str, why: impl std::fmt::Display) -> Respon
     (status, format!("LTI {what} refused: {why}\n")).into_response()
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 async fn login(
     State(state): State<Arc<LtiState>>,
     headers: HeaderMap,
@@ -247,34 +240,6 @@ fn cookie_matches(headers: &HeaderMap, state: &str) -> bool {
     !seen
 }
 
-/// Fetches the platform's key set when the cache says so.
-async fn key_set(state: &LtiState, platform: &Platform, kid: Option<&str>) {
-    let fetch = lock(&state.jwks).should_fetch(&platform.issuer, kid, Instant::now());
-    if fetch {
-        match fetch_jwks(&state.http, &platform.jwks_url).await {
-            Ok(jwks) => {
-                info!(issuer = %platform.issuer, keys = jwks.len(), "LTI platform key set fetched");
-                lock(&state.jwks).store(&platform.issuer, jwks, Instant::now());
-            }
-            Err(e) => {
-                warn!(issuer = %platform.issuer, error = %e, "LTI platform key set fetch failed")
-            }
-        }
-    }
-}
-
-async fn fetch_jwks(http: &reqwest::Client, url: &str) -> Result<Jwks> {
-    let res = http.get(url).send().await?.error_for_status()?;
-    if res
-        .content_length()
-        .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
-    {
-        anyhow::bail!("key set at {url} is larger than {MAX_JWKS_BYTES} bytes");
-    }
-    let body = res.bytes().await?;
-    Ok(Jwks::parse(&body)?)
-}
-
 async fn launch_route(
     State(state): State<Arc<LtiState>>,
     headers: HeaderMap,
@@ -318,7 +283,15 @@ async fn launch_route(
         return refuse(StatusCode::FORBIDDEN, "launch", ClaimError::Audience);
     };
     let kid = parsed.kid.clone();
-    key_set(&state, platform, kid.as_deref()).await;
+    crate::oidc::refresh_key_set(
+        &state.http,
+        &state.jwks,
+        &platform.issuer,
+        &platform.jwks_url,
+        kid.as_deref(),
+        "LTI platform",
+    )
+    .await;
     let key = lock(&state.jwks)
         .key(&platform.issuer, kid.as_deref())
         .cloned();

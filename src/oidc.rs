@@ -352,31 +352,53 @@ impl OidcState {
     ) -> Result<serde_json::Map<String, serde_json::Value>, jwt::JwtError> {
         let parsed = jwt::parse_with(token, jwt::OIDC_ALGORITHMS)?;
         let kid = parsed.kid.as_deref();
-        let fetch = lock(&self.jwks).should_fetch(&provider.issuer, kid, Instant::now());
-        if fetch {
-            match self.fetch_jwks(&provider.jwks_uri).await {
-                Ok(jwks) => {
-                    info!(issuer = %provider.issuer, keys = jwks.len(), "OIDC provider key set fetched");
-                    lock(&self.jwks).store(&provider.issuer, jwks, Instant::now());
-                }
-                Err(e) => {
-                    tracing::warn!(issuer = %provider.issuer, error = %format!("{e:#}"), "OIDC provider key set not fetched")
-                }
-            }
-        }
+        refresh_key_set(
+            &self.http,
+            &self.jwks,
+            &provider.issuer,
+            &provider.jwks_uri,
+            kid,
+            "OIDC provider",
+        )
+        .await;
         let key = lock(&self.jwks)
             .key(&provider.issuer, kid)
             .cloned()
             .ok_or_else(|| jwt::JwtError::UnknownKid(kid.unwrap_or("").to_owned()))?;
         parsed.verify(&key)
     }
+}
 
-    async fn fetch_jwks(&self, url: &str) -> Result<Jwks> {
-        let res = self.http.get(url).send().await?;
-        if !res.status().is_success() {
-            bail!("{url} answered {}", res.status());
-        }
-        let body = body_capped(res, MAX_JWKS_BYTES, url).await?;
-        Ok(Jwks::parse(&body)?)
+/// Brings `issuer`'s key set into `cache` when the cache asks for it (missing, stale, or
+/// `kid` not in it, at most once per interval), fetched from `url` with `http` and at
+/// most [`MAX_JWKS_BYTES`]; a failed fetch is logged and leaves the cache as it was.
+/// The one key-set fetch of OIDC logins and LTI launches; `who` names the issuer's kind
+/// in the log ("OIDC provider", "LTI platform").
+pub(crate) async fn refresh_key_set(
+    http: &reqwest::Client,
+    cache: &Mutex<JwksCache>,
+    issuer: &str,
+    url: &str,
+    kid: Option<&str>,
+    who: &str,
+) {
+    if !lock(cache).should_fetch(issuer, kid, Instant::now()) {
+        return;
     }
+    match fetch_jwks(http, url).await {
+        Ok(jwks) => {
+            info!(%issuer, keys = jwks.len(), "{who} key set fetched");
+            lock(cache).store(issuer, jwks, Instant::now());
+        }
+        Err(e) => tracing::warn!(%issuer, error = %format!("{e:#}"), "{who} key set not fetched"),
+    }
+}
+
+async fn fetch_jwks(http: &reqwest::Client, url: &str) -> Result<Jwks> {
+    let res = http.get(url).send().await?;
+    if !res.status().is_success() {
+        bail!("{url} answered {}", res.status());
+    }
+    let body = body_capped(res, MAX_JWKS_BYTES, url).await?;
+    Ok(Jwks::parse(&body)?)
 }

@@ -5,7 +5,7 @@
 //! Each refusal answers 401 (403 for a user with no role) with a short page, and logs
 //! one warning with its reason; codes, tokens and the client secret are never logged.
 
-use crate::admin::{redacted_addr, ConsoleState};
+use crate::admin::{html_escape, redacted_addr, ConsoleState};
 use crate::oidc::{error_code, OidcState};
 use amphi_console::oidc::flow::Secrets;
 use amphi_console::oidc::id_token::{self, Expected};
@@ -51,21 +51,13 @@ fn client(addr: Option<Extension<amphi_origin::ClientAddr>>) -> String {
     redacted_addr(addr.map(|a| a.0 .0).unwrap_or(IpAddr::from([0, 0, 0, 0])))
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// A small page (no script), never cached.
 fn page(status: StatusCode, title: &str, body_html: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <meta name=\"viewport\" content=\"width=device-width\"></head><body>\
          <h1>{t}</h1>{body_html}</body></html>\n",
-        t = escape(title)
+        t = html_escape(title)
     );
     secret_page(status, SCRIPTLESS_CSP, html)
 }
@@ -78,7 +70,7 @@ fn refuse(client: &str, why: impl std::fmt::Display) -> Response {
         "Login refused",
         &format!(
             "<p>{}</p><p><a href=\"/admin\">Back to the console login</a></p>",
-            escape(&why.to_string())
+            html_escape(&why.to_string())
         ),
     )
 }
@@ -301,7 +293,7 @@ async fn finish(
                 "<p>You are logged in at your institution as <b>{}</b>, but this account has no role in Amphi's console.</p>\
                  <p>Ask the video service to give you the admin, lecturer or moderator role \
                  (through your institution's groups or entitlements).</p>",
-                escape(&user)
+                html_escape(&user)
             ),
         );
     }

@@ -12,6 +12,16 @@ pub async fn admin_page() -> Response {
     secret_page(StatusCode::OK, &page_csp(FRAME_NONE), PAGE)
 }
 
+/// `s` as HTML text or a quoted attribute value, for the small pages written in Rust
+/// (console OIDC login answers, LTI pickers and forms).
+pub(crate) fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 const OPENAPI: &str = include_str!("openapi.json");
 
 /// `/api/openapi.json`: the console API, hand-written and checked against the router.
@@ -29,4 +39,15 @@ pub async fn openapi() -> Response {
 #[cfg(test)]
 pub fn openapi_text() -> &'static str {
     OPENAPI
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn html_special_characters_are_escaped() {
+        assert_eq!(
+            super::html_escape("<a href=\"x\">Tom & Jerry's</a>"),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;"
+        );
+    }
 }
