@@ -49,18 +49,21 @@ pub(crate) async fn finish<T>(
     }
 }
 
-/// The checks of `admit` without the event lock; the transaction only reads.
-async fn precheck(
-    store: &dyn QaStore,
-    event: &str,
+/// One rate-limited activity being admitted or logged: who does what in which event,
+/// and when.
+#[derive(Debug, Clone, Copy)]
+struct Attempt<'a> {
+    event: &'a str,
     kind: Activity,
-    who: Who<'_>,
-    limits: (u32, u32),
+    who: Who<'a>,
     now_ms: i64,
-) -> Result<(), QaError> {
-    let mut tx = store.begin(event, false).await?;
-    let result = admit(tx.as_mut(), event, kind, who, limits, now_ms).await;
-    finish(tx, result.map(|()| ((), Vec::new())), now_ms).await
+}
+
+/// The checks of `admit` without the event lock; the transaction only reads.
+async fn precheck(store: &dyn QaStore, a: Attempt<'_>, limits: (u32, u32)) -> Result<(), QaError> {
+    let mut tx = store.begin(a.event, false).await?;
+    let result = admit(tx.as_mut(), a, limits).await;
+    finish(tx, result.map(|()| ((), Vec::new())), a.now_ms).await
 }
 
 fn within(limit: u32, window: crate::store::Window, now_ms: i64) -> Result<(), QaError> {
@@ -73,40 +76,31 @@ fn within(limit: u32, window: crate::store::Window, now_ms: i64) -> Result<(), Q
 /// Refuses `kind` when the viewer or its address is over its limit.
 async fn check_rate(
     tx: &mut dyn QaTx,
-    event: &str,
-    kind: Activity,
-    who: Who<'_>,
+    a: Attempt<'_>,
     (per_viewer, per_address): (u32, u32),
-    now_ms: i64,
 ) -> Result<(), QaError> {
-    let since = ratelimit::window_start(now_ms);
+    let since = ratelimit::window_start(a.now_ms);
     let w = tx
-        .activity(event, kind, Actor::Viewer(who.viewer), since)
+        .activity(a.event, a.kind, Actor::Viewer(a.who.viewer), since)
         .await?;
-    within(per_viewer, w, now_ms)?;
-    if let Some(addr) = who.addr {
+    within(per_viewer, w, a.now_ms)?;
+    if let Some(addr) = a.who.addr {
         let w = tx
-            .activity(event, kind, Actor::Address(addr), since)
+            .activity(a.event, a.kind, Actor::Address(addr), since)
             .await?;
-        within(per_address, w, now_ms)?;
+        within(per_address, w, a.now_ms)?;
     }
     Ok(())
 }
 
-async fn log(
-    tx: &mut dyn QaTx,
-    event: &str,
-    kind: Activity,
-    who: Who<'_>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
+async fn log(tx: &mut dyn QaTx, a: Attempt<'_>) -> Result<(), StoreError> {
     tx.log_activity(
-        event,
-        kind,
-        who.viewer,
-        who.addr,
-        now_ms,
-        now_ms.saturating_sub(ACTIVITY_KEPT_MS),
+        a.event,
+        a.kind,
+        a.who.viewer,
+        a.who.addr,
+        a.now_ms,
+        a.now_ms.saturating_sub(ACTIVITY_KEPT_MS),
     )
     .await
 }
@@ -122,18 +116,11 @@ fn vote_limits(s: &EventQaSettings) -> (u32, u32) {
     (s.limits.votes_per_minute, s.limits.address_votes_per_minute)
 }
 
-async fn admit(
-    tx: &mut dyn QaTx,
-    event: &str,
-    kind: Activity,
-    who: Who<'_>,
-    limits: (u32, u32),
-    now_ms: i64,
-) -> Result<(), QaError> {
-    if tx.is_banned(event, who.viewer).await? {
+async fn admit(tx: &mut dyn QaTx, a: Attempt<'_>, limits: (u32, u32)) -> Result<(), QaError> {
+    if tx.is_banned(a.event, a.who.viewer).await? {
         return Err(QaError::Banned);
     }
-    check_rate(tx, event, kind, who, limits, now_ms).await
+    check_rate(tx, a, limits).await
 }
 
 /// Stores a new question (already validated) after the ban and rate-limit checks.
@@ -149,21 +136,19 @@ pub async fn post(
         addr,
     };
     let limits = question_limits(settings);
-    precheck(store, &q.event, Activity::Question, who, limits, now_ms).await?;
+    let attempt = Attempt {
+        event: &q.event,
+        kind: Activity::Question,
+        who,
+        now_ms,
+    };
+    precheck(store, attempt, limits).await?;
     let mut tx = store.begin(&q.event, true).await?;
     let result = async {
-        admit(
-            tx.as_mut(),
-            &q.event,
-            Activity::Question,
-            who,
-            limits,
-            now_ms,
-        )
-        .await?;
+        admit(tx.as_mut(), attempt, limits).await?;
         let status = initial_status(settings);
         let id = tx.insert_question(&q, status, now_ms).await?;
-        log(tx.as_mut(), &q.event, Activity::Question, who, now_ms).await?;
+        log(tx.as_mut(), attempt).await?;
         let question = Question {
             id,
             event: q.event.clone(),
@@ -177,17 +162,22 @@ pub async fn post(
             votes: 0,
             answer: None,
         };
-        let stamp = Stamp {
-            seq: tx.last_seq() + 1,
-            at: now_ms,
-            program_time: question.program_time,
-        };
+        let stamp = next_stamp(tx.as_ref(), now_ms, question.program_time);
         let change =
             events::question_change(stamp, &question, true, false).map_err(StoreError::from)?;
         Ok::<_, QaError>((question, vec![change]))
     }
     .await;
     finish(tx, result, now_ms).await
+}
+
+/// The stamp of the one change a transaction records (the event's next sequence).
+fn next_stamp(tx: &dyn QaTx, now_ms: i64, program_time: Option<ProgramTime>) -> Stamp {
+    Stamp {
+        seq: tx.last_seq() + 1,
+        at: now_ms,
+        program_time,
+    }
 }
 
 /// Records one vote of `who` on a question viewers can see; returns its vote count.
@@ -201,10 +191,16 @@ pub async fn vote(
     now_ms: i64,
 ) -> Result<u32, QaError> {
     let limits = vote_limits(settings);
-    precheck(store, event, Activity::Vote, who, limits, now_ms).await?;
+    let attempt = Attempt {
+        event,
+        kind: Activity::Vote,
+        who,
+        now_ms,
+    };
+    precheck(store, attempt, limits).await?;
     let mut tx = store.begin(event, true).await?;
     let result = async {
-        admit(tx.as_mut(), event, Activity::Vote, who, limits, now_ms).await?;
+        admit(tx.as_mut(), attempt, limits).await?;
         let mut q = tx
             .question(event, id)
             .await?
@@ -213,13 +209,9 @@ pub async fn vote(
         let Some(votes) = tx.add_vote(id, who.viewer, now_ms).await? else {
             return Ok((q.votes, Vec::new()));
         };
-        log(tx.as_mut(), event, Activity::Vote, who, now_ms).await?;
+        log(tx.as_mut(), attempt).await?;
         q.votes = votes;
-        let stamp = Stamp {
-            seq: tx.last_seq() + 1,
-            at: now_ms,
-            program_time: None,
-        };
+        let stamp = next_stamp(tx.as_ref(), now_ms, None);
         let change = events::votes_change(stamp, &q).map_err(StoreError::from)?;
         Ok::<_, QaError>((q.votes, vec![change]))
     }
@@ -353,7 +345,13 @@ pub async fn admit_viewer_id(
             .activity(event, Activity::Mint, Actor::Address(addr), since)
             .await?;
         within(settings.limits.address_mints_per_minute, w, now_ms)?;
-        log(tx.as_mut(), event, Activity::Mint, who, now_ms).await?;
+        let attempt = Attempt {
+            event,
+            kind: Activity::Mint,
+            who,
+            now_ms,
+        };
+        log(tx.as_mut(), attempt).await?;
         Ok::<_, QaError>(((), Vec::new()))
     }
     .await;

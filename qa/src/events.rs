@@ -142,30 +142,30 @@ pub fn question_change(
 
 /// The vote count of a question changed.
 pub fn votes_change(stamp: Stamp, q: &Question) -> Result<ChangeRecord, serde_json::Error> {
-    let json = to_json::<()>(
-        stamp,
-        QaEventKind::VotesChanged {
-            id: q.id,
-            votes: q.votes,
-        },
-    )?;
-    Ok(ChangeRecord {
-        event: q.event.clone(),
-        seq: stamp.seq,
-        viewer: q.status.visible_to_viewers().then(|| json.clone()),
-        moderator: json,
-    })
+    let kind = QaEventKind::VotesChanged {
+        id: q.id,
+        votes: q.votes,
+    };
+    same_for_all(stamp, q, kind)
 }
 
 /// A question was pinned or unpinned (alone: without another state change).
 pub fn pinned_change(stamp: Stamp, q: &Question) -> Result<ChangeRecord, serde_json::Error> {
-    let json = to_json::<()>(
-        stamp,
-        QaEventKind::PinnedChanged {
-            id: q.id,
-            pinned: q.pinned,
-        },
-    )?;
+    let kind = QaEventKind::PinnedChanged {
+        id: q.id,
+        pinned: q.pinned,
+    };
+    same_for_all(stamp, q, kind)
+}
+
+/// A change of `q` that reads the same for moderators and viewers; viewers get it
+/// while they can see `q`.
+fn same_for_all(
+    stamp: Stamp,
+    q: &Question,
+    kind: QaEventKind<()>,
+) -> Result<ChangeRecord, serde_json::Error> {
+    let json = to_json(stamp, kind)?;
     Ok(ChangeRecord {
         event: q.event.clone(),
         seq: stamp.seq,
