@@ -8,14 +8,12 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{backends, Backend, Client, TOKEN};
+use common::{backends, Backend, Client};
 use serde_json::{json, Value};
 
 async fn answer(c: &Client, ev: &str, id: i64, body: Value) -> common::Resp {
-    let auth = format!("Bearer {TOKEN}");
-    c.post(
+    c.post_as_moderator(
         &format!("/api/qa/{ev}/questions/{id}/answer"),
-        &[("authorization", &auth)],
         &body.to_string(),
     )
     .await
@@ -86,11 +84,9 @@ async fn answers(b: &Backend) {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
         assert!(r.text.contains(field), "{}", r.text);
     }
-    let auth = format!("Bearer {TOKEN}");
     let r = c
-        .post(
+        .post_as_moderator(
             &format!("/api/qa/{ev}/questions/{id2}/approve"),
-            &[("authorization", &auth)],
             &json!({ "answer": "sneaky" }).to_string(),
         )
         .await;

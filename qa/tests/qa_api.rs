@@ -181,25 +181,16 @@ async fn auth_and_bad_input(b: &Backend) {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = c
-        .post(
-            &format!("/api/qa/{ev}/questions/{id}/delete"),
-            &[("authorization", &format!("Bearer {TOKEN}"))],
-            "",
-        )
+        .post_as_moderator(&format!("/api/qa/{ev}/questions/{id}/delete"), "")
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = c
-        .post(
-            &format!("/api/qa/{ev}/questions/{id}/approve"),
-            &[("authorization", &format!("Bearer {TOKEN}"))],
-            "{bad",
-        )
+        .post_as_moderator(&format!("/api/qa/{ev}/questions/{id}/approve"), "{bad")
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = c
-        .post(
+        .post_as_moderator(
             &format!("/api/qa/{ev}/questions/{id}/approve"),
-            &[("authorization", &format!("Bearer {TOKEN}"))],
             r#"{"program_time":1700000000000}"#,
         )
         .await;
@@ -236,19 +227,16 @@ async fn xss_ban_export(b: &Backend) {
     assert_eq!(list["questions"][0]["program_time"], 1_764_000_000_000i64);
 
     // Ban: no more posts or votes from that viewer; others unaffected.
-    let auth = format!("Bearer {TOKEN}");
     let r = c
-        .post(
+        .post_as_moderator(
             &format!("/api/qa/{ev}/bans"),
-            &[("authorization", &auth)],
             &format!(r#"{{"viewer":"{}"}}"#, v1.id),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = c
-        .post(
+        .post_as_moderator(
             &format!("/api/qa/{ev}/bans"),
-            &[("authorization", &auth)],
             &format!(r#"{{"viewer":"{}"}}"#, v1.id),
         )
         .await;
@@ -264,13 +252,9 @@ async fn xss_ban_export(b: &Backend) {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        c.post(
-            &format!("/api/qa/{ev}/bans"),
-            &[("authorization", &auth)],
-            r#"{"viewer":"x"}"#
-        )
-        .await
-        .status,
+        c.post_as_moderator(&format!("/api/qa/{ev}/bans"), r#"{"viewer":"x"}"#)
+            .await
+            .status,
         StatusCode::BAD_REQUEST
     );
     let r = c.ask(ev, s1, "again").await;

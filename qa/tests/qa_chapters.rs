@@ -101,11 +101,9 @@ async fn chapters_and_markers(b: &Backend) {
     assert_eq!(q.status, StatusCode::CREATED, "{}", q.text);
     assert_eq!(q.json()["program_time"], T + 30_000);
     let id = q.json()["id"].as_i64().expect("id");
-    let mod_auth = format!("Bearer {TOKEN}");
     let r = c
-        .post(
+        .post_as_moderator(
             &format!("/api/qa/{ev}/questions/{id}/answer"),
-            &[("authorization", &mod_auth)],
             &json!({"program_time": T + 90_000}).to_string(),
         )
         .await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::{backends, Backend, Client, TOKEN};
+use common::{backends, Backend, Client, TestClock};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_from_one_viewer() {
@@ -68,22 +68,18 @@ async fn burst_from_one_viewer() {
 #[tokio::test]
 async fn window_slides_with_the_clock() {
     let b = common::Backend::sqlite();
-    let now = Arc::new(std::sync::atomic::AtomicI64::new(1_800_000_000_000));
-    let clock = Arc::clone(&now);
-    let st = b
-        .open()
-        .await
-        .with_clock(move || clock.load(std::sync::atomic::Ordering::SeqCst));
+    let clock = TestClock::at(1_800_000_000_000);
+    let st = b.open_with(&clock).await;
     let c = Client::new(st);
     let ev = "ev-slow";
     let v = c.mint(ev).await.signed;
     assert_eq!(c.ask(ev, &v, "1").await.status, StatusCode::CREATED);
-    now.fetch_add(10_000, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(10_000);
     assert_eq!(c.ask(ev, &v, "2").await.status, StatusCode::CREATED);
     let r = c.ask(ev, &v, "3").await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers["retry-after"], "50");
-    now.fetch_add(50_000, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(50_000);
     assert_eq!(c.ask(ev, &v, "3").await.status, StatusCode::CREATED);
 }
 
@@ -165,12 +161,8 @@ async fn fresh_ids_per_post(b: &Backend) {
 
 /// A ban holds for the id and keeps its address from minting fresh ids for a while.
 async fn ban_blocks_minting(b: &Backend) {
-    let now = Arc::new(std::sync::atomic::AtomicI64::new(1_800_000_000_000));
-    let clock = Arc::clone(&now);
-    let st = b
-        .open()
-        .await
-        .with_clock(move || clock.load(std::sync::atomic::Ordering::SeqCst));
+    let clock = TestClock::at(1_800_000_000_000);
+    let st = b.open_with(&clock).await;
     let troll = Client::from_address(st.clone(), "203.0.113.66");
     let elsewhere = Client::from_address(st.clone(), "203.0.113.67");
     let ev = "ev-ban-address";
@@ -179,11 +171,9 @@ async fn ban_blocks_minting(b: &Backend) {
         troll.ask(ev, &v.signed, "spam").await.status,
         StatusCode::CREATED
     );
-    let auth = format!("Bearer {TOKEN}");
     let r = troll
-        .post(
+        .post_as_moderator(
             &format!("/api/qa/{ev}/bans"),
-            &[("authorization", &auth)],
             &format!(r#"{{"viewer":"{}"}}"#, v.id),
         )
         .await;
@@ -194,10 +184,7 @@ async fn ban_blocks_minting(b: &Backend) {
     );
     assert_eq!(troll.mint_with(ev, "").await.status, StatusCode::FORBIDDEN);
     assert_eq!(elsewhere.mint_with(ev, "").await.status, StatusCode::OK);
-    now.fetch_add(
-        amphi_qa::Limits::default().address_ban_ms + 1,
-        std::sync::atomic::Ordering::SeqCst,
-    );
+    clock.advance(amphi_qa::Limits::default().address_ban_ms + 1);
     assert_eq!(troll.mint_with(ev, "").await.status, StatusCode::OK);
     assert_eq!(
         troll.ask(ev, &v.signed, "still").await.status,

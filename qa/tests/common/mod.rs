@@ -119,6 +119,14 @@ impl Backend {
         }
     }
 
+    /// A new `QaState` on this database whose clock is `clock`.
+    pub async fn open_with(&self, clock: &TestClock) -> QaState {
+        let ms = Arc::clone(&clock.0);
+        self.open()
+            .await
+            .with_clock(move || ms.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     /// A new `QaState` ("origin") on this database.
     pub async fn open(&self) -> QaState {
         let events: Arc<dyn QaEvents> = Arc::new(TestEvents);
@@ -130,6 +138,19 @@ impl Backend {
                 .await
                 .expect("connect postgres"),
         }
+    }
+}
+
+/// A clock a test moves by hand, in milliseconds since 1970.
+pub struct TestClock(Arc<std::sync::atomic::AtomicI64>);
+
+impl TestClock {
+    pub fn at(ms: i64) -> TestClock {
+        TestClock(Arc::new(std::sync::atomic::AtomicI64::new(ms)))
+    }
+
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -291,14 +312,15 @@ impl Client {
         .await
     }
 
-    pub async fn moderate(&self, event: &str, id: i64, action: &str) -> Resp {
+    /// A moderator's POST (the events' moderator token as the bearer value).
+    pub async fn post_as_moderator(&self, uri: &str, body: &str) -> Resp {
         let auth = format!("Bearer {TOKEN}");
-        self.post(
-            &format!("/api/qa/{event}/questions/{id}/{action}"),
-            &[("authorization", &auth)],
-            "",
-        )
-        .await
+        self.post(uri, &[("authorization", &auth)], body).await
+    }
+
+    pub async fn moderate(&self, event: &str, id: i64, action: &str) -> Resp {
+        self.post_as_moderator(&format!("/api/qa/{event}/questions/{id}/{action}"), "")
+            .await
     }
 
     pub async fn vote(&self, event: &str, id: i64, viewer: &str) -> Resp {
