@@ -95,7 +95,7 @@ pub(super) fn saved(state: &ConsoleState, id: &str) -> Result<EventRecord, Respo
 }
 
 /// What a route answers: its reply, or why it refuses (a refusal, a failed operation).
-type Reply = Result<Response, Response>;
+pub(super) type Reply = Result<Response, Response>;
 
 /// Runs `op` when the user may do `action`: a refusal, or `op`'s error, is the reply.
 fn allowed<T>(

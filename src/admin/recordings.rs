@@ -7,7 +7,7 @@
 //! playlist: the packager resumes numbering from them, so no name once served
 //! `immutable` is ever written again with other bytes.
 
-use super::api::event_for;
+use super::api::{event_for, Reply};
 use super::auth::Authed;
 use super::reply;
 use super::state::ConsoleState;
@@ -19,7 +19,7 @@ use amphi_ingest::EventId;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde::Serialize;
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -72,10 +72,8 @@ pub async fn list(
     State(state): State<Arc<ConsoleState>>,
     authed: Authed,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = event_for(&state, &authed, Action::EditEvent(&id), &id) {
-        return r;
-    }
+) -> Reply {
+    event_for(&state, &authed, Action::EditEvent(&id), &id)?;
     let store = &*state.store;
     let mut out = Vec::new();
     for rendition in renditions(store, &id).await {
@@ -99,29 +97,30 @@ pub async fn list(
             rendition,
         });
     }
-    reply::ok(&out)
+    Ok(reply::ok(&out))
 }
 
 pub async fn download(
     State(state): State<Arc<ConsoleState>>,
     authed: Authed,
     Path((id, rendition)): Path<(String, String)>,
-) -> Response {
-    if let Err(r) = event_for(&state, &authed, Action::EditEvent(&id), &id) {
-        return r;
-    }
+) -> Reply {
+    event_for(&state, &authed, Action::EditEvent(&id), &id)?;
     if !renditions(&*state.store, &id).await.contains(&rendition) {
-        return reply::error(
+        return Err(reply::error(
             StatusCode::NOT_FOUND,
             format!("no rendition {rendition} in {id}"),
-        );
+        ));
     }
     let export = match Export::open(state.store.clone(), &id, &rendition).await {
         Ok(e) => e,
         Err(ExportError::NoRecording { why, .. }) => {
-            return reply::error(StatusCode::NOT_FOUND, format!("no recording: {why}"))
+            return Err(reply::error(
+                StatusCode::NOT_FOUND,
+                format!("no recording: {why}"),
+            ))
         }
-        Err(e) => return reply::error(StatusCode::BAD_GATEWAY, e.to_string()),
+        Err(e) => return Err(reply::error(StatusCode::BAD_GATEWAY, e.to_string())),
     };
     info!(user = %authed.principal.user, event = %id, %rendition, "console: recording downloaded");
     let stream = futures::stream::try_unfold(export, |mut export| async move {
@@ -134,7 +133,7 @@ pub async fn download(
             }
         }
     });
-    (
+    Ok((
         [
             (header::CONTENT_TYPE, "video/mp4".to_owned()),
             (header::CACHE_CONTROL, "no-store".to_owned()),
@@ -145,31 +144,34 @@ pub async fn download(
         ],
         Body::from_stream(stream),
     )
-        .into_response()
+        .into_response())
 }
 
 pub async fn remove(
     State(state): State<Arc<ConsoleState>>,
     authed: Authed,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = event_for(&state, &authed, Action::EditEvent(&id), &id) {
-        return r;
-    }
+) -> Reply {
+    event_for(&state, &authed, Action::EditEvent(&id), &id)?;
     let live = match (&state.hub, EventId::parse(&id)) {
         (Some(hub), Ok(e)) => hub.is_live(&e),
         _ => false,
     };
     if live {
-        return reply::error(
+        return Err(reply::error(
             StatusCode::CONFLICT,
             format!("event {id} is live: end it first"),
-        );
+        ));
     }
     let prefix = format!("{}/", names::event_prefix(&id));
     let keys = match state.store.list(&prefix).await {
         Ok(k) => k,
-        Err(e) => return reply::error(StatusCode::BAD_GATEWAY, format!("listing the store: {e}")),
+        Err(e) => {
+            return Err(reply::error(
+                StatusCode::BAD_GATEWAY,
+                format!("listing the store: {e}"),
+            ))
+        }
     };
     let kept = |key: &str| {
         key == names::master_key(&id)
@@ -184,5 +186,7 @@ pub async fn remove(
         }
     }
     info!(user = %authed.principal.user, event = %id, objects = deleted, "console: recording deleted");
-    reply::ok(&serde_json::json!({ "deleted_objects": deleted }))
+    Ok(reply::ok(
+        &serde_json::json!({ "deleted_objects": deleted }),
+    ))
 }
