@@ -8,13 +8,13 @@
 //! (from WHIP) is transcoded on the way: `appsrc (Opus) ! opusdec ! audioconvert !
 //! audioresample ! avenc_aac ! aacparse ! tee`, so every rendition carries AAC-LC.
 //!
-//! Where every encoded rung cuts is decided at one point, the decoder's output, and
-//! kept in one [`CutSchedule`]; each encoder's input forces its keyframes on those
-//! times exactly (repeating the last picture on a cut whose frame its leaky queue
-//! lost), so all renditions cut fragments (segments) at the same instants. With
-//! [`KeyframePolicy::FollowSource`] the cuts are where the source has keyframes (the
-//! source's cadence makes the segments). With [`KeyframePolicy::Grid`] they are
-//! on the first frame at least one segment duration after the previous forced
+//! Where every rendition cuts is kept in one [`CutSchedule`]; each encoder's input
+//! forces its keyframes on those times exactly (repeating the last picture on a cut
+//! whose frame its leaky queue lost), and every muxer is told where each segment
+//! starts, so all renditions cut fragments (segments) at the same instants. With
+//! [`KeyframePolicy::FollowSource`] the cuts are the source's keyframes, recorded as
+//! they are pushed (the source's cadence makes the segments). With
+//! [`KeyframePolicy::Grid`] they are chosen at the decoder's output, on the first frame at least one segment duration after the previous forced
 //! keyframe, whatever the source does ([`GridCutter`]). The grid is chained rather than
 //! fixed on multiples of the duration from the first frame because the muxers measure
 //! each fragment from its own first keyframe: with variable frame timing two keyframes
@@ -43,7 +43,6 @@ use bytes::{Bytes, BytesMut};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -55,7 +54,7 @@ mod launch;
 mod sink;
 
 pub(crate) mod keyframes;
-use keyframes::{install_keyframe_forcing, KeyframeForcing};
+use keyframes::install_grid_cuts;
 pub use keyframes::{CutSchedule, GridCutter};
 pub use launch::{
     cascade_source, launch_description, mux_durations, parse_part_duration, MuxSettings,
@@ -85,9 +84,9 @@ pub struct LadderPipeline {
     pipeline: gst::Pipeline,
     video: gst_app::AppSrc,
     audio: Option<gst_app::AppSrc>,
-    /// Source keyframe timestamps not yet seen at the decoder's output
-    /// ([`KeyframePolicy::FollowSource`] only).
-    keyframes: Option<Arc<Mutex<VecDeque<gst::ClockTime>>>>,
+    /// Where the source's keyframes are recorded as cuts as they are pushed
+    /// ([`KeyframePolicy::FollowSource`] only; a grid is cut at the decoder's output).
+    cuts: Option<Arc<CutSchedule>>,
     /// Frame rate of the source, for `grid`; `None` when timestamps are not snapped.
     frame_rate: Option<f64>,
     /// Snaps millisecond-rounded video timestamps back onto the frame grid through
@@ -133,9 +132,17 @@ impl LadderPipeline {
         video.set_caps(Some(&source_caps(video_config, fps_n)));
         configure_appsrc(&video);
         let part = Duration::from_nanos(mux_durations(settings).1 as u64);
-        // Where every encoded rendition cuts: decided at the decoder's output, forced
-        // at each encoder's input (see `keyframes` and `shedding::input`).
-        let schedule = Arc::new(CutSchedule::new());
+        // Where every rendition cuts: recorded as the source's keyframes are pushed (or
+        // on a grid at the decoder's output), forced at each encoder's input and told
+        // to every muxer (see `keyframes` and `shedding::input`).
+        let schedule = Arc::new(CutSchedule::new(Duration::from_nanos(
+            mux_durations(settings).0 as u64,
+        )));
+        schedule.tell_muxers(
+            (0..plan.renditions.len())
+                .map(|i| by_name(&format!("mux{i}")))
+                .collect::<Result<_, _>>()?,
+        );
         let shedding = Shedding::install(
             &pipeline,
             plan,
@@ -156,22 +163,14 @@ impl LadderPipeline {
             _ => None,
         };
 
-        let keyframes = match plan.keyframes {
-            KeyframePolicy::FollowSource => Some(Arc::new(Mutex::new(VecDeque::new()))),
-            KeyframePolicy::Grid(_) => None,
+        let cuts = match (plan.keyframes, pipeline.by_name("decoded")) {
+            (KeyframePolicy::FollowSource, _) => Some(schedule),
+            (KeyframePolicy::Grid(step), Some(dec)) => {
+                install_grid_cuts(&dec, GridCutter::new(step), schedule)?;
+                None
+            }
+            (KeyframePolicy::Grid(_), None) => None,
         };
-        if let Some(dec) = pipeline.by_name("decoded") {
-            let forcing = match (&keyframes, plan.keyframes) {
-                (Some(k), _) => KeyframeForcing::Source(k.clone()),
-                (None, KeyframePolicy::Grid(step)) => {
-                    KeyframeForcing::Grid(Mutex::new(GridCutter::new(step)))
-                }
-                (None, KeyframePolicy::FollowSource) => {
-                    return Err(PackagerError::Pipeline("keyframe queue missing".into()))
-                }
-            };
-            install_keyframe_forcing(&dec, forcing, schedule)?;
-        }
         let names: Vec<String> = plan.renditions.iter().map(|r| r.name.clone()).collect();
         let stall = Arc::new(Mutex::new(stall::StallWatch::new(
             names.len(),
@@ -218,7 +217,7 @@ impl LadderPipeline {
             pipeline,
             video,
             audio,
-            keyframes,
+            cuts,
             // Millisecond-rounded timestamps are snapped back onto the frame grid;
             // grid-cut sources (90 kHz RTP time, variable frame timing) are left as sent.
             frame_rate: match plan.keyframes {
@@ -277,12 +276,10 @@ impl LadderPipeline {
         }
         let src = match frame.kind {
             FrameKind::Video { keyframe } => {
-                if let (true, Some(keyframes)) = (keyframe, &self.keyframes) {
-                    let mut k = keyframes.lock().expect("keyframe lock is never poisoned");
-                    k.push_back(pts);
-                    while k.len() > 64 {
-                        k.pop_front();
-                    }
+                if let (true, Some(cuts)) = (keyframe, &self.cuts) {
+                    // Before the frame enters the pipeline: every encoder's input and
+                    // every muxer know the cut before the frame reaches them.
+                    cuts.push(Duration::from_nanos(pts.nseconds()));
                 }
                 &self.video
             }

@@ -178,6 +178,7 @@ impl RenditionWriter {
     pub fn on_chunk(&mut self, chunk: Chunk) -> Vec<StoreOp> {
         let mut ops = Vec::new();
         if chunk.fragment_start {
+            tracing::debug!(rendition = %self.name, pts_ns = chunk.pts.as_nanos() as u64, msn = self.playlist.next_msn, "segment starts");
             self.close_segment(&mut ops);
             self.playlist
                 .begin_segment(self.epoch.program_time(chunk.pts).to_system());

@@ -406,7 +406,7 @@ mod tests {
 
     /// Raw 160x90 frames at 30 fps for `secs` through the encoder's input
     /// ([`input::install`]), x264enc and the real isofmp4mux (2 s fragments of 0.33 s
-    /// chunks, a cut every 2 s on the schedule as the decoder's output records them),
+    /// chunks, a cut every 2 s on the schedule, told to the muxer, as the ladder does),
     /// shed from frame `shed_from`, without the frames `lost` (what a leaky queue drops,
     /// keyframe requests and all).
     fn through_the_muxer(secs: u64, shed_from: u64, lost: impl Fn(u64) -> bool) -> Muxed {
@@ -415,7 +415,7 @@ mod tests {
         let pipeline = gst::parse::launch(
             "appsrc name=src format=time caps=video/x-raw,format=I420,width=160,height=90,framerate=30/1 ! \
              x264enc name=enc tune=zerolatency speed-preset=ultrafast key-int-max=1200 bframes=0 option-string=scenecut=0 ! \
-             h264parse ! isofmp4mux fragment-duration=1999999998 chunk-duration=333333333 send-force-keyunit=false ! \
+             h264parse ! isofmp4mux name=mux fragment-duration=1999999998 chunk-duration=333333333 send-force-keyunit=false ! \
              appsink name=sink sync=false",
         )
         .expect("test pipeline")
@@ -426,7 +426,8 @@ mod tests {
             .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
             .expect("appsrc");
         let flags = Arc::new(Flags::default());
-        let schedule = Arc::new(CutSchedule::new());
+        let schedule = Arc::new(CutSchedule::new(Duration::from_nanos(1_999_999_998)));
+        schedule.tell_muxers(pipeline.by_name("mux").into_iter().collect());
         let enc = pipeline
             .by_name("enc")
             .and_then(|e| e.static_pad("sink"))

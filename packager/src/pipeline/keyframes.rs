@@ -1,55 +1,92 @@
-//! Where every encoded rendition cuts: the decoder's output decides the cut times
-//! (where the source has keyframes, or on a chained grid) and records them in one
-//! [`CutSchedule`]; each encoder's input (`shedding::input`) then forces a keyframe on
-//! each of them, so every rendition's fragments (segments) start at the same instants.
+//! Where every rendition cuts: the source's keyframes as they are pushed, or a chained
+//! grid chosen at the decoder's output, recorded in one [`CutSchedule`]; each encoder's
+//! input (`shedding::input`) then forces a keyframe on each of them, and every muxer is
+//! told where segments start, so every rendition's fragments (segments) start at the
+//! same instants.
 
 use super::*;
-
-/// Where the decoder's output decides the cuts.
-pub(super) enum KeyframeForcing {
-    /// Source keyframe timestamps not yet seen at the decoder's output.
-    Source(Arc<Mutex<VecDeque<gst::ClockTime>>>),
-    Grid(Mutex<GridCutter>),
-}
+use std::collections::VecDeque;
 
 /// How many cut times the schedule keeps (at 2 s segments, two minutes of them; an
 /// encoder further behind than its one-part input queue has lost them anyway).
 pub const SCHEDULE_LENGTH: usize = 64;
 
-/// The session's cut times on the media clock, in ascending order, shared by the
-/// decoder's output (which adds them) and every encoder's input (which reads them).
-/// Every rendition's segment `n` starts at the `n`-th cut, whatever frames an encoder's
-/// leaky input queue lost: a keyframe request travelling through that queue can be
-/// dropped with the frames around it, the schedule cannot.
-#[derive(Debug, Default)]
+/// The session's cut times on the media clock, in ascending order, shared by where
+/// they are decided (the source's keyframes as they are pushed, or the decoder's
+/// output for a grid) and every encoder's input (which reads them). Every rendition's
+/// segment `n` starts at the `n`-th segment cut, whatever frames an encoder's leaky
+/// input queue lost: a keyframe request travelling through that queue can be dropped
+/// with the frames around it, the schedule cannot.
+///
+/// The muxers are told each segment cut too (`split-at-running-time`): isofmp4mux
+/// starts a fragment where the previous one's last chunk ended, and when that chunk
+/// holds no video (its frames lost, or a shed rendition's sparse ones) the audio's end
+/// stands for it, up to an audio frame past the keyframe. Measured from there, the
+/// fragment's nominal end fell just after the next keyframe two seconds on, the muxer
+/// let that keyframe pass, and the segment lasted two targets. Told the cut, the muxer
+/// ends the fragment there.
+#[derive(Debug)]
 pub struct CutSchedule {
-    cuts: Mutex<VecDeque<Duration>>,
+    /// The muxers' fragment duration: a cut at least this long after the previous
+    /// segment cut starts a segment (the muxers' own rule).
+    fragment: Duration,
+    state: Mutex<Cuts>,
+}
+
+#[derive(Debug, Default)]
+struct Cuts {
+    cuts: VecDeque<Duration>,
+    last_segment_cut: Option<Duration>,
+    muxers: Vec<gst::Element>,
 }
 
 impl CutSchedule {
-    pub fn new() -> CutSchedule {
-        CutSchedule::default()
+    /// `fragment`: the muxers' fragment duration.
+    pub fn new(fragment: Duration) -> CutSchedule {
+        CutSchedule {
+            fragment,
+            state: Mutex::new(Cuts::default()),
+        }
     }
 
-    /// A cut at `at`; ignored unless later than the last one.
-    pub fn push(&self, at: Duration) {
-        let Ok(mut cuts) = self.cuts.lock() else {
-            return;
+    /// The muxers told about each segment cut from now on.
+    pub fn tell_muxers(&self, muxers: Vec<gst::Element>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.muxers = muxers;
+        }
+    }
+
+    /// A cut at `at` (a keyframe in every encoded rendition); ignored unless later than
+    /// the last one. Returns whether it starts a segment (and the muxers were told).
+    pub fn push(&self, at: Duration) -> bool {
+        let Ok(mut s) = self.state.lock() else {
+            return false;
         };
-        if cuts.back().is_some_and(|last| *last >= at) {
-            return;
+        if s.cuts.back().is_some_and(|last| *last >= at) {
+            return false;
         }
-        cuts.push_back(at);
-        while cuts.len() > SCHEDULE_LENGTH {
-            cuts.pop_front();
+        s.cuts.push_back(at);
+        while s.cuts.len() > SCHEDULE_LENGTH {
+            s.cuts.pop_front();
         }
+        let segment = s
+            .last_segment_cut
+            .is_none_or(|last| at >= last.saturating_add(self.fragment));
+        if segment {
+            s.last_segment_cut = Some(at);
+            let time = gst::ClockTime::from_nseconds(at.as_nanos() as u64);
+            for mux in &s.muxers {
+                mux.emit_by_name::<()>("split-at-running-time", &[&time]);
+            }
+        }
+        segment
     }
 
     /// The cuts at or before `pts`, oldest first.
     pub fn up_to(&self, pts: Duration) -> Vec<Duration> {
-        self.cuts
+        self.state
             .lock()
-            .map(|c| c.iter().copied().take_while(|c| *c <= pts).collect())
+            .map(|s| s.cuts.iter().copied().take_while(|c| *c <= pts).collect())
             .unwrap_or_default()
     }
 }
@@ -82,38 +119,26 @@ impl GridCutter {
     }
 }
 
-/// Records in `schedule` the cut times `forcing` chooses as decoded frames leave the
-/// decoder. With [`KeyframeForcing::Source`] every source keyframe the decoder's
-/// output reaches is a cut, also one whose own frame the decoder did not put out (the
-/// passthrough starts a segment there all the same).
-pub(super) fn install_keyframe_forcing(
+/// Records in `schedule` the cut times `cutter` chooses as decoded frames leave the
+/// decoder (a grid-cut session; a session that follows the source records its
+/// keyframes as they are pushed).
+pub(super) fn install_grid_cuts(
     dec: &gst::Element,
-    forcing: KeyframeForcing,
+    cutter: GridCutter,
     schedule: Arc<CutSchedule>,
 ) -> Result<(), PackagerError> {
     let src = dec
         .static_pad("src")
         .ok_or_else(|| PackagerError::Pipeline("decoder without src pad".into()))?;
+    let cutter = Mutex::new(cutter);
     src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
             return gst::PadProbeReturn::Ok;
         };
-        match &forcing {
-            KeyframeForcing::Source(keyframes) => {
-                let mut k = keyframes.lock().expect("keyframe lock is never poisoned");
-                while let Some(t) = k.front().copied().filter(|t| *t <= pts) {
-                    k.pop_front();
-                    tracing::trace!(pts = t.nseconds(), "a cut in every encoded rendition");
-                    schedule.push(Duration::from_nanos(t.nseconds()));
-                }
-            }
-            KeyframeForcing::Grid(cutter) => {
-                let at = Duration::from_nanos(pts.nseconds());
-                if cutter.lock().expect("grid lock is never poisoned").cut(at) {
-                    tracing::trace!(pts = pts.nseconds(), "a cut in every encoded rendition");
-                    schedule.push(at);
-                }
-            }
+        let at = Duration::from_nanos(pts.nseconds());
+        if cutter.lock().expect("grid lock is never poisoned").cut(at) {
+            tracing::trace!(pts = pts.nseconds(), "a cut in every encoded rendition");
+            schedule.push(at);
         }
         gst::PadProbeReturn::Ok
     })
@@ -138,13 +163,19 @@ mod tests {
 
     #[test]
     fn the_schedule_keeps_recent_cuts_in_order() {
-        let s = CutSchedule::new();
         let ms = Duration::from_millis;
-        for t in [0, 2000, 2000, 1500, 4000] {
-            s.push(ms(t));
-        }
-        assert_eq!(s.up_to(ms(3999)), [ms(0), ms(2000)]);
-        assert_eq!(s.up_to(ms(4000)), [ms(0), ms(2000), ms(4000)]);
+        let s = CutSchedule::new(ms(2000) - Duration::from_nanos(2));
+        // Keyframes every second: every other one starts a segment.
+        let starts: Vec<bool> = [0, 1000, 1999, 2000, 2000, 1500, 3000, 4000]
+            .into_iter()
+            .map(|t| s.push(ms(t)))
+            .collect();
+        assert_eq!(
+            starts,
+            [true, false, false, true, false, false, false, true]
+        );
+        assert_eq!(s.up_to(ms(2999)), [ms(0), ms(1000), ms(1999), ms(2000)]);
+        assert_eq!(s.up_to(ms(4000)).len(), 6);
         for n in 3..200u64 {
             s.push(ms(n * 2000));
         }

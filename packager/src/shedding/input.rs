@@ -177,6 +177,8 @@ pub(crate) fn install(
                 .and_then(|l| l.clone())
                 .unwrap_or_else(|| buffer.clone());
             tracing::debug!(
+                encoder = %pad.parent().map(|p| p.name()).unwrap_or_default(),
+                keyframes = ?admit.repeats.iter().filter(|r| r.keyframe).map(|r| r.pts.as_nanos() as u64).collect::<Vec<_>>(),
                 repeats = admit.repeats.len(),
                 frame_ms = at.as_millis() as u64,
                 "frames lost before a cut: repeating the last picture"
@@ -200,7 +202,11 @@ pub(crate) fn install(
             repeating.store(false, Ordering::Release);
         }
         if admit.keyframe {
-            tracing::trace!(pts = pts.nseconds(), "keyframe forced on a cut");
+            tracing::trace!(
+                encoder = %pad.parent().map(|p| p.name()).unwrap_or_default(),
+                pts = pts.nseconds(),
+                "keyframe forced on a cut"
+            );
             repeating.store(true, Ordering::Release);
             pad.send_event(keyframe_request(pts));
             repeating.store(false, Ordering::Release);
