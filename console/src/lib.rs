@@ -18,6 +18,7 @@ pub mod data_file;
 pub mod fuzzing;
 pub mod lti;
 pub mod oidc;
+pub mod pending;
 pub mod ratelimit;
 pub mod roles;
 pub mod session;

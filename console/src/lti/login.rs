@@ -2,13 +2,10 @@
 //! that bind it to the launch (sans-IO: time and random values are arguments).
 
 use super::platform::Platform;
+use crate::pending::{Busy, PendingLogins};
+pub use crate::pending::{LOGIN_TTL, MAX_PENDING};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-/// How long a started login waits for its launch.
-pub const LOGIN_TTL: Duration = Duration::from_secs(600);
-/// Most logins waiting at once; beyond it new ones are refused until some expire.
-pub const MAX_PENDING: usize = 10_000;
 
 /// The parameters a platform sends to `/lti/login`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -40,18 +37,23 @@ pub enum LoginError {
     Nonce,
 }
 
+impl From<Busy> for LoginError {
+    fn from(_: Busy) -> Self {
+        LoginError::Busy
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Pending {
     issuer: String,
     client_id: String,
     nonce: String,
-    expires: Instant,
 }
 
 /// Logins waiting for their launch, and nonces already used.
 #[derive(Debug, Default)]
 pub struct Logins {
-    pending: HashMap<String, Pending>,
+    pending: PendingLogins<Pending>,
     used_nonces: HashMap<String, Instant>,
 }
 
@@ -78,8 +80,7 @@ pub struct ToolUrls<'a> {
 }
 
 impl Logins {
-    fn expire(&mut self, now: Instant) {
-        self.pending.retain(|_, p| p.expires > now);
+    fn forget_used_nonces(&mut self, now: Instant) {
         self.used_nonces.retain(|_, until| *until > now);
     }
 
@@ -113,10 +114,6 @@ impl Logins {
         if !(target == base || target.starts_with(&format!("{base}/"))) {
             return Err(LoginError::Target(target.to_owned()));
         }
-        self.expire(now);
-        if self.pending.len() >= MAX_PENDING {
-            return Err(LoginError::Busy);
-        }
         let mut url = format!(
             "{}{}scope=openid&response_type=id_token&response_mode=form_post&prompt=none\
              &client_id={}&redirect_uri={}&login_hint={}&state={}&nonce={}",
@@ -135,15 +132,15 @@ impl Logins {
         if let Some(m) = &params.lti_message_hint {
             url.push_str(&format!("&lti_message_hint={}", encode(m)));
         }
-        self.pending.insert(
+        self.pending.start(
+            now,
             state,
             Pending {
                 issuer: platform.issuer.clone(),
                 client_id: platform.client_id.clone(),
                 nonce,
-                expires: now + LOGIN_TTL,
             },
-        );
+        )?;
         Ok(url)
     }
 
@@ -159,11 +156,11 @@ impl Logins {
         exp_in: Duration,
         now: Instant,
     ) -> Result<(), LoginError> {
-        self.expire(now);
+        self.forget_used_nonces(now);
         if self.used_nonces.contains_key(nonce) {
             return Err(LoginError::Replay);
         }
-        let pending = self.pending.remove(state).ok_or(LoginError::State)?;
+        let pending = self.pending.take(now, state).ok_or(LoginError::State)?;
         if pending.issuer != issuer || pending.client_id != client_id {
             return Err(LoginError::State);
         }

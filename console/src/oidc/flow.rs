@@ -5,16 +5,12 @@
 use super::config::OidcConfig;
 use super::discovery::Provider;
 use crate::lti::login::encode;
+use crate::pending::{Busy, PendingLogins};
+pub use crate::pending::{LOGIN_TTL, MAX_PENDING};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use sha2_010::{Digest, Sha256};
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-/// How long a started login waits for the provider's answer.
-pub const LOGIN_TTL: Duration = Duration::from_secs(600);
-/// Most logins waiting at once; beyond, new ones are refused until some expire.
-pub const MAX_PENDING: usize = 10_000;
+use std::time::Instant;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -29,6 +25,12 @@ pub enum FlowError {
     Browser,
 }
 
+impl From<Busy> for FlowError {
+    fn from(_: Busy) -> Self {
+        FlowError::Busy
+    }
+}
+
 /// What the callback needs of a started login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -39,7 +41,6 @@ pub struct Pending {
     pub nonce: String,
     pub verifier: String,
     pub redirect_uri: String,
-    expires: Instant,
 }
 
 /// The PKCE `S256` challenge of a verifier (RFC 7636 §4.2).
@@ -50,7 +51,7 @@ pub fn code_challenge(verifier: &str) -> String {
 /// Logins waiting for the provider's answer, by state.
 #[derive(Debug, Default)]
 pub struct Logins {
-    pending: HashMap<String, Pending>,
+    pending: PendingLogins<Pending>,
 }
 
 /// The fresh random values of one login.
@@ -62,10 +63,6 @@ pub struct Secrets {
 }
 
 impl Logins {
-    fn expire(&mut self, now: Instant) {
-        self.pending.retain(|_, p| p.expires > now);
-    }
-
     pub fn len(&self) -> usize {
         self.pending.len()
     }
@@ -91,10 +88,6 @@ impl Logins {
         {
             return Err(FlowError::Verifier);
         }
-        self.expire(now);
-        if self.pending.len() >= MAX_PENDING {
-            return Err(FlowError::Busy);
-        }
         let sep = if provider.authorization_endpoint.contains('?') {
             '&'
         } else {
@@ -110,7 +103,8 @@ impl Logins {
             encode(&secrets.nonce),
             code_challenge(v),
         );
-        self.pending.insert(
+        self.pending.start(
+            now,
             secrets.state,
             Pending {
                 client_id: config.client_id.clone(),
@@ -118,9 +112,8 @@ impl Logins {
                 nonce: secrets.nonce,
                 verifier: secrets.verifier,
                 redirect_uri: redirect_uri.to_owned(),
-                expires: now + LOGIN_TTL,
             },
-        );
+        )?;
         Ok(url)
     }
 
@@ -132,13 +125,12 @@ impl Logins {
         state: &str,
         browser_state: Option<&str>,
     ) -> Result<Pending, FlowError> {
-        self.expire(now);
+        // Taken either way: a state seen with the wrong browser is burnt.
+        let pending = self.pending.take(now, state);
         if browser_state != Some(state) {
-            // Still consumed: a state seen with the wrong browser is burnt.
-            self.pending.remove(state);
             return Err(FlowError::Browser);
         }
-        self.pending.remove(state).ok_or(FlowError::State)
+        pending.ok_or(FlowError::State)
     }
 }
 
