@@ -13,6 +13,7 @@
 //! - Everything is sans-IO: time and randomness are passed in; HTTP lives in the binary.
 
 pub mod accounts;
+pub mod audience;
 pub mod csrf;
 pub mod data_file;
 pub mod fuzzing;

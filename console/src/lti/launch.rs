@@ -71,20 +71,10 @@ fn lti<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     claims.get(&format!("{CLAIM}{name}"))
 }
 
-/// Whether `aud` (a string or an array) names `client_id`; an array of several
-/// audiences must also carry `azp` = `client_id`.
+/// Whether the token is for `client_id` (the console's one audience rule,
+/// [`crate::audience`]).
 pub fn audience_ok(claims: &Map<String, Value>, client_id: &str) -> bool {
-    match claims.get("aud") {
-        Some(Value::String(a)) => a == client_id,
-        Some(Value::Array(all)) => {
-            let named = all.iter().any(|a| a.as_str() == Some(client_id));
-            let azp = claims.get("azp").and_then(Value::as_str);
-            named
-                && ((all.len() == 1 && azp.is_none_or(|z| z == client_id))
-                    || azp == Some(client_id))
-        }
-        _ => false,
-    }
+    crate::audience::check(claims, client_id).is_ok()
 }
 
 impl From<TimeError> for ClaimError {

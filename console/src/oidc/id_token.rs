@@ -1,7 +1,9 @@
 //! The claims of a signature-checked ID token (OpenID Connect Core §3.1.3.7): issuer,
-//! audience, authorized party, expiry and issue time (the console's one rule for token
-//! times, [`crate::token_times`]), and the nonce sent at login.
+//! audience and authorized party, expiry and issue time (the console's one rule for each,
+//! [`crate::audience`] and [`crate::token_times`], as for LTI launches), and the nonce
+//! sent at login.
 
+use crate::audience::{self, AudienceError};
 use crate::token_times::{self, TimeError};
 use amphi_time::WallTime;
 use serde_json::{Map, Value};
@@ -40,6 +42,17 @@ fn string<'a>(claims: &'a Map<String, Value>, name: &'static str) -> Result<&'a 
         .ok_or(IdTokenError::Missing(name))
 }
 
+impl From<AudienceError> for IdTokenError {
+    fn from(e: AudienceError) -> Self {
+        match e {
+            AudienceError::Missing => IdTokenError::Missing("aud"),
+            AudienceError::NotNamed { found } => IdTokenError::Audience { found },
+            AudienceError::NoAuthorizedParty => IdTokenError::Missing("azp"),
+            AudienceError::AuthorizedParty { found } => IdTokenError::AuthorizedParty { found },
+        }
+    }
+}
+
 impl From<TimeError> for IdTokenError {
     fn from(e: TimeError) -> Self {
         match e {
@@ -62,25 +75,7 @@ pub fn check(
         });
     }
     string(claims, "sub")?;
-    let audiences: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(a)) => vec![a.as_str()],
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
-        _ => return Err(IdTokenError::Missing("aud")),
-    };
-    if !audiences.contains(&expected.client_id) {
-        return Err(IdTokenError::Audience {
-            found: format!("{audiences:?}"),
-        });
-    }
-    match claims.get("azp").and_then(Value::as_str) {
-        Some(azp) if azp != expected.client_id => {
-            return Err(IdTokenError::AuthorizedParty {
-                found: azp.to_owned(),
-            })
-        }
-        None if audiences.len() > 1 => return Err(IdTokenError::Missing("azp")),
-        _ => {}
-    }
+    audience::check(claims, expected.client_id)?;
     token_times::check(claims, now)?;
     match claims.get("nonce").and_then(Value::as_str) {
         None => Err(IdTokenError::NoNonce),
