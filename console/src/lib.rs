@@ -10,6 +10,10 @@
 //!   `HttpOnly`, `SameSite=Strict` cookie, set only by console routes, never on media.
 //! - Every state-changing request carries the session's CSRF token in a header and an
 //!   `Origin` naming this server ([`csrf`]).
+//! - Each rule is written once for every way in: whom a signed token is for
+//!   ([`audience`]) and when it is good ([`token_times`], on `WallTime`), for LTI launches
+//!   and OIDC ID tokens alike; logins under way ([`pending`]); the data dir's JSON files
+//!   ([`data_file`]: written whole through a rename).
 //! - Everything is sans-IO: time and randomness are passed in; HTTP lives in the binary.
 
 pub mod accounts;
