@@ -11,7 +11,7 @@
 //!    is checked against the provider's key set (the same RS256 verification, ES256 too, and
 //!    key-set cache as LTI launches: [`crate::lti::jwt`], [`crate::lti::jwks`]);
 //! 3. its claims ([`id_token::check`]: issuer, audience, expiry, nonce) give a user, and
-//!    [`mapping::RoleMapping`] gives the user's roles; no role, no session. When the ID
+//!    [`mapping::roles`] gives the user's roles; no role, no session. When the ID
 //!    token lacks the role claim, the provider's userinfo answer for the same `sub` fills
 //!    it in ([`userinfo`]).
 //!
