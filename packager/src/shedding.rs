@@ -410,6 +410,32 @@ mod tests {
     /// shed from frame `shed_from`, without the frames `lost` (what a leaky queue drops,
     /// keyframe requests and all).
     fn through_the_muxer(secs: u64, shed_from: u64, lost: impl Fn(u64) -> bool) -> Muxed {
+        through_the_muxer_stamped(secs, shed_from, lost, exact_stamp, false)
+    }
+
+    /// Frame `n`'s time at 30 fps (ns).
+    fn exact_stamp(n: u64) -> u64 {
+        (n as f64 * 1e9 / 30.0).round() as u64
+    }
+
+    /// Frame `n`'s time rounded to the millisecond, as RTMP (FLV) carries it when the
+    /// ladder cannot snap it back onto the frame grid (a publisher's timestamps jumped
+    /// off the grid through the first frame): a frame's end, at its time plus a frame
+    /// duration, then falls up to a millisecond past the next frame's start.
+    fn ms_stamp(n: u64) -> u64 {
+        exact_stamp(n).div_ceil(1_000_000) * 1_000_000
+    }
+
+    /// [`through_the_muxer`] with frame `n` at `stamp(n)` ns; `live`: before each cut's
+    /// frame, the muxer gets the time to close the fragment without it (up to 300 ms),
+    /// as it does when frames arrive in real time.
+    fn through_the_muxer_stamped(
+        secs: u64,
+        shed_from: u64,
+        lost: impl Fn(u64) -> bool,
+        stamp: fn(u64) -> u64,
+        live: bool,
+    ) -> Muxed {
         use gstreamer_app as gst_app;
         crate::init().expect("GStreamer");
         let pipeline = gst::parse::launch(
@@ -478,13 +504,26 @@ mod tests {
         pipeline.set_state(gst::State::Playing).expect("playing");
         for n in 0..secs * 30 {
             flags.shed.store(n >= shed_from, Ordering::Release);
-            let pts = (n as f64 * 1e9 / 30.0).round() as u64;
-            // The decoder's output records each cut before its frame reaches any queue.
+            let pts = stamp(n);
+            // Each cut is recorded before its frame reaches any queue.
             if n.is_multiple_of(60) {
                 schedule.push(Duration::from_nanos(pts));
             }
             if lost(n) {
                 continue;
+            }
+            if live && n.is_multiple_of(60) && n > 0 {
+                let until = std::time::Instant::now() + Duration::from_millis(300);
+                while std::time::Instant::now() < until
+                    && out
+                        .lock()
+                        .expect("chunks")
+                        .0
+                        .iter()
+                        .all(|e| *e < pts / 1_000_000)
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
             }
             let mut b = gst::Buffer::from_mut_slice(vec![(n % 200) as u8; 160 * 90 * 3 / 2]);
             {
@@ -592,6 +631,27 @@ mod tests {
                     m.fragments, m.chunks, m.end
                 );
             }
+        }
+    }
+
+    #[test]
+    fn millisecond_stamps_do_not_push_a_fragment_past_its_cut() {
+        // Frames stamped to the millisecond off the frame grid, arriving in real time:
+        // the last frame before the cut at 2 s ends a third of a millisecond past it, and
+        // the muxer closes the fragment there without waiting for the keyframe and
+        // starts the next one at that end. The last frame before the cut at 4 s is lost:
+        // the one before it ends short of the cut, the fragment's end measured from
+        // 2.000333 s is not reached, and the keyframe at 4 s passed inside the fragment
+        // (a segment of two targets). Told the cuts, the muxer ends each fragment on its
+        // cut.
+        let cuts: Vec<u64> = (0..4).map(|k| ms_stamp(60 * k)).collect();
+        for shed_from in [u64::MAX, 40] {
+            let m = through_the_muxer_stamped(8, shed_from, |n| n == 119, ms_stamp, true);
+            assert_eq!(
+                m.fragments, cuts,
+                "shed from {shed_from}: fragments start at {:?} ns, {} chunks to {} ms",
+                m.fragments, m.chunks, m.end
+            );
         }
     }
 }

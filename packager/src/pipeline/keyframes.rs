@@ -19,12 +19,14 @@ pub const SCHEDULE_LENGTH: usize = 64;
 /// with the frames around it, the schedule cannot.
 ///
 /// The muxers are told each segment cut too (`split-at-running-time`): isofmp4mux
-/// starts a fragment where the previous one's last chunk ended, and when that chunk
-/// holds no video (its frames lost, or a shed rendition's sparse ones) the audio's end
-/// stands for it, up to an audio frame past the keyframe. Measured from there, the
-/// fragment's nominal end fell just after the next keyframe two seconds on, the muxer
-/// let that keyframe pass, and the segment lasted two targets. Told the cut, the muxer
-/// ends the fragment there.
+/// closes a fragment as soon as its frames reach the fragment's nominal end, without
+/// waiting for the keyframe, and starts the next one where the last frame ends. With
+/// timestamps rounded to the millisecond off the frame grid (RTMP after a publisher's
+/// timestamps jumped) that end is up to a millisecond past the keyframe; measured from
+/// there, the next fragment's nominal end fell just after the next cut two seconds on,
+/// and when the frames before that cut ended short of it (one lost, or a shed
+/// rendition's repeat) the muxer let the keyframe pass: a segment of two targets. Told
+/// the cut, the muxer ends the fragment there.
 #[derive(Debug)]
 pub struct CutSchedule {
     /// The muxers' fragment duration: a cut at least this long after the previous
