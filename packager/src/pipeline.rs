@@ -50,6 +50,7 @@ use tokio::sync::mpsc;
 #[path = "stall.rs"]
 pub mod stall;
 
+pub mod hoard;
 mod launch;
 mod sink;
 
@@ -181,12 +182,29 @@ impl LadderPipeline {
             let sink = by_name(&format!("sink{i}"))?
                 .downcast::<gst_app::AppSink>()
                 .map_err(|_| PackagerError::Pipeline("not an appsink".into()))?;
+            // What this rendition's muxer is fed, against what it puts out.
+            let guard = Arc::new(Mutex::new(hoard::HoardGuard::new(hoard::HOARD_LIMIT)));
+            let audio_queue = audio.is_some().then(|| format!("aq{i}"));
+            let watched = hoard::GuardOutput {
+                rendition: i,
+                name: name.clone(),
+                shedding: shedding.clone(),
+                span: tracing::Span::current(),
+            };
+            hoard::install_hoard_guard(
+                &pipeline,
+                &format!("vq{i}"),
+                audio_queue.as_deref(),
+                guard.clone(),
+                watched,
+            )?;
             let output = SinkOutput {
                 rendition: i,
                 name: name.clone(),
                 events: events.clone(),
                 shedding: shedding.clone(),
                 stall: stall.clone(),
+                hoard: guard,
                 span: tracing::Span::current(),
             };
             install_sink(&sink, output);

@@ -95,6 +95,8 @@ pub struct Shedding {
     governor: Mutex<(Governor, Option<Instant>)>,
     /// Whether the governor's decisions are carried out (`--shed-renditions`).
     enabled: bool,
+    /// Per rendition: cut off for good (its muxer wedged, see `pipeline::hoard`).
+    cut_off: Vec<AtomicBool>,
     events: mpsc::UnboundedSender<PipelineEvent>,
 }
 
@@ -174,6 +176,7 @@ impl Shedding {
         }
         Ok(Arc::new(Shedding {
             lags: (0..rungs.len()).map(|_| AtomicU64::new(NONE)).collect(),
+            cut_off: (0..rungs.len()).map(|_| AtomicBool::new(false)).collect(),
             rungs,
             base: Mutex::new(None),
             governor: Mutex::new((Governor::new(&costs), None)),
@@ -216,11 +219,26 @@ impl Shedding {
         }
     }
 
+    /// Rendition `i` is cut off for the rest of the session (its muxer wedged): it
+    /// leaves the multivariant playlist, whatever the governor does.
+    pub fn cut_off(&self, i: usize) {
+        let Some(cut) = self.cut_off.get(i) else {
+            return;
+        };
+        if !cut.swap(true, Ordering::AcqRel) {
+            let _ = self.events.send(PipelineEvent::Load(self.load(Some(i))));
+        }
+    }
+
     fn load(&self, changed: Option<usize>) -> LadderLoad {
         let running = self
             .rungs
             .iter()
-            .map(|r| r.as_ref().is_none_or(|r| r.listed.load(Ordering::Acquire)))
+            .zip(&self.cut_off)
+            .map(|(r, cut)| {
+                !cut.load(Ordering::Acquire)
+                    && r.as_ref().is_none_or(|r| r.listed.load(Ordering::Acquire))
+            })
             .collect();
         let dropped_frames = self.rungs.iter().map(|r| self.dropped(r)).collect();
         LadderLoad {

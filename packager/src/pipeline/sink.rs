@@ -14,6 +14,8 @@ pub(super) struct SinkOutput {
     pub(super) events: mpsc::UnboundedSender<PipelineEvent>,
     pub(super) shedding: Arc<Shedding>,
     pub(super) stall: Arc<Mutex<stall::StallWatch>>,
+    /// The muxer's input against its output (see `hoard`).
+    pub(super) hoard: Arc<Mutex<hoard::HoardGuard>>,
     /// The session's span (the sink runs on a streaming thread).
     pub(super) span: tracing::Span,
 }
@@ -25,6 +27,7 @@ pub(super) fn install_sink(sink: &gst_app::AppSink, out: SinkOutput) {
         events,
         shedding,
         stall,
+        hoard,
         span,
     } = out;
     struct Pending {
@@ -82,6 +85,9 @@ pub(super) fn install_sink(sink: &gst_app::AppSink, out: SinkOutput) {
                         let now = std::time::Instant::now();
                         let end = Duration::from_nanos((p.pts + p.duration).nseconds());
                         shedding.on_chunk(rendition, end, p.fragment_start, now);
+                        if let Ok(mut h) = hoard.lock() {
+                            h.on_chunk(end);
+                        }
                         let back = stall
                             .lock()
                             .ok()
