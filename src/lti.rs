@@ -10,6 +10,7 @@ use amphi_console::lti::launch::{self, ClaimError, LtiRole, Message};
 use amphi_console::lti::login::{encode, LoginError, LoginParams, Logins, ToolUrls};
 use amphi_console::lti::platform::{Platform, PlatformStore};
 use amphi_console::lti::{jwt, launch::Launch};
+use amphi_console::session::cookie_values;
 use amphi_time::WallTime;
 use anyhow::Result;
 use axum::extract::{Form, State};
@@ -225,19 +226,13 @@ struct LaunchForm {
 
 /// A state cookie, when the browser sent one, must be the launch's state.
 fn cookie_matches(headers: &HeaderMap, state: &str) -> bool {
-    let mut seen = false;
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for pair in value.split(';') {
-            if let Some(v) = pair.trim().strip_prefix(&format!("{STATE_COOKIE}=")) {
-                if v == state {
-                    return true;
-                }
-                seen = true;
-            }
-        }
-    }
-    !seen
+    let mut sent = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| cookie_values(v, STATE_COOKIE))
+        .peekable();
+    sent.peek().is_none() || sent.any(|v| v == state)
 }
 
 async fn launch_route(

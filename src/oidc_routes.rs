@@ -10,7 +10,7 @@ use crate::oidc::{error_code, OidcState};
 use amphi_console::oidc::flow::Secrets;
 use amphi_console::oidc::id_token::{self, Expected};
 use amphi_console::oidc::{mapping, userinfo};
-use amphi_console::session::{random_token, CookieMode};
+use amphi_console::session::{cookie_values, random_token, CookieMode};
 use amphi_console::Principal;
 use amphi_origin::page_policy::{secret_page, SCRIPTLESS_CSP};
 use amphi_time::WallTime;
@@ -97,12 +97,9 @@ fn browser_state(headers: &HeaderMap) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            pair.trim()
-                .strip_prefix(&format!("{STATE_COOKIE}="))
-                .map(str::to_owned)
-        })
+        .flat_map(|v| cookie_values(v, STATE_COOKIE))
+        .next()
+        .map(str::to_owned)
 }
 
 /// `GET /admin/oidc/status`: whether the login page shows the button, and its text.

@@ -1,11 +1,12 @@
 //! Entry points of the console's fuzz targets (`fuzz/fuzz_targets/`), replayed on stable
-//! by `tests/fuzz_corpus.rs`: whatever an identity provider answers must be refused or
-//! accepted without a panic.
+//! by `tests/fuzz_corpus.rs`: whatever an identity provider answers, or a browser sends
+//! back with it, must be refused or accepted without a panic.
 
 use crate::lti::{jwks::Jwks, jwt};
 use crate::oidc::config::OidcConfig;
 use crate::oidc::discovery::Provider;
 use crate::oidc::{id_token, mapping, userinfo};
+use crate::session::{cookie_values, CookieMode};
 use amphi_time::WallTime;
 use serde_json::Value;
 
@@ -18,6 +19,9 @@ pub fn oidc_answers(data: &[u8]) {
         if let Ok(token) = jwt::parse_with(text.trim(), jwt::OIDC_ALGORITHMS) {
             let _ = token.unverified_claims();
         }
+        // The browser's Cookie header on the callback (the login's state cookie).
+        let _ = cookie_values(text, "amphi_oidc_state").count();
+        let _ = CookieMode::Secure.find(text);
     }
     if let Ok(Value::Object(claims)) = serde_json::from_slice::<Value>(data) {
         let expected = id_token::Expected {

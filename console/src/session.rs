@@ -217,18 +217,36 @@ impl CookieMode {
 
     /// The session id in a `Cookie` request header, if any.
     pub fn find(self, cookie_header: &str) -> Option<&str> {
-        cookie_header
-            .split(';')
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name())
-            .map(|(_, value)| value.trim())
+        cookie_values(cookie_header, self.name())
+            .next()
             .filter(|v| !v.is_empty())
     }
+}
+
+/// The values of the cookie `name` in one `Cookie` request header, in the header's
+/// order (a browser may send a name twice, for two paths).
+pub fn cookie_values<'a>(
+    cookie_header: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    cookie_header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, value)| value.trim())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cookie_values_in_header_order() {
+        let h = "a=1; amphi_state=x ;b=2;amphi_state=y; amphi_state_2=z; novalue";
+        let found: Vec<&str> = cookie_values(h, "amphi_state").collect();
+        assert_eq!(found, ["x", "y"]);
+        assert_eq!(cookie_values("", "a").next(), None);
+    }
     use rand::SeedableRng;
 
     fn ada() -> Principal {
