@@ -11,6 +11,10 @@
 
 import { captionPush } from './caption-push.js';
 
+// After the captions stream was refused, how long the subtitles rendition is used
+// before the stream is tried again.
+export const PUSH_RETRY_MS = 60000;
+
 // `live()` says whether the live is playing with hls.js: { url, offset } (the captions
 // stream's URL, and the program-time offset of the media, see caption-push.js) or null.
 export function setupCaptions(video, captionsTrack, ccBtn, currentHls, live = () => null, log = () => {}) {
@@ -36,9 +40,14 @@ export function setupCaptions(video, captionsTrack, ccBtn, currentHls, live = ()
   const push = captionPush(video, {
     label: () => (rendition() && rendition().name) || 'Captions',
     language: () => (rendition() && rendition().lang) || '',
+    // Refused (busy, restarting): the rendition meanwhile, the stream tried again later.
     onFail: () => {
       pushRefused = true;
       apply();
+      setTimeout(() => {
+        pushRefused = false;
+        if (wanted) apply();
+      }, PUSH_RETRY_MS);
     },
     log,
   });
