@@ -32,6 +32,10 @@
 //! interval and parts keep flowing through loss; the cuts are chosen on its output.
 //! [`stall::StallWatch`] warns, with the event and the figures, if a rendition still
 //! stops producing while frames go in.
+//!
+//! No queue in front of a muxer drops compressed frames (a hole there wedges it); a
+//! muxer wedged all the same, by a hole in the source, is cut off before it holds more
+//! than [`hoard::HOARD_LIMIT`] of video ([`hoard::HoardGuard`]).
 
 use crate::ladder::{KeyframePolicy, Plan, RenditionKind};
 use crate::segmenter::Chunk;
