@@ -151,8 +151,9 @@ fn wall_now() -> WallTime {
     WallTime::from(SystemTime::now())
 }
 
+/// A state, nonce or selection handle: the console's random values, as OIDC logins use.
 fn random_token() -> String {
-    crate::events::generate_key()
+    amphi_console::session::random_token(&mut rand::thread_rng())
 }
 
 /// This tool's base URL as the platform reaches it (Host, and the proxy's scheme).
