@@ -8,6 +8,7 @@
 //! Here: the sessions and what they produce. Writing to the store through the retry
 //! queue and the spool is in [`writes`]; continuing from the store in [`restart`].
 
+use crate::alignment::AlignmentWatch;
 use crate::codec::{self, AudioInfo};
 use crate::ladder::{self, KeyframePolicy, Plan};
 use crate::pipeline::{LadderPipeline, MuxOutput, PipelineEvent};
@@ -61,6 +62,8 @@ pub(crate) struct EventPackager {
     epoch: Option<SessionEpoch>,
     /// The subtitles rendition, when captions are on.
     captions: Option<crate::captions::EventCaptions>,
+    /// The current session's segment starts per rendition (one timeline for all).
+    alignment: AlignmentWatch,
 }
 
 impl EventPackager {
@@ -90,6 +93,7 @@ impl EventPackager {
             stats,
             epoch: None,
             captions,
+            alignment: AlignmentWatch::new(),
         }
     }
 
@@ -207,6 +211,7 @@ impl EventPackager {
             w.begin_session(generation, session.epoch);
         }
         self.epoch = Some(session.epoch);
+        self.alignment = AlignmentWatch::new();
         if let Some(c) = self.captions.as_mut() {
             c.begin_session(plan.renditions.first().map(|r| r.name.as_str()));
         }
@@ -326,6 +331,7 @@ impl EventPackager {
                 return;
             }
             MuxOutput::Chunk(chunk) => {
+                let opens = chunk.fragment_start.then_some(chunk.pts);
                 if let Some(epoch) = self.epoch {
                     let end = chunk.pts + chunk.duration;
                     self.stats.record_chunk(
@@ -347,6 +353,18 @@ impl EventPackager {
                         ops.extend(w.on_chunk(chunk));
                         if let Some(c) = self.captions.as_mut() {
                             ops.extend(c.after_chunk(name, w.playlist()));
+                        }
+                        if let (Some(start), Some((msn, 0))) = (opens, w.playlist().last_part()) {
+                            if let Some(m) = self.alignment.on_segment(name, msn, start) {
+                                warn!(
+                                    rendition = %m.rendition,
+                                    msn = m.msn,
+                                    start_ms = m.start.as_millis() as u64,
+                                    other = %m.other,
+                                    other_start_ms = m.other_start.as_millis() as u64,
+                                    "segment timelines differ: a player switching renditions will jump"
+                                );
+                            }
                         }
                         ops
                     }

@@ -12,6 +12,7 @@
 //! `immutable` is ever written again; writes the store refuses are retried in order,
 //! spilling to a local spool past a memory bound (`retry`, `spool`).
 
+pub mod alignment;
 pub mod audio_level;
 pub mod captions;
 pub mod codec;
