@@ -91,24 +91,31 @@ pub fn router(state: QaState) -> Router {
         .with_state(state)
 }
 
-/// Who reads the questions: a moderator when the query asks for `view=moderator` (the
-/// bearer value or `?token=`), else a viewer of the event (the bearer value, or
-/// `credential` from the query where a route takes one).
-fn reader(
+/// A read of the event's questions (the list or the stream): the event, the query and
+/// who reads. A moderator when the query asks for `view=moderator` (the bearer value or
+/// `?token=`), else a viewer of the event: the bearer value, or where the route takes
+/// one (`access_param`) a credential in the query.
+fn questions_read(
     st: &QaState,
-    event: &str,
-    settings: &EventQaSettings,
+    p: Result<Path<String>, PathRejection>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: &HeaderMap,
-    q: &HashMap<String, String>,
-    credential: Option<&str>,
-) -> Result<View, QaError> {
-    if q.get("view").map(String::as_str) == Some("moderator") {
-        st.moderator(event, headers, q.get("token").map(String::as_str))?;
-        Ok(View::Moderator)
+    access_param: Option<&str>,
+) -> Result<(String, HashMap<String, String>, View), QaError> {
+    let event = event_path(p)?;
+    let q = query(q)?;
+    let settings = st.settings(&event)?;
+    let view = if q.get("view").map(String::as_str) == Some("moderator") {
+        st.moderator(&event, headers, q.get("token").map(String::as_str))?;
+        View::Moderator
     } else {
-        st.may_read(event, settings, bearer(headers).or(credential))?;
-        Ok(View::Viewer)
-    }
+        let from_query = access_param
+            .and_then(|name| q.get(name))
+            .map(String::as_str);
+        st.may_read(&event, &settings, bearer(headers).or(from_query))?;
+        View::Viewer
+    };
+    Ok((event, q, view))
 }
 
 /// Parses an optional JSON body: empty means the type's default.
@@ -199,10 +206,7 @@ async fn list(
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, QaError> {
-    let event = event_path(p)?;
-    let q = query(q)?;
-    let settings = st.settings(&event)?;
-    let view = reader(&st, &event, &settings, &headers, &q, None)?;
+    let (event, _, view) = questions_read(&st, p, q, &headers, None)?;
     let snap = st.store.snapshot(&event).await?;
     let json = sse::questions_json(view, snap.seq, snap.questions, "questions")?;
     Ok(json_text(StatusCode::OK, json))
@@ -325,11 +329,7 @@ async fn stream(
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, QaError> {
-    let event = event_path(p)?;
-    let q = query(q)?;
-    let settings = st.settings(&event)?;
-    let access = q.get("access").map(String::as_str);
-    let view = reader(&st, &event, &settings, &headers, &q, access)?;
+    let (event, q, view) = questions_read(&st, p, q, &headers, Some("access"))?;
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
