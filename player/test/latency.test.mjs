@@ -13,6 +13,8 @@ import {
   latencyVerdict,
   SMOOTH_PLAYBACK_MS,
   targetOr,
+  timeshiftEnds,
+  TIMESHIFT_SETTLE_MS,
 } from '../src/player/latency.js';
 
 test('the target is hls.js’s once known, else the default', () => {
@@ -68,4 +70,15 @@ test('the latency display', () => {
   assert.equal(latencyText(1.234, null), 'Latency 1.2 s');
   assert.equal(latencyText(1.25, 2345), 'Latency 1.3 s · glass-to-glass 2.3 s');
   assert.equal(latencyText(null, 900), 'Latency – · glass-to-glass 0.9 s');
+});
+
+test('a seek back inside the live window ends only once settled and near the edge', () => {
+  const settled = TIMESHIFT_SETTLE_MS + 1;
+  // Just after the seek, the picture still shows the old position: not read yet.
+  assert.equal(timeshiftEnds({ behind: 0.5, target: 1, seeking: false, sinceMs: 100 }), false);
+  assert.equal(timeshiftEnds({ behind: 0.5, target: 1, seeking: true, sinceMs: settled }), false);
+  // Settled: still far back stays; back near the edge ends it.
+  assert.equal(timeshiftEnds({ behind: 11.9, target: 1, seeking: false, sinceMs: settled }), false);
+  assert.equal(timeshiftEnds({ behind: 1.5, target: 1, seeking: false, sinceMs: settled }), true);
+  assert.equal(timeshiftEnds({ behind: null, target: 1, seeking: false, sinceMs: settled }), false);
 });

@@ -44,6 +44,16 @@ export function latencyVerdict({ latency, target, paused }) {
   };
 }
 
+// A viewer who seeked back inside the live window stays there (no jump to live) until
+// playback is back near the edge. Read only once the seek has settled: while the video
+// seeks, and for TIMESHIFT_SETTLE_MS after the seek was asked, the frame on screen and
+// hls.js's latency can still describe the position before it.
+export const TIMESHIFT_SETTLE_MS = 3000;
+export function timeshiftEnds({ behind, target, seeking, sinceMs }) {
+  if (seeking || sinceMs < TIMESHIFT_SETTLE_MS || behind == null) return false;
+  return behind < 1 + targetOr(target);
+}
+
 // Back from a pause on a live stream: resume at the live edge if far behind.
 export function jumpOnResume(latency, target) {
   return latency != null && latency > targetOr(target) + FAR_BEHIND_S;

@@ -30,6 +30,7 @@ import {
   MAX_CATCH_UP_RATE,
   STALL_INCREASE_S,
   targetOr,
+  timeshiftEnds,
 } from './latency.js';
 import { announceState, exposePlayer } from './qa-glue.js';
 import { prefetchLoaders } from './prefetch.js';
@@ -92,6 +93,7 @@ const S = Object.assign(newMachine(performance.now()), {
   view: 'live',
   dvrStartPosition: -1,
   timeshift: false,
+  timeshiftAt: -Infinity, // performance.now() of the seek that chose it
   edgeSkew: null,
   lectureStart: null,
   spanReadAt: -Infinity,
@@ -507,7 +509,10 @@ function seekTo(target) {
     const last = video.seekable.end(video.seekable.length - 1);
     to = Math.min(last, Math.max(first, to));
   }
-  if (S.view === 'live') S.timeshift = true;
+  if (S.view === 'live') {
+    S.timeshift = true;
+    S.timeshiftAt = performance.now();
+  }
   S.lastProgressAt = performance.now();
   video.currentTime = to;
 }
@@ -529,7 +534,13 @@ function updateDvrControls() {
   const start = S.lectureStart != null ? S.lectureStart : liveWindowStart();
   seekBar.update(playing ? { start, edge, position } : { start: null, edge: null, position: null });
   const behind = playing ? behindSeconds() : null;
-  if (S.view === 'live' && S.timeshift && behind != null && behind < 1 + targetLatency()) S.timeshift = false;
+  if (
+    S.view === 'live' &&
+    S.timeshift &&
+    timeshiftEnds({ behind, target: targetLatency(), seeking: video.seeking, sinceMs: performance.now() - S.timeshiftAt })
+  ) {
+    S.timeshift = false;
+  }
   const view = liveButtonView(behind);
   if (liveBtn.textContent !== view.text) liveBtn.textContent = view.text;
   if (liveBtn.getAttribute('aria-label') !== view.label) liveBtn.setAttribute('aria-label', view.label);
