@@ -18,6 +18,7 @@
 
 use crate::events::Directory;
 use amphi_packager::captions::{Cue, Inbox, Offer, ProgramTime};
+use amphi_qa::http::bearer;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -150,15 +151,6 @@ fn parse(body: &[u8], now: ProgramTime) -> Result<Vec<Cue>, String> {
             })
         })
         .collect()
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

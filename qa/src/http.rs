@@ -54,6 +54,7 @@ mod state;
 pub use chapter_routes::CHAPTERS_MAX_AGE;
 use chapter_routes::{add_chapter, list_chapters};
 use exports::{export_csv, export_json};
+pub use request::bearer;
 use request::*;
 pub use state::{
     peer_addr, system_clock_ms, ClientAddrFn, QaEvents, QaState, TokenClaims, MAX_BODY_BYTES,

@@ -110,12 +110,7 @@ async fn authorize(
     let Some(expected) = api.directory.moderator_token(event) else {
         return Err(refuse(StatusCode::NOT_FOUND, "no such event"));
     };
-    let given = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let given = amphi_qa::http::bearer(&parts.headers);
     match given {
         Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
         Some(_) => {

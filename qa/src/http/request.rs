@@ -16,7 +16,9 @@ impl FromRequestParts<QaState> for ClientTag {
     }
 }
 
-pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case, as
+/// HTTP schemes are): the one reading of it for every API served with a bearer token.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
