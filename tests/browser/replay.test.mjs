@@ -3,13 +3,27 @@
 // be shown as text); after the live has ended, /watch/{event} plays the whole lecture
 // from its start, shows the download link of the MP4 (which the origin serves), and
 // lists the answered question with its answer at the moment it was asked; a click seeks
-// there.
+// there. A chapter the moderator marked and a caption line sent during the live are
+// on the replay too: in its chapter list and on its captions track.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cleanup, dumpDiagnostics, get, launchBrowser, playerStats, sleep, startAmphi, startPublisher, waitFor } from './harness.mjs';
 
 const EVENT = 'lecture';
 const ANSWER = 'Because <b>log</b> turns products into sums & more.';
+const CHAPTER = 'Part 2 — Entropy';
+const CAPTION = 'Entropy adds up over independent systems.';
+
+// A moderator's POST to an event API (chapters, captions).
+async function moderatorPost(base, path, token, body) {
+  const res = await fetch(`${base}/api/events/${EVENT}${path}`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(15000),
+  });
+  return { status: res.status, text: await res.text() };
+}
 
 async function api(base, method, path, bearer, body) {
   const headers = { Accept: 'application/json' };
@@ -48,6 +62,16 @@ test('after the live, the watch page replays the lecture with its download and i
       return r.status === 200 && (r.text.match(/#EXTINF/g) || []).length >= 2 && firstPdt(r.text);
     }, 30000, { intervalMs: 500, what: 'two segments' });
 
+    // During the live: a chapter 5 s into the lecture, and a caption line from now on.
+    const token = await amphi.moderatorToken(EVENT);
+    const chapter = await moderatorPost(amphi.http, '/chapters', token, { text: CHAPTER, program_time: start + 5000 });
+    assert.ok(chapter.status === 200 || chapter.status === 201, `chapter added: ${chapter.status} ${chapter.text}`);
+    const cueAt = Date.now() + 500;
+    const caption = await moderatorPost(amphi.http, '/captions', token, {
+      cues: [{ id: 'r-1', start: cueAt, end: cueAt + 2500, text: CAPTION }],
+    });
+    assert.equal(caption.status, 200, `caption taken: ${caption.text}`);
+
     // A question asked 3 s into the lecture, answered by the moderator.
     const viewer = await api(amphi.http, 'POST', '/viewer');
     assert.equal(viewer.status, 200);
@@ -55,7 +79,6 @@ test('after the live, the watch page replays the lecture with its download and i
     const asked = await api(amphi.http, 'POST', '/questions', viewer.data.viewer, { text, program_time: start + 3000 });
     assert.ok(asked.status === 200 || asked.status === 201, `question posted: ${asked.status}`);
     const id = asked.data.id ?? asked.data.question?.id;
-    const token = await amphi.moderatorToken(EVENT);
     browser = await launchBrowser();
     const mod = await browser.context.newPage();
     await mod.goto(`${amphi.http}/moderate/${EVENT}#token=${encodeURIComponent(token)}`);
@@ -108,6 +131,27 @@ test('after the live, the watch page replays the lecture with its download and i
       const s = await playerStats(page);
       return s && Math.abs(s.currentTime - position) < 1.5 && s;
     }, 5000, { what: 'the seek to the question' });
+
+    // The chapter in the replay's chapter list, and the caption line on its captions track.
+    const chapterRow = page.locator('#chapters-list li', { hasText: CHAPTER });
+    await chapterRow.waitFor({ state: 'visible', timeout: 10000 });
+    await page.waitForSelector('#cc:not([hidden])', { timeout: 10000 });
+    await page.click('#cc');
+    const cue = await waitFor(
+      () =>
+        page.evaluate((text) => {
+          for (const t of Array.from(document.getElementById('video').textTracks)) {
+            const c = Array.from(t.cues || []).find((x) => x.text === text);
+            if (c && t.mode === 'showing') return { start: c.startTime, label: t.label };
+          }
+          return null;
+        }, CAPTION),
+      15000,
+      { what: 'the caption line on the replay captions track' },
+    );
+    const expected = (cueAt - start) / 1000;
+    assert.ok(Math.abs(cue.start - expected) < 1.5, `the caption sits at ${cue.start.toFixed(2)} s of the replay, sent for ${expected.toFixed(2)} s`);
+    console.log(`replay: chapter listed, caption at ${cue.start.toFixed(2)} s (sent for ${expected.toFixed(2)} s) on "${cue.label}"`);
     console.log(`replay: started at ${first.currentTime.toFixed(2)} s, question at ${position.toFixed(2)} s, seeked to ${after.currentTime.toFixed(2)} s, MP4 ${bytes.length} bytes`);
     assert.deepEqual(browser.errors, []);
   } catch (e) {
