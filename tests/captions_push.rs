@@ -77,31 +77,10 @@ fn origins_push_captions_to_streams_through_varnish() {
     );
     let notify = packager.url("/internal/notify");
     let event = format!("{EVENT}:{KEY}");
-    let origins: Vec<Amphi> = (0..2)
-        .map(|_| {
-            Amphi::start_with(
-                &[&event],
-                &[
-                    "--role",
-                    "origin",
-                    "--store",
-                    "fs",
-                    "--store-dir",
-                    &dir,
-                    "--notify-url",
-                    &notify,
-                ],
-            )
-        })
-        .collect();
+    let origins = Amphi::origins(&[&event], &dir, &notify, 2);
     let ports: Vec<u16> = origins.iter().map(|o| port_of(&o.http)).collect();
-    let varnish = match Varnish::start(&ports) {
-        Ok(v) => v,
-        Err(e) if !Varnish::is_installed() => {
-            println!("SKIPPED: varnish could not be installed: {e}");
-            return;
-        }
-        Err(e) => panic!("varnish is installed but did not start: {e}"),
+    let Some(varnish) = Varnish::start_or_skip(&ports) else {
+        return;
     };
     let _publisher = Publisher::start(&packager.rtmp, KEY, 320, 180, 60);
     let http = common::client();

@@ -123,32 +123,11 @@ fn origin_load_does_not_grow_with_the_audience() {
         &["--role", "packager", "--store", "fs", "--store-dir", &dir],
     );
     let notify = packager.url("/internal/notify");
-    let origins: Vec<Amphi> = (0..2)
-        .map(|_| {
-            Amphi::start_with(
-                &[&event],
-                &[
-                    "--role",
-                    "origin",
-                    "--store",
-                    "fs",
-                    "--store-dir",
-                    &dir,
-                    "--notify-url",
-                    &notify,
-                ],
-            )
-        })
-        .collect();
+    let origins = Amphi::origins(&[&event], &dir, &notify, 2);
     let ports: Vec<u16> = origins.iter().map(|o| port_of(&o.http)).collect();
     // Varnish::start installs Varnish when missing; only a machine that cannot skips.
-    let varnish = match Varnish::start(&ports) {
-        Ok(v) => v,
-        Err(e) if !Varnish::is_installed() => {
-            println!("SKIPPED: varnish could not be installed: {e}");
-            return;
-        }
-        Err(e) => panic!("varnish is installed but did not start: {e}"),
+    let Some(varnish) = Varnish::start_or_skip(&ports) else {
+        return;
     };
     let _publisher = SmallPublisher::start(&packager.rtmp, 2 * STEP_SECS + 40);
     let master = format!("{}/live/lecture/master.m3u8", varnish.url);

@@ -82,6 +82,19 @@ pub struct Varnish {
 }
 
 impl Varnish {
+    /// Varnish in front of `backend_ports`, or `None` (after saying so) on a machine
+    /// where it cannot be installed; installed but not starting is a failure.
+    pub fn start_or_skip(backend_ports: &[u16]) -> Option<Varnish> {
+        match Varnish::start(backend_ports) {
+            Ok(v) => Some(v),
+            Err(e) if !Varnish::is_installed() => {
+                println!("SKIPPED: varnish could not be installed: {e}");
+                None
+            }
+            Err(e) => panic!("varnish is installed but did not start: {e}"),
+        }
+    }
+
     /// Errors when Varnish cannot be installed or started (the message says why).
     pub fn start(backend_ports: &[u16]) -> Result<Varnish, String> {
         let dir = TempDir::new("varnish");

@@ -160,6 +160,28 @@ impl Amphi {
         }
     }
 
+    /// `n` origins (`--role origin`) reading the fs store `store_dir` that a packager
+    /// writes, told of its new keys by `notify` (the packager's /internal/notify).
+    pub fn origins(events: &[&str], store_dir: &str, notify: &str, n: usize) -> Vec<Amphi> {
+        (0..n)
+            .map(|_| {
+                Amphi::start_with(
+                    events,
+                    &[
+                        "--role",
+                        "origin",
+                        "--store",
+                        "fs",
+                        "--store-dir",
+                        store_dir,
+                        "--notify-url",
+                        notify,
+                    ],
+                )
+            })
+            .collect()
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").clone()
     }
