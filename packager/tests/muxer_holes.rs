@@ -26,6 +26,17 @@ struct Source {
     audio_frames: Vec<EncodedFrame>,
 }
 
+impl Source {
+    /// The presentation time of the source's last video frame, in ms.
+    fn last_video_ms(&self) -> u64 {
+        self.video_frames
+            .iter()
+            .map(|f| ms(f.pts))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 /// `secs` seconds of 320x180 H.264 (a keyframe every 2 s) and AAC, made at once.
 fn source(secs: u64) -> Source {
     amphi_packager::init().expect("GStreamer");
@@ -211,12 +222,7 @@ fn audio_late_by_more_than_the_queues_hold_leaves_no_hole() {
     for f in late {
         ladder.push(f).expect("push");
     }
-    let last_video = src
-        .video_frames
-        .iter()
-        .map(|f| ms(f.pts))
-        .max()
-        .unwrap_or(0);
+    let last_video = src.last_video_ms();
     let waited = out.wait(&mut rx, |o| (0..2).all(|r| o.end(r) + 1_000 >= last_video));
     for r in 0..2 {
         let chunks = out.chunks.get(r).cloned().unwrap_or_default();
@@ -271,12 +277,7 @@ fn through_the_ladder_with_a_hole(hole: std::ops::Range<u64>) -> (Output, u64) {
     for a in audio {
         ladder.push(a).expect("push");
     }
-    let last_video = src
-        .video_frames
-        .iter()
-        .map(|f| ms(f.pts))
-        .max()
-        .unwrap_or(0);
+    let last_video = src.last_video_ms();
     let mut out = Output::default();
     let waited = out.wait(&mut rx, |o| {
         (0..2).all(|r| {
