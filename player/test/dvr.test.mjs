@@ -6,7 +6,6 @@ import {
   AT_LIVE_S,
   WINDOW_MARGIN_S,
   dvrUrl,
-  firstVariant,
   formatClock,
   getMarkers,
   liveButtonView,
@@ -140,13 +139,6 @@ test('media position of a program time: through the segments, across a session g
   assert.equal(positionOf(text, T0 - s(10)), 0);
   assert.equal(positionOf(text, T0 + s(100)), 6);
   assert.equal(positionOf('#EXTM3U\n', T0), null);
-});
-
-test('the first variant of a multivariant playlist', () => {
-  const text = '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n\n720p/dvr.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\n360p/dvr.m3u8\n';
-  assert.equal(firstVariant(text), '720p/dvr.m3u8');
-  assert.equal(firstVariant('#EXTM3U\n'), null);
-  assert.equal(firstVariant('#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n'), null);
 });
 
 test('markers: program times of any form, sorted, placed in percent of the bar', () => {

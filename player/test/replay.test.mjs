@@ -2,7 +2,7 @@
 // question sits on the recording.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { downloadUrl, firstMediaUri, isRecording, questionTimeline } from '../src/player/replay.js';
+import { downloadUrl, isRecording, questionTimeline } from '../src/player/replay.js';
 
 const T0 = Date.parse('2026-12-01T10:00:00.000Z');
 const VOD = [
@@ -30,11 +30,6 @@ test('a finished lecture has media and an ENDLIST', () => {
   assert.equal(isRecording(VOD), true);
   assert.equal(isRecording(VOD.replace('#EXT-X-ENDLIST', '')), false);
   assert.equal(isRecording('#EXTM3U\n#EXT-X-ENDLIST\n'), false);
-  assert.equal(
-    firstMediaUri('#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/index.m3u8\n', 'https://a.example/live/c/master.m3u8'),
-    'https://a.example/live/c/720p/index.m3u8'
-  );
-  assert.equal(firstMediaUri('#EXTM3U\n', 'https://a.example/'), null);
 });
 
 test('questions sit where they were asked, across a gap between sessions', () => {

@@ -10,6 +10,8 @@
 // (bindSeekBar) over the page's <input type="range">; unit-tested in
 // player/test/dvr.test.mjs.
 
+import { fetchFirstMedia } from './playlists.js';
+
 // Closer than this to the live edge is "at live": the Live button shows no delay.
 export const AT_LIVE_S = 5;
 // A seek to less than this before the start of the live playlist's window goes to the DVR
@@ -117,15 +119,6 @@ export function playlistSpan(text) {
   return first == null ? null : { start: first, end };
 }
 
-// The first variant's URI of a multivariant playlist, or null.
-export function firstVariant(text) {
-  const lines = String(text || '').split(/\r?\n/);
-  const i = lines.findIndex((l) => l.startsWith('#EXT-X-STREAM-INF'));
-  if (i < 0) return null;
-  const uri = lines.slice(i + 1).find((l) => l.trim() && !l.startsWith('#'));
-  return uri ? uri.trim() : null;
-}
-
 // The media position (s from the playlist's first segment, as hls.js and Safari count
 // it) of program time `programMs` in a media playlist: the segment that holds it, plus
 // the time into it. Clamped to the listed segments; null when nothing is dated.
@@ -158,17 +151,8 @@ export function positionOf(text, programMs) {
 
 // The first media playlist of the DVR multivariant playlist (its text), or null when
 // there is none (yet).
-export async function fetchDvrPlaylist(dvrMasterUrl) {
-  try {
-    const master = await fetch(dvrMasterUrl, { cache: 'no-cache' });
-    if (!master.ok) return null;
-    const uri = firstVariant(await master.text());
-    if (!uri) return null;
-    const media = await fetch(new URL(uri, master.url).href, { cache: 'no-cache' });
-    return media.ok ? await media.text() : null;
-  } catch (_) {
-    return null;
-  }
+export function fetchDvrPlaylist(dvrMasterUrl) {
+  return fetchFirstMedia(dvrMasterUrl, { cache: 'no-cache' });
 }
 
 // ---------------------------------------------------------------- markers

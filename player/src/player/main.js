@@ -6,9 +6,12 @@
 //
 // ES modules bundled by player/build.mjs into one plain browser script, assets/player.js:
 // hls.min.js is loaded before it and defines window.Hls. Everything user-visible is set
-// with textContent. This module wires the others to the page: the state machine
-// (state.js), the latency policy (latency.js), the quality menu (quality.js), the Q&A
-// panel's view of the player (qa-glue.js), DVR during the live (dvr.js: the seek bar
+// with textContent. This module owns the player's lifecycle (looking for the stream,
+// attaching hls.js or the native player, recovering from errors, the replay) and wires the
+// others to the page: the state machine (state.js), the latency policy (latency.js), where
+// playback is in program time (position.js), the hls.js configurations (hls-config.js),
+// the buttons (controls.js), the quality menu (quality.js), the Q&A panel's view of the
+// player (qa-glue.js), and DVR during the live (timeshift.js over dvr.js: the seek bar
 // over the whole lecture; seeking back beyond the live window plays the DVR playlist,
 // /live/{event}/dvr.m3u8, and the Live button returns to the low-latency live playlist).
 //
@@ -19,34 +22,32 @@
 import { captionsStreamUrl } from './caption-push.js';
 import { followSubtitleLoading, setupCaptions } from './captions.js';
 import { setupChapters } from './chapters.js';
-import { bindSeekBar, dvrUrl, fetchDvrPlaylist, liveButtonView, planSeek, playlistSpan, positionOf, setMarkers } from './dvr.js';
+import { bindControls } from './controls.js';
+import { dvrUrl, setMarkers } from './dvr.js';
+import { dvrConfig, hintedPartLoaders, liveConfig } from './hls-config.js';
 import { bindKeys } from './keyboard.js';
+import { forgivenTarget, holdBackOf, jumpOnResume, latencyText, latencyVerdict } from './latency.js';
 import {
-  forgivenTarget,
-  holdBackOf,
-  jumpOnResume,
-  latencyText,
-  latencyVerdict,
-  MAX_CATCH_UP_RATE,
-  STALL_INCREASE_S,
-  targetOr,
-  timeshiftEnds,
-} from './latency.js';
-import { announceState, exposePlayer } from './qa-glue.js';
-import { prefetchLoaders } from './prefetch.js';
+  behindSeconds,
+  followsLiveEdge,
+  latencySeconds,
+  liveEdgeTime,
+  liveSyncPosition,
+  pdtLatencyMs,
+  programOffsetMs,
+  programTime,
+  targetLatency,
+} from './position.js';
+import { announceState, exposePlayer, playerStats } from './qa-glue.js';
 import { qualityMenu } from './quality.js';
 import { probeReplay, showReplay } from './replay.js';
 import { mediaToken, parseEventId, probeLive, sourceUrl, viewerToken } from './source.js';
 import { enter, fatalAction, mediaError, networkRetry, newMachine, resetAttempt, watchdog } from './state.js';
+import { bindTimeshift } from './timeshift.js';
 import { followEventInfo } from './waiting-room.js';
 
 const WAIT_RETRY_MS = 2000; // how often to look for the stream while nobody is publishing
 const TICK_MS = 500; // latency display and stall watchdog
-const SPAN_REFRESH_MS = 30000; // the lecture's start is read again at most this often
-// While it is unknown (a viewer who joined before the first segment was complete), it
-// is tried again this often, this many times.
-const SPAN_RETRY_MS = 4000;
-const SPAN_RETRIES = 15;
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -76,7 +77,7 @@ let captions = { refresh() {} };
 const chapters = setupChapters({
   eventId,
   setMarkers,
-  onSeek: (t) => seekTo(t),
+  onSeek: (t) => timeshift.seekTo(t),
   after: seekEl ? seekEl.closest('.seekbar') : null,
 });
 
@@ -215,7 +216,9 @@ function attach() {
 
 function attachHls() {
   const Hls = window.Hls;
-  const hls = S.view === 'dvr' ? dvrHls(Hls) : liveHls(Hls);
+  const hls = new Hls(
+    S.view === 'dvr' ? dvrConfig(S.dvrStartPosition) : liveConfig(hintedPartLoaders(Hls, location.search)),
+  );
   S.hls = hls;
   chapters.follow(hls, Hls);
   followSubtitleLoading(hls, Hls, log);
@@ -231,40 +234,14 @@ function attachHls() {
   hls.loadSource(S.view === 'dvr' ? dvrSource : source);
 }
 
-// The whole lecture so far, from a chosen moment: segments only, no catch-up.
-function dvrHls(Hls) {
-  return new Hls({
-    lowLatencyMode: false,
-    startPosition: S.dvrStartPosition,
-    maxLiveSyncPlaybackRate: 1,
-    liveDurationInfinity: true,
-    backBufferLength: 30,
-    capLevelToPlayerSize: true,
-  });
-}
-
-// `?prefetch=0` turns the preload-hint loaders off (for comparison in the benchmarks).
-function hintedPartLoaders(Hls) {
-  if (new URLSearchParams(location.search).get('prefetch') === '0') return {};
-  const { pLoader, fLoader } = prefetchLoaders(Hls);
-  return { pLoader, fLoader };
-}
-
-function liveHls(Hls) {
-  return new Hls({
-    lowLatencyMode: true,
-    // The target latency comes from the server's PART-HOLD-BACK (LL-HLS); hls.js
-    // speeds playback up to catch up when it falls behind it, but never above 1.5x.
-    maxLiveSyncPlaybackRate: MAX_CATCH_UP_RATE,
-    liveSyncOnStallIncrease: STALL_INCREASE_S,
-    liveDurationInfinity: true,
-    backBufferLength: 30,
-    // A lecture watched in a small window does not need the 1080p rendition.
-    capLevelToPlayerSize: true,
-    startFragPrefetch: true,
-    // Hinted parts requested as soon as the playlist names them (prefetch.js).
-    ...hintedPartLoaders(Hls),
-  });
+// Throws the player away and plays `view` ('live' | 'dvr') from media position
+// `position` (-1: the live edge): the seek bar's and the Live button's switch.
+function switchView(view, position) {
+  teardown();
+  S.view = view;
+  S.timeshift = false;
+  S.dvrStartPosition = position;
+  attach();
 }
 
 // Safari: the same two URLs. The DVR playlist (EVENT type) is seekable from its first
@@ -304,7 +281,7 @@ function onManifestParsed() {
   quality.build();
   captions.refresh();
   startPlayback();
-  if (S.lectureStart == null) refreshSpan(false);
+  if (S.lectureStart == null) timeshift.refreshSpan(false);
 }
 
 function onHlsError(data) {
@@ -355,197 +332,23 @@ function recoverMedia() {
   hls.recoverMediaError();
 }
 
-// ---------------------------------------------------------------- latency
-
-// Wall clock minus the program date-time of the frame on screen: glass-to-glass, as
-// far as the publisher's clock and ours agree.
-function programTime() {
-  let date = null;
-  if (S.hls) date = S.hls.playingDate;
-  else if (S.attached && typeof video.getStartDate === 'function') {
-    const start = video.getStartDate().getTime();
-    if (Number.isFinite(start)) date = new Date(start + video.currentTime * 1000);
-  }
-  return date && Number.isFinite(date.getTime()) ? date.getTime() : null;
-}
-
-function pdtLatencyMs() {
-  const t = programTime();
-  return t != null ? Date.now() - t : null;
-}
-
-function latencySeconds() {
-  if (S.hls) return S.hls.latency;
-  if (S.attached && video.seekable.length) {
-    return Math.max(0, video.seekable.end(video.seekable.length - 1) - video.currentTime);
-  }
-  return null;
-}
-
-function targetLatency() {
-  return targetOr(S.hls && S.hls.targetLatency);
-}
-
-// Whether the player holds the viewer at the live edge: not when behind by choice (the
-// seek bar, the DVR playlist), nor on the replay of an ended lecture.
-function followsLiveEdge() {
-  return S.view === 'live' && !S.timeshift && !S.replay;
-}
+// ---------------------------------------------------------------- position + DVR
 
 function jumpToLive() {
-  if (S.hls && S.hls.liveSyncPosition != null) video.currentTime = S.hls.liveSyncPosition;
-  else if (video.seekable.length) video.currentTime = Math.max(0, video.seekable.end(video.seekable.length - 1) - 3);
-}
-
-// ---------------------------------------------------------------- DVR
-
-// Program time at the live edge now (ms): measured while the live playlist plays (the
-// frame on screen plus hls.js's latency), then carried on the wall clock, so it holds
-// while the DVR playlist plays and whatever the viewer's clock says.
-function liveEdgeTime() {
-  if (S.view === 'live' && S.attached && S.playedThisAttempt) {
-    const t = programTime();
-    const lat = latencySeconds();
-    if (t != null && lat != null) S.edgeSkew = Date.now() - (t + lat * 1000);
-  }
-  return S.edgeSkew == null ? null : Date.now() - S.edgeSkew;
-}
-
-// Program time of the first segment the live playlist lists (its window), if known.
-function liveWindowStart() {
-  const t = programTime();
-  if (S.view !== 'live' || t == null || !video.seekable.length) return null;
-  return t - (video.currentTime - video.seekable.start(0)) * 1000;
-}
-
-// Program time on screen minus the media position (ms), while the live playlist plays
-// with hls.js: where pushed captions go on the media timeline.
-function programOffsetMs() {
-  if (!S.hls || S.view !== 'live') return null;
-  const d = S.hls.playingDate;
-  const t = d ? d.getTime() : NaN;
-  return Number.isFinite(t) ? t - video.currentTime * 1000 : null;
+  const at = liveSyncPosition(S, video);
+  if (at != null) video.currentTime = at;
 }
 
 // Whether captions are pushed now: the live playlist with hls.js.
 function livePush() {
   if (S.mode !== 'hls' || S.view !== 'live' || S.replay || !S.hls || !captionsSource) return null;
-  return { url: captionsSource, offset: programOffsetMs };
+  return { url: captionsSource, offset: () => programOffsetMs(S, video) };
 }
 
-// How far the frame on screen is behind the live edge (s).
-function behindSeconds() {
-  const edge = liveEdgeTime();
-  const t = programTime();
-  return edge != null && t != null ? Math.max(0, (edge - t) / 1000) : null;
-}
-
-// Reads the lecture's first program time from the DVR playlist (for the seek bar),
-// unless read less than SPAN_REFRESH_MS ago. Resolves to the playlist text or null.
-function refreshSpan(force) {
-  const now = performance.now();
-  const every = S.lectureStart == null ? SPAN_RETRY_MS : SPAN_REFRESH_MS;
-  if (!force && now - S.spanReadAt < every) return Promise.resolve(null);
-  S.spanReadAt = now;
-  S.spanReads += 1;
-  return fetchDvrPlaylist(dvrSource).then((text) => {
-    const span = playlistSpan(text);
-    if (span) S.lectureStart = span.start;
-    return text;
-  });
-}
-
-// Plays the DVR playlist from program time `at`.
-function playDvrAt(at) {
-  const gen = S.generation;
-  refreshSpan(true).then((text) => {
-    if (gen !== S.generation) return;
-    const position = positionOf(text, at);
-    if (position == null) {
-      log('no DVR playlist: staying live');
-      return;
-    }
-    log('DVR from', new Date(at).toISOString(), '(position', position.toFixed(1), 's)');
-    teardown();
-    S.view = 'dvr';
-    S.timeshift = false;
-    S.dvrStartPosition = position;
-    attach();
-  });
-}
-
-// Back to the live edge: the low-latency live playlist, at its hold-back.
-function goLive() {
-  S.timeshift = false;
-  if (S.view === 'live') {
-    if (S.attached) jumpToLive();
-    return;
-  }
-  log('back to the live playlist');
-  teardown();
-  S.view = 'live';
-  S.dvrStartPosition = -1;
-  attach();
-}
-
-// A seek chosen on the seek bar, in program time.
-function seekTo(target) {
-  if (!S.attached) return;
-  const t = programTime();
-  const plan = planSeek({ target, edge: liveEdgeTime(), windowStart: liveWindowStart(), start: S.lectureStart });
-  if (plan.view === 'live' && plan.at == null) {
-    goLive();
-    return;
-  }
-  if (S.view === 'live' && plan.view === 'dvr') {
-    playDvrAt(plan.at);
-    return;
-  }
-  // Inside what the current playlist holds: a seek in it.
-  if (t == null) return;
-  let to = video.currentTime + (plan.at - t) / 1000;
-  if (video.seekable.length) {
-    const first = video.seekable.start(0);
-    const last = video.seekable.end(video.seekable.length - 1);
-    to = Math.min(last, Math.max(first, to));
-  }
-  if (S.view === 'live') {
-    S.timeshift = true;
-    S.timeshiftAt = performance.now();
-  }
-  S.lastProgressAt = performance.now();
-  video.currentTime = to;
-}
-
-const seekBar = seekEl
-  ? bindSeekBar(seekEl, seekMarkersEl, seekTo)
-  : { update() {}, busy: () => false };
-if (seekEl) {
-  const fresh = () => refreshSpan(false);
-  seekEl.addEventListener('focus', fresh);
-  seekEl.addEventListener('pointerdown', fresh);
-}
-
-function updateDvrControls() {
-  const edge = liveEdgeTime();
-  const position = programTime();
-  const playing = S.attached && S.playedThisAttempt;
-  if (playing && S.view === 'live' && S.lectureStart == null && S.spanReads < SPAN_RETRIES) refreshSpan(false);
-  const start = S.lectureStart != null ? S.lectureStart : liveWindowStart();
-  seekBar.update(playing ? { start, edge, position } : { start: null, edge: null, position: null });
-  const behind = playing ? behindSeconds() : null;
-  if (
-    S.view === 'live' &&
-    S.timeshift &&
-    timeshiftEnds({ behind, target: targetLatency(), seeking: video.seeking, sinceMs: performance.now() - S.timeshiftAt })
-  ) {
-    S.timeshift = false;
-  }
-  const view = liveButtonView(behind);
-  if (liveBtn.textContent !== view.text) liveBtn.textContent = view.text;
-  if (liveBtn.getAttribute('aria-label') !== view.label) liveBtn.setAttribute('aria-label', view.label);
-  return view.behind;
-}
+const timeshift = bindTimeshift(
+  { S, video, dvrSource, log, switchView, jumpToLive },
+  { seek: seekEl, seekMarkers: seekMarkersEl, live: liveBtn },
+);
 
 function forgiveStalls(now) {
   const hls = S.hls;
@@ -580,14 +383,14 @@ function tick() {
   if (verdict.state) setState(verdict.state);
   if (verdict.reload) reload(verdict.reload);
 
-  const dvrBehind = updateDvrControls();
-  const lat = latencySeconds();
-  const pdt = pdtLatencyMs();
+  const dvrBehind = timeshift.update();
+  const lat = latencySeconds(S, video);
+  const pdt = pdtLatencyMs(S, video, Date.now());
   if (S.attached && S.playedThisAttempt && (lat || pdt != null)) {
     latencyEl.textContent = latencyText(lat, pdt);
-    const { behind, jump } = latencyVerdict({ latency: lat, target: targetLatency(), paused: video.paused });
+    const { behind, jump } = latencyVerdict({ latency: lat, target: targetLatency(S), paused: video.paused });
     liveBtn.classList.toggle('behind', behind || dvrBehind);
-    if (jump && followsLiveEdge()) {
+    if (jump && followsLiveEdge(S)) {
       log('far behind live (' + lat.toFixed(1) + ' s): jumping to the live edge');
       jumpToLive();
     }
@@ -599,30 +402,11 @@ function tick() {
 
 // ---------------------------------------------------------------- controls
 
-function updatePlayButton() {
-  const label = video.paused ? 'Play' : 'Pause';
-  playBtn.textContent = label;
-  playBtn.setAttribute('aria-label', label);
-}
-
-function updateMuteButton() {
-  const label = video.muted || video.volume === 0 ? 'Unmute' : 'Mute';
-  muteBtn.textContent = label;
-  muteBtn.setAttribute('aria-label', label);
-  muteBtn.classList.toggle('btn-accent', label === 'Unmute');
-}
-
-function updateFullscreenButton() {
-  const label = document.fullscreenElement ? 'Exit full screen' : 'Full screen';
-  fullscreenBtn.textContent = label;
-  fullscreenBtn.setAttribute('aria-label', label);
-}
-
-playBtn.addEventListener('click', () => {
+function togglePlay() {
   if (video.paused) {
     S.userPaused = false;
     if (!S.attached) return;
-    if (followsLiveEdge() && jumpOnResume(latencySeconds(), targetLatency())) jumpToLive();
+    if (followsLiveEdge(S) && jumpOnResume(latencySeconds(S, video), targetLatency(S))) jumpToLive();
     S.lastProgressAt = performance.now();
     startPlayback();
     if (S.state === 'blocked' || S.state === 'paused') setState('loading');
@@ -631,32 +415,17 @@ playBtn.addEventListener('click', () => {
     video.pause();
     setState('paused');
   }
-});
+}
 
-muteBtn.addEventListener('click', () => {
-  if (video.muted || video.volume === 0) {
-    video.muted = false;
-    if (video.volume === 0) video.volume = 1;
-  } else {
-    video.muted = true;
-  }
-});
-
-liveBtn.addEventListener('click', () => {
-  if (S.attached) goLive();
-});
-
-fullscreenBtn.addEventListener('click', () => {
-  if (document.fullscreenElement) document.exitFullscreen();
-  else if (stage.requestFullscreen) stage.requestFullscreen().catch(() => {});
-  else if (video.webkitEnterFullscreen) video.webkitEnterFullscreen();
-});
-if (!document.fullscreenEnabled && !video.webkitEnterFullscreen) fullscreenBtn.hidden = true;
-
-video.addEventListener('play', updatePlayButton);
-video.addEventListener('pause', updatePlayButton);
-video.addEventListener('volumechange', updateMuteButton);
-document.addEventListener('fullscreenchange', updateFullscreenButton);
+const controls = bindControls(
+  { video, stage, play: playBtn, mute: muteBtn, fullscreen: fullscreenBtn, live: liveBtn },
+  {
+    togglePlay,
+    goLive: () => {
+      if (S.attached) timeshift.goLive();
+    },
+  },
+);
 video.addEventListener('waiting', () => {
   if (S.attached && S.state === 'playing') setState('buffering');
 });
@@ -672,41 +441,21 @@ bindKeys({ play: playBtn, mute: muteBtn, fullscreen: fullscreenBtn, live: liveBt
 
 // ---------------------------------------------------------------- start
 
-function stats() {
-  const hls = S.hls;
-  const level = hls ? hls.currentLevel : -1;
-  const current = hls && level >= 0 ? hls.levels[level] : null;
-  return {
-    currentTime: video.currentTime,
-    latency: latencySeconds(),
-    pdtLatency: pdtLatencyMs(),
-    level,
-    height: current ? current.height : video.videoHeight || null,
-    levels: hls ? hls.levels.map((l) => l.height) : [],
-    state: S.state,
-    recoveries: S.recoveries,
-    mode: S.mode,
-    paused: video.paused,
-    muted: video.muted,
-    targetLatency: hls ? hls.targetLatency : null,
-    view: S.view,
-    behind: behindSeconds(),
-    lectureStart: S.lectureStart,
-  };
-}
-
 exposePlayer(eventId, {
   hls: () => S.hls,
   event: () => eventInfo,
   state: () => S.state,
-  stats,
-  programTime,
+  stats: () =>
+    playerStats(S, video, {
+      latency: latencySeconds(S, video),
+      pdtLatency: pdtLatencyMs(S, video, Date.now()),
+      behind: behindSeconds(liveEdgeTime(S, video, Date.now()), programTime(S, video)),
+    }),
+  programTime: () => programTime(S, video),
 });
 
 function start() {
-  updatePlayButton();
-  updateMuteButton();
-  updateFullscreenButton();
+  controls.refresh();
   quality.reset();
 
   if (!eventId) {

@@ -8,6 +8,7 @@
 // Page element (optional): #replay, a section filled here and shown on the replay.
 
 import { formatClock, positionOf } from './dvr.js';
+import { fetchFirstMedia } from './playlists.js';
 
 const HAS_MEDIA = /#EXTINF/;
 
@@ -20,14 +21,6 @@ export function downloadUrl(eventId, mediaToken, base) {
   ).href;
 }
 
-// The first media playlist's URL in a multivariant playlist, or null.
-export function firstMediaUri(masterText, masterUrl) {
-  const lines = String(masterText || '').split(/\r?\n/);
-  const i = lines.findIndex((l) => l.startsWith('#EXT-X-STREAM-INF'));
-  const uri = i >= 0 ? lines.slice(i + 1).find((l) => l.trim() && !l.startsWith('#')) : null;
-  return uri ? new URL(uri.trim(), masterUrl).href : null;
-}
-
 // Whether a media playlist is a finished lecture: media and EXT-X-ENDLIST.
 export function isRecording(mediaText) {
   return HAS_MEDIA.test(mediaText || '') && /#EXT-X-ENDLIST/.test(mediaText || '');
@@ -35,18 +28,8 @@ export function isRecording(mediaText) {
 
 // The ended media playlist's text when the event's live is over, else null.
 export async function probeReplay(masterUrl) {
-  try {
-    const master = await fetch(masterUrl, { cache: 'no-store' });
-    if (!master.ok) return null;
-    const uri = firstMediaUri(await master.text(), master.url);
-    if (!uri) return null;
-    const media = await fetch(uri, { cache: 'no-store' });
-    if (!media.ok) return null;
-    const text = await media.text();
-    return isRecording(text) ? text : null;
-  } catch (_) {
-    return null;
-  }
+  const text = await fetchFirstMedia(masterUrl, { cache: 'no-store' });
+  return text != null && isRecording(text) ? text : null;
 }
 
 // Questions viewers may see, with a program time, placed on the recording: each with

@@ -2,6 +2,7 @@
 // multivariant playlist URL, and whether the stream is live there now.
 
 import { eventFromPath } from './event-id.js';
+import { fetchFirstMedia } from './playlists.js';
 
 // The event of /watch/{event} or /embed/{event}, or null.
 export function parseEventId(path) {
@@ -36,22 +37,7 @@ const HAS_MEDIA = /#EXTINF|#EXT-X-PART:/;
 // media playlist must have media in it and no EXT-X-ENDLIST. Only the HLS URLs are
 // used, so this works behind any cache that serves /live/.
 export async function probeLive(url) {
-  try {
-    const master = await fetch(url, { cache: 'no-store' });
-    if (!master.ok) return false;
-    const text = await master.text();
-    let mediaText = text;
-    if (!HAS_MEDIA.test(text)) {
-      const lines = text.split(/\r?\n/);
-      const i = lines.findIndex((l) => l.startsWith('#EXT-X-STREAM-INF'));
-      const uri = i >= 0 ? lines.slice(i + 1).find((l) => l.trim() && !l.startsWith('#')) : null;
-      if (!uri) return false;
-      const media = await fetch(new URL(uri.trim(), master.url).href, { cache: 'no-store' });
-      if (!media.ok) return false;
-      mediaText = await media.text();
-    }
-    return HAS_MEDIA.test(mediaText) && !/#EXT-X-ENDLIST/.test(mediaText);
-  } catch (_) {
-    return false;
-  }
+  const hasMedia = (text) => HAS_MEDIA.test(text);
+  const text = await fetchFirstMedia(url, { cache: 'no-store', isMedia: hasMedia });
+  return text != null && hasMedia(text) && !/#EXT-X-ENDLIST/.test(text);
 }

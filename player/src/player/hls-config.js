@@ -1,0 +1,54 @@
+// The hls.js configurations of the two playlists the player plays: the low-latency live
+// playlist (LL-HLS, caught up to the server's hold-back, hinted parts requested early) and
+// the DVR playlist (the whole lecture so far from a chosen moment: segments only, no
+// catch-up). Plain objects for `new Hls(config)`, unit-tested in
+// player/test/hls-config.test.mjs.
+
+import { MAX_CATCH_UP_RATE, STALL_INCREASE_S } from './latency.js';
+import { prefetchLoaders } from './prefetch.js';
+
+// What both playlists share.
+const COMMON = {
+  liveDurationInfinity: true,
+  backBufferLength: 30,
+  // A lecture watched in a small window does not need the 1080p rendition.
+  capLevelToPlayerSize: true,
+};
+
+// The live playlist; `loaders` are hls.js's pLoader and fLoader (or none).
+export function liveConfig(loaders) {
+  return {
+    lowLatencyMode: true,
+    // The target latency comes from the server's PART-HOLD-BACK (LL-HLS); hls.js speeds
+    // playback up to catch up when it falls behind it, but never above 1.5x.
+    maxLiveSyncPlaybackRate: MAX_CATCH_UP_RATE,
+    liveSyncOnStallIncrease: STALL_INCREASE_S,
+    ...COMMON,
+    startFragPrefetch: true,
+    ...loaders,
+  };
+}
+
+// The DVR playlist, starting at media position `startPosition` (s; -1: hls.js's choice).
+export function dvrConfig(startPosition) {
+  return {
+    lowLatencyMode: false,
+    startPosition,
+    maxLiveSyncPlaybackRate: 1,
+    ...COMMON,
+  };
+}
+
+// Whether the page's query asks for the preload-hint loaders: `?prefetch=0` turns them
+// off (for comparison in the benchmarks).
+export function prefetchWanted(search) {
+  return new URLSearchParams(search).get('prefetch') !== '0';
+}
+
+// The loaders that request hinted parts as soon as the playlist names them (prefetch.js),
+// unless the page's query turns them off.
+export function hintedPartLoaders(Hls, search) {
+  if (!prefetchWanted(search)) return {};
+  const { pLoader, fLoader } = prefetchLoaders(Hls);
+  return { pLoader, fLoader };
+}
