@@ -4,11 +4,13 @@
 // brings the last line back to correct it: it is sent again with the same id, which the
 // server accepts until the line is published to viewers, about half a second after it
 // was first sent (then it answers 409).
-// The token comes from the URL fragment (or sessionStorage) and goes only into the
-// Authorization header. Everything shown is set with textContent.
+// The moderator token comes from the URL fragment (or sessionStorage, shared with the
+// moderator page) and goes only into the Authorization header; its form and the status
+// line are qa-core.js's. Everything shown is set with textContent.
 (function () {
   'use strict';
 
+  const Q = window.AmphiQa;
   const $ = (id) => document.getElementById(id);
   const statusEl = $('cap-status');
   const tokenForm = $('cap-token-form');
@@ -18,40 +20,23 @@
   const form = $('cap-form');
   const line = $('cap-line');
   const sent = $('cap-sent');
-  const TOKEN_KEY = 'amphi.caption.token';
   const MIN_MS = 2000;
   const PER_CHAR_MS = 60;
   const MAX_MS = 7000;
 
-  const m = /^\/caption\/([a-z0-9_-]{1,64})\/?$/.exec(location.pathname);
-  const event = m ? m[1] : null;
+  const event = Q.eventFromPath(location.pathname);
   let token = null;
   let hls = null;
   let last = null; // { id, start, end, text, li }
   let counter = 0;
 
-  function setStatus(text, isError) {
-    statusEl.textContent = text;
-    statusEl.hidden = text === '';
-    statusEl.classList.toggle('error', !!isError);
-    statusEl.setAttribute('role', isError ? 'alert' : 'status');
-  }
+  const setStatus = Q.statusLine(statusEl);
 
   if (!event) {
     setStatus('There is no such event. Check the link.', true);
     return;
   }
   $('title').textContent = 'Live captions · ' + event;
-
-  function readToken() {
-    const frag = new URLSearchParams(location.hash.slice(1)).get('token');
-    if (frag) {
-      try { sessionStorage.setItem(TOKEN_KEY + '.' + event, frag); } catch (_) { /* private mode */ }
-      history.replaceState(null, '', location.pathname + location.search);
-      return frag;
-    }
-    try { return sessionStorage.getItem(TOKEN_KEY + '.' + event); } catch (_) { return null; }
-  }
 
   // Program time (Unix ms) of the frame on screen, else the server-aligned wall clock.
   function programNow() {
@@ -107,8 +92,7 @@
     if (!correcting) sent.prepend(li);
     const { status, body } = await post(cue);
     if (status === 401 || status === 403) {
-      setStatus('The moderator token was refused.', true);
-      tokenForm.hidden = false;
+      tokenPrompt.ask('The moderator token was refused.');
       return;
     }
     if (status === 409) {
@@ -153,21 +137,20 @@
     correcting = false;
     send(text, fix).catch(() => setStatus('The line could not be sent: check the connection.', true));
   });
-  tokenForm.addEventListener('submit', (e) => {
-    e.preventDefault();
-    token = tokenInput.value.trim();
-    try { sessionStorage.setItem(TOKEN_KEY + '.' + event, token); } catch (_) { /* private mode */ }
-    tokenForm.hidden = true;
-    setStatus('', false);
+  const tokenPrompt = Q.moderatorTokenForm({
+    form: tokenForm,
+    input: tokenInput,
+    event,
+    setStatus,
+    prompt: 'Enter the moderator token to caption this event.',
+    onToken: (t) => {
+      token = t;
+      setStatus('', false);
+    },
   });
-
-  token = readToken();
-  if (!token) {
-    setStatus('Enter the moderator token to caption this event.', false);
-    tokenForm.hidden = false;
-  } else {
-    setStatus('', false);
-  }
+  token = Q.moderatorToken(event);
+  if (!token) tokenPrompt.ask();
+  else setStatus('', false);
   startPlayer();
   line.focus();
 })();

@@ -1,6 +1,8 @@
 // An event's live checks, drawn the same way in the green room (/preview/{event}) and the
 // console (/admin): each check green, orange or red with its value, what it means and the
-// OBS setting to change. Text from the server only ever goes in with textContent.
+// OBS setting to change. Text from the server only ever goes in with textContent (el).
+import { el } from './player/dom.js';
+
 window.AmphiHealth = (function () {
   'use strict';
 
@@ -18,31 +20,14 @@ window.AmphiHealth = (function () {
   }
 
   function checkItem(c) {
-    const li = document.createElement('li');
+    const li = el('li');
     li.dataset.level = c.level;
     li.dataset.check = c.id;
-    const head = document.createElement('div');
-    head.className = 'pv-check-head';
-    const label = document.createElement('span');
-    label.className = 'pv-check-label';
-    label.textContent = c.label;
-    const value = document.createElement('span');
-    value.className = 'pv-check-value';
-    value.textContent = c.value + ' · ' + c.level;
-    head.append(label, value);
+    const head = el('div', 'pv-check-head');
+    head.append(el('span', 'pv-check-label', c.label), el('span', 'pv-check-value', c.value + ' · ' + c.level));
     li.append(head);
-    if (c.message) {
-      const msg = document.createElement('p');
-      msg.className = 'pv-check-msg';
-      msg.textContent = c.message;
-      li.append(msg);
-    }
-    if (c.fix) {
-      const fix = document.createElement('p');
-      fix.className = 'pv-check-fix';
-      fix.textContent = 'Fix: ' + c.fix;
-      li.append(fix);
-    }
+    if (c.message) li.append(el('p', 'pv-check-msg', c.message));
+    if (c.fix) li.append(el('p', 'pv-check-fix', 'Fix: ' + c.fix));
     return li;
   }
 

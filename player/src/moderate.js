@@ -45,12 +45,7 @@
   const banned = new Set();
   const tabButtons = {};
 
-  function setStatus(text, isError) {
-    statusEl.textContent = text;
-    statusEl.hidden = text === '';
-    statusEl.classList.toggle('error', !!isError);
-    statusEl.setAttribute('role', isError ? 'alert' : 'status');
-  }
+  const setStatus = Q.statusLine(statusEl);
 
   if (!event) {
     setStatus('There is no such event. Check the link.', true);

@@ -1,8 +1,10 @@
-// Amphi Q&A: what the viewer panel, the moderator page and the lecturer view share. Defines
+// Amphi Q&A: what the viewer panel, the moderator pages (moderation, captions) and the
+// lecturer view share. Defines
 // window.AmphiQa: the event id from the page path, the server-signed viewer id, JSON requests to
 // /api/qa/{event}/..., a live store of questions fed by the REST list and the SSE stream,
 // and small DOM helpers. A plain browser script; nothing from the API is ever parsed as
 // HTML (textContent only).
+import { el } from './player/dom.js';
 import { eventFromPath } from './player/event-id.js';
 
 (function () {
@@ -12,7 +14,7 @@ import { eventFromPath } from './player/event-id.js';
 
   // The event of the Q&A pages' path (the page's own without an argument).
   function pageEvent(path) {
-    return eventFromPath(path || location.pathname, ['watch', 'embed', 'moderate', 'present']);
+    return eventFromPath(path || location.pathname, ['watch', 'embed', 'moderate', 'present', 'caption']);
   }
 
   function apiBase(event) {
@@ -422,13 +424,6 @@ import { eventFromPath } from './player/event-id.js';
     return String(a).localeCompare(String(b));
   }
 
-  function el(tag, className, text) {
-    const e = document.createElement(tag);
-    if (className) e.className = className;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-
   // Puts `items` (DOM nodes) into `parent` in this order, moving only the nodes that are out
   // of place (keeps focus and avoids flicker), and removes the rest.
   function reconcile(parent, items) {
@@ -472,8 +467,8 @@ import { eventFromPath } from './player/event-id.js';
 
   // The moderator-token form of a moderator page: a token typed in is kept for this tab
   // (as moderatorToken keeps one from the fragment), the form hides and onToken(token)
-  // runs. ask(why) shows the form again with why (or the usual prompt) in setStatus.
-  function moderatorTokenForm({ form, input, event, setStatus, onToken }) {
+  // runs. ask(why) shows the form again with why (or `prompt`) in setStatus.
+  function moderatorTokenForm({ form, input, event, setStatus, onToken, prompt }) {
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       const t = input.value.trim();
@@ -486,9 +481,20 @@ import { eventFromPath } from './player/event-id.js';
     return {
       ask(why) {
         form.hidden = false;
-        setStatus(why || 'Enter the moderator token for this event.', !!why);
+        setStatus(why || prompt || 'Enter the moderator token for this event.', !!why);
         input.focus();
       },
+    };
+  }
+
+  // A page's status line: `setStatus(text, isError)` shows text (hidden when empty), as an
+  // alert when it is an error.
+  function statusLine(el) {
+    return function setStatus(text, isError) {
+      el.textContent = text;
+      el.hidden = text === '';
+      el.classList.toggle('error', !!isError);
+      el.setAttribute('role', isError ? 'alert' : 'status');
     };
   }
 
@@ -507,6 +513,7 @@ import { eventFromPath } from './player/event-id.js';
     formatClock,
     moderatorToken,
     moderatorTokenForm,
+    statusLine,
     STATUSES,
     MAX_TEXT: 500,
     MAX_NAME: 60,

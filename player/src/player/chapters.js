@@ -15,6 +15,8 @@
 // by program time, so no START-DATE is ever turned into one viewer's media time here.
 // Everything from the playlists or the API is set with textContent.
 
+import { el } from './dom.js';
+
 export const MARKER_CLASS = 'org.amphi.marker';
 // Without hls.js (native HLS), how often the chapters API is read again.
 export const API_REFRESH_MS = 10000;
@@ -91,17 +93,13 @@ export function setupChapters({ eventId, setMarkers, onSeek, after }) {
   // The embedded player is small: markers on its seek bar, no list.
   const embedded = document.body && document.body.classList.contains('embed');
   if (after && after.parentNode && !embedded) {
-    nav = document.createElement('nav');
-    nav.className = 'chapters';
+    nav = el('nav', 'chapters');
     nav.setAttribute('aria-labelledby', 'chapters-title');
     nav.hidden = true;
-    const h = document.createElement('h2');
+    const h = el('h2', 'chapters-title', 'Chapters');
     h.id = 'chapters-title';
-    h.className = 'chapters-title';
-    h.textContent = 'Chapters';
-    listEl = document.createElement('ol');
+    listEl = el('ol', 'chapters-list');
     listEl.id = 'chapters-list';
-    listEl.className = 'chapters-list';
     nav.append(h, listEl);
     after.parentNode.insertBefore(nav, after.nextSibling);
   }
@@ -114,19 +112,11 @@ export function setupChapters({ eventId, setMarkers, onSeek, after }) {
     if (!listEl) return;
     listEl.textContent = '';
     for (const m of list) {
-      const li = document.createElement('li');
-      li.className = 'chapter chapter-' + m.kind;
+      const li = el('li', 'chapter chapter-' + m.kind);
       li.dataset.id = m.id;
-      const b = document.createElement('button');
+      const b = el('button', 'chapter-seek');
       b.type = 'button';
-      b.className = 'chapter-seek';
-      const at = document.createElement('span');
-      at.className = 'chapter-time';
-      at.textContent = clock(m.time);
-      const text = document.createElement('span');
-      text.className = 'chapter-text';
-      text.textContent = markerLabel(m);
-      b.append(at, ' ', text);
+      b.append(el('span', 'chapter-time', clock(m.time)), ' ', el('span', 'chapter-text', markerLabel(m)));
       b.setAttribute('aria-label', 'Go to ' + markerLabel(m) + ', at ' + clock(m.time));
       b.addEventListener('click', () => onSeek(m.time));
       li.append(b);

@@ -7,6 +7,7 @@
 //
 // Page element (optional): #replay, a section filled here and shown on the replay.
 
+import { el } from './dom.js';
 import { formatClock, positionOf } from './dvr.js';
 import { fetchFirstMedia } from './playlists.js';
 
@@ -51,56 +52,30 @@ export function questionTimeline(questions, playlistText) {
 
 // Fills `root` with the download link and the questions timeline (textContent only).
 export function renderReplay(root, { download, items, onSeek }) {
-  root.replaceChildren();
-  const h = document.createElement('h2');
-  h.textContent = 'Replay';
-  root.append(h);
+  root.replaceChildren(el('h2', null, 'Replay'));
   if (download) {
-    const a = document.createElement('a');
+    const a = el('a', 'btn download', 'Download the lecture (MP4)');
     a.id = 'download';
-    a.className = 'btn download';
     a.href = download;
     a.setAttribute('download', '');
-    a.textContent = 'Download the lecture (MP4)';
     root.append(a);
   }
-  const h3 = document.createElement('h3');
-  h3.textContent = 'Questions during the lecture';
-  root.append(h3);
+  root.append(el('h3', null, 'Questions during the lecture'));
   if (!items.length) {
-    const p = document.createElement('p');
-    p.textContent = 'No question was asked.';
-    root.append(p);
+    root.append(el('p', null, 'No question was asked.'));
     return;
   }
-  const ol = document.createElement('ol');
-  ol.className = 'replay-questions';
+  const ol = el('ol', 'replay-questions');
   for (const q of items) {
-    const li = document.createElement('li');
-    li.className = q.answered ? 'answered' : '';
+    const li = el('li', q.answered ? 'answered' : '');
     li.dataset.position = String(q.position);
-    const b = document.createElement('button');
+    const b = el('button', 'btn time', formatClock(q.position));
     b.type = 'button';
-    b.className = 'btn time';
-    b.textContent = formatClock(q.position);
     b.setAttribute('aria-label', 'Play from ' + formatClock(q.position));
     b.addEventListener('click', () => onSeek(q.position));
-    const text = document.createElement('span');
-    text.className = 'text';
-    text.textContent = q.text;
-    li.append(b, text);
-    if (q.answered) {
-      const badge = document.createElement('span');
-      badge.className = 'badge';
-      badge.textContent = 'Answered';
-      li.append(badge);
-    }
-    if (q.answer) {
-      const answer = document.createElement('p');
-      answer.className = 'answer';
-      answer.textContent = q.answer;
-      li.append(answer);
-    }
+    li.append(b, el('span', 'text', q.text));
+    if (q.answered) li.append(el('span', 'badge', 'Answered'));
+    if (q.answer) li.append(el('p', 'answer', q.answer));
     ol.append(li);
   }
   root.append(ol);
