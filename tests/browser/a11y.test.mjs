@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { axeViolations, formatViolations } from './axe.mjs';
 import {
-  addConsoleUser, cleanup, dumpDiagnostics, get, launchBrowser, startAmphi, startPublisher, waitFor, waitForPlaying,
+  addConsoleUser, apiRequest, cleanup, dumpDiagnostics, get, launchBrowser, startAmphi, startPublisher, waitFor,
+  waitForPlaying,
 } from './harness.mjs';
 
 const EVENT = 'lecture';
@@ -38,18 +39,11 @@ async function tabThrough(page, max) {
   return stops;
 }
 
+// A Q&A API request that must succeed; resolves to its JSON answer.
 async function qaApi(base, method, path, bearer, body) {
-  const headers = { Accept: 'application/json' };
-  if (bearer) headers.Authorization = `Bearer ${bearer}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${base}/api/qa/${EVENT}${path}`, {
-    method,
-    headers,
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(10000),
-  });
-  assert.ok(res.status < 300, `${method} ${path}: ${res.status}`);
-  return res.json();
+  const r = await apiRequest(method, `${base}/api/qa/${EVENT}${path}`, { bearer, body, timeoutMs: 10000 });
+  assert.ok(r.status < 300, `${method} ${path}: ${r.status}`);
+  return r.data;
 }
 
 test('axe-core finds no WCAG 2.1 A/AA violation on any page', { timeout: 90000 }, async () => {

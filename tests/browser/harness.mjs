@@ -4,6 +4,7 @@
 //
 // playwright-core is resolved from player/node_modules (run `npm ci` in player/ first), so
 // the browser tests need no package of their own.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -385,6 +386,42 @@ export async function waitForPlaying(page, timeoutMs, what = 'the video to play'
     timeoutMs,
     { intervalMs: 500, what },
   );
+}
+
+// Asserts that the page plays in real time: after `settleMs` (to settle from the start),
+// currentTime advances at least `minS` in `windowMs`. Resolves to the stats at the end.
+export async function assertAdvances(page, { settleMs = 2000, windowMs = 3000, minS = 2 } = {}) {
+  await sleep(settleMs);
+  const a = await playerStats(page);
+  await sleep(windowMs);
+  const b = await playerStats(page);
+  const moved = b.currentTime - a.currentTime;
+  assert.ok(moved >= minS, `currentTime advanced ${moved.toFixed(2)} s in ${windowMs / 1000} s`);
+  return b;
+}
+
+// A request to amphi's HTTP API from Node (`url` absolute): `bearer` goes as the
+// Authorization header, `body` as JSON, `headers` are more headers. Resolves to
+// { status, data, text, retryAfter }: `data` is the parsed JSON answer (its text when it
+// is not JSON, null when empty). Never throws on HTTP errors.
+export async function apiRequest(method, url, { bearer, body, headers: extra, timeoutMs = 15000 } = {}) {
+  const headers = Object.assign({ Accept: 'application/json' }, extra);
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(url, {
+    method,
+    headers,
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch (_) {
+    data = text;
+  }
+  return { status: res.status, data, text, retryAfter: res.headers.get('retry-after') };
 }
 
 // HTTP GET from Node; resolves to { status, text } (never throws on HTTP errors).

@@ -6,33 +6,16 @@
 // banned viewer gets 403; a made-up viewer id gets 401.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cleanup, dumpDiagnostics, launchBrowser, sleep, startAmphi, waitFor } from './harness.mjs';
+import { apiRequest, cleanup, dumpDiagnostics, launchBrowser, sleep, startAmphi, waitFor } from './harness.mjs';
 
 const EVENT = 'lecture';
 const XSS = '<img src=x onerror="window.__xss=1">';
 const XSS_ANSWER = 'Answered: <img src=x onerror="window.__xss=2"> & <b>no</b> markup';
 
-// `viewer`: a signed viewer id; `token`: the moderator token. Both go as bearer values.
-async function api(base, method, path, { viewer, token, body, headers: extra } = {}) {
-  const headers = Object.assign({ Accept: 'application/json' }, extra);
-  if (viewer) headers.Authorization = `Bearer ${viewer}`;
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${base}/api/qa/${EVENT}${path}`, {
-    method,
-    headers,
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(15000),
-  });
-  const text = await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch (_) {
-    data = text;
-  }
-  return { status: res.status, data, retryAfter: res.headers.get('retry-after') };
-}
+// A Q&A API request. `viewer`: a signed viewer id; `token`: the moderator token. Both go
+// as bearer values (the token when both are given).
+const api = (base, method, path, { viewer, token, body, headers } = {}) =>
+  apiRequest(method, `${base}/api/qa/${EVENT}${path}`, { bearer: token || viewer, body, headers });
 
 // A fresh viewer id from the server: { viewer (signed), id }.
 async function mint(base) {

@@ -7,7 +7,9 @@
 // on the replay too: in its chapter list and on its captions track.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cleanup, dumpDiagnostics, get, launchBrowser, playerStats, sleep, startAmphi, startPublisher, waitFor } from './harness.mjs';
+import {
+  apiRequest, cleanup, dumpDiagnostics, get, launchBrowser, playerStats, sleep, startAmphi, startPublisher, waitFor,
+} from './harness.mjs';
 
 const EVENT = 'lecture';
 const ANSWER = 'Because <b>log</b> turns products into sums & more.';
@@ -15,29 +17,10 @@ const CHAPTER = 'Part 2 — Entropy';
 const CAPTION = 'Entropy adds up over independent systems.';
 
 // A moderator's POST to an event API (chapters, captions).
-async function moderatorPost(base, path, token, body) {
-  const res = await fetch(`${base}/api/events/${EVENT}${path}`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(15000),
-  });
-  return { status: res.status, text: await res.text() };
-}
+const moderatorPost = (base, path, token, body) => apiRequest('POST', `${base}/api/events/${EVENT}${path}`, { bearer: token, body });
 
-async function api(base, method, path, bearer, body) {
-  const headers = { Accept: 'application/json' };
-  if (bearer) headers.Authorization = `Bearer ${bearer}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${base}/api/qa/${EVENT}${path}`, {
-    method,
-    headers,
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(15000),
-  });
-  const text = await res.text();
-  return { status: res.status, data: text ? JSON.parse(text) : null };
-}
+// A Q&A API request as `bearer` (a viewer id).
+const api = (base, method, path, bearer, body) => apiRequest(method, `${base}/api/qa/${EVENT}${path}`, { bearer, body });
 
 function firstPdt(playlist) {
   const m = /#EXT-X-PROGRAM-DATE-TIME:(\S+)/.exec(playlist);
