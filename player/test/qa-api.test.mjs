@@ -41,7 +41,7 @@ test('a request: bearer and JSON body sent, JSON answer read', async () => {
     () => new Response(JSON.stringify({ id: 3 }), { status: 201 }),
     () => request('POST', '/api/qa/c/questions', { token: 'v.1', body: { text: 'Why?' } })
   );
-  assert.deepEqual({ ...value, retryAfter: undefined }, { ok: true, status: 201, data: { id: 3 }, retryAfter: undefined, message: '' });
+  assert.deepEqual(value, { ok: true, status: 201, data: { id: 3 }, retryAfter: null, message: '' });
   const { init } = seen[0];
   assert.equal(init.method, 'POST');
   assert.equal(init.headers.Authorization, 'Bearer v.1');
@@ -58,6 +58,10 @@ test('an error answer carries its message and Retry-After; a network failure is 
   assert.equal(limited.value.retryAfter, 4);
   assert.equal(limited.value.message, 'You are asking too fast. Try again in 4 s.');
   assert.equal('Authorization' in limited.seen[0].init.headers, false);
+  // A 429 without Retry-After: unknown (the panel waits its default), not "0 s".
+  const bare = await withFetch(() => new Response('', { status: 429 }), () => request('GET', '/x'));
+  assert.equal(bare.value.retryAfter, null);
+  assert.equal(bare.value.message, 'You are asking too fast. Try again in a few s.');
   const garbled = await withFetch(() => new Response('not json', { status: 200 }), () => request('GET', '/x'));
   assert.equal(garbled.value.data, null);
   const offline = await withFetch(

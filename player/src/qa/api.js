@@ -34,7 +34,9 @@ export async function request(method, url, { body, token, timeoutMs = 10000 } = 
   } catch (_) {
     data = null;
   }
-  const ra = Number(res.headers.get('Retry-After'));
+  // Absent (null) is unknown, not 0: the caller then waits its own default.
+  const header = res.headers.get('Retry-After');
+  const ra = header == null || header.trim() === '' ? NaN : Number(header);
   const retryAfter = Number.isFinite(ra) && ra >= 0 ? ra : null;
   let message = '';
   if (!res.ok) message = errorMessage(res.status, data, retryAfter);
