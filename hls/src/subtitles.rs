@@ -6,7 +6,7 @@
 //! not when its 2 s segment closes; it allows blocking reloads (`_HLS_msn`, `_HLS_part`).
 //! The recording's playlists list segments only.
 
-use crate::playlist::format_pdt;
+use crate::playlist::{format_pdt, tags};
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
@@ -130,12 +130,7 @@ fn render(
     listing: Listing,
     parts: Option<LiveParts<'_>>,
 ) -> String {
-    let target = segments
-        .iter()
-        .map(|s| s.duration)
-        .chain(std::iter::once(nominal))
-        .max()
-        .map_or(1, |d| (d.as_secs_f64().round() as u64).max(1));
+    let target = tags::target_duration(segments.iter().map(|s| s.duration), nominal);
     let open = parts
         .and_then(|p| p.open)
         .filter(|o| !o.parts.is_empty() && listing == Listing::Live);
@@ -148,13 +143,12 @@ fn render(
     match listing {
         Listing::Live => match parts {
             Some(p) => {
-                // As the media playlist writes it: rounded up to the millisecond,
-                // hold-back three times that.
-                let ms = (p.part_target.as_secs_f64() * 1000.0 - 1e-6).ceil() / 1000.0;
+                // As the media playlist writes them.
                 let _ = writeln!(
                     out,
-                    "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n#EXT-X-PART-INF:PART-TARGET={ms:.3}",
-                    3.0 * ms
+                    "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n#EXT-X-PART-INF:PART-TARGET={:.3}",
+                    tags::part_hold_back(p.part_target),
+                    tags::written_part_target(p.part_target)
                 );
             }
             None => {
@@ -168,13 +162,7 @@ fn render(
             let _ = writeln!(out, "#EXT-X-PLAYLIST-TYPE:VOD");
         }
     }
-    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
-    if discontinuity_sequence > 0 {
-        let _ = writeln!(
-            out,
-            "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}"
-        );
-    }
+    tags::write_sequences(&mut out, first_msn, discontinuity_sequence);
     let with_parts_from = segments.len().saturating_sub(SEGMENTS_WITH_PARTS);
     for (i, seg) in segments.iter().enumerate() {
         if seg.discontinuity && i > 0 {

@@ -5,6 +5,7 @@
 pub mod daterange;
 pub mod model;
 pub mod read;
+pub(crate) mod tags;
 pub mod write;
 
 #[cfg(test)]

@@ -289,14 +289,10 @@ impl MediaPlaylist {
 
     /// EXT-X-TARGETDURATION: every segment's duration rounded to the nearest second fits.
     pub fn target_duration(&self) -> u64 {
-        let longest = self
-            .segments
-            .iter()
-            .map(Segment::duration)
-            .chain(std::iter::once(self.config.segment_duration))
-            .max()
-            .unwrap_or(self.config.segment_duration);
-        (longest.as_secs_f64().round() as u64).max(1)
+        super::tags::target_duration(
+            self.segments.iter().map(Segment::duration),
+            self.config.segment_duration,
+        )
     }
 
     /// PART-TARGET: the configured target, or the longest part if one overran it.

@@ -3,6 +3,7 @@
 
 use super::daterange;
 use super::model::{MediaPlaylist, RenditionReport, Segment, SEGMENTS_WITH_PARTS};
+use super::tags;
 use std::time::SystemTime;
 
 /// From the first segment's program date time to the end of the last one's media.
@@ -26,12 +27,10 @@ impl MediaPlaylist {
             .chain(self.segments.iter())
             .filter(|s| s.complete)
             .collect();
-        let target = all
-            .iter()
-            .map(|s| s.duration())
-            .chain(std::iter::once(self.config.segment_duration))
-            .max()
-            .map_or(1, |d| (d.as_secs_f64().round() as u64).max(1));
+        let target = tags::target_duration(
+            all.iter().map(|s| s.duration()),
+            self.config.segment_duration,
+        );
         let first_msn = all.first().map_or(self.next_msn, |s| s.msn);
         let discontinuity_sequence = if self.recording.is_empty() {
             self.discontinuity_sequence
@@ -43,13 +42,7 @@ impl MediaPlaylist {
         let _ = writeln!(out, "#EXT-X-VERSION:9");
         let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
         let _ = writeln!(out, "#EXT-X-PLAYLIST-TYPE:VOD");
-        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
-        if discontinuity_sequence > 0 {
-            let _ = writeln!(
-                out,
-                "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}"
-            );
-        }
+        tags::write_sequences(&mut out, first_msn, discontinuity_sequence);
         // The recording lists every marker within it.
         if let Some((from, to)) = span(all.iter().copied()) {
             daterange::write_within(&mut out, &self.date_ranges, from, to);
@@ -74,11 +67,8 @@ impl MediaPlaylist {
         use std::fmt::Write;
         let mut out = String::with_capacity(4096);
         let target = self.target_duration();
-        // PART-TARGET as written (rounded up to the millisecond), and a hold-back of
-        // three times that written value.
-        let part_target_ms = self.part_target().as_secs_f64() * 1000.0;
-        let part_target = (part_target_ms - 1e-6).ceil() / 1000.0;
-        let part_hold_back = 3.0 * part_target;
+        let part_target = tags::written_part_target(self.part_target());
+        let part_hold_back = tags::part_hold_back(self.part_target());
         let first_msn = self.segments.front().map_or(self.next_msn, |s| s.msn);
         let _ = writeln!(out, "#EXTM3U");
         let _ = writeln!(out, "#EXT-X-VERSION:9");
@@ -89,14 +79,7 @@ impl MediaPlaylist {
             self.skip_until().as_secs_f64()
         );
         let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={part_target:.3}");
-        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
-        if self.discontinuity_sequence > 0 {
-            let _ = writeln!(
-                out,
-                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-                self.discontinuity_sequence
-            );
-        }
+        tags::write_sequences(&mut out, first_msn, self.discontinuity_sequence);
         let skipped = if skip { self.skippable() } else { 0 };
         if skipped > 0 {
             let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");

@@ -124,6 +124,14 @@ impl Plan {
 mod tests {
     use super::*;
 
+    /// Each run's init segment and segment numbers.
+    fn runs(plan: &Plan) -> Vec<(&str, Vec<u64>)> {
+        plan.runs
+            .iter()
+            .map(|r| (r.init.as_str(), r.segments.iter().map(|s| s.0).collect()))
+            .collect()
+    }
+
     #[test]
     fn runs_split_at_discontinuities_maps_and_gaps() {
         let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n\
@@ -133,13 +141,8 @@ mod tests {
             #EXTINF:2.000,\n../evil.m4s\n#EXT-X-ENDLIST\n";
         let plan = Plan::from_playlist(text);
         assert!(plan.ended);
-        let runs: Vec<(&str, Vec<u64>)> = plan
-            .runs
-            .iter()
-            .map(|r| (r.init.as_str(), r.segments.iter().map(|s| s.0).collect()))
-            .collect();
         assert_eq!(
-            runs,
+            runs(&plan),
             vec![
                 ("init.mp4", vec![0, 1]),
                 ("init-1.mp4", vec![2, 3]),
@@ -161,13 +164,8 @@ mod tests {
              #EXTINF:2,\nseg3.m4s\n#EXT-X-PART:DURATION=0.333,URI=\"part4.0.m4s\"\n",
         );
         plan.extend_with(live);
-        let runs: Vec<(&str, Vec<u64>)> = plan
-            .runs
-            .iter()
-            .map(|r| (r.init.as_str(), r.segments.iter().map(|s| s.0).collect()))
-            .collect();
         assert_eq!(
-            runs,
+            runs(&plan),
             vec![("init.mp4", vec![0, 1, 2]), ("init-1.mp4", vec![3])]
         );
         assert!(!plan.ended);
