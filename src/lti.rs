@@ -11,6 +11,7 @@ use amphi_console::lti::login::{encode, LoginError, LoginParams, Logins, ToolUrl
 use amphi_console::lti::platform::{Platform, PlatformStore};
 use amphi_console::lti::{jwt, launch::Launch};
 use amphi_console::session::cookie_values;
+use amphi_time::sync::lock;
 use amphi_time::WallTime;
 use anyhow::Result;
 use axum::extract::{Form, State};
@@ -141,10 +142,6 @@ pub fn router(data_dir: &Path, directory: Arc<Directory>) -> Router {
         .route("/lti/deep-link", post(deep_link))
         .route("/lti/jwks.json", get(tool_jwks))
         .with_state(state)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn wall_now() -> WallTime {

@@ -11,6 +11,7 @@ use amphi_console::oidc::config::{OidcConfig, OidcConfigFile};
 use amphi_console::oidc::discovery::{ClientAuth, Provider, MAX_DISCOVERY_BYTES};
 use amphi_console::oidc::flow::{Logins, Pending};
 use amphi_console::oidc::userinfo::MAX_USERINFO_BYTES;
+use amphi_time::sync::lock;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -164,10 +165,6 @@ pub struct OidcState {
     logins: Mutex<Logins>,
     jwks: Mutex<JwksCache>,
     discovery: Mutex<Option<(Provider, Instant)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Reads a response body, refusing more than `cap` bytes.

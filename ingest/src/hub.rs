@@ -21,10 +21,11 @@ use publisher::PublisherState;
 use crate::frame::{SessionEpoch, SessionMessage};
 use crate::limits::{SourceGuard, SourceLimits, SourceRefusal};
 use crate::pii::Redacted;
+use amphi_time::sync::lock;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 
 /// Frames buffered between a protocol server and the packager before the publisher
@@ -60,14 +61,6 @@ pub enum PublishError {
         event: EventId,
         reason: SourceRefusal,
     },
-}
-
-/// Locks a hub mutex whether or not a holder panicked. Every critical section in this
-/// file leaves the maps consistent at each step (single inserts and removals), so a
-/// panic elsewhere in a holder's thread cannot leave them half-changed: recovering the
-/// guard is sound and keeps one failing connection from taking every event down.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Who took an event over from a publisher, as the old connection reports it.

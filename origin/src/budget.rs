@@ -61,7 +61,7 @@ impl Activity {
 
     fn lock(&self) -> MutexGuard<'_, Phase> {
         // The phase is a plain value: a panic elsewhere cannot leave it half-written.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        amphi_time::sync::lock(&self.0)
     }
 
     pub fn phase(&self) -> Phase {
@@ -298,7 +298,7 @@ impl HeldBudget {
     }
 
     fn lock(&self) -> MutexGuard<'_, HeldState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        amphi_time::sync::lock(&self.state)
     }
 
     /// A place for one more held request from `client` (`None`: unknown, counted in

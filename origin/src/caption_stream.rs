@@ -26,13 +26,14 @@ use crate::AppState;
 use amphi_hls::names;
 use amphi_hls::playlist::read_media;
 use amphi_hls::store::{Store, ANY_KEY};
+use amphi_time::sync::lock;
 use axum::http::{header, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::task::AbortHandle;
@@ -70,11 +71,6 @@ struct EventFeed {
     state: Mutex<(CaptionFeed, broadcast::Sender<Arc<PushedCue>>)>,
     streams: Mutex<usize>,
     follower: Mutex<Option<AbortHandle>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves its data consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A stream's place in its event's count; the last one out stops the follower.

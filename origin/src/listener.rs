@@ -14,6 +14,7 @@ use crate::budget::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
 };
 use crate::client_addr::{canonical, client_addr, ClientAddr, TrustedProxies};
+use amphi_time::sync::lock;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, HeaderValue, Request, Response};
@@ -87,13 +88,13 @@ struct Shared {
 
 impl Shared {
     fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.registry)
     }
 
     /// Rate-limited warning about an exhausted budget.
     fn warn_budget(&self, what: &str) {
         let now = Instant::now();
-        let mut last = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = lock(&self.warned);
         if last.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
             *last = Some(now);
             let open = self.registry().table.len();

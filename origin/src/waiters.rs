@@ -13,6 +13,7 @@
 //! the set of awaited keys, never more.
 
 use amphi_hls::store::{Store, ANY_KEY};
+use amphi_time::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::broadcast::error::RecvError;
@@ -26,7 +27,7 @@ pub(crate) struct Waiters {
 
 impl Waiters {
     fn table(&self) -> MutexGuard<'_, HashMap<Arc<str>, watch::Sender<u64>>> {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.keys)
     }
 
     /// Starts the dispatcher on first use (from a request, so inside the runtime).

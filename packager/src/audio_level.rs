@@ -15,6 +15,7 @@
 
 use crate::codec;
 use amphi_ingest::{AudioConfig, EncodedFrame};
+use amphi_time::sync::lock;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -156,10 +157,6 @@ pub struct AudioLevelProbe {
     shared: Arc<Mutex<Shared>>,
     failed: Arc<AtomicBool>,
     skipped: AtomicU64,
-}
-
-fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The decoding part of the probe's pipeline for `config`.

@@ -11,6 +11,7 @@
 //! playlist, and nothing needs replaying after a packager restart but the list.
 
 use amphi_hls::playlist::DateRange;
+use amphi_time::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -23,13 +24,13 @@ pub struct MarkerBoard {
 impl MarkerBoard {
     /// Replaces `event`'s markers.
     pub fn post(&self, event: &str, ranges: Vec<DateRange>) {
-        let mut map = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.events);
         map.insert(event.to_owned(), Arc::from(ranges));
     }
 
     /// `event`'s current markers (empty when none were posted).
     pub fn current(&self, event: &str) -> Arc<[DateRange]> {
-        let map = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let map = lock(&self.events);
         map.get(event)
             .cloned()
             .unwrap_or_else(|| Arc::from(Vec::new()))

@@ -7,6 +7,7 @@ use amphi_console::ratelimit::{LimitConfig, LoginLimiter};
 use amphi_console::session::{CookieMode, SessionConfig, SessionTable};
 use amphi_hls::store::Store;
 use amphi_ingest::Hub;
+use amphi_time::sync::lock;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -118,10 +119,10 @@ impl ConsoleState {
     }
 
     pub fn sessions(&self) -> MutexGuard<'_, SessionTable> {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.sessions)
     }
 
     pub fn limiter(&self) -> MutexGuard<'_, LoginLimiter> {
-        self.limiter.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.limiter)
     }
 }

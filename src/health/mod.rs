@@ -15,11 +15,12 @@ pub mod tap;
 mod warnings;
 
 use amphi_origin::cmcd::{self, CmcdSessions, CmcdSummary};
+use amphi_time::sync::lock;
 use checks::{Check, Level, RenditionFigures};
 use meter::{IngestFigures, IngestMeter};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warnings::{Warning, WarningLog};
 
@@ -65,10 +66,6 @@ struct Inner {
 #[derive(Clone, Default)]
 pub struct HealthBoard {
     inner: Arc<Mutex<Inner>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl HealthBoard {

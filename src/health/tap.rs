@@ -14,6 +14,7 @@ use super::HealthBoard;
 use amphi_ingest::frame::{FrameKind, SessionMessage, StreamConfig};
 use amphi_ingest::PublishSession;
 use amphi_packager::audio_level::AudioLevelProbe;
+use amphi_time::sync::lock;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -92,7 +93,7 @@ async fn forward(
             SessionMessage::Frame(_) => {}
         }
         {
-            let mut m = meter.lock().unwrap_or_else(|p| p.into_inner());
+            let mut m = lock(&meter);
             match &message {
                 SessionMessage::Config(c) => m.on_config(c),
                 SessionMessage::Frame(f) => m.on_frame(now, f),

@@ -17,8 +17,12 @@
 //! saturates at the ends of each type's range (about ±292 years around 1970 for program
 //! and wall time, ±3 million years for media time), where overflow could otherwise occur.
 //! This crate reads no clock: "now" is always passed in.
+//!
+//! Being the one crate every other Amphi crate depends on, it also holds [`sync::lock`],
+//! the workspace's one rule for locking shared state whose holder may have panicked.
 
 mod media;
+pub mod sync;
 mod wall;
 
 pub use media::{MediaDuration, MediaTime, MEDIA_CLOCK_HZ};

@@ -11,6 +11,7 @@ use super::signal::{bearer_token, check_content_type, inspect_offer, WhipError};
 use crate::frame::SessionMessage;
 use crate::hub::{EventId, Hub, Protocol, PublishError, Publisher};
 use crate::pii::{Redacted, RedactedAddr};
+use amphi_time::sync::lock;
 use rand::RngCore;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -225,10 +226,7 @@ impl WhipServer {
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, EventId>> {
-        self.shared
-            .sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.shared.sessions)
     }
 }
 
@@ -432,10 +430,6 @@ impl Driver {
         // Dropping the entry closes the message queue; the publisher task then drains
         // it and releases the event.
         self.sessions.remove(id);
-        self.shared
-            .sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(id);
+        lock(&self.shared.sessions).remove(id);
     }
 }

@@ -24,10 +24,11 @@ use amphi_hls::master::{SubtitlesGroup, SUBTITLES_GROUP};
 use amphi_hls::names;
 use amphi_hls::playlist::{MediaPlaylist, PlaylistConfig};
 use amphi_hls::recording::fmp4::{first_decode_times, InitInfo};
+use amphi_time::sync::lock;
 pub use amphi_time::ProgramTime;
 pub use cues::{Cue, CueBuffer, Offer};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 pub use track::{MediaSegment, PartSpan, SubtitleTrack};
 
@@ -35,11 +36,6 @@ pub use track::{MediaSegment, PartSpan, SubtitleTrack};
 #[derive(Debug, Clone, Default)]
 pub struct Inbox {
     events: Arc<Mutex<HashMap<String, Arc<Mutex<CueBuffer>>>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves a buffer that is still consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Inbox {

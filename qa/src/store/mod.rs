@@ -17,6 +17,7 @@
 //! - a transaction dropped without [`QaTx::commit`] or [`QaTx::rollback`]
 //!   (a cancelled request) is rolled back.
 
+use amphi_time::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -204,7 +205,7 @@ impl Hub {
 
     /// Subscribes to the event's committed changes.
     pub fn subscribe(&self, event: &str) -> broadcast::Receiver<Arc<Change>> {
-        let mut map = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.events);
         map.entry(event.to_owned())
             .or_insert_with(|| broadcast::channel(HUB_CAPACITY).0)
             .subscribe()
@@ -212,7 +213,7 @@ impl Hub {
 
     /// Sends a committed change to every subscriber of its event, once.
     pub fn publish(&self, change: Change) {
-        let mut map = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.events);
         let event = change.event.clone();
         if let Some(tx) = map.get(&event) {
             if tx.send(Arc::new(change)).is_err() {
@@ -224,7 +225,7 @@ impl Hub {
 
     /// Number of events with a channel (for tests and metrics).
     pub fn channels(&self) -> usize {
-        self.events.lock().map(|m| m.len()).unwrap_or(0)
+        lock(&self.events).len()
     }
 }
 
