@@ -18,9 +18,12 @@
 //! and wall time, ±3 million years for media time), where overflow could otherwise occur.
 //! This crate reads no clock: "now" is always passed in.
 //!
-//! Being the one crate every other Amphi crate depends on, it also holds [`sync::lock`],
-//! the workspace's one rule for locking shared state whose holder may have panicked.
+//! Being the one crate every other Amphi crate depends on, it also holds two small
+//! rules the whole workspace shares, each in a module of its own and free of any
+//! dependency: [`sync::lock`], locking shared state whose holder may have panicked, and
+//! [`header::bearer_token`], reading an `Authorization: Bearer` value.
 
+pub mod header;
 mod media;
 pub mod sync;
 mod wall;

@@ -57,15 +57,12 @@ impl WhipError {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
+/// The token of an `Authorization: Bearer <token>` header (the workspace's one reading
+/// of it, [`amphi_time::header::bearer_token`]).
 pub fn bearer_token(authorization: Option<&str>) -> Result<&str, WhipError> {
-    let value = authorization.ok_or(WhipError::MissingToken)?.trim();
-    let (scheme, token) = value.split_once(' ').ok_or(WhipError::MissingToken)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(WhipError::MissingToken);
-    }
-    Ok(token)
+    authorization
+        .and_then(amphi_time::header::bearer_token)
+        .ok_or(WhipError::MissingToken)
 }
 
 /// Checks that the content type is `application/sdp` (parameters allowed).

@@ -16,12 +16,11 @@ impl FromRequestParts<QaState> for ClientTag {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header (the scheme in any case, as
-/// HTTP schemes are): the one reading of it for every API served with a bearer token.
+/// The token of a request's `Authorization: Bearer <token>` header, read by the
+/// workspace's one rule ([`amphi_time::header::bearer_token`]; an empty token is none).
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    amphi_time::header::bearer_token(v)
 }
 
 pub(super) fn body_json<T: serde::de::DeserializeOwned>(
