@@ -20,7 +20,7 @@ bench: deps-bench player build-release
 
 # Not in CI: a whole lecture (SOAK_MINUTES, default 120) with viewers attached.
 soak: deps-bench player build-release
-	$(CARGO) build --release --bin amphi-loadgen
+	$(CARGO) build --release -p amphi-loadgen
 	bash bench/soak.sh
 
 deps-run:
