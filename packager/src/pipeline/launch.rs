@@ -59,26 +59,16 @@ impl crate::PackagerConfig {
     }
 }
 
-/// Fragment and chunk durations in nanoseconds: the chunk is the part, a whole
-/// fraction of the segment; the fragment duration (the muxer's "the first keyframe
-/// this long after the fragment start ends the fragment", and the cut schedule's
-/// segment rule) falls in the middle of the segment's last chunk.
-///
-/// isofmp4mux decides a fragment's end inside the chunk whose nominal end reaches the
-/// fragment duration, and it starts each chunk where a frame is rather than on a fixed
-/// grid (millisecond timestamps, B-frames reordered across the keyframe). With the
-/// fragment end on a chunk boundary (1,999,999,998 ns, six 333,333,333 ns chunks), a
-/// chunk that started a millisecond late ended past the fragment end as an ordinary
-/// chunk and the muxer never closed the fragment: a 1080p H.264 source with B-frames
-/// wedged the passthrough's muxer after 102 s in every run. With the end a whole 2 s,
-/// the sixth chunk ends two nanoseconds short of it and the muxer runs the segment on
-/// to the next keyframe. Half a chunk either side leaves room for both.
+/// Fragment and chunk durations in nanoseconds. The fragment is a whole number of
+/// chunks: with 333,333,333 ns chunks and a 2 s fragment, the sixth chunk would stop
+/// a nanosecond short of the fragment end and the muxer would run the segment on to
+/// the next keyframe.
 pub fn mux_durations(settings: &MuxSettings) -> (u128, u128) {
-    let segment = settings.segment_duration.as_nanos().max(1);
-    let part = settings.part_duration.as_nanos().clamp(1, segment);
-    let parts = ((segment as f64 / part as f64).round() as u128).max(1);
-    let chunk = segment / parts;
-    (chunk * parts - chunk / 2, chunk)
+    let frag = settings.segment_duration.as_nanos().max(1);
+    let part = settings.part_duration.as_nanos().clamp(1, frag);
+    let parts = ((frag as f64 / part as f64).round() as u128).max(1);
+    let chunk = frag / parts;
+    (chunk * parts, chunk)
 }
 
 /// Caps of the audio appsrc (and, for Opus, the transcoding elements after it).
