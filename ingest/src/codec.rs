@@ -415,17 +415,10 @@ mod tests {
 
     #[test]
     fn hostile_bytes_never_panic() {
-        let mut seed = 0x1234_5678u32;
+        let mut hostile = crate::test_bytes::HostileBytes::new(0x1234_5678);
         for len in 0..64 {
             for _ in 0..200 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 17;
-                        seed ^= seed << 5;
-                        seed as u8
-                    })
-                    .collect();
+                let bytes = hostile.take(len);
                 let _ = parse_avcc(&bytes);
                 let mut sps = bytes.clone();
                 if !sps.is_empty() {

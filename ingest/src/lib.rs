@@ -19,6 +19,9 @@ pub mod rtsp;
 pub mod srt;
 pub mod whip;
 
+#[cfg(test)]
+mod test_bytes;
+
 pub use frame::{
     AudioConfig, EncodedFrame, FrameKind, MediaTime, SessionEpoch, SessionMessage, StreamConfig,
     VideoConfig,

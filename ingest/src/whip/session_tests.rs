@@ -224,18 +224,10 @@ fn delete_ends_the_session() {
 fn malformed_datagrams_do_not_panic() {
     let mut net = Net::new();
     net.connect();
-    let mut seed = 0x2545_f491_u32;
+    let mut hostile = crate::test_bytes::HostileBytes::new(0x2545_f491);
     for len in 0..20_000usize {
-        let data: Vec<u8> = (0..len % 400)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                seed as u8
-            })
-            .collect();
         // First bytes chosen to hit every demultiplexing branch (STUN, DTLS, RTP).
-        let mut data = data;
+        let mut data = hostile.take(len % 400);
         if let Some(b) = data.first_mut() {
             *b = [0x00, 0x01, 0x16, 0x17, 0x80, 0x90, 0xff][len % 7];
         }
