@@ -6,8 +6,13 @@
 #   - amphi's RSS and open file descriptors, after warm-up vs end (goal: flat within 10 %);
 #   - stalls of an hls.js viewer in headless Chromium (goal: 0);
 #   - the recording's duration against the time the lecturer was live.
-# The publisher's input is encoded once (a 60 s loop, cached) and sent with
-# `-stream_loop -1 -re -c copy`, so ffmpeg takes no CPU from the ladder.
+# The publisher's input is encoded once (cached): 64 s, a whole number of video frames
+# (1,920), AAC frames (3,000) and 2 s GOPs, with B-frames as OBS's x264 sends them; a
+# pacer (bench/soak-publisher.mjs) sends it in real time with ffmpeg `-c copy`,
+# timestamps running on across loops, so ffmpeg takes no CPU from the ladder. (Looped
+# by `ffmpeg -stream_loop`, each loop jumped the timestamps by ~11 ms; the jump moved
+# where audio frames fall against the keyframes, and one such phase wedged the
+# passthrough's muxer.)
 #
 # Environment: SOAK_MINUTES, SOAK_VIEWERS (simulated LL-HLS viewers, default 20),
 # AMPHI_BIN (default target/release/amphi), SOAK_DIR (work files, default target/soak).
@@ -22,16 +27,17 @@ KEY="soak-$RANDOM$RANDOM"
 mkdir -p "$DIR"
 [ -x "$BIN" ] || { echo "soak: $BIN missing (cargo build --release)" >&2; exit 1; }
 
-LOOP="$DIR/lecture-1080p30-60s.mp4"
+LOOP_FRAMES=1920
+LOOP="$DIR/lecture-1080p30-64s.flv"
 if [ ! -s "$LOOP" ]; then
-  echo "soak: encoding the publisher's 60 s loop once ($LOOP)"
+  echo "soak: encoding the publisher's 64 s loop once ($LOOP)"
   ffmpeg -hide_banner -loglevel error -y \
     -f lavfi -i "testsrc2=size=1920x1080:rate=30" \
-    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 60 \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 64 \
     -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p \
     -g 60 -keyint_min 60 -sc_threshold 0 -b:v 4500k -maxrate 4500k -bufsize 9000k \
-    -c:a aac -b:a 128k -ar 48000 -ac 2 -movflags +faststart "$LOOP.tmp.mp4"
-  mv "$LOOP.tmp.mp4" "$LOOP"
+    -c:a aac -b:a 128k -ar 48000 -ac 2 -f flv "$LOOP.tmp"
+  mv "$LOOP.tmp" "$LOOP"
 fi
 
 RUN="$(mktemp -d "$DIR/run-XXXXXX")"
@@ -56,8 +62,8 @@ RTMP="$(sed -E 's/.* rtmp=([^ ]+).*/\1/' <<<"$ready")"; RTMP="${RTMP%/}"
 echo "soak: amphi pid $AMPHI at $HTTP, $MINUTES min of 1080p30, $VIEWERS simulated viewers + 1 hls.js"
 
 live_start=$(date +%s.%N)
-ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 -i "$LOOP" \
-  -t $((MINUTES * 60)) -c copy -f flv "$RTMP/$KEY" 2>"$RUN/publisher.err" &
+node bench/soak-publisher.mjs "$LOOP" "$RTMP/$KEY" $((MINUTES * 60)) "$LOOP_FRAMES" \
+  2>"$RUN/publisher.err" &
 PUB=$!
 pids+=("$PUB")
 

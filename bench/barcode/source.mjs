@@ -109,10 +109,12 @@ function sizeTrailer(len) {
 
 /// Sends `file` in real time to `url` (RTMP) until stopped, looping it. `t0` (wall
 /// clock, ms) is when the tag at timestamp 0 was written; frame k was due at
-/// `t0 + videoStart + k * 1000 / FPS`.
-export function startPacedPublisher(file, url) {
+/// `t0 + videoStart + k * 1000 / FPS`. `fileFrames`: the file's video frames (each loop
+/// starts that many frame intervals after the previous one, so timestamps run on
+/// without a jump).
+export function startPacedPublisher(file, url, { fileFrames = FILE_FRAMES } = {}) {
   const { header, tags } = readFlv(file);
-  const loopMs = Math.round((FILE_FRAMES * 1000) / FPS);
+  const loopMs = Math.round((fileFrames * 1000) / FPS);
   // The first video frame's timestamp (the muxer shifts everything by the AAC
   // encoder's priming, ~21 ms): frame k is due at t0 + videoStart + k / FPS.
   const videoStart = tags.find((t) => t.type === 9 && !t.header)?.ts ?? 0;
@@ -155,9 +157,9 @@ export function startPacedPublisher(file, url) {
       const frameMs = 1000 / FPS;
       const zero = state.t0 + videoStart;
       const k = Math.floor((shownAt - zero) / frameMs);
-      const loop = Math.floor((k - i) / FILE_FRAMES);
-      let t = zero + (loop * FILE_FRAMES + i) * frameMs;
-      if (t > shownAt) t -= FILE_FRAMES * frameMs;
+      const loop = Math.floor((k - i) / fileFrames);
+      let t = zero + (loop * fileFrames + i) * frameMs;
+      if (t > shownAt) t -= fileFrames * frameMs;
       return t;
     },
     stderr: () => stderr,
