@@ -132,38 +132,6 @@ fn set_client(data: &Path, issuer: &str, client: &str) {
     );
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .map(percent_decode)
-}
-
 /// Replaces (or with `None` removes) a query parameter.
 fn with_param(url: &str, name: &str, value: Option<&str>) -> String {
     let (base, query) = url.split_once('?').expect("a query");

@@ -380,6 +380,34 @@ pub fn get_bytes(c: &reqwest::blocking::Client, url: &str) -> Option<Vec<u8>> {
     r.bytes().ok().map(|b| b.to_vec())
 }
 
+/// `%XX` and `+` decoding of a URL's query value, written here apart from the
+/// server's decoders so the tests read its redirects independently.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).expect("hex escape"));
+            i += 3;
+        } else {
+            out.push(if b[i] == b'+' { b' ' } else { b[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("utf-8")
+}
+
+/// The decoded value of query parameter `name` in `url` (before any `#fragment`).
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .map(percent_decode)
+}
+
 /// The value of `NAME=` in a tag line's attribute list (`#TAG:A=1,B="x"`, quotes
 /// stripped), read with the server's own attribute-list reader.
 pub fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
