@@ -104,6 +104,10 @@ enum EventAction {
         /// /preview/{id}, viewers wait until Go live.
         #[arg(long)]
         preview: bool,
+        /// This event's LL-HLS part duration in seconds, 0.2 to 1 (default: the
+        /// server's, `amphi serve --part-duration`); shorter parts, lower latency.
+        #[arg(long, value_name = "SECONDS", value_parser = amphi_packager::pipeline::parse_part_duration)]
+        part_duration: Option<std::time::Duration>,
     },
     /// Restrict which sites may embed the player (e.g. https://moodle.example.edu);
     /// with no site, any site may.
@@ -212,6 +216,7 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
             starts_at,
             no_takeover,
             preview,
+            part_duration,
         } => {
             let changes = EventChanges {
                 title,
@@ -222,6 +227,7 @@ fn event_command(data_dir: &std::path::Path, action: EventAction) -> Result<()> 
                 takeover: no_takeover.then_some(TakeoverPolicy::Refuse),
                 rtsp_url: rtsp,
                 preview: preview.then_some(true),
+                part_duration_ms: part_duration.map(|d| d.as_millis() as u32),
                 ..EventChanges::default()
             };
             let e = store.create_with(&id, changes, None)?;

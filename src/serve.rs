@@ -234,9 +234,11 @@ async fn serve(args: ServeArgs, fd_room: Option<usize>) -> Result<()> {
     } else {
         let stats = amphi_packager::stats::PackagerStats::default();
         packager_stats = Some(stats.clone());
+        let parts = directory.clone();
         let packager = amphi_packager::Packager::new(store.clone(), config)
             .with_stats(stats.clone())
-            .with_events(directory.list().into_iter().map(|e| e.id).collect());
+            .with_events(directory.list().into_iter().map(|e| e.id).collect())
+            .with_part_durations(Arc::new(move |event: &str| parts.part_duration(event)));
         let packager_task = tokio::spawn(packager.run(sessions));
         crate::telemetry::spawn(hub.clone(), stats, metrics.clone());
         let rtmp_listener = TcpListener::bind(args.rtmp)

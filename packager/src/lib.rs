@@ -128,12 +128,16 @@ pub fn init() -> Result<(), PackagerError> {
     .map_err(PackagerError::Init)
 }
 
+/// An event's own part duration, if it has one (read when the event's task starts).
+pub type PartDurations = Arc<dyn Fn(&str) -> Option<std::time::Duration> + Send + Sync>;
+
 pub struct Packager {
     store: Arc<dyn Store>,
     config: PackagerConfig,
     stats: stats::PackagerStats,
     /// Events whose stored state is resumed at start, before any publisher comes back.
     known_events: Vec<String>,
+    part_durations: Option<PartDurations>,
 }
 
 impl Packager {
@@ -143,7 +147,16 @@ impl Packager {
             config,
             stats: stats::PackagerStats::default(),
             known_events: Vec::new(),
+            part_durations: None,
         }
+    }
+
+    /// Events with their own part duration: each event's task reads it when it starts
+    /// (the first publish after the server starts, or a resume), and keeps it for as
+    /// long as it runs, so one playlist never changes its PART-TARGET.
+    pub fn with_part_durations(mut self, part_durations: PartDurations) -> Self {
+        self.part_durations = Some(part_durations);
+        self
     }
 
     /// Events to resume at start: each one the store shows live (a crash or restart
@@ -156,10 +169,14 @@ impl Packager {
 
     fn spawn_event(&self, id: &str) -> mpsc::Sender<PublishSession> {
         let (tx, rx) = mpsc::channel(4);
+        let mut config = self.config.clone();
+        if let Some(part) = self.part_durations.as_ref().and_then(|f| f(id)) {
+            config.set_part_duration(part);
+        }
         let task = event::EventPackager::new(
             id.to_owned(),
             self.store.clone(),
-            self.config.clone(),
+            config,
             self.stats.clone(),
         );
         tokio::spawn(task.run(rx));

@@ -62,8 +62,8 @@ pub(crate) mod keyframes;
 use keyframes::install_grid_cuts;
 pub use keyframes::{CutSchedule, GridCutter};
 pub use launch::{
-    cascade_source, launch_description, mux_durations, parse_part_duration, MuxSettings,
-    MAX_FILLED_GAP, MAX_PART_DURATION, MIN_PART_DURATION, TRANSCODED_AAC_BITRATE,
+    cascade_source, check_part_duration, launch_description, mux_durations, parse_part_duration,
+    MuxSettings, MAX_FILLED_GAP, MAX_PART_DURATION, MIN_PART_DURATION, TRANSCODED_AAC_BITRATE,
 };
 use sink::{install_sink, SinkOutput};
 

@@ -34,6 +34,13 @@ impl Directory {
             .filter(|v| !v.is_empty())
     }
 
+    /// The event's own LL-HLS part duration, if it has one.
+    pub fn part_duration(&self, event: &str) -> Option<std::time::Duration> {
+        self.with_event(event, |e| e.part_duration_ms)
+            .flatten()
+            .map(|ms| std::time::Duration::from_millis(u64::from(ms)))
+    }
+
     /// Whether the origin asks viewers of `event` for a token.
     pub fn access(&self, event: &str) -> amphi_origin::Access {
         match self.with_event(event, |e| e.private.then(|| e.viewer_secret.clone())) {

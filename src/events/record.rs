@@ -58,6 +58,10 @@ pub struct EventRecord {
     /// Program date-time (RFC 3339) of the last Go live: where the lecture starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub went_live_at: Option<String>,
+    /// LL-HLS part duration in milliseconds (200 to 1000) for this event; `None`: the
+    /// server's (`amphi serve --part-duration`). Read when the event's packager starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_duration_ms: Option<u32>,
 }
 
 impl EventRecord {
@@ -80,6 +84,7 @@ impl EventRecord {
             no_takeover: false,
             preview: false,
             went_live_at: None,
+            part_duration_ms: None,
         }
     }
 }
@@ -120,6 +125,8 @@ pub struct EventChanges {
     pub rtsp_url: Option<String>,
     /// In the green room (viewers wait until Go live).
     pub preview: Option<bool>,
+    /// LL-HLS part duration in milliseconds, 200 to 1000; 0 goes back to the server's.
+    pub part_duration_ms: Option<u32>,
 }
 
 /// An event's settings as the console shows them (no secrets).
@@ -138,6 +145,8 @@ pub struct EventSummary {
     pub rtsp_url: Option<String>,
     /// In the green room.
     pub preview: bool,
+    /// The event's own part duration (ms), if it has one.
+    pub part_duration_ms: Option<u32>,
 }
 
 impl From<&EventRecord> for EventSummary {
@@ -161,6 +170,7 @@ impl From<&EventRecord> for EventSummary {
                 .as_deref()
                 .map(amphi_ingest::rtsp::redact_password),
             preview: e.preview,
+            part_duration_ms: e.part_duration_ms,
         }
     }
 }
@@ -209,6 +219,12 @@ impl EventChanges {
             amphi_ingest::rtsp::SourceUrl::parse(u)
                 .with_context(|| format!("RTSP URL {}", amphi_ingest::rtsp::redact_password(u)))?;
         }
+        if let Some(ms) = self.part_duration_ms.filter(|&ms| ms != 0) {
+            amphi_packager::pipeline::check_part_duration(std::time::Duration::from_millis(
+                u64::from(ms),
+            ))
+            .map_err(|e| anyhow::anyhow!("part duration: {e}"))?;
+        }
         if let Some(t) = self.title {
             e.title = t.trim().to_owned();
         }
@@ -238,6 +254,9 @@ impl EventChanges {
         }
         if let Some(p) = self.preview {
             e.preview = p;
+        }
+        if let Some(ms) = self.part_duration_ms {
+            e.part_duration_ms = (ms != 0).then_some(ms);
         }
         Ok(())
     }

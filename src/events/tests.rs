@@ -117,3 +117,39 @@ fn changes_are_checked_before_any_is_applied() {
         .contains("<amphi-player event=\"optics\" token=\"1.x\">"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_event_has_its_own_part_duration_within_bounds() {
+    let dir = std::env::temp_dir().join(format!("amphi-part-{}", std::process::id()));
+    let store = EventsFileStore::new(&dir);
+    let fast = EventChanges {
+        part_duration_ms: Some(200),
+        ..EventChanges::default()
+    };
+    let e = store.create_with("fast", fast, None).expect("create");
+    assert_eq!(e.part_duration_ms, Some(200));
+    assert_eq!(EventSummary::from(&e).part_duration_ms, Some(200));
+    let d = Directory::new(store.load().expect("load"));
+    assert_eq!(
+        d.part_duration("fast"),
+        Some(std::time::Duration::from_millis(200))
+    );
+    assert_eq!(d.part_duration("unknown"), None);
+    for bad in [100, 1500] {
+        let changes = EventChanges {
+            part_duration_ms: Some(bad),
+            title: Some("changed".into()),
+            ..EventChanges::default()
+        };
+        let err = store.edit("fast", changes).expect_err("out of bounds");
+        assert!(err.to_string().contains("part duration"), "{err}");
+    }
+    assert_eq!(store.secrets("fast").expect("show"), e, "nothing applied");
+    let back = EventChanges {
+        part_duration_ms: Some(0),
+        ..EventChanges::default()
+    };
+    let e = store.edit("fast", back).expect("back to the server's");
+    assert_eq!(e.part_duration_ms, None);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -36,9 +36,15 @@ pub fn parse_part_duration(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     let d = Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))?;
+    check_part_duration(d)
+}
+
+/// `d` if it is within [`MIN_PART_DURATION`] to [`MAX_PART_DURATION`].
+pub fn check_part_duration(d: Duration) -> Result<Duration, String> {
     if !(MIN_PART_DURATION..=MAX_PART_DURATION).contains(&d) {
         return Err(format!(
-            "part duration {secs} s is outside {} s to {} s",
+            "part duration {} s is outside {} s to {} s",
+            d.as_secs_f64(),
             MIN_PART_DURATION.as_secs_f64(),
             MAX_PART_DURATION.as_secs_f64()
         ));
