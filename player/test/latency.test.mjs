@@ -82,3 +82,23 @@ test('a seek back inside the live window ends only once settled and near the edg
   assert.equal(timeshiftEnds({ behind: 1.5, target: 1, seeking: false, sinceMs: settled }), true);
   assert.equal(timeshiftEnds({ behind: null, target: 1, seeking: false, sinceMs: settled }), false);
 });
+
+test('catch-up: faster only when behind the target with parts buffered ahead', async () => {
+  const { catchUpRate, CATCH_UP_MAX_RATE } = await import('../src/player/latency.js');
+  const base = { target: 0.6, partTarget: 0.2, rate: 1 };
+  // On target, or nothing known: normal speed.
+  assert.equal(catchUpRate({ ...base, latency: 0.62, forwardBuffer: 0.5 }), 1);
+  assert.equal(catchUpRate({ ...base, latency: null, forwardBuffer: 0.5 }), 1);
+  assert.equal(catchUpRate({ ...base, target: null, latency: 2, forwardBuffer: 2 }), 1);
+  // Behind with room ahead: a little faster, more when further behind, never above the top.
+  const near = catchUpRate({ ...base, latency: 0.8, forwardBuffer: 0.5 });
+  const far = catchUpRate({ ...base, latency: 2.6, forwardBuffer: 2 });
+  assert.ok(near > 1 && near < far, `${near} < ${far}`);
+  assert.equal(far, CATCH_UP_MAX_RATE);
+  // Behind but too little buffered ahead (under 1.5 parts): no risk of a stall.
+  assert.equal(catchUpRate({ ...base, latency: 1.5, forwardBuffer: 0.25 }), 1);
+  // Hysteresis: a catch-up under way goes on close to the target, not a fresh one.
+  assert.equal(catchUpRate({ ...base, latency: 0.66, forwardBuffer: 0.5 }), 1);
+  assert.ok(catchUpRate({ ...base, latency: 0.66, forwardBuffer: 0.5, rate: 1.05 }) > 1);
+  assert.equal(catchUpRate({ ...base, latency: 0.62, forwardBuffer: 0.5, rate: 1.05 }), 1);
+});

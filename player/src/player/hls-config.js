@@ -4,7 +4,7 @@
 // catch-up). Plain objects for `new Hls(config)`, unit-tested in
 // player/test/hls-config.test.mjs.
 
-import { MAX_CATCH_UP_RATE, STALL_INCREASE_S } from './latency.js';
+import { STALL_INCREASE_S } from './latency.js';
 import { prefetchLoaders } from './prefetch.js';
 
 // What both playlists share.
@@ -19,9 +19,11 @@ const COMMON = {
 export function liveConfig(loaders) {
   return {
     lowLatencyMode: true,
-    // The target latency comes from the server's PART-HOLD-BACK (LL-HLS); hls.js speeds
-    // playback up to catch up when it falls behind it, but never above 1.5x.
-    maxLiveSyncPlaybackRate: MAX_CATCH_UP_RATE,
+    // The target latency comes from the server's PART-HOLD-BACK (LL-HLS). hls.js's own
+    // catch-up is off (it waits for a second buffered ahead, which a viewer a few parts
+    // behind the edge never has): the player sets the playback rate (latency.js
+    // catchUpRate).
+    maxLiveSyncPlaybackRate: 1,
     liveSyncOnStallIncrease: STALL_INCREASE_S,
     ...COMMON,
     startFragPrefetch: true,

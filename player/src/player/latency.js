@@ -10,7 +10,30 @@ export const DEFAULT_TARGET_S = 3; // target latency before hls.js knows the ser
 // After a stall hls.js moves its target latency back by this much (one part, not its
 // default second); `forgivenTarget` returns to the server's hold-back later.
 export const STALL_INCREASE_S = 0.34;
-export const MAX_CATCH_UP_RATE = 1.5; // hls.js speeds up to catch up, never above this
+
+// Catching up to the target latency. hls.js speeds playback up only with more than a
+// second buffered ahead, which a viewer held a few parts behind the edge never has: it
+// stays wherever it started (up to a GOP behind its target, since playback starts on an
+// independent part). The player takes the playback rate over instead: a little faster
+// while it is behind its target and has more than CATCH_UP_MIN_BUFFER_PARTS parts
+// buffered ahead, back to normal speed within CATCH_UP_DONE_S of the target.
+export const CATCH_UP_MAX_RATE = 1.25;
+export const CATCH_UP_START_S = 0.1; // behind the target by more than this: catch up
+export const CATCH_UP_DONE_S = 0.03; // within this of the target: normal speed
+export const CATCH_UP_MIN_BUFFER_PARTS = 1.5;
+
+// The playback rate for a live viewer (1 when not catching up). `rate` is the current
+// one (hysteresis: a catch-up goes on down to CATCH_UP_DONE_S); `partTarget` in s.
+export function catchUpRate({ latency, target, forwardBuffer, partTarget, rate }) {
+  if (latency == null || !target || forwardBuffer == null) return 1;
+  const behind = latency - target;
+  const minBuffer = CATCH_UP_MIN_BUFFER_PARTS * (partTarget || 1);
+  const catching = rate > 1;
+  if (forwardBuffer <= minBuffer || behind <= (catching ? CATCH_UP_DONE_S : CATCH_UP_START_S)) return 1;
+  // Proportional, rounded to 0.05: a second behind plays at the top rate.
+  const r = Math.round((1 + behind * (CATCH_UP_MAX_RATE - 1)) * 20) / 20;
+  return Math.min(CATCH_UP_MAX_RATE, Math.max(1.05, r));
+}
 
 // The target latency the viewer is held to: hls.js's once known, else a default.
 export function targetOr(target) {

@@ -26,7 +26,7 @@ import { bindControls } from './controls.js';
 import { dvrUrl, setMarkers } from './dvr.js';
 import { dvrConfig, hintedPartLoaders, liveConfig } from './hls-config.js';
 import { bindKeys } from './keyboard.js';
-import { forgivenTarget, holdBackOf, jumpOnResume, latencyText, latencyVerdict } from './latency.js';
+import { catchUpRate, forgivenTarget, holdBackOf, jumpOnResume, latencyText, latencyVerdict } from './latency.js';
 import {
   behindSeconds,
   followsLiveEdge,
@@ -369,11 +369,32 @@ function forgiveStalls(now) {
   }
 }
 
+// Holds a live viewer at the target latency (catchUpRate): hls.js's own catch-up is off
+// (liveConfig), it needs a second buffered ahead.
+function catchUp() {
+  const hls = S.hls;
+  let rate = 1;
+  if (hls && S.mode === 'hls' && followsLiveEdge(S) && !video.paused && S.playedThisAttempt) {
+    const level = hls.levels && hls.levels[hls.currentLevel];
+    const details = hls.latestLevelDetails || (level && level.details);
+    const b = video.buffered;
+    rate = catchUpRate({
+      latency: latencySeconds(S, video),
+      target: hls.targetLatency,
+      forwardBuffer: b.length ? b.end(b.length - 1) - video.currentTime : 0,
+      partTarget: details && details.partTarget,
+      rate: video.playbackRate,
+    });
+  }
+  if (video.playbackRate !== rate) video.playbackRate = rate;
+}
+
 // ---------------------------------------------------------------- watchdog + display
 
 function tick() {
   const now = performance.now();
   forgiveStalls(now);
+  catchUp();
   const verdict = watchdog(S, {
     now,
     currentTime: video.currentTime,
