@@ -350,11 +350,16 @@ const timeshift = bindTimeshift(
   { seek: seekEl, seekMarkers: seekMarkersEl, live: liveBtn },
 );
 
+// The playing level's latest playlist details (hls.js), if loaded.
+function levelDetails(hls) {
+  const level = hls.levels && hls.levels[hls.currentLevel];
+  return hls.latestLevelDetails || (level && level.details);
+}
+
 function forgiveStalls(now) {
   const hls = S.hls;
   if (!hls) return;
-  const level = hls.levels && hls.levels[hls.currentLevel];
-  const details = hls.latestLevelDetails || (level && level.details);
+  const details = levelDetails(hls);
   const target = hls.targetLatency;
   const next = forgivenTarget({
     now,
@@ -375,8 +380,7 @@ function catchUp() {
   const hls = S.hls;
   let rate = 1;
   if (hls && S.mode === 'hls' && followsLiveEdge(S) && !video.paused && S.playedThisAttempt) {
-    const level = hls.levels && hls.levels[hls.currentLevel];
-    const details = hls.latestLevelDetails || (level && level.details);
+    const details = levelDetails(hls);
     const b = video.buffered;
     rate = catchUpRate({
       latency: latencySeconds(S, video),
