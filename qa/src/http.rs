@@ -45,6 +45,7 @@ use crate::identity::{self, ViewerId};
 use crate::model::{self, EventQaSettings, ModAction, PostQuestionBody, ProgramTime};
 use crate::sse::{self, View};
 use crate::store::{PgStore, QaStore, SqliteStore};
+use crate::turns::Turns;
 
 mod chapter_routes;
 mod exports;
@@ -231,6 +232,7 @@ async fn create(
     }
     let new = model::validate_question(&event, &viewer.id, body)?;
     model::check_name_required(&new, &settings)?;
+    let _turn = st.turns.take(&viewer.id).await?;
     let q = core::post(st.store.as_ref(), new, addr.as_deref(), &settings, st.now()).await?;
     tracing::debug!(id = q.id, status = q.status.as_str(), "question posted");
     Ok(no_store(
@@ -267,6 +269,7 @@ async fn act(
             viewer: &viewer.id,
             addr: addr.as_deref(),
         };
+        let _turn = st.turns.take(&viewer.id).await?;
         let votes = core::vote(st.store.as_ref(), &event, id, who, &settings, st.now()).await?;
         return Ok(no_store(
             Json(serde_json::json!({ "id": id, "votes": votes })).into_response(),

@@ -17,7 +17,8 @@
 //! - a private event's Q&A is closed to anyone without its viewer token.
 //!
 //! Pure rules live in [`model`] (validation, moderation transitions),
-//! [`ratelimit`], [`identity`] and [`export`]; [`core`] applies them, once, in a
+//! [`ratelimit`], [`identity`] and [`export`] ([`turns`] keeps one viewer's burst
+//! from queueing others' writes behind it); [`core`] applies them, once, in a
 //! transaction of either store; the stores ([`store`]) only read and write rows;
 //! HTTP lives in [`http`] and [`sse`].
 
@@ -34,6 +35,7 @@ pub mod model;
 pub mod ratelimit;
 pub mod sse;
 pub mod store;
+pub mod turns;
 
 pub use chapters::{Chapter, ChapterListener, MarkerKind};
 pub use error::{QaError, StoreError};

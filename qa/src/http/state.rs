@@ -42,6 +42,8 @@ pub struct QaState {
     pub(super) key: Arc<[u8]>,
     pub(super) client_addr: ClientAddrFn,
     pub(super) chapter_listener: Option<Arc<dyn ChapterListener>>,
+    /// Each viewer's writes, one at a time in this process.
+    pub(super) turns: Turns,
 }
 
 impl std::fmt::Debug for QaState {
@@ -87,6 +89,7 @@ impl QaState {
             key: Arc::from(key.into_bytes()),
             client_addr: Arc::new(peer_addr),
             chapter_listener: None,
+            turns: Turns::default(),
         })
     }
 
