@@ -44,9 +44,12 @@ const REFUSE_WITHIN: Duration = Duration::from_secs(1);
 /// On shutdown, how long connections may take to finish their requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Sockets beyond `max_connections` that may still be open while evicted connections
-/// close (their tasks close them a moment later); past it, new ones are dropped at once
-/// so descriptors stay bounded.
+/// close (their tasks close them a moment later); past it, new ones wait in the
+/// kernel's accept queue so descriptors stay bounded.
 const EVICTION_SLACK: usize = 64;
+/// While new connections wait for evicted ones to close, how often the count is read
+/// again even without a close being signalled.
+const CLOSING_RECHECK: Duration = Duration::from_millis(20);
 /// At most one warning per this interval about a budget being exhausted.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -81,6 +84,8 @@ struct Shared {
     /// Connection tasks (and upgraded sockets) still holding a socket.
     live: AtomicUsize,
     all_closed: Notify,
+    /// Signalled whenever a socket closes.
+    one_closed: Notify,
     refusing: Arc<Semaphore>,
     limits: HttpLimits,
     warned: Mutex<Option<Instant>>,
@@ -135,6 +140,7 @@ pub async fn serve(
         }),
         live: AtomicUsize::new(0),
         all_closed: Notify::new(),
+        one_closed: Notify::new(),
         refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
         limits,
         warned: Mutex::new(None),
@@ -142,7 +148,22 @@ pub async fn serve(
     let trusted = Arc::new(shared.limits.trusted_proxies.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
-    loop {
+    'accept: loop {
+        // Past the slack, evicted connections are still closing: leave new ones in the
+        // kernel's accept queue until a socket closes, so descriptors stay bounded and
+        // no viewer's connection is dropped meanwhile.
+        while shared.live.load(Ordering::SeqCst) >= shared.limits.max_connections + EVICTION_SLACK {
+            let one_closed = shared.one_closed.notified();
+            if shared.live.load(Ordering::SeqCst) < shared.limits.max_connections + EVICTION_SLACK {
+                break;
+            }
+            shared.warn_budget("evicted connections are still closing: new ones wait");
+            tokio::select! {
+                _ = &mut shutdown => break 'accept,
+                _ = one_closed => {}
+                _ = tokio::time::sleep(CLOSING_RECHECK) => {}
+            }
+        }
         let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -153,12 +174,6 @@ pub async fn serve(
                 }
             },
         };
-        if shared.live.load(Ordering::SeqCst) >= shared.limits.max_connections + EVICTION_SLACK {
-            drop(tcp);
-            shared.warn_budget("evicted connections are still closing: dropping new ones");
-            tokio::task::yield_now().await;
-            continue;
-        }
         let ip = canonical(peer.ip());
         let exempt = trusted.contains(ip);
         let activity = Arc::new(Activity::new(Instant::now()));
@@ -365,6 +380,7 @@ impl Drop for ConnGuard {
         if self.shared.live.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.shared.all_closed.notify_waiters();
         }
+        self.shared.one_closed.notify_waiters();
     }
 }
 

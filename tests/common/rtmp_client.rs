@@ -90,7 +90,8 @@ impl Client {
         self.sock.write_all(&out)
     }
 
-    /// connect → createStream → publish(key), ignoring the replies' content.
+    /// connect → createStream → publish(key); returns once the server says publishing
+    /// started (`NetStream.Publish.Start`), an error if it does not within 10 s.
     pub fn publish(&mut self, rtmp_url: &str, key: &str) -> std::io::Result<()> {
         let connect = amf(&[
             Amf::Str("connect"),
@@ -122,8 +123,36 @@ impl Client {
                 Amf::Str("live"),
             ]),
         )?;
-        self.drain(Duration::from_millis(500));
-        Ok(())
+        self.until_publish_start(Duration::from_secs(10))
+    }
+
+    /// Reads until the server's `NetStream.Publish.Start` arrives (the server sends
+    /// its replies in chunks larger than they are, so the code is never split).
+    fn until_publish_start(&mut self, within: Duration) -> std::io::Result<()> {
+        const START: &[u8] = b"NetStream.Publish.Start";
+        let _ = self.sock.set_read_timeout(Some(Duration::from_millis(100)));
+        let deadline = std::time::Instant::now() + within;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while std::time::Instant::now() < deadline {
+            match self.sock.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    seen.extend_from_slice(&buf[..n]);
+                    if seen.windows(START.len()).any(|w| w == START) {
+                        return Ok(());
+                    }
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other(format!(
+            "no NetStream.Publish.Start within {within:?} ({} bytes received)",
+            seen.len()
+        )))
     }
 
     /// Reads whatever arrives for `d`; returns false if the server closed the connection.
