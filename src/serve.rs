@@ -54,8 +54,9 @@ pub struct ServeArgs {
     /// continues it); then its playlists become the recording.
     #[arg(long, default_value_t = amphi_packager::DEFAULT_END_AFTER.as_secs())]
     end_after: u64,
-    /// LL-HLS part duration in seconds, 0.2 to 1 (segments stay 2 s; PART-HOLD-BACK is
-    /// three parts).
+    /// LL-HLS part duration in seconds, 0.2 to 1, default 0.2 (segments stay 2 s;
+    /// PART-HOLD-BACK is three parts). Longer parts mean fewer requests per viewer and
+    /// more latency.
     #[arg(long, value_name = "SECONDS", value_parser = amphi_packager::pipeline::parse_part_duration)]
     part_duration: Option<std::time::Duration>,
     /// Never shed a rendition under CPU overload (by default the costliest encoded one

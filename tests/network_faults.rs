@@ -31,7 +31,7 @@ const SETTLE: Duration = Duration::from_secs(10);
 const STEADY_FOR: Duration = Duration::from_secs(4);
 /// Parts must flow steadily again this soon after the network is back.
 const RESUME_BOUND: Duration = Duration::from_secs(8);
-/// A gap between parts longer than this is not steady flow (parts are ~0.33 s).
+/// A gap between parts longer than this is not steady flow (parts are 0.2 s).
 const STEADY_GAP: Duration = Duration::from_millis(1500);
 
 /// One namespace pair at a time: the tests of this file share the link's addresses.

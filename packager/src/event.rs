@@ -21,7 +21,7 @@ use amphi_hls::master::{render_master_with, Variant};
 use amphi_hls::names;
 use amphi_hls::playlist::RenditionReport;
 use amphi_hls::store::{ContentType, Object, Store};
-use amphi_ingest::frame::{SessionEpoch, WallTime};
+use amphi_ingest::frame::{FrameKind, SessionEpoch, WallTime};
 use amphi_ingest::{AudioConfig, PublishSession, SessionMessage};
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -202,22 +202,10 @@ impl EventPackager {
             renditions = ?plan.renditions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
             "publish session started"
         );
-        let generation = self.sessions_seen;
-        self.sessions_seen += 1;
-        for r in &plan.renditions {
-            let w = self.writers.entry(r.name.clone()).or_insert_with(|| {
-                RenditionWriter::new(&self.event, &r.name, self.config.playlist.clone())
-            });
-            w.begin_session(generation, session.epoch);
-        }
-        self.epoch = Some(session.epoch);
-        self.alignment = AlignmentWatch::new();
-        if let Some(c) = self.captions.as_mut() {
-            c.begin_session(plan.renditions.first().map(|r| r.name.as_str()));
-        }
+        self.open_renditions(&plan, session.epoch);
 
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let pipeline =
+        let mut pipeline =
             match LadderPipeline::build(&plan, &config.video, audio, &self.config.mux, tx) {
                 Ok(p) => p,
                 Err(e) => {
@@ -230,10 +218,34 @@ impl EventPackager {
         let mut inits: Vec<Option<Bytes>> = vec![None; names.len()];
         let mut publishing = true;
         let mut failed = false;
+        // A rendition was cut off: a new ladder from the source's next keyframe.
+        let mut rebuild = false;
         loop {
             tokio::select! {
                 msg = session.messages.recv(), if publishing => match msg {
                     Some(SessionMessage::Frame(frame)) => {
+                        if rebuild && !failed && matches!(frame.kind, FrameKind::Video { keyframe: true }) {
+                            rebuild = false;
+                            let (tx, new_rx) = mpsc::unbounded_channel();
+                            match LadderPipeline::build(&plan, &config.video, audio, &self.config.mux, tx) {
+                                Ok(p) => {
+                                    // What the old ladder put out goes first, in its own
+                                    // session; the new one starts a discontinuity.
+                                    while let Ok(ev) = rx.try_recv() {
+                                        if let PipelineEvent::Output { rendition, output } = ev {
+                                            self.on_output(&plan, &names, &mut inits, rendition, output).await;
+                                        }
+                                    }
+                                    drop(std::mem::replace(&mut pipeline, p));
+                                    rx = new_rx;
+                                    inits = vec![None; names.len()];
+                                    self.close_renditions(&names).await;
+                                    self.open_renditions(&plan, session.epoch);
+                                    info!(pts_ms = frame.pts.as_nanos() / 1_000_000, "ladder rebuilt at a keyframe: every rendition back");
+                                }
+                                Err(e) => warn!(reason = %e, "could not rebuild the ladder; the cut-off rendition stays out"),
+                            }
+                        }
                         if !failed {
                             if let Err(e) = pipeline.push(&frame) {
                                 warn!(reason = %e, "ladder stopped accepting frames");
@@ -254,6 +266,11 @@ impl EventPackager {
                     }
                     Some(PipelineEvent::Load(load)) => {
                         self.on_load(&plan, &names, &inits, load).await;
+                    }
+                    Some(PipelineEvent::CutOff(i)) => {
+                        let rendition = names.get(i).map(String::as_str).unwrap_or("?");
+                        warn!(rendition, "a hole in the source wedged this rendition's muxer: rebuilding the ladder at the source's next keyframe");
+                        rebuild = true;
                     }
                     Some(PipelineEvent::Eos) => break,
                     Some(PipelineEvent::Error(e)) => {
@@ -280,7 +297,32 @@ impl EventPackager {
             }
         }
         drop(pipeline);
-        for name in &names {
+        self.close_renditions(&names).await;
+        self.flush(FLUSH_TIMEOUT).await;
+        info!("publish session ended");
+    }
+
+    /// Starts a new generation of every rendition of `plan` (a discontinuity in its
+    /// playlist, a new init segment name) on the session's clock.
+    fn open_renditions(&mut self, plan: &Plan, epoch: SessionEpoch) {
+        let generation = self.sessions_seen;
+        self.sessions_seen += 1;
+        for r in &plan.renditions {
+            let w = self.writers.entry(r.name.clone()).or_insert_with(|| {
+                RenditionWriter::new(&self.event, &r.name, self.config.playlist.clone())
+            });
+            w.begin_session(generation, epoch);
+        }
+        self.epoch = Some(epoch);
+        self.alignment = AlignmentWatch::new();
+        if let Some(c) = self.captions.as_mut() {
+            c.begin_session(plan.renditions.first().map(|r| r.name.as_str()));
+        }
+    }
+
+    /// Closes the open segment of each rendition in `names` and writes its playlist.
+    async fn close_renditions(&mut self, names: &[String]) {
+        for name in names {
             let ops = match self.writers.get_mut(name) {
                 Some(w) => {
                     let mut ops = match self.captions.as_mut() {
@@ -295,8 +337,6 @@ impl EventPackager {
             self.apply(ops).await;
             self.write_playlists(name).await;
         }
-        self.flush(FLUSH_TIMEOUT).await;
-        info!("publish session ended");
     }
 
     async fn on_output(

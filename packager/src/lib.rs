@@ -76,13 +76,15 @@ pub const DEFAULT_END_AFTER: std::time::Duration = std::time::Duration::from_sec
 
 /// x264 preset for the encoded rungs.
 pub const DEFAULT_X264_PRESET: &str = "veryfast";
-/// Part duration: 10 frames at 30 fps.
-pub const DEFAULT_PART_DURATION: std::time::Duration = std::time::Duration::from_nanos(333_333_333);
+/// Part duration: 6 frames at 30 fps, 5 at 25, ten parts to a 2 s segment. Measured
+/// from the picture through Varnish with Amphi's player, it brings glass-to-glass from
+/// 1.23 s (0.333 s parts) to 0.76 s: a viewer sits three parts behind the edge.
+pub const DEFAULT_PART_DURATION: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Default for PackagerConfig {
     fn default() -> Self {
         let playlist = PlaylistConfig::default();
-        PackagerConfig {
+        let mut config = PackagerConfig {
             mux: pipeline::MuxSettings {
                 segment_duration: playlist.segment_duration,
                 part_duration: DEFAULT_PART_DURATION,
@@ -96,7 +98,10 @@ impl Default for PackagerConfig {
             spool_dir: std::env::temp_dir().join("amphi-spool"),
             captions: Some(captions::CaptionsConfig::default()),
             markers: markers::MarkerBoard::default(),
-        }
+        };
+        // One place for the part duration: the muxers' and the playlists' PART-TARGET.
+        config.set_part_duration(DEFAULT_PART_DURATION);
+        config
     }
 }
 

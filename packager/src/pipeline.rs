@@ -83,6 +83,9 @@ pub enum PipelineEvent {
     Error(String),
     /// The ladder's load and shedding state (every `shedding::TICK` and on changes).
     Load(LadderLoad),
+    /// A rendition's muxer wedged on a hole in the source and was cut off (see
+    /// [`hoard`]); only a new ladder brings it back.
+    CutOff(usize),
 }
 
 pub struct LadderPipeline {

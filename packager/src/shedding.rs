@@ -229,6 +229,7 @@ impl Shedding {
         };
         if !cut.swap(true, Ordering::AcqRel) {
             let _ = self.events.send(PipelineEvent::Load(self.load(Some(i))));
+            let _ = self.events.send(PipelineEvent::CutOff(i));
         }
     }
 

@@ -186,10 +186,15 @@ impl Output {
     }
 }
 
+/// The parts these holes were found to wedge the passthrough's muxer with (which
+/// holes wedge it depends on where parts fall).
+const PART: Duration = Duration::from_nanos(333_333_333);
+
 fn settings() -> amphi_packager::pipeline::MuxSettings {
-    let mut s = amphi_packager::PackagerConfig::default().mux;
-    s.x264_preset = "ultrafast";
-    s
+    let mut c = amphi_packager::PackagerConfig::default();
+    c.set_part_duration(PART);
+    c.mux.x264_preset = "ultrafast";
+    c.mux
 }
 
 fn ms(t: MediaTime) -> u64 {
@@ -338,4 +343,186 @@ fn a_long_hole_in_the_video_is_not_a_wedge() {
         "{:?}",
         out.running
     );
+}
+
+/// `(uri of its init, PROGRAM-DATE-TIME in ms since the Unix epoch, duration in s)`
+/// of each segment of a media playlist, and the index of the first segment after the
+/// last discontinuity.
+fn segments(playlist: &str) -> (Vec<(String, i64, f64)>, usize) {
+    let (mut out, mut after) = (Vec::new(), 0);
+    let (mut init, mut pdt, mut dur) = (String::new(), None, None);
+    for l in playlist.lines() {
+        if let Some(uri) = l.strip_prefix("#EXT-X-MAP:URI=\"") {
+            init = uri.trim_end_matches('"').to_owned();
+        } else if l == "#EXT-X-DISCONTINUITY" {
+            after = out.len();
+        } else if let Some(t) = l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            pdt = chrono_ms(t);
+        } else if let Some(d) = l.strip_prefix("#EXTINF:") {
+            dur = d.trim_end_matches(',').parse::<f64>().ok();
+        } else if !l.starts_with('#') && !l.is_empty() {
+            out.push((
+                init.clone(),
+                pdt.take().unwrap_or(-1),
+                dur.take().unwrap_or(0.0),
+            ));
+        }
+    }
+    (out, after)
+}
+
+/// Milliseconds since the Unix epoch of an ISO 8601 UTC date-time
+/// (`2026-12-02T16:10:00.123Z`).
+fn chrono_ms(t: &str) -> Option<i64> {
+    let (date, time) = t.trim_end_matches('Z').split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut h = time.split(':');
+    let (hh, mm) = (
+        h.next()?.parse::<i64>().ok()?,
+        h.next()?.parse::<i64>().ok()?,
+    );
+    let secs: f64 = h.next()?.parse().ok()?;
+    // Days from the civil date (proleptic Gregorian).
+    let (y, m) = if m <= 2 { (y - 1, m + 12) } else { (y, m) };
+    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * (m - 3) + 2) / 5 + day - 719_469;
+    Some(days * 86_400_000 + hh * 3_600_000 + mm * 60_000 + (secs * 1000.0).round() as i64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wedged_passthrough_comes_back_with_a_new_ladder_at_the_next_keyframe() {
+    use amphi_hls::names;
+    use amphi_hls::store::{MemoryStore, Store};
+    use amphi_ingest::frame::ProgramTime;
+    use amphi_ingest::{
+        EventId, Protocol, PublishSession, SessionEpoch, SessionMessage, StreamConfig,
+    };
+    use amphi_packager::{Packager, PackagerConfig};
+    use std::sync::Arc;
+
+    // The publisher drops its video from 2.5 s up to the keyframe at 4 s, as in
+    // `a_passthrough_wedged_by_frames_dropped_up_to_a_keyframe_is_cut_off`, but
+    // through the event's packager: the passthrough is cut off, then the whole ladder
+    // is rebuilt at the source's next keyframe, and every rendition goes on after a
+    // discontinuity, on the session's clock, to the end of the source.
+    const EVENT: &str = "holes";
+    let src = source(40);
+    let last_video = src.last_video_ms();
+    let store = Arc::new(MemoryStore::new());
+    let mut config = PackagerConfig {
+        ladder: vec![Rung {
+            height: 90,
+            bitrate: 150_000,
+        }],
+        end_after: Duration::from_secs(1),
+        ..Default::default()
+    };
+    config.set_part_duration(PART);
+    config.mux.x264_preset = "ultrafast";
+    let (sessions_tx, sessions) = mpsc::channel(1);
+    let packager = tokio::spawn(Packager::new(store.clone(), config).run(sessions));
+    let (tx, messages) = mpsc::channel(256);
+    let epoch_ms = 1_800_000_000_000i64;
+    let epoch = SessionEpoch::new(ProgramTime::from(
+        std::time::UNIX_EPOCH + Duration::from_millis(epoch_ms as u64),
+    ));
+    sessions_tx
+        .send(PublishSession {
+            event: EventId::parse(EVENT).expect("event id"),
+            protocol: Protocol::Rtmp,
+            epoch,
+            messages,
+        })
+        .await
+        .expect("the packager takes the session");
+    tx.send(SessionMessage::Config(StreamConfig {
+        video: src.video.clone(),
+        audio: Some(src.audio.clone()),
+    }))
+    .await
+    .expect("config");
+    let hole = 2_500..4_000;
+    let mut audio = src.audio_frames.iter().peekable();
+    for v in src
+        .video_frames
+        .iter()
+        .filter(|f| !hole.contains(&ms(f.pts)))
+    {
+        while let Some(a) = audio.next_if(|a| a.pts <= v.pts) {
+            tx.send(SessionMessage::Frame(a.clone()))
+                .await
+                .expect("frame");
+        }
+        tx.send(SessionMessage::Frame(v.clone()))
+            .await
+            .expect("frame");
+        // A little slower than the muxers, so the hoard guard sees the wedge while the
+        // source still has keyframes to come.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    for a in audio {
+        tx.send(SessionMessage::Frame(a.clone()))
+            .await
+            .expect("frame");
+    }
+    drop(tx);
+    drop(sessions_tx);
+    tokio::time::timeout(Duration::from_secs(60), packager)
+        .await
+        .expect("the event ended within 60 s")
+        .expect("packager task");
+
+    let text = |key: String| {
+        let store = store.clone();
+        async move {
+            let o = store.get(&key).await.expect("store").expect("stored");
+            String::from_utf8_lossy(&o.data).into_owned()
+        }
+    };
+    let master = text(names::master_key(EVENT)).await;
+    let renditions: Vec<&str> = master
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.trim_end_matches("/index.m3u8"))
+        .collect();
+    assert_eq!(
+        renditions.len(),
+        2,
+        "both renditions listed again:\n{master}"
+    );
+    for r in renditions {
+        let playlist = text(names::recording_key(EVENT, r)).await;
+        let (segs, after) = segments(&playlist);
+        assert!(
+            after > 0 && after < segs.len(),
+            "{r}: a discontinuity with segments after it:\n{playlist}"
+        );
+        assert_ne!(segs[0].0, segs[after].0, "{r}: a new init segment after it");
+        let (first_pdt, last) = (segs[after].1, &segs[segs.len() - 1]);
+        let end_ms = last.1 - epoch_ms + (last.2 * 1000.0) as i64;
+        eprintln!(
+            "{r}: {} segments, the new ladder's first at {} ms of media, the last ends at {end_ms} ms of {last_video} ms",
+            segs.len(),
+            first_pdt - epoch_ms
+        );
+        assert!(
+            first_pdt - epoch_ms > 4_000,
+            "{r}: the new ladder starts after the hole, on the session's clock"
+        );
+        assert!(
+            end_ms + 2_500 >= last_video as i64,
+            "{r}: went on to {end_ms} ms of {last_video} ms"
+        );
+        // On the session's clock: each segment starts where the previous one ended,
+        // except across the discontinuity.
+        for (i, w) in segs.windows(2).enumerate() {
+            if i + 1 != after {
+                let gap = w[1].1 - (w[0].1 + (w[0].2 * 1000.0) as i64);
+                assert!(
+                    gap.abs() <= 40,
+                    "{r}: segment {i} ends {gap} ms off the next"
+                );
+            }
+        }
+    }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// Seconds over which playlist request rates are averaged for the viewer estimate.
 pub const RATE_WINDOW_SECS: u64 = 10;
 /// Part duration assumed before a rendition's `PART-TARGET` was seen.
-pub const DEFAULT_PART_SECS: f64 = 0.334;
+pub const DEFAULT_PART_SECS: f64 = 0.2;
 /// Renditions tracked (bounds memory against junk names).
 const MAX_RENDITIONS: usize = 256;
 
