@@ -16,7 +16,11 @@
 // Usage: node bench/g2g.mjs [seconds per row = 30]
 //   AMPHI_BIN (default target/release/amphi), G2G_SETTLE (s, default 12),
 //   G2G_ROWS (comma-separated filter on row names, e.g. "hls.js,nginx"),
-//   G2G_AMPHI_ARGS (more `amphi serve` arguments, e.g. "--part-duration 0.2").
+//   G2G_AMPHI_ARGS (more `amphi serve` arguments, e.g. "--part-duration 0.333"),
+//   G2G_VIEWER_LINK (a fault on the viewer's network, as `scripts/netns.sh fault` takes
+//   it, e.g. "loss-jitter 2 50 100" or "cap 4000"): Chromium runs in a network
+//   namespace behind that link, amphi listens on the link's host end; only the direct
+//   rows run (Varnish and nginx listen on loopback). Needs root.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +34,27 @@ const SECONDS = Number(process.argv[2] || 30);
 const SETTLE = Number(process.env.G2G_SETTLE || 12);
 const ROWS = (process.env.G2G_ROWS || '').split(',').filter(Boolean);
 const EXTRA_ARGS = (process.env.G2G_AMPHI_ARGS || '').split(/\s+/).filter(Boolean);
+const VIEWER_LINK = (process.env.G2G_VIEWER_LINK || '').split(/\s+/).filter(Boolean);
+const VIEWER_NETNS = 'amphi-view';
+const LINK_HOST = '10.213.0.1';
+
+// The viewer's network: a namespace behind a faulty link (scripts/netns.sh), and a
+// Chromium that runs inside it.
+function viewerLink() {
+  const netns = (...args) =>
+    execFileSync('bash', [join(repoRoot, 'scripts/netns.sh'), ...args], {
+      env: { ...process.env, AMPHI_NETNS: VIEWER_NETNS },
+      encoding: 'utf8',
+    });
+  netns('up');
+  netns('fault', ...VIEWER_LINK);
+  const dir = mkdtempSync(join(tmpdir(), 'amphi-g2g-netns-'));
+  const chromium = join(dir, 'chromium');
+  writeFileSync(chromium, `#!/bin/sh\nexec ip netns exec ${VIEWER_NETNS} ${process.env.CHROMIUM_BIN || '/usr/bin/chromium'} "$@"\n`, { mode: 0o755 });
+  return { chromium, down: () => netns('down') };
+}
+const link = VIEWER_LINK.length ? viewerLink() : null;
+if (link) process.on('exit', () => link.down());
 const HLS_JS = (() => {
   for (const p of ['player/dist/hls.min.js', 'player/node_modules/hls.js/dist/hls.min.js']) {
     if (existsSync(join(repoRoot, p))) return readFileSync(join(repoRoot, p), 'utf8');
@@ -97,7 +122,10 @@ async function waitPlaying(page, timeoutMs = 40000) {
 
 // One viewer: joins, settles, measures `SECONDS`; returns the row's figures.
 async function measure({ url, player, level, source }) {
-  const browser = await launchBrowser({ viewport: { width: 1280, height: 720 } });
+  const browser = await launchBrowser({
+    viewport: { width: 1280, height: 720 },
+    ...(link ? { executablePath: link.chromium } : {}),
+  });
   try {
     const page = browser.page;
     if (player === 'hls.js') {
@@ -170,7 +198,7 @@ function shouldRun(name) {
 }
 
 async function amphiRows(file) {
-  const amphi = await startAmphi({ extraArgs: EXTRA_ARGS });
+  const amphi = await startAmphi({ extraArgs: EXTRA_ARGS, ...(link ? { http: `${LINK_HOST}:0` } : {}) });
   const source = startPacedPublisher(file, `${amphi.rtmp}/secretkey`);
   let varnishDir = null;
   let varnish = null;
@@ -179,6 +207,7 @@ async function amphiRows(file) {
     const master = `${amphi.http}/live/lecture/master.m3u8`;
     await waitFor(async () => (await get(master)).status === 200, 40000, { what: 'the master playlist' });
     try {
+      if (link) throw new Error('the viewer is behind a link: direct rows only');
       varnishDir = mkdtempSync(join(tmpdir(), 'amphi-g2g-varnish-'));
       const port = 20000 + Math.floor(Math.random() * 20000);
       varnish = execFileSync('bash', [join(repoRoot, 'scripts/varnish-test.sh'), 'start', varnishDir, String(port), new URL(amphi.http).port], { encoding: 'utf8' }).trim();
@@ -264,8 +293,9 @@ http { access_log off; server { listen 127.0.0.1:${httpPort}; root ${dir}/www;
 const file = await ensureSource();
 console.log(
   `\nGlass-to-glass from the picture: ${SECONDS} s per row after ${SETTLE} s settling, paced 1080p30 source ` +
-    `(2 s keyframes, AAC), each row a fresh viewer joining the live event${EXTRA_ARGS.length ? `; amphi ${EXTRA_ARGS.join(' ')}` : ''}`,
+    `(2 s keyframes, AAC), each row a fresh viewer joining the live event${EXTRA_ARGS.length ? `; amphi ${EXTRA_ARGS.join(' ')}` : ''}` +
+    `${link ? `; the viewer behind a link with ${VIEWER_LINK.join(' ')}` : ''}`,
 );
 header();
 if (!ROWS.length || ROWS.some((r) => !r.includes('nginx'))) await amphiRows(file);
-if (shouldRun('nginx')) await nginxRow(file);
+if (!link && shouldRun('nginx')) await nginxRow(file);

@@ -6,6 +6,7 @@
 #   scripts/netns.sh fault loss-jitter [LOSS% DELAY_MS JITTER_MS]   default 2 50 100
 #   scripts/netns.sh fault cut       the publisher's link goes down (Wi-Fi lost)
 #   scripts/netns.sh fault cap KBIT  the publisher's uplink capped (token bucket)
+#   scripts/netns.sh fault cap-down KBIT   the namespace's downlink capped (a viewer's)
 #   scripts/netns.sh clear           every fault removed, the link up
 #   scripts/netns.sh exec CMD...     run CMD inside the namespace
 #   scripts/netns.sh down            remove everything (safe to call twice)
@@ -97,7 +98,10 @@ fault() {
     cap)
       kbit="${2:?cap needs a rate in kbit/s}"
       nsdo tc qdisc replace dev "$NS_DEV" root tbf rate "${kbit}kbit" burst 32kbit latency 400ms ;;
-    *) die "unknown fault '${1:-}' (loss-jitter, cut, cap)" ;;
+    cap-down)
+      kbit="${2:?cap-down needs a rate in kbit/s}"
+      tc qdisc replace dev "$ROOT_DEV" root tbf rate "${kbit}kbit" burst 32kbit latency 400ms ;;
+    *) die "unknown fault '${1:-}' (loss-jitter, cut, cap, cap-down)" ;;
   esac
 }
 

@@ -305,12 +305,12 @@ export const FAKE_MEDIA_ARGS = ['--use-fake-device-for-media-stream', '--use-fak
 
 // Launches Chromium with a fresh profile. Collects page errors so tests can assert none.
 // `args` are Chromium flags added to the usual ones.
-export async function launchBrowser({ viewport = { width: 1280, height: 720 }, args = [] } = {}) {
+export async function launchBrowser({ viewport = { width: 1280, height: 720 }, args = [], executablePath = CHROMIUM } = {}) {
   const { chromium } = requireFromPlayer('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'amphi-chromium-'));
   tempDirs.add(profile);
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args: [...CHROMIUM_ARGS, ...args],
     viewport,
