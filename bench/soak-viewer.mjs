@@ -149,10 +149,16 @@ const t0 = lags.length ? lags[0].t : 0;
 const t1 = lags.length ? lags[lags.length - 1].t : 0;
 const head = lags.filter((l) => l.t <= t0 + span).map((l) => l.lag);
 const tail = lags.filter((l) => l.t >= t1 - span).map((l) => l.lag);
-// Growth: the process after warm-up (first tenth) against the end.
-const warm = proc.filter((p) => p.t >= proc[0].t + span);
-const base = warm.length ? warm[0] : proc[0];
-const lastP = proc[proc.length - 1];
+// Growth: the process's median over the tenth after warm-up (the first tenth) against
+// its median over the last tenth. Medians, as for the drift: one sample of open files
+// counts the viewers' requests in flight at that instant (±10 on a 60-file process).
+const pt0 = proc[0].t;
+const pt1 = proc[proc.length - 1].t;
+const warmWindow = proc.filter((p) => p.t >= pt0 + span && p.t < pt0 + 2 * span);
+const lastWindow = proc.filter((p) => p.t >= pt1 - span);
+const mid = (ps, key) => median(ps.map((p) => p[key]));
+const base = warmWindow.length ? { rss: mid(warmWindow, 'rss'), fds: mid(warmWindow, 'fds') } : proc[0];
+const lastP = lastWindow.length ? { rss: mid(lastWindow, 'rss'), fds: mid(lastWindow, 'fds') } : proc[proc.length - 1];
 const report = {
   minutes: Number(minutesArg),
   pdt_lag_ms_start: head.length ? Math.round(median(head)) : null,

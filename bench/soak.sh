@@ -3,7 +3,8 @@
 # SOAK_MINUTES (default 120) with viewers attached, then the figures an operator asks
 # before trusting a service with a two-hour lecture:
 #   - program-date-time against the wall clock, start vs end (goal: drift < 100 ms);
-#   - amphi's RSS and open file descriptors, after warm-up vs end (goal: flat within 10 %);
+#   - amphi's RSS and open file descriptors, median over the tenth after warm-up vs the
+#     last tenth (goal: flat within 10 %);
 #   - stalls of an hls.js viewer in headless Chromium (goal: 0);
 #   - the recording's duration against the time the lecturer was live.
 # The publisher's input is encoded once (cached): 64 s, a whole number of video frames
