@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const EVENT: &str = "cs101";
 const CLIENT_ID: &str = "amphi-tool";
@@ -431,7 +431,16 @@ fn lti_launches_open_the_player_or_moderation_and_bad_tokens_are_refused() {
         .expect("login");
     assert_eq!(res.status().as_u16(), 401, "login from an unknown issuer");
 
-    let log = amphi.log();
+    // The server's log is read from its stderr as it comes: the last refusal's line
+    // may arrive a moment after its answer.
+    let log = wait_for(
+        "a log line per refused launch",
+        Duration::from_secs(5),
+        || {
+            let log = amphi.log();
+            (log.matches("LTI launch refused").count() >= 5).then_some(log)
+        },
+    );
     for needle in [
         "token audience does not name this tool",
         "expired at",
