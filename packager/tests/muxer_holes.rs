@@ -35,6 +35,25 @@ impl Source {
             .max()
             .unwrap_or(0)
     }
+
+    /// Every frame in the order a publisher sends them (each audio frame before the
+    /// first video frame after it), without the video frames in `hole` (ms).
+    fn sent_without(&self, hole: std::ops::Range<u64>) -> Vec<&EncodedFrame> {
+        let mut sent = Vec::new();
+        let mut audio = self.audio_frames.iter().peekable();
+        for v in self
+            .video_frames
+            .iter()
+            .filter(|f| !hole.contains(&ms(f.pts)))
+        {
+            while let Some(a) = audio.next_if(|a| a.pts <= v.pts) {
+                sent.push(a);
+            }
+            sent.push(v);
+        }
+        sent.extend(audio);
+        sent
+    }
 }
 
 /// `secs` seconds of 320x180 H.264 (a keyframe every 2 s) and AAC, made at once.
@@ -268,19 +287,8 @@ fn through_the_ladder_with_a_hole(hole: std::ops::Range<u64>) -> (Output, u64) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let ladder =
         LadderPipeline::build(&p, &src.video, Some(&src.audio), &settings(), tx).expect("ladder");
-    let mut audio = src.audio_frames.iter().peekable();
-    for v in src
-        .video_frames
-        .iter()
-        .filter(|f| !hole.contains(&ms(f.pts)))
-    {
-        while let Some(a) = audio.next_if(|a| a.pts <= v.pts) {
-            ladder.push(a).expect("push");
-        }
-        ladder.push(v).expect("push");
-    }
-    for a in audio {
-        ladder.push(a).expect("push");
+    for f in src.sent_without(hole.clone()) {
+        ladder.push(f).expect("push");
     }
     let last_video = src.last_video_ms();
     let mut out = Output::default();
@@ -441,29 +449,15 @@ async fn a_wedged_passthrough_comes_back_with_a_new_ladder_at_the_next_keyframe(
     }))
     .await
     .expect("config");
-    let hole = 2_500..4_000;
-    let mut audio = src.audio_frames.iter().peekable();
-    for v in src
-        .video_frames
-        .iter()
-        .filter(|f| !hole.contains(&ms(f.pts)))
-    {
-        while let Some(a) = audio.next_if(|a| a.pts <= v.pts) {
-            tx.send(SessionMessage::Frame(a.clone()))
-                .await
-                .expect("frame");
+    for f in src.sent_without(2_500..4_000) {
+        tx.send(SessionMessage::Frame(f.clone()))
+            .await
+            .expect("frame");
+        if f.kind != FrameKind::Audio {
+            // A little slower than the muxers, so the hoard guard sees the wedge while
+            // the source still has keyframes to come.
+            tokio::time::sleep(Duration::from_millis(3)).await;
         }
-        tx.send(SessionMessage::Frame(v.clone()))
-            .await
-            .expect("frame");
-        // A little slower than the muxers, so the hoard guard sees the wedge while the
-        // source still has keyframes to come.
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
-    for a in audio {
-        tx.send(SessionMessage::Frame(a.clone()))
-            .await
-            .expect("frame");
     }
     drop(tx);
     drop(sessions_tx);
