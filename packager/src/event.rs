@@ -231,11 +231,7 @@ impl EventPackager {
                                 Ok(p) => {
                                     // What the old ladder put out goes first, in its own
                                     // session; the new one starts a discontinuity.
-                                    while let Ok(ev) = rx.try_recv() {
-                                        if let PipelineEvent::Output { rendition, output } = ev {
-                                            self.on_output(&plan, &names, &mut inits, rendition, output).await;
-                                        }
-                                    }
+                                    self.drain_outputs(&mut rx, &plan, &names, &mut inits).await;
                                     drop(std::mem::replace(&mut pipeline, p));
                                     rx = new_rx;
                                     inits = vec![None; names.len()];
@@ -290,16 +286,26 @@ impl EventPackager {
             }
         }
         // Drain whatever is already queued, then close open segments.
-        while let Ok(ev) = rx.try_recv() {
-            if let PipelineEvent::Output { rendition, output } = ev {
-                self.on_output(&plan, &names, &mut inits, rendition, output)
-                    .await;
-            }
-        }
+        self.drain_outputs(&mut rx, &plan, &names, &mut inits).await;
         drop(pipeline);
         self.close_renditions(&names).await;
         self.flush(FLUSH_TIMEOUT).await;
         info!("publish session ended");
+    }
+
+    /// Writes the outputs a ladder already queued (other events it queued are moot).
+    async fn drain_outputs(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<PipelineEvent>,
+        plan: &Plan,
+        names: &[String],
+        inits: &mut [Option<Bytes>],
+    ) {
+        while let Ok(ev) = rx.try_recv() {
+            if let PipelineEvent::Output { rendition, output } = ev {
+                self.on_output(plan, names, inits, rendition, output).await;
+            }
+        }
     }
 
     /// Starts a new generation of every rendition of `plan` (a discontinuity in its
