@@ -34,14 +34,28 @@ phase() {
   return "$rc"
 }
 
+# Wall-clock caps: a test that hangs (a child process or browser left running keeps its
+# runner alive) is killed and reported, and the phases after it still run.
+BROWSER_FILE_CAP_S=600
+RUST_TESTS_CAP_S=1500
+
+# browser_file FILE: runs one browser test file under its cap; Node exits when the file's
+# tests are done even if something they started still holds the event loop.
+browser_file() {
+  AMPHI_BIN="$PWD/target/debug/amphi" timeout -k 20 "$BROWSER_FILE_CAP_S" node --test --test-force-exit "$1"
+  local rc=$?
+  [ "$rc" -eq 124 ] && echo "== $1 killed after ${BROWSER_FILE_CAP_S} s"
+  return "$rc"
+}
+
 flaky=()
 failures=()
 browser_tests() {
   local rc=0 f
   for f in tests/browser/*.test.mjs; do
-    if ! AMPHI_BIN="$PWD/target/debug/amphi" node --test "$f"; then
+    if ! browser_file "$f"; then
       echo "== $f failed: running it once more"
-      if AMPHI_BIN="$PWD/target/debug/amphi" node --test "$f"; then
+      if browser_file "$f"; then
         flaky+=("$f")
       else
         echo "== $f failed twice"
@@ -57,8 +71,12 @@ browser_tests() {
 rust_tests() {
   local log rc name
   log=$(mktemp)
-  cargo test --workspace --no-fail-fast --test '*' -- --test-threads=1 2>&1 | tee "$log"
+  timeout -k 20 "$RUST_TESTS_CAP_S" cargo test --workspace --no-fail-fast --test '*' -- --test-threads=1 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
+  if [ "$rc" -eq 124 ]; then
+    echo "== end-to-end tests killed after ${RUST_TESTS_CAP_S} s"
+    failures+=("killed while running: $(grep '^test ' "$log" | tail -1)")
+  fi
   while read -r name; do failures+=("$name"); done < <(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$log")
   rm -f "$log"
   return "$rc"

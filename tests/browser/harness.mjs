@@ -36,8 +36,10 @@ const CHROMIUM_ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-// Every child process and temp dir we create, so cleanup() can always get rid of them.
+// Every child process, browser and temp dir we create, so cleanup() can always get rid
+// of them (a browser left open keeps the test file's Node process alive forever).
 const children = new Set();
+const browsers = new Set();
 const tempDirs = new Set();
 
 function track(proc) {
@@ -327,17 +329,19 @@ export async function launchBrowser({ viewport = { width: 1280, height: 720 }, a
   };
   context.pages().forEach(watch);
   context.on('page', watch);
-  const page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(15000);
-  return {
+  const browser = {
     context,
-    page,
     errors,
     logs,
     close: async () => {
+      browsers.delete(browser);
       await Promise.race([context.close().catch(() => {}), grace(10000)]);
     },
   };
+  browsers.add(browser);
+  browser.page = context.pages()[0] || (await context.newPage());
+  browser.page.setDefaultTimeout(15000);
+  return browser;
 }
 
 // Polls `fn` (sync or async) every `intervalMs` until it returns a truthy value, which is
@@ -441,6 +445,7 @@ export async function cleanup(...things) {
       /* keep going */
     }
   }
+  await Promise.all([...browsers].map((b) => b.close()));
   await Promise.all([...children].map((p) => stopProcess(p)));
   for (const d of tempDirs) {
     try {

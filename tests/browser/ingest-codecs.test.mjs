@@ -129,9 +129,13 @@ async function playsInChromium(amphi, event, publisher, label) {
   const first = await waitFor(() => page.evaluate(() => window.amphiFirstFrame), 2000, {
     what: 'the first presented frame',
   });
+  // The real-time check starts a second after the first frame (a start at the live edge
+  // may wait once for the next part) and spans 5 s, so one late part on a busy machine
+  // does not read as a player that cannot keep up.
+  await sleep(1000);
   const a = await playerStats(page);
   const t0 = Date.now();
-  await sleep(3000);
+  await sleep(5000);
   const b = await playerStats(page);
   const wall = (Date.now() - t0) / 1000;
   const advanced = b.currentTime - a.currentTime;
@@ -241,8 +245,8 @@ test('Enhanced RTMP HEVC publish plays in Chromium on the H.264 ladder', { timeo
             `${((Date.now() - publisher.startedAt) / 1000).toFixed(2)} s after the publisher started, the master lists ${codecs.join(' | ')}`,
           );
           await sleep(250);
-        } while (Date.now() < publisher.startedAt + 10000);
-        console.log(`hevc: the H.264 variant listed in all ${looks} looks at the master up to 10 s into the lecture`);
+        } while (looks < 8 || Date.now() < publisher.startedAt + 10000);
+        console.log(`hevc: the H.264 variant listed in all ${looks} looks at the master up to ${((Date.now() - publisher.startedAt) / 1000).toFixed(1)} s into the lecture`);
       },
     );
     console.log(`hevc: test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
