@@ -1,7 +1,12 @@
 // The soak's observer (bench/soak.sh starts it): for the whole lecture it
 //  - plays /watch/{event} in headless Chromium (the player, hls.js) and counts stalls:
 //    the video's `waiting` events and every stretch of 1 s or more in which
-//    currentTime did not advance while playing;
+//    currentTime did not advance while playing. Its window is SOAK_VIEWER_SIZE (default
+//    640x360, a lecture watched beside its Q&A or in a MOOC page): the player asks for the
+//    rendition its window needs (360p). The browser shares this machine's CPU with the
+//    server, where a student's has a machine of its own: decoding 1080p in software here
+//    takes the CPU the ladder needs, and the stalls counted would be this machine's;
+//    SOAK_VIEWER_SIZE=1280x720 measures that case;
 //  - follows the lowest rendition's live edge with blocking reloads and samples
 //    wall clock − EXT-X-PROGRAM-DATE-TIME at the end of each new part (the server's
 //    program time against the wall clock: its drift over the lecture is what counts);
@@ -19,6 +24,7 @@ if (!http || !pidArg || !minutesArg) {
   process.exit(2);
 }
 const pid = Number(pidArg);
+const [viewW, viewH] = (process.env.SOAK_VIEWER_SIZE || '640x360').split('x').map(Number);
 const endAt = Date.now() + Number(minutesArg) * 60_000;
 
 function procSample() {
@@ -86,7 +92,7 @@ async function followEdge(samples) {
 }
 
 async function watch(stalls) {
-  const browser = await launchBrowser();
+  const browser = await launchBrowser({ viewport: { width: viewW, height: viewH } });
   try {
     await waitFor(async () => (await fetch(`${http}/live/${event}/master.m3u8`)).ok, 60000, { what: 'master' });
     await browser.page.goto(`${http}/watch/${event}`);
@@ -101,10 +107,11 @@ async function watch(stalls) {
       await sleep(250);
       const s = await browser.page.evaluate(() => {
         const v = document.querySelector('video');
-        return { ct: v.currentTime, paused: v.paused, waiting: window.__soakWaiting };
+        return { ct: v.currentTime, paused: v.paused, waiting: window.__soakWaiting, height: v.videoHeight };
       });
       const now = Date.now();
       stalls.waitingEvents = s.waiting;
+      if (s.height) stalls.heights[s.height] = (stalls.heights[s.height] || 0) + 1;
       if (last && !s.paused && s.ct <= last.ct + 0.01) {
         frozenSince ??= now - 250;
       } else if (frozenSince != null) {
@@ -122,7 +129,7 @@ async function watch(stalls) {
 
 const proc = [];
 const lags = [];
-const stalls = { waitingEvents: 0, frozen: [], pageErrors: 0 };
+const stalls = { waitingEvents: 0, frozen: [], pageErrors: 0, heights: {} };
 const sampler = (async () => {
   let n = 0;
   while (Date.now() < endAt) {
@@ -178,5 +185,8 @@ const report = {
   hls_stalls_list: stalls.frozen.slice(0, 20),
   video_waiting_events: stalls.waitingEvents,
   page_errors: stalls.pageErrors,
+  viewer_window: `${viewW}x${viewH}`,
+  // Seconds the viewer played each picture height (sampled every 250 ms).
+  viewer_heights_s: Object.fromEntries(Object.entries(stalls.heights).map(([h, n]) => [h, n / 4])),
 };
 console.log(`SOAK_REPORT ${JSON.stringify(report)}`);
