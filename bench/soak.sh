@@ -27,6 +27,10 @@ DIR="${SOAK_DIR:-$PWD/target/soak}"
 KEY="soak-$RANDOM$RANDOM"
 mkdir -p "$DIR"
 [ -x "$BIN" ] || { echo "soak: $BIN missing (cargo build --release)" >&2; exit 1; }
+# The simulated viewers are part of the figures: without them the RSS and open-file
+# growth say nothing of serving an audience.
+[ "$VIEWERS" -eq 0 ] || [ -x "$LOADGEN" ] ||
+  { echo "soak: $LOADGEN missing (cargo build --release -p amphi-loadgen, or SOAK_VIEWERS=0)" >&2; exit 1; }
 
 LOOP_FRAMES=1920
 LOOP="$DIR/lecture-1080p30-64s.flv"
@@ -72,7 +76,7 @@ for _ in $(seq 300); do
   curl -sf "$HTTP/live/lecture/master.m3u8" >/dev/null && break
   sleep 0.2
 done
-if [ -x "$LOADGEN" ] && [ "$VIEWERS" -gt 0 ]; then
+if [ "$VIEWERS" -gt 0 ]; then
   "$LOADGEN" "$HTTP/live/lecture/master.m3u8" -n "$VIEWERS" -d $((MINUTES * 60 - 30)) \
     >"$RUN/loadgen.out" 2>"$RUN/loadgen.err" &
   pids+=($!)
