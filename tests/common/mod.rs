@@ -1,5 +1,8 @@
 //! Shared helpers for end-to-end tests: a running `amphi` process, an ffmpeg publisher
-//! configured like OBS, an HTTP client, and bounded polling.
+//! configured like OBS, an HTTP client, and bounded polling. Beside them: reading
+//! playlists (`playlist`), ffprobe's view of a file (`probe`), the WHIP peer (`whip`),
+//! loopback infrastructure (`infra`), network namespaces (`netns`), a raw RTMP client
+//! and a TCP proxy.
 
 #![allow(dead_code)]
 
@@ -23,8 +26,19 @@ pub struct Amphi {
 
 pub mod infra;
 pub mod netns;
+mod playlist;
+mod probe;
 pub mod rtmp_client;
 pub mod tcp_proxy;
+mod whip;
+
+// Each test binary uses some of these; the rest would be unused imports there.
+#[allow(unused_imports)]
+pub use playlist::{attr, extinf_total, media_sequence, preload_hint, segment_uris};
+#[allow(unused_imports)]
+pub use probe::{decode_counts, probe_duration_and_codecs, probe_video};
+#[allow(unused_imports)]
+pub use whip::{aiortc_python, whip_publisher, Lines};
 
 pub mod tempdir {
     use std::path::{Path, PathBuf};
@@ -408,210 +422,11 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .map(percent_decode)
 }
 
-/// The value of `NAME=` in a tag line's attribute list (`#TAG:A=1,B="x"`, quotes
-/// stripped), read with the server's own attribute-list reader.
-pub fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let (_, list) = line.split_once(':')?;
-    amphi_hls::playlist::attribute(list, name)
-}
-
-/// Last `(msn, part)` announced by the preload hint of a media playlist.
-pub fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
-    amphi_hls::playlist::read_media(playlist).ok()?.hint
-}
-
-pub fn media_sequence(playlist: &str) -> Option<u64> {
-    amphi_hls::playlist::read_media(playlist)
-        .ok()
-        .map(|l| l.media_sequence)
-}
-
-/// Segment URIs (the non-tag lines) of a media playlist.
-pub fn segment_uris(playlist: &str) -> Vec<String> {
-    playlist
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect()
-}
-
 pub fn scratch_dir(tag: &str) -> PathBuf {
     let d = tempdir::TempDir::new(tag);
     let p = d.path().to_path_buf();
     std::mem::forget(d);
     p
-}
-
-/// Sum of a media playlist's `EXTINF` durations, in seconds.
-pub fn extinf_total(playlist: &str) -> f64 {
-    playlist
-        .lines()
-        .filter_map(|l| l.strip_prefix("#EXTINF:"))
-        .filter_map(|v| v.trim_end_matches(',').parse::<f64>().ok())
-        .sum()
-}
-
-/// Format duration and the codec names of the streams of a media file, as ffprobe reads
-/// them.
-pub fn probe_duration_and_codecs(path: &std::path::Path) -> (f64, Vec<String>) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration:stream=codec_name",
-        ])
-        .args(["-of", "default=noprint_wrappers=1"])
-        .arg(path)
-        .output()
-        .expect("ffprobe");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let duration = text
-        .lines()
-        .find_map(|l| l.strip_prefix("duration="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("ffprobe read no duration from {}: {out:?}", path.display()));
-    let codecs = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("codec_name="))
-        .map(str::to_owned)
-        .collect();
-    (duration, codecs)
-}
-
-/// Runs ffprobe on a file and returns (codec, width, height) of its video stream.
-pub fn probe_video(path: &std::path::Path) -> Option<(String, u32, u32)> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=codec_name,width,height",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .ok()?;
-    let s = String::from_utf8_lossy(&out.stdout);
-    let mut it = s.trim().split(',');
-    Some((
-        it.next()?.to_owned(),
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-    ))
-}
-
-/// Decodes every frame of a file with ffmpeg; returns (video frames, audio frames) or the error text.
-pub fn decode_counts(path: &std::path::Path) -> Result<(u64, u64), String> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_type,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let (mut v, mut a) = (0, 0);
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let mut it = line.split(',');
-        match (
-            it.next(),
-            it.next().and_then(|n| n.trim().parse::<u64>().ok()),
-        ) {
-            (Some("video"), Some(n)) => v += n,
-            (Some("audio"), Some(n)) => a += n,
-            _ => {}
-        }
-    }
-    Ok((v, a))
-}
-
-/// The Python of the venv with aiortc (the WHIP publisher, `tests/whip/publish.py`):
-/// `$AMPHI_VENV` or `~/.cache/amphi-venv`, as `scripts/install-deps.sh test` makes it.
-pub fn aiortc_python() -> PathBuf {
-    let venv = std::env::var_os("AMPHI_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/amphi-venv")
-        });
-    let py = venv.join("bin/python");
-    assert!(
-        py.exists(),
-        "{} missing: run scripts/install-deps.sh test (creates a venv with aiortc)",
-        py.display()
-    );
-    py
-}
-
-/// A test peer's stdout lines, each echoed to stderr and kept with when it arrived.
-#[derive(Clone, Default)]
-pub struct Lines(Arc<Mutex<Vec<(Instant, String)>>>);
-
-impl Lines {
-    /// Collects `child`'s piped stdout from a thread, echoing each line as `[tag] line`.
-    pub fn collect(child: &mut Child, tag: &'static str) -> Lines {
-        let lines = Lines::default();
-        let stdout = child.stdout.take().expect("stdout piped");
-        let kept = lines.0.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                eprintln!("[{tag}] {line}");
-                kept.lock().expect("lines").push((Instant::now(), line));
-            }
-        });
-        lines
-    }
-
-    /// When the first line starting with `prefix` arrived, and the rest of it.
-    pub fn find(&self, prefix: &str) -> Option<(Instant, String)> {
-        self.0
-            .lock()
-            .expect("lines")
-            .iter()
-            .find_map(|(t, l)| l.strip_prefix(prefix).map(|r| (*t, r.trim().to_owned())))
-    }
-
-    /// Waits up to `timeout` for a line starting with `prefix`.
-    pub fn wait(&self, prefix: &str, timeout: Duration) -> (Instant, String) {
-        wait_for(prefix, timeout, || self.find(prefix))
-    }
-
-    /// Every line so far.
-    pub fn joined(&self) -> String {
-        let lines = self.0.lock().expect("lines");
-        lines
-            .iter()
-            .map(|(_, l)| l.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-/// The aiortc WHIP publisher (`tests/whip/publish.py`) to `url` with the bearer `token`
-/// and `extra` arguments, and its stdout lines (`WHIP_STATUS`, `WHIP_CONNECTED`, …).
-pub fn whip_publisher(url: &str, token: &str, extra: &[&str]) -> (Child, Lines) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/whip/publish.py");
-    let mut child = Command::new(aiortc_python())
-        .arg(script)
-        .args([url, token])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the WHIP publisher");
-    let lines = Lines::collect(&mut child, "whip client");
-    (child, lines)
 }
 
 /// A console session of `user` logged in with `password`: the `name=value` of its cookie
