@@ -91,6 +91,25 @@ async function followEdge(samples) {
   }
 }
 
+// The player's state when the picture freezes (runs in the page).
+function playbackState() {
+  const v = document.querySelector('video');
+  const ranges = [];
+  for (let i = 0; i < v.buffered.length; i++) ranges.push([+v.buffered.start(i).toFixed(3), +v.buffered.end(i).toFixed(3)]);
+  const hls = window.amphiPlayer && window.amphiPlayer.hls;
+  const details = hls && hls.levels && hls.levels[hls.currentLevel] && hls.levels[hls.currentLevel].details;
+  return {
+    ct: +v.currentTime.toFixed(3),
+    buffered: ranges.slice(-3),
+    readyState: v.readyState,
+    rate: v.playbackRate,
+    latency: hls ? +(hls.latency || 0).toFixed(3) : null,
+    target: hls ? hls.targetLatency : null,
+    edge: details ? +details.edge.toFixed(3) : null,
+    partTarget: details ? details.partTarget : null,
+  };
+}
+
 async function watch(stalls) {
   const browser = await launchBrowser({ viewport: { width: viewW, height: viewH } });
   try {
@@ -103,6 +122,8 @@ async function watch(stalls) {
     });
     let last = null;
     let frozenSince = null;
+    let logsAt = 0;
+    let frozenState = null;
     while (Date.now() < endAt) {
       await sleep(250);
       const s = await browser.page.evaluate(() => {
@@ -113,10 +134,20 @@ async function watch(stalls) {
       stalls.waitingEvents = s.waiting;
       if (s.height) stalls.heights[s.height] = (stalls.heights[s.height] || 0) + 1;
       if (last && !s.paused && s.ct <= last.ct + 0.01) {
-        frozenSince ??= now - 250;
+        if (frozenSince == null) {
+          frozenSince = now - 250;
+          logsAt = browser.logs.length;
+          frozenState = await browser.page.evaluate(playbackState).catch((e) => String(e));
+        }
       } else if (frozenSince != null) {
         const ms = now - frozenSince;
-        if (ms >= 1000) stalls.frozen.push({ at: new Date(frozenSince).toISOString(), ms });
+        if (ms >= 1000) {
+          // What the player saw: where the buffer ended against the playhead when the
+          // picture froze, and what the player logged until it moved again.
+          const stall = { at: new Date(frozenSince).toISOString(), ms, state: frozenState, logs: browser.logs.slice(logsAt).slice(-12) };
+          stalls.frozen.push(stall);
+          console.log(`SOAK_STALL ${JSON.stringify(stall)}`);
+        }
         frozenSince = null;
       }
       last = s;

@@ -70,6 +70,27 @@ impl ShedFeed {
         repeats
     }
 
+    /// Chunk starts a frame at `at` would leave without a frame, inside the current
+    /// fragment, when no cut is due: the frame on a chunk's nominal end was lost (a
+    /// leaky queue dropped it), so the muxer would run that chunk on to `at`, longer
+    /// than the part target every playlist announces (and the announced target, its
+    /// hold-back and every player's latency grow with it). A repeat of the last
+    /// picture on each of them keeps every part exactly one chunk long. `slack`: how
+    /// far past a chunk end the next frame may fall without a loss (half a frame
+    /// interval: a frame rate that does not divide the chunk overruns it by less).
+    pub fn missed_chunk_starts(&self, at: Duration, slack: Duration) -> Vec<Duration> {
+        let Some(start) = self.chunk_start else {
+            return Vec::new();
+        };
+        let mut missed = Vec::new();
+        let mut t = start + self.chunk;
+        while t < self.fragment_end && t + slack <= at {
+            missed.push(t);
+            t += self.chunk;
+        }
+        missed
+    }
+
     /// One frame at `pts`, in the order the encoder gets them; `keyframe` when a
     /// keyframe is forced on it. Whether a shed rendition's encoder gets it.
     pub fn frame(&mut self, pts: Duration, keyframe: bool) -> bool {

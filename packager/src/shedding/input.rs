@@ -52,7 +52,15 @@ pub struct EncoderInput {
     chunk: Duration,
     /// The last cut a keyframe was forced on.
     last_cut: Option<Duration>,
+    /// The last frame's time and the gaps between the last few frames: the frame
+    /// interval is the shortest of them.
+    last_pts: Option<Duration>,
+    gaps: [Option<Duration>; GAPS_KEPT],
 }
+
+/// Gaps between frames kept to tell the frame interval (a lost frame leaves a gap of
+/// two intervals; the shortest of eight is the interval unless most were lost).
+const GAPS_KEPT: usize = 8;
 
 impl EncoderInput {
     /// `fragment` and `chunk`: the muxer's fragment and chunk durations.
@@ -61,7 +69,22 @@ impl EncoderInput {
             feed: ShedFeed::new(fragment, chunk),
             chunk: chunk.max(Duration::from_millis(1)),
             last_cut: None,
+            last_pts: None,
+            gaps: [None; GAPS_KEPT],
         }
+    }
+
+    /// The frame interval as the input sees it: the shortest recent gap, once known.
+    fn interval(&self) -> Option<Duration> {
+        self.gaps.iter().flatten().min().copied()
+    }
+
+    fn remember(&mut self, pts: Duration) {
+        if let Some(last) = self.last_pts.filter(|l| *l < pts) {
+            self.gaps.rotate_right(1);
+            self.gaps[0] = Some(pts - last);
+        }
+        self.last_pts = Some(pts);
     }
 
     /// The frame at `pts`, in the order the encoder's input gets them. `cuts`: the
@@ -84,6 +107,20 @@ impl EncoderInput {
                 .collect(),
         };
         let mut admit = Admit::default();
+        if due.is_empty() {
+            // Frames lost on chunk ends inside the fragment: repeats there, so no part
+            // runs long (see [`ShedFeed::missed_chunk_starts`]).
+            if let Some(interval) = self.interval() {
+                for t in self.feed.missed_chunk_starts(pts, interval / 2) {
+                    self.feed.frame(t, false);
+                    admit.repeats.push(Repeat {
+                        pts: t,
+                        duration: Duration::ZERO,
+                        keyframe: false,
+                    });
+                }
+            }
+        }
         for cut in due {
             // Frames lost from a chunk's end up to a fragment start: repeats on the
             // missing chunk starts (see [`ShedFeed::repeats_before`]).
@@ -114,6 +151,7 @@ impl EncoderInput {
             r.duration = self.chunk.min(next.saturating_sub(r.pts));
             next = r.pts;
         }
+        self.remember(pts);
         let kept = self.feed.frame(pts, admit.keyframe);
         admit.pass = kept || !shed || admit.restored;
         admit
@@ -181,7 +219,7 @@ pub(crate) fn install(
                 keyframes = ?admit.repeats.iter().filter(|r| r.keyframe).map(|r| r.pts.as_nanos() as u64).collect::<Vec<_>>(),
                 repeats = admit.repeats.len(),
                 frame_ms = at.as_millis() as u64,
-                "frames lost before a cut: repeating the last picture"
+                "frames lost before a cut or a chunk end: repeating the last picture"
             );
             repeating.store(true, Ordering::Release);
             for r in &admit.repeats {
@@ -333,5 +371,37 @@ mod tests {
             a.repeats.last().map(|r| (r.pts, r.keyframe)),
             Some((frame_at(60), true))
         );
+    }
+
+    #[test]
+    fn a_frame_lost_on_a_chunk_end_is_replaced_by_a_repeat() {
+        // 30 fps, 1/3 s chunks: frame 10 stands on the first chunk end. Lost, the
+        // next frame brings a repeat of the last picture at the chunk end; a frame a
+        // few milliseconds late (jitter, not a loss) brings none.
+        let mut input = EncoderInput::new(FRAGMENT, CHUNK);
+        let cuts = [frame_at(0)];
+        for n in 0..10 {
+            assert!(input
+                .frame(frame_at(n), &cuts, false, false)
+                .repeats
+                .is_empty());
+        }
+        let a = input.frame(frame_at(11), &cuts, false, false);
+        assert_eq!(
+            a.repeats,
+            vec![Repeat {
+                pts: frame_at(0) + CHUNK,
+                duration: frame_at(11) - frame_at(0) - CHUNK,
+                keyframe: false,
+            }]
+        );
+        assert!(a.pass && !a.keyframe);
+
+        let mut input = EncoderInput::new(FRAGMENT, CHUNK);
+        for n in 0..10 {
+            input.frame(frame_at(n), &cuts, false, false);
+        }
+        let late = frame_at(10) + Duration::from_millis(4);
+        assert!(input.frame(late, &cuts, false, false).repeats.is_empty());
     }
 }

@@ -14,6 +14,8 @@ struct Muxed {
     chunks: usize,
     /// Start (ns, media time) of every fragment.
     fragments: Vec<u64>,
+    /// Duration (ns) of every chunk, in order.
+    durations: Vec<u64>,
 }
 
 /// Raw 160x90 frames at 30 fps for `secs` through the encoder's input
@@ -77,7 +79,11 @@ fn through_the_muxer_stamped(
         Duration::from_nanos(1_999_999_998),
         Duration::from_nanos(333_333_333),
     );
-    let out = Arc::new(Mutex::new((Vec::<u64>::new(), Vec::<u64>::new())));
+    let out = Arc::new(Mutex::new((
+        Vec::<u64>::new(),
+        Vec::<u64>::new(),
+        Vec::<u64>::new(),
+    )));
     let sink = pipeline
         .by_name("sink")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -102,6 +108,7 @@ fn through_the_muxer_stamped(
                             .map_or(0, |(p, d)| (p + d).mseconds());
                         let mut o = out2.lock().expect("chunks");
                         o.0.push(end);
+                        o.2.push(b.duration().map_or(0, |d| d.nseconds()));
                         if let (false, Some(start)) =
                             (f.contains(gst::BufferFlags::DELTA_UNIT), start)
                         {
@@ -156,6 +163,7 @@ fn through_the_muxer_stamped(
                 end,
                 chunks: o.0.len(),
                 fragments: o.1.clone(),
+                durations: o.2.clone(),
             };
             drop(o);
             let _ = pipeline.set_state(gst::State::Null);
@@ -263,6 +271,31 @@ fn millisecond_stamps_do_not_push_a_fragment_past_its_cut() {
             m.fragments, cuts,
             "shed from {shed_from}: fragments start at {:?} ns, {} chunks to {} ms",
             m.fragments, m.chunks, m.end
+        );
+    }
+}
+
+#[test]
+fn frames_lost_on_chunk_ends_never_make_a_part_longer_than_the_target() {
+    // A leaky queue drops the frame on a chunk's end (every 10th frame at 30 fps with
+    // 1/3 s chunks, cuts aside): the muxer ran that chunk on to the next frame, a part
+    // a frame longer than the target, and every playlist's PART-TARGET and hold-back
+    // (and so every player's latency) grew with it. With a repeat of the last picture
+    // on the chunk end, each part is one chunk long, at full rate and shed.
+    let chunk = 333_333_333u64;
+    for shed_from in [u64::MAX, 40] {
+        let m = through_the_muxer(8, shed_from, |n| n % 10 == 0 && n % 60 != 0);
+        let closed = &m.durations[..m.durations.len().saturating_sub(1)];
+        assert!(
+            m.end >= 7_300,
+            "shed from {shed_from}: stopped at {} ms",
+            m.end
+        );
+        assert!(closed.len() >= 20, "{} chunks", closed.len());
+        let longest = closed.iter().copied().max().unwrap_or(0);
+        assert!(
+            longest <= chunk + 1_000_000,
+            "shed from {shed_from}: a chunk of {longest} ns (durations {closed:?})"
         );
     }
 }
