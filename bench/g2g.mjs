@@ -22,6 +22,8 @@
 //   it, e.g. "loss-jitter 2 50 100" or "cap 4000"): Chromium runs in a network
 //   namespace behind that link, amphi listens on the link's host end; only the direct
 //   rows run (Varnish and nginx listen on loopback). Needs root.
+//   G2G_BFRAMES (default 0): a source with that many B-frames, as OBS sends by default
+//   (x264 without the zerolatency tune, NVENC), instead of x264 zerolatency.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +38,7 @@ const SETTLE = Number(process.env.G2G_SETTLE || 12);
 const ROWS = (process.env.G2G_ROWS || '').split(',').filter(Boolean);
 const EXTRA_ARGS = (process.env.G2G_AMPHI_ARGS || '').split(/\s+/).filter(Boolean);
 const VIEWER_LINK = (process.env.G2G_VIEWER_LINK || '').split(/\s+/).filter(Boolean);
+const BFRAMES = Number(process.env.G2G_BFRAMES || 0);
 const VIEWER_NETNS = 'amphi-view';
 const LINK_HOST = '10.213.0.1';
 
@@ -303,7 +306,7 @@ http { access_log off; server { listen 127.0.0.1:${httpPort}; root ${dir}/www;
   return r;
 }
 
-const file = await ensureSource();
+const file = await ensureSource(undefined, { bframes: BFRAMES });
 console.log(
   `\nGlass-to-glass from the picture: ${SECONDS} s per row after ${SETTLE} s settling, paced 1080p30 source ` +
     `(2 s keyframes, AAC), each row a fresh viewer joining the live event${EXTRA_ARGS.length ? `; amphi ${EXTRA_ARGS.join(' ')}` : ''}` +

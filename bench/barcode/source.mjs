@@ -36,10 +36,14 @@ const BAND_EXPR =
   `255*(eq(X,0)+between(X,2,21)*mod(floor(N/pow(2,21-X)),2)` +
   `+between(X,22,27)*mod(floor(mod(N,${CHECK_MOD})/pow(2,27-X)),2))`;
 
-/// Encodes the source file unless it is cached; returns its path.
-export async function ensureSource(dir = join(process.env.TMPDIR || tmpdir(), 'amphi-bench-g2g')) {
+/// Encodes the source file unless it is cached; returns its path. `bframes` > 0: x264
+/// veryfast without the zerolatency tune and with that many B-frames, as OBS's x264 and
+/// NVENC send by default (the encoder holds each frame until the P-frame after it:
+/// see `reorderMs` in [`startPacedPublisher`]).
+export async function ensureSource(dir = join(process.env.TMPDIR || tmpdir(), 'amphi-bench-g2g'), { bframes = 0 } = {}) {
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `barcode-1080p30-${FILE_SECONDS}s-v1.flv`);
+  const file = join(dir, `barcode-1080p30-${FILE_SECONDS}s-v1${bframes ? `-bf${bframes}` : ''}.flv`);
+  const tune = bframes ? ['-bf', String(bframes)] : ['-tune', 'zerolatency'];
   if (existsSync(file)) return file;
   console.log(`encoding ${file} (once)`);
   const part = `${file}.part`;
@@ -51,7 +55,7 @@ export async function ensureSource(dir = join(process.env.TMPDIR || tmpdir(), 'a
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
     '-filter_complex', '[0:v][1:v]overlay=0:0:shortest=1[v]', '-map', '[v]', '-map', '2:a',
     '-t', String(FILE_SECONDS),
-    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'high',
+    '-c:v', 'libx264', '-preset', 'veryfast', ...tune, '-profile:v', 'high',
     '-g', String(2 * FPS), '-keyint_min', String(2 * FPS), '-sc_threshold', '0',
     '-b:v', '4500k', '-maxrate', '4500k', '-bufsize', '4500k', '-pix_fmt', 'yuv420p',
     '-c:a', 'aac', '-b:a', '128k', '-ar', '48000',
@@ -88,7 +92,9 @@ export function readFlv(file) {
     const body = buf.subarray(at + 11, end);
     // Metadata, AVC sequence header (packet type 0), AAC sequence header (packet type 0).
     const isHeader = type === 18 || (type === 9 && body[1] === 0) || (type === 8 && body[1] === 0);
-    tags.push({ type, ts, header: isHeader, bytes: buf.subarray(at, end) });
+    // An AVC video frame's composition time offset (PTS − DTS, ms, signed 24 bits).
+    const cts = type === 9 && body[1] === 1 ? (body.readUIntBE(2, 3) << 8) >> 8 : 0;
+    tags.push({ type, ts, cts, header: isHeader, bytes: buf.subarray(at, end) });
     at = end + 4;
   }
   return { header, tags };
@@ -117,7 +123,14 @@ export function startPacedPublisher(file, url, { fileFrames = FILE_FRAMES } = {}
   const loopMs = Math.round((fileFrames * 1000) / FPS);
   // The first video frame's timestamp (the muxer shifts everything by the AAC
   // encoder's priming, ~21 ms): frame k is due at t0 + videoStart + k / FPS.
-  const videoStart = tags.find((t) => t.type === 9 && !t.header)?.ts ?? 0;
+  const first = tags.find((t) => t.type === 9 && !t.header);
+  // With B-frames a tag goes out at its decode time, before frames it is shown after:
+  // a real encoder sends it only once it has captured the latest of them. Frames are
+  // taken as captured `reorderMs` (the largest PTS − DTS) before their presentation
+  // time, so no frame is sent before it was captured. 0 without B-frames.
+  const video = tags.filter((t) => t.type === 9 && !t.header);
+  const reorderMs = Math.max(0, ...video.map((t) => t.cts));
+  const videoStart = (first?.ts ?? 0) + (first?.cts ?? 0) - reorderMs;
   // prettier-ignore
   const ff = spawn('ffmpeg', [
     '-hide_banner', '-loglevel', 'error',
