@@ -123,6 +123,16 @@ async function watch(stalls) {
     let last = null;
     let frozenSince = null;
     let logsAt = 0;
+    // The page's console lines (with the failing URL for a failed load), for the stalls.
+    const pageLines = [];
+    browser.page.on('console', (m) => {
+      const url = m.type() === 'error' ? m.location()?.url : '';
+      pageLines.push(`[${m.type()}] ${m.text()}${url ? ` (${url})` : ''}`);
+      if (pageLines.length > 2000) {
+        pageLines.splice(0, 1000);
+        logsAt = Math.max(0, logsAt - 1000);
+      }
+    });
     let frozenState = null;
     while (Date.now() < endAt) {
       await sleep(250);
@@ -136,15 +146,19 @@ async function watch(stalls) {
       if (last && !s.paused && s.ct <= last.ct + 0.01) {
         if (frozenSince == null) {
           frozenSince = now - 250;
-          logsAt = browser.logs.length;
+          logsAt = pageLines.length;
           frozenState = await browser.page.evaluate(playbackState).catch((e) => String(e));
         }
       } else if (frozenSince != null) {
         const ms = now - frozenSince;
         if (ms >= 1000) {
           // What the player saw: where the buffer ended against the playhead when the
-          // picture froze, and what the player logged until it moved again.
-          const stall = { at: new Date(frozenSince).toISOString(), ms, state: frozenState, logs: browser.logs.slice(logsAt).slice(-12) };
+          // picture froze and when it moved again (a second buffered range starting past
+          // the first one's end is a hole it had to be nudged over), and what the page
+          // logged in between.
+          const after = await browser.page.evaluate(playbackState).catch((e) => String(e));
+          const logs = pageLines.slice(logsAt).slice(-12);
+          const stall = { at: new Date(frozenSince).toISOString(), ms, state: frozenState, after, logs };
           stalls.frozen.push(stall);
           console.log(`SOAK_STALL ${JSON.stringify(stall)}`);
         }
