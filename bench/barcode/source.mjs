@@ -123,12 +123,12 @@ export function startPacedPublisher(file, url, { fileFrames = FILE_FRAMES } = {}
   const loopMs = Math.round((fileFrames * 1000) / FPS);
   // The first video frame's timestamp (the muxer shifts everything by the AAC
   // encoder's priming, ~21 ms): frame k is due at t0 + videoStart + k / FPS.
-  const first = tags.find((t) => t.type === 9 && !t.header);
   // With B-frames a tag goes out at its decode time, before frames it is shown after:
   // a real encoder sends it only once it has captured the latest of them. Frames are
   // taken as captured `reorderMs` (the largest PTS − DTS) before their presentation
   // time, so no frame is sent before it was captured. 0 without B-frames.
   const video = tags.filter((t) => t.type === 9 && !t.header);
+  const first = video[0];
   const reorderMs = Math.max(0, ...video.map((t) => t.cts));
   const videoStart = (first?.ts ?? 0) + (first?.cts ?? 0) - reorderMs;
   // prettier-ignore

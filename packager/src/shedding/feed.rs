@@ -55,19 +55,10 @@ impl ShedFeed {
     /// each missing chunk start closes the fragment's chunks where the muxer expects
     /// them: the picture holds still over the hole, as a player would show it.
     pub fn repeats_before(&self, at: Duration) -> Vec<Duration> {
-        let Some(start) = self.chunk_start else {
-            return Vec::new();
-        };
         if at < self.fragment_end {
             return Vec::new();
         }
-        let mut repeats = Vec::new();
-        let mut t = start + self.chunk;
-        while t < self.fragment_end && t < at {
-            repeats.push(t);
-            t += self.chunk;
-        }
-        repeats
+        self.chunk_starts_while(|t| t < at)
     }
 
     /// Chunk starts a frame at `at` would leave without a frame, inside the current
@@ -79,16 +70,22 @@ impl ShedFeed {
     /// far past a chunk end the next frame may fall without a loss (half a frame
     /// interval: a frame rate that does not divide the chunk overruns it by less).
     pub fn missed_chunk_starts(&self, at: Duration, slack: Duration) -> Vec<Duration> {
+        self.chunk_starts_while(|t| t + slack <= at)
+    }
+
+    /// The muxer's nominal chunk starts after the open chunk's, inside the current
+    /// fragment, for as long as `before(start)` holds (none before a fragment opened).
+    fn chunk_starts_while(&self, before: impl Fn(Duration) -> bool) -> Vec<Duration> {
         let Some(start) = self.chunk_start else {
             return Vec::new();
         };
-        let mut missed = Vec::new();
+        let mut starts = Vec::new();
         let mut t = start + self.chunk;
-        while t < self.fragment_end && t + slack <= at {
-            missed.push(t);
+        while t < self.fragment_end && before(t) {
+            starts.push(t);
             t += self.chunk;
         }
-        missed
+        starts
     }
 
     /// One frame at `pts`, in the order the encoder gets them; `keyframe` when a

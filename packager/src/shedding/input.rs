@@ -79,6 +79,19 @@ impl EncoderInput {
         self.gaps.iter().flatten().min().copied()
     }
 
+    /// Repeats of the last picture on chunk starts the muxer would miss, told to the
+    /// feed as frames (their durations are set once the frame after them is known).
+    fn repeat_on(&mut self, starts: Vec<Duration>, repeats: &mut Vec<Repeat>) {
+        for t in starts {
+            self.feed.frame(t, false);
+            repeats.push(Repeat {
+                pts: t,
+                duration: Duration::ZERO,
+                keyframe: false,
+            });
+        }
+    }
+
     fn remember(&mut self, pts: Duration) {
         if let Some(last) = self.last_pts.filter(|l| *l < pts) {
             self.gaps.rotate_right(1);
@@ -111,27 +124,15 @@ impl EncoderInput {
             // Frames lost on chunk ends inside the fragment: repeats there, so no part
             // runs long (see [`ShedFeed::missed_chunk_starts`]).
             if let Some(interval) = self.interval() {
-                for t in self.feed.missed_chunk_starts(pts, interval / 2) {
-                    self.feed.frame(t, false);
-                    admit.repeats.push(Repeat {
-                        pts: t,
-                        duration: Duration::ZERO,
-                        keyframe: false,
-                    });
-                }
+                let missed = self.feed.missed_chunk_starts(pts, interval / 2);
+                self.repeat_on(missed, &mut admit.repeats);
             }
         }
         for cut in due {
             // Frames lost from a chunk's end up to a fragment start: repeats on the
             // missing chunk starts (see [`ShedFeed::repeats_before`]).
-            for t in self.feed.repeats_before(cut) {
-                self.feed.frame(t, false);
-                admit.repeats.push(Repeat {
-                    pts: t,
-                    duration: Duration::ZERO,
-                    keyframe: false,
-                });
-            }
+            let missed = self.feed.repeats_before(cut);
+            self.repeat_on(missed, &mut admit.repeats);
             if cut < pts {
                 self.feed.frame(cut, true);
                 admit.repeats.push(Repeat {
