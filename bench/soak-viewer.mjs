@@ -12,9 +12,11 @@
 //    program time against the wall clock: its drift over the lecture is what counts);
 //  - samples the amphi process's RSS and open file descriptors every 10 s.
 // Prints one SOAK_SAMPLE line per minute and a SOAK_REPORT line (JSON) at the end.
+// SOAK_TRACE=FILE also writes, for every stall, hls.js's own log lines and the page's
+// requests (start, end, status) from 4 s before the picture froze until it moved again.
 //
 // Usage: node bench/soak-viewer.mjs HTTP_BASE AMPHI_PID MINUTES [EVENT]
-import { readFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { launchBrowser, sleep, waitFor, waitForPlaying } from '../tests/browser/harness.mjs';
 import { median } from './viewer.mjs';
 
@@ -26,6 +28,7 @@ if (!http || !pidArg || !minutesArg) {
 const pid = Number(pidArg);
 const [viewW, viewH] = (process.env.SOAK_VIEWER_SIZE || '640x360').split('x').map(Number);
 const endAt = Date.now() + Number(minutesArg) * 60_000;
+const traceFile = process.env.SOAK_TRACE || '';
 
 function procSample() {
   try {
@@ -98,8 +101,18 @@ function playbackState() {
   for (let i = 0; i < v.buffered.length; i++) ranges.push([+v.buffered.start(i).toFixed(3), +v.buffered.end(i).toFixed(3)]);
   const hls = window.amphiPlayer && window.amphiPlayer.hls;
   const details = hls && hls.levels && hls.levels[hls.currentLevel] && hls.levels[hls.currentLevel].details;
+  const perBuffer = (window.__sourceBuffers || []).map(({ mime, sb }) => {
+    const r = [];
+    try {
+      for (let i = 0; i < sb.buffered.length; i++) r.push([+sb.buffered.start(i).toFixed(4), +sb.buffered.end(i).toFixed(4)]);
+    } catch (_) {
+      return [mime.split(';')[0], 'removed'];
+    }
+    return [mime.split(';')[0], r.slice(-3)];
+  });
   return {
     ct: +v.currentTime.toFixed(3),
+    sourceBuffers: perBuffer,
     buffered: ranges.slice(-3),
     readyState: v.readyState,
     rate: v.playbackRate,
@@ -110,8 +123,62 @@ function playbackState() {
   };
 }
 
+// Runs in the page before its scripts: hls.js is built with a logger that keeps its
+// last lines (wall-clock ms, level, text) in window.__hlsTrace.
+function traceHls() {
+  const lines = [];
+  window.__hlsTrace = lines;
+  const keep = (level) => (...args) => {
+    lines.push([Date.now(), level, args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')]);
+    if (lines.length > 6000) lines.splice(0, 2000);
+  };
+  // Each SourceBuffer (hls.js keeps audio and video apart), for its own buffered ranges.
+  window.__sourceBuffers = [];
+  const add = MediaSource.prototype.addSourceBuffer;
+  MediaSource.prototype.addSourceBuffer = function (mime) {
+    const sb = add.call(this, mime);
+    window.__sourceBuffers.push({ mime, sb });
+    if (window.__sourceBuffers.length > 8) window.__sourceBuffers.shift();
+    return sb;
+  };
+  const logger = { trace: keep('trace'), debug: keep('debug'), log: keep('log'), info: keep('info'), warn: keep('warn'), error: keep('error') };
+  let Real;
+  Object.defineProperty(window, 'Hls', {
+    configurable: true,
+    get: () => Real,
+    set: (H) => {
+      Real = class extends H {
+        constructor(config) {
+          super({ ...config, debug: logger });
+        }
+      };
+    },
+  });
+}
+
+// The page's requests (wall-clock start and end, status), the last few thousand.
+function traceRequests(page) {
+  const open = new Map();
+  const done = [];
+  page.on('request', (r) => open.set(r, Date.now()));
+  const end = (r, status) => {
+    const start = open.get(r);
+    open.delete(r);
+    done.push({ url: r.url().replace(http, ''), start, end: Date.now(), status });
+    if (done.length > 6000) done.splice(0, 2000);
+  };
+  page.on('requestfinished', async (r) => end(r, (await r.response().catch(() => null))?.status() ?? 0));
+  page.on('requestfailed', (r) => end(r, r.failure()?.errorText || 'failed'));
+  return { done, open };
+}
+
 async function watch(stalls) {
   const browser = await launchBrowser({ viewport: { width: viewW, height: viewH } });
+  let requests = null;
+  if (traceFile) {
+    await browser.context.addInitScript(traceHls);
+    requests = traceRequests(browser.page);
+  }
   try {
     await waitFor(async () => (await fetch(`${http}/live/${event}/master.m3u8`)).ok, 60000, { what: 'master' });
     await browser.page.goto(`${http}/watch/${event}`);
@@ -161,6 +228,28 @@ async function watch(stalls) {
           const stall = { at: new Date(frozenSince).toISOString(), ms, state: frozenState, after, logs };
           stalls.frozen.push(stall);
           console.log(`SOAK_STALL ${JSON.stringify(stall)}`);
+          if (traceFile) {
+            const from = frozenSince - 4000;
+            const hlsLines = await browser.page
+              .evaluate((t) => (window.__hlsTrace || []).filter((l) => l[0] >= t), from)
+              .catch(() => []);
+            const reqs = requests.done.filter((r) => r.end >= from);
+            const pending = [...requests.open].map(([r, t]) => ({ url: r.url().replace(http, ''), start: t }));
+            appendFileSync(traceFile, JSON.stringify({ stall, hls: hlsLines, requests: reqs, pending }) + '\n');
+            // The parts and init segments the player loaded meanwhile, kept beside the
+            // trace for a look at their timestamps.
+            const dir = `${traceFile}.media/${stall.at.replace(/[:.]/g, '-')}`;
+            mkdirSync(dir, { recursive: true });
+            for (const r of reqs.filter((r) => /\.(m4s|mp4)(\?|$)/.test(r.url))) {
+              const name = r.url.replace(/^\/live\//, '').replace(/[/?&=]/g, '_');
+              try {
+                const res = await fetch(http + r.url);
+                if (res.ok) writeFileSync(`${dir}/${name}`, Buffer.from(await res.arrayBuffer()));
+              } catch (_) {
+                /* gone from the window: left out */
+              }
+            }
+          }
         }
         frozenSince = null;
       }
