@@ -12,8 +12,11 @@
 //    program time against the wall clock: its drift over the lecture is what counts);
 //  - samples the amphi process's RSS and open file descriptors every 10 s.
 // Prints one SOAK_SAMPLE line per minute and a SOAK_REPORT line (JSON) at the end.
-// SOAK_TRACE=FILE also writes, for every stall, hls.js's own log lines and the page's
-// requests (start, end, status) from 4 s before the picture froze until it moved again.
+// SOAK_TRACE=FILE also writes, for every stall, a JSON line with hls.js's own log lines
+// and the page's requests (start, end, status) from 4 s before the picture froze until
+// it moved again, and each SourceBuffer's ranges in the stall's state; the parts loaded
+// meanwhile and their init segment go to FILE.media/{time}/ (`ffprobe -show_packets`
+// reads their timestamps).
 //
 // Usage: node bench/soak-viewer.mjs HTTP_BASE AMPHI_PID MINUTES [EVENT]
 import { appendFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -132,7 +135,8 @@ function traceHls() {
     lines.push([Date.now(), level, args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')]);
     if (lines.length > 6000) lines.splice(0, 2000);
   };
-  // Each SourceBuffer (hls.js keeps audio and video apart), for its own buffered ranges.
+  // Each SourceBuffer, for its own buffered ranges (hls.js appends muxed parts to one,
+  // separate audio and video to one each).
   window.__sourceBuffers = [];
   const add = MediaSource.prototype.addSourceBuffer;
   MediaSource.prototype.addSourceBuffer = function (mime) {
@@ -240,7 +244,9 @@ async function watch(stalls) {
             // trace for a look at their timestamps.
             const dir = `${traceFile}.media/${stall.at.replace(/[:.]/g, '-')}`;
             mkdirSync(dir, { recursive: true });
-            for (const r of reqs.filter((r) => /\.(m4s|mp4)(\?|$)/.test(r.url))) {
+            const media = reqs.filter((r) => /\.(m4s|mp4)(\?|$)/.test(r.url));
+            if (media.length) media.push({ url: media[0].url.replace(/[^/]*$/, 'init.mp4') });
+            for (const r of media) {
               const name = r.url.replace(/^\/live\//, '').replace(/[/?&=]/g, '_');
               try {
                 const res = await fetch(http + r.url);

@@ -227,7 +227,8 @@ fn check_rendition(c: &reqwest::blocking::Client, amphi: &Amphi, base: &str, hei
                 // on every part's start (a repeat where the frame was lost). The
                 // passthrough loses none.
                 let dropped = ladder_drops(c, amphi);
-                let floor = if dropped > 0.0 {
+                let passthrough = height == 1080;
+                let floor = if dropped > 0.0 && !passthrough {
                     parts.len() as u64
                 } else {
                     50
