@@ -17,7 +17,7 @@ test('the live playlist: low latency, the player’s own catch-up, hinted parts 
   assert.equal(c.fLoader, fLoader);
   assert.equal(c.capLevelToPlayerSize, true);
   assert.equal(c.liveDurationInfinity, true);
-  assert.equal(c.backBufferLength, 30);
+  assert.equal(c.backBufferLength, Infinity);
   assert.equal('pLoader' in liveConfig({}), false);
 });
 
@@ -28,7 +28,7 @@ test('the DVR playlist: segments from the chosen position, no catch-up', () => {
   assert.equal(c.maxLiveSyncPlaybackRate, 1);
   assert.equal(c.capLevelToPlayerSize, true);
   assert.equal(c.liveDurationInfinity, true);
-  assert.equal(c.backBufferLength, 30);
+  assert.equal(c.backBufferLength, Infinity);
   assert.equal('pLoader' in c, false);
 });
 

@@ -84,14 +84,24 @@ test('the live edge is measured while the live playlist plays, then carried on t
 });
 
 test('the live window’s start and the program offset of the media timeline', () => {
-  const hls = { playingDate: new Date(T0 + 30000) };
-  // 30 s into a window that starts at media position 6: its first segment is 24 s earlier.
-  assert.equal(liveWindowStart(record({ hls }), video(30, ranges([6, 32]))), T0 + 6000);
-  assert.equal(liveWindowStart(record({ hls, view: 'dvr' }), video(30, ranges([6, 32]))), null);
-  assert.equal(liveWindowStart(record({ hls }), video(30)), null);
+  const playingDate = new Date(T0 + 30000);
+  // hls.js: the playlist's first segment, whatever the back buffer adds to the seekable
+  // range (here from media position 0).
+  const withPdt = { playingDate, latestLevelDetails: { fragments: [{ start: 6, programDateTime: T0 + 6000 }] } };
+  assert.equal(liveWindowStart(record({ hls: withPdt }), video(30, ranges([0, 32]))), T0 + 6000);
+  // Without a program date: 30 s into a window that starts at media position 6, its first
+  // segment is 24 s earlier than the frame on screen.
+  const noPdt = { playingDate, latestLevelDetails: { fragments: [{ start: 6, programDateTime: null }] } };
+  assert.equal(liveWindowStart(record({ hls: noPdt }), video(30, ranges([0, 32]))), T0 + 6000);
+  assert.equal(liveWindowStart(record({ hls: withPdt, view: 'dvr' }), video(30, ranges([6, 32]))), null);
+  assert.equal(liveWindowStart(record({ hls: { playingDate, latestLevelDetails: null } }), video(30, ranges([6, 32]))), null);
+  // Safari (no hls.js): the seekable range is the window.
+  const safari = video(30, ranges([6, 32]), T0);
+  assert.equal(liveWindowStart(record(), safari), T0 + 6000);
+  assert.equal(liveWindowStart(record(), video(30, ranges(), T0)), null);
   // Program time minus the media position, only for hls.js on the live playlist.
-  assert.equal(programOffsetMs(record({ hls }), video(30)), T0);
-  assert.equal(programOffsetMs(record({ hls, view: 'dvr' }), video(30)), null);
+  assert.equal(programOffsetMs(record({ hls: withPdt }), video(30)), T0);
+  assert.equal(programOffsetMs(record({ hls: withPdt, view: 'dvr' }), video(30)), null);
   assert.equal(programOffsetMs(record({ hls: { playingDate: null } }), video(30)), null);
   assert.equal(programOffsetMs(record(), video(30)), null);
 });

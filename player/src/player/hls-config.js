@@ -10,7 +10,14 @@ import { prefetchLoaders } from './prefetch.js';
 // What both playlists share.
 const COMMON = {
   liveDurationInfinity: true,
-  backBufferLength: 30,
+  // hls.js never removes what was played: the browser's own eviction (when a
+  // SourceBuffer reaches its memory limit, at an append) keeps memory bounded. A back
+  // buffer hls.js flushed itself (a finite backBufferLength) is removed each time the
+  // playhead enters a segment, when a viewer ~0.7 s behind live is loading that
+  // segment's third part; if the flush ends between that part's load and its parsing,
+  // hls.js drops its record of the segment, finds "no media" in the part, marks the
+  // segment a gap and stops loading for 4 s: a 3-4 s freeze, about 9 times an hour.
+  backBufferLength: Infinity,
   // A lecture watched in a small window does not need the 1080p rendition.
   capLevelToPlayerSize: true,
 };

@@ -58,12 +58,27 @@ export function liveEdgeTime(S, video, nowMs) {
   return S.edgeSkew == null ? null : nowMs - S.edgeSkew;
 }
 
-// Program time of the first segment the live playlist lists (its window), if known.
+// Program time of the first segment the live playlist lists (its window), if known. With
+// hls.js it is read from the playlist itself: the seekable range also holds the back
+// buffer hls.js keeps (hls-config.js), which reaches further back than the window. On
+// Safari the seekable range is the window.
 export function liveWindowStart(S, video) {
   const t = programTime(S, video);
+  if (S.view !== 'live' || t == null) return null;
+  if (S.hls) return playlistWindowStart(S.hls, video.currentTime, t);
   const range = seekableRange(video.seekable);
-  if (S.view !== 'live' || t == null || !range) return null;
-  return t - (video.currentTime - range.first) * 1000;
+  return range ? t - (video.currentTime - range.first) * 1000 : null;
+}
+
+// The program time of hls.js's current live playlist's first segment (ms): its
+// EXT-X-PROGRAM-DATE-TIME, else its media position against the frame on screen (`current`
+// media position, `programMs` its program time); null before a playlist is loaded.
+function playlistWindowStart(hls, current, programMs) {
+  const details = hls.latestLevelDetails;
+  const first = details && details.fragments && details.fragments[0];
+  if (!first) return null;
+  if (Number.isFinite(first.programDateTime)) return first.programDateTime;
+  return Number.isFinite(first.start) ? programMs - (current - first.start) * 1000 : null;
 }
 
 // Program time on screen minus the media position (ms), while the live playlist plays with
