@@ -120,6 +120,24 @@ console.log(`${ok(ended === "yes" && Math.abs(rec - live) < 10)} recording      
 if (r.hls_stalls) console.log("stalls:", JSON.stringify(r.hls_stalls_list));
 ' "$report" "$rec_seconds" "$live_seconds" "$ended" "$seg_count"
 [ -n "$loadgen" ] && echo "simulated viewers: $loadgen"
+# The ladder's sheds (it could not keep up with real time on this machine), and for each
+# stall the last shed in the 10 s before it: a stall right after one is the machine's
+# CPU, not the player nor the network.
+node -e '
+const fs = require("fs");
+const r = JSON.parse(process.argv[1] || "{}");
+const sheds = fs.readFileSync(process.argv[2], "utf8").split("\n")
+  .map((l) => l.replace(/\x1b\[[0-9;]*m/g, ""))
+  .filter((l) => l.includes("rendition shed"))
+  .map((l) => ({ at: Date.parse(l.split(" ")[0]), rendition: (l.match(/rendition=(\d+)/) || [])[1], lag: (l.match(/lag=Some\(([^)]+)\)/) || [])[1] }));
+console.log(`ladder: ${sheds.length} rendition sheds (the ladder could not keep up with real time)`);
+for (const s of r.hls_stalls_list || []) {
+  const at = Date.parse(s.at);
+  const near = sheds.filter((x) => x.at <= at + 1000 && x.at >= at - 10000).pop();
+  const why = near ? `${((at - near.at) / 1000).toFixed(1)} s after the ladder shed rendition ${near.rendition} (lag ${near.lag})` : "no ladder shed in the 10 s before";
+  console.log(`  stall at ${s.at} (${s.ms} ms): ${why}`);
+}
+' "$report" "$RUN/amphi.err"
 echo "every minute (RSS, open fds, PDT lag, hls.js stalls so far):"
 grep '^SOAK_SAMPLE ' "$RUN/viewer.out" | sed 's/^SOAK_SAMPLE /  /' || true
 echo "work files: $RUN"
