@@ -67,7 +67,7 @@ export function liveWindowStart(S, video) {
   if (S.view !== 'live' || t == null) return null;
   if (S.hls) return playlistWindowStart(S.hls, video.currentTime, t);
   const range = seekableRange(video.seekable);
-  return range ? t - (video.currentTime - range.first) * 1000 : null;
+  return range ? programTimeAt(range.first, video.currentTime, t) : null;
 }
 
 // The program time of hls.js's current live playlist's first segment (ms): its
@@ -78,7 +78,13 @@ function playlistWindowStart(hls, current, programMs) {
   const first = details && details.fragments && details.fragments[0];
   if (!first) return null;
   if (Number.isFinite(first.programDateTime)) return first.programDateTime;
-  return Number.isFinite(first.start) ? programMs - (current - first.start) * 1000 : null;
+  return Number.isFinite(first.start) ? programTimeAt(first.start, current, programMs) : null;
+}
+
+// The program time (ms) of media position `position`, from the frame on screen (`current`
+// media position, `programMs` its program time).
+function programTimeAt(position, current, programMs) {
+  return programMs - (current - position) * 1000;
 }
 
 // Program time on screen minus the media position (ms), while the live playlist plays with
