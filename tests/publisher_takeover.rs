@@ -135,12 +135,13 @@ fn rtmp_half_open_publisher_is_taken_over_within_3_s() {
         (hint.0 >= hint_before.0 + 2).then_some(hint)
     });
     assert!(after > hint_before);
-    let log = amphi.log();
-    assert!(log.contains("publisher taken over"), "{log}");
     assert!(
-        log.contains("rtmp connection dropped: taken over by a rtmp publisher from 127.0.0.x:"),
-        "the old connection is closed and says why:\n{log}"
+        amphi.logged("rtmp connection dropped: taken over by a rtmp publisher from 127.0.0.x:"),
+        "the old connection is closed and says why:\n{}",
+        amphi.log()
     );
+    assert!(amphi.logged("publisher taken over"), "{}", amphi.log());
+    let log = amphi.log();
     let warning = log
         .lines()
         .find(|l| l.contains("publisher taken over"))
@@ -204,11 +205,12 @@ fn whip_half_open_publisher_is_taken_over_within_3_s() {
         took.as_millis()
     );
     assert!(took < Duration::from_secs(3), "takeover took {took:?}");
-    let log = amphi.log();
-    assert!(log.contains("publisher taken over"), "{log}");
     assert!(
-        log.contains("whip session ended: stopped: taken over by a whip publisher"),
-        "the old session is ended:\n{log}"
+        amphi.logged("whip session ended: stopped: taken over by a whip publisher"),
+        "the old session is ended:\n{}",
+        amphi.log()
     );
+    assert!(amphi.logged("publisher taken over"), "{}", amphi.log());
+    let log = amphi.log();
     assert!(!log.contains(WHIP_KEY), "the token reached the log");
 }

@@ -119,13 +119,17 @@ fn idle_and_trickling_connections_are_closed_while_a_good_event_advances() {
         hint().filter(|h| h.0 >= before.0 + 5)
     });
     assert!(after > before);
-    let log = amphi.log();
     for reason in [
         "rtmp connection dropped: timed out: handshake, connect and publish not done within 5 s",
         "below the minimum rate",
         "rtmp connection refused: 6 connections not yet publishing already",
     ] {
-        assert!(log.contains(reason), "no {reason:?} in the log:\n{log}");
+        // The server logs a drop just after closing the socket: the line may trail.
+        assert!(
+            amphi.logged(reason),
+            "no {reason:?} in the log:\n{}",
+            amphi.log()
+        );
     }
-    assert!(!log.contains(SPARE_KEY), "a key reached the log");
+    assert!(!amphi.log().contains(SPARE_KEY), "a key reached the log");
 }

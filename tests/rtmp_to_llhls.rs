@@ -122,7 +122,7 @@ fn check_rendition(c: &reqwest::blocking::Client, amphi: &Amphi, base: &str, hei
     );
     assert!(
         (0.2..=0.5).contains(&part_target),
-        "part target {part_target}"
+        "{height}p: part target {part_target}:\n{playlist}"
     );
 
     // The first part of every segment listed with parts is independent.

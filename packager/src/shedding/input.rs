@@ -62,6 +62,11 @@ pub struct EncoderInput {
 /// two intervals; the shortest of eight is the interval unless most were lost).
 const GAPS_KEPT: usize = 8;
 
+/// The longest frame interval the input assumes (30 fps). A slower source's frames can
+/// overrun a chunk end by more than half of it without a loss and then get a repeat
+/// there: a picture more to encode, never a part longer than its target.
+const LONGEST_INTERVAL: Duration = Duration::from_nanos(1_000_000_000 / 30);
+
 impl EncoderInput {
     /// `fragment` and `chunk`: the muxer's fragment and chunk durations.
     pub fn new(fragment: Duration, chunk: Duration) -> EncoderInput {
@@ -74,9 +79,16 @@ impl EncoderInput {
         }
     }
 
-    /// The frame interval as the input sees it: the shortest recent gap, once known.
-    fn interval(&self) -> Option<Duration> {
-        self.gaps.iter().flatten().min().copied()
+    /// The frame interval as the input sees it: the shortest recent gap, and never
+    /// more than [`LONGEST_INTERVAL`]. An encoder whose first frames were lost has seen
+    /// only long gaps (or none), and an interval taken from them would hide the losses
+    /// they are.
+    fn interval(&self) -> Duration {
+        self.gaps
+            .iter()
+            .flatten()
+            .copied()
+            .fold(LONGEST_INTERVAL, Duration::min)
     }
 
     /// Repeats of the last picture on chunk starts the muxer would miss, told to the
@@ -123,10 +135,8 @@ impl EncoderInput {
         if due.is_empty() {
             // Frames lost on chunk ends inside the fragment: repeats there, so no part
             // runs long (see [`ShedFeed::missed_chunk_starts`]).
-            if let Some(interval) = self.interval() {
-                let missed = self.feed.missed_chunk_starts(pts, interval / 2);
-                self.repeat_on(missed, &mut admit.repeats);
-            }
+            let missed = self.feed.missed_chunk_starts(pts, self.interval() / 2);
+            self.repeat_on(missed, &mut admit.repeats);
         }
         for cut in due {
             // Frames lost from a chunk's end up to a fragment start: repeats on the
@@ -404,5 +414,33 @@ mod tests {
         }
         let late = frame_at(10) + Duration::from_millis(4);
         assert!(input.frame(late, &cuts, false, false).repeats.is_empty());
+    }
+
+    #[test]
+    fn frames_lost_after_the_encoders_first_frame_are_replaced_by_repeats() {
+        // The encoder's first frame, then 0.8 s lost (a starved ladder at start), then
+        // two frames 0.2 s apart and a loss more: every chunk start the muxer would miss
+        // gets a repeat, though no gap seen yet is one frame interval.
+        let mut input = EncoderInput::new(FRAGMENT, CHUNK);
+        let cuts = [frame_at(0)];
+        assert!(input
+            .frame(frame_at(0), &cuts, false, false)
+            .repeats
+            .is_empty());
+        let starts = |a: Admit| a.repeats.iter().map(|r| r.pts).collect::<Vec<_>>();
+        assert_eq!(
+            starts(input.frame(frame_at(25), &cuts, false, false)),
+            vec![frame_at(0) + CHUNK, frame_at(0) + 2 * CHUNK]
+        );
+        // The open chunk started at the second repeat (frame 20's place); frame 31 is a
+        // frame late for the next chunk start (frame 30's place).
+        assert!(input
+            .frame(frame_at(29), &cuts, false, false)
+            .repeats
+            .is_empty());
+        assert_eq!(
+            starts(input.frame(frame_at(31), &cuts, false, false)),
+            vec![frame_at(0) + 3 * CHUNK]
+        );
     }
 }
