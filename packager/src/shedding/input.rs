@@ -418,8 +418,8 @@ mod tests {
 
     #[test]
     fn frames_lost_after_the_encoders_first_frame_are_replaced_by_repeats() {
-        // The encoder's first frame, then 0.8 s lost (a starved ladder at start), then
-        // two frames 0.2 s apart and a loss more: every chunk start the muxer would miss
+        // The encoder's first frame, then frames 1-24 lost (a starved ladder at start),
+        // frames 25 and 29, and frame 30 lost: every chunk start the muxer would miss
         // gets a repeat, though no gap seen yet is one frame interval.
         let mut input = EncoderInput::new(FRAGMENT, CHUNK);
         let cuts = [frame_at(0)];
